@@ -1,0 +1,82 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
+)
+
+// OpenTelemetryCollector is the v1alpha1 collector: spec.config is a string.
+//
+// +kubebuilder:object:root=true
+type OpenTelemetryCollector struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec CollectorSpec `json:"spec,omitempty"`
+}
+
+// OpenTelemetryCollectorList is needed by informers.
+//
+// +kubebuilder:object:root=true
+type OpenTelemetryCollectorList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []OpenTelemetryCollector `json:"items"`
+}
+
+// CollectorSpec of v1alpha1.
+type CollectorSpec struct {
+	Mode            string                  `json:"mode,omitempty"`
+	Config          string                  `json:"config,omitempty"`
+	TargetAllocator TargetAllocatorEmbedded `json:"targetAllocator,omitempty"`
+}
+
+// TargetAllocatorEmbedded is spec.targetAllocator of a v1alpha1 collector.
+type TargetAllocatorEmbedded struct {
+	Enabled            bool         `json:"enabled,omitempty"`
+	ServiceAccount     string       `json:"serviceAccount,omitempty"`
+	AllocationStrategy string       `json:"allocationStrategy,omitempty"`
+	Image              string       `json:"image,omitempty"`
+	PrometheusCR       PrometheusCR `json:"prometheusCR,omitempty"`
+}
+
+// PrometheusCR of v1alpha1: selectors are plain maps, and nil or empty selects
+// every monitor (the conversion to v1beta1 always yields {matchLabels: map}).
+type PrometheusCR struct {
+	Enabled                bool              `json:"enabled,omitempty"`
+	ServiceMonitorSelector map[string]string `json:"serviceMonitorSelector,omitempty"`
+	PodMonitorSelector     map[string]string `json:"podMonitorSelector,omitempty"`
+}
+
+// TargetAllocator is the standalone allocator; it is always on, and
+// collectors attach to it with the label opentelemetry.io/target-allocator.
+//
+// +kubebuilder:object:root=true
+type TargetAllocator struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec TargetAllocatorSpec `json:"spec,omitempty"`
+}
+
+// TargetAllocatorList is needed by informers.
+//
+// +kubebuilder:object:root=true
+type TargetAllocatorList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []TargetAllocator `json:"items"`
+}
+
+// TargetAllocatorSpec: prometheusCR has the v1beta1 shape (nil selector:
+// nothing).
+type TargetAllocatorSpec struct {
+	ServiceAccount     string               `json:"serviceAccount,omitempty"`
+	AllocationStrategy string               `json:"allocationStrategy,omitempty"`
+	Image              string               `json:"image,omitempty"`
+	PrometheusCR       v1beta1.PrometheusCR `json:"prometheusCR,omitempty"`
+	ScrapeConfigs      []v1beta1.AnyConfig  `json:"scrapeConfigs,omitempty"`
+}
