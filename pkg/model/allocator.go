@@ -1,0 +1,321 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
+	otelv1beta1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
+)
+
+// Operator defaults, written into every collector by the operator's defaulting
+// whether or not the TA is enabled; they are never evidence of user intent.
+const (
+	DefaultMode               = "deployment"
+	DefaultAllocationStrategy = "consistent-hashing"
+	StrategyPerNode           = "per-node"
+)
+
+// Allocator is a Target Allocator whatever its source: a collector's embedded
+// TA (v1alpha1 or v1beta1) or a standalone TargetAllocator.
+type Allocator struct {
+	Reader
+
+	// Standalone is a TargetAllocator object (always on, no mode, no receiver).
+	Standalone bool
+	// Enabled is spec.targetAllocator.enabled (always true when Standalone).
+	Enabled bool
+	// PrometheusCR is prometheusCR.enabled.
+	PrometheusCR bool
+	// Mode of the collector, defaulted as the operator does ("" if Standalone).
+	Mode string
+	// AllocationStrategy, defaulted as the operator does.
+	AllocationStrategy string
+	// ServiceAccount as written; see EffectiveServiceAccount.
+	ServiceAccount string
+
+	// Settings are the user-set fields of the targetAllocator block (paths),
+	// operator defaults left out: evidence that a TA was wanted (TA001).
+	Settings []string
+	// CRSettings are the user-set fields of prometheusCR (TA002).
+	CRSettings []string
+	// NilSelectors lists the monitor kinds whose selector is nil under
+	// v1beta1 semantics: that kind is never read (TA003).
+	NilSelectors []MonitorKind
+	// AllowAndDeny is true when both allowNamespaces and denyNamespaces are set.
+	AllowAndDeny bool
+	// Receiver describes the collector's prometheus receiver (nil if Standalone).
+	Receiver *Receiver
+	// ScrapeConfigs is how many static scrape configs feed the TA: the
+	// receiver's scrape_configs, or a standalone TA's spec.scrapeConfigs.
+	ScrapeConfigs int
+	// Field is the path of the TA block in the source ("spec.targetAllocator").
+	Field string
+}
+
+// Receiver is what the rules need of the collector configuration.
+type Receiver struct {
+	// Present: a receiver named exactly "prometheus".
+	Present bool
+	// InMetricsPipeline: it is listed in service.pipelines.metrics or metrics/<x>.
+	InMetricsPipeline bool
+	// Lookalikes are receivers such as prometheus/foo, which the TA ignores.
+	Lookalikes []string
+}
+
+// EffectiveServiceAccount is the service account the TA pod runs as: the
+// operator creates <collector>-targetallocator when none is set.
+func (a *Allocator) EffectiveServiceAccount() string {
+	if a.ServiceAccount != "" {
+		return a.ServiceAccount
+	}
+	return a.Ref.Name + "-targetallocator"
+}
+
+// AllocatorFromV1beta1 normalizes a v1beta1 collector.
+func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, error) {
+	ta := &c.Spec.TargetAllocator
+	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1beta1", "OpenTelemetryCollector")
+	a.Field = "spec.targetAllocator"
+	a.Enabled = ta.Enabled
+	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
+	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
+	a.ServiceAccount = ta.ServiceAccount
+	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
+	if err := a.setPrometheusCR(&ta.PrometheusCR, a.Field+".prometheusCR"); err != nil {
+		return nil, err
+	}
+	if ta.PrometheusCR.Enabled {
+		a.Settings = append([]string{a.Field + ".prometheusCR.enabled"}, a.Settings...)
+	}
+	a.Settings = append(a.Settings, a.CRSettings...)
+	rcv, n, err := parseCollectorConfig(c.Spec.Config.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("spec.config: %w", err)
+	}
+	a.Receiver, a.ScrapeConfigs = rcv, n
+	a.Active = a.Enabled && a.PrometheusCR
+	return a, nil
+}
+
+// AllocatorFromV1alpha1 normalizes a v1alpha1 collector, whose selectors are
+// maps where nil or empty means every monitor.
+func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, error) {
+	ta := &c.Spec.TargetAllocator
+	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1alpha1", "OpenTelemetryCollector")
+	a.Field = "spec.targetAllocator"
+	a.Enabled = ta.Enabled
+	a.PrometheusCR = ta.PrometheusCR.Enabled
+	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
+	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
+	a.ServiceAccount = ta.ServiceAccount
+	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
+	cr := a.Field + ".prometheusCR"
+	selectors := [numMonitorKinds]map[string]string{ta.PrometheusCR.ServiceMonitorSelector, ta.PrometheusCR.PodMonitorSelector}
+	for _, k := range MonitorKinds {
+		field := cr + "." + k.lowerCamel() + "Selector"
+		sel := SelectMap(selectors[k])
+		if len(selectors[k]) == 0 {
+			sel.Text = "unset (v1alpha1: all)"
+		} else {
+			a.CRSettings = append(a.CRSettings, field)
+		}
+		a.Scopes[k] = Scope{
+			Monitors: sel, MonitorsField: field,
+			Namespaces: SelectAll("all"), NamespacesField: cr + "." + k.lowerCamel() + "NamespaceSelector",
+		}
+	}
+	if ta.PrometheusCR.Enabled {
+		a.Settings = append([]string{cr + ".enabled"}, a.Settings...)
+	}
+	a.Settings = append(a.Settings, a.CRSettings...)
+	var raw []byte
+	if strings.TrimSpace(c.Spec.Config) != "" {
+		j, err := yaml.YAMLToJSON([]byte(c.Spec.Config))
+		if err != nil {
+			return nil, fmt.Errorf("spec.config: not valid YAML: %w", err)
+		}
+		raw = j
+	}
+	rcv, n, err := parseCollectorConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("spec.config: %w", err)
+	}
+	a.Receiver, a.ScrapeConfigs = rcv, n
+	a.Active = a.Enabled && a.PrometheusCR
+	return a, nil
+}
+
+// AllocatorFromTargetAllocator normalizes a standalone TargetAllocator.
+func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, error) {
+	a := newAllocator(t.ObjectMeta, "opentelemetry.io/v1alpha1", "TargetAllocator")
+	a.Field = "spec"
+	a.Standalone = true
+	a.Enabled = true
+	a.AllocationStrategy = orDefault(t.Spec.AllocationStrategy, DefaultAllocationStrategy)
+	a.ServiceAccount = t.Spec.ServiceAccount
+	if err := a.setPrometheusCR(&t.Spec.PrometheusCR, "spec.prometheusCR"); err != nil {
+		return nil, err
+	}
+	a.ScrapeConfigs = len(t.Spec.ScrapeConfigs)
+	a.Active = a.PrometheusCR
+	return a, nil
+}
+
+func newAllocator(om metav1.ObjectMeta, apiVersion, kind string) *Allocator {
+	a := &Allocator{}
+	a.Meta = Meta{
+		Ref:         Ref{APIVersion: apiVersion, Kind: kind, Namespace: om.Namespace, Name: om.Name},
+		Labels:      om.Labels,
+		Annotations: keepOwnAnnotations(om.Annotations),
+	}
+	a.Allocator = true
+	return a
+}
+
+// setPrometheusCR applies the v1beta1 semantics shared by v1beta1 collectors
+// and TargetAllocators: a nil monitor selector selects nothing, a nil or {}
+// namespace selector selects every namespace.
+func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) error {
+	a.PrometheusCR = cr.Enabled
+	allow, deny := toSet(cr.AllowNamespaces), toSet(cr.DenyNamespaces)
+	a.AllowAndDeny = allow != nil && deny != nil
+	if allow != nil {
+		a.CRSettings = append(a.CRSettings, field+".allowNamespaces")
+	}
+	if deny != nil {
+		a.CRSettings = append(a.CRSettings, field+".denyNamespaces")
+	}
+	monitorSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorSelector, cr.PodMonitorSelector}
+	nsSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorNamespaceSelector, cr.PodMonitorNamespaceSelector}
+	for _, k := range MonitorKinds {
+		mf := field + "." + k.lowerCamel() + "Selector"
+		nf := field + "." + k.lowerCamel() + "NamespaceSelector"
+		s := Scope{MonitorsField: mf, NamespacesField: nf, Allow: allow, Deny: deny}
+		if monitorSel[k] == nil {
+			s.Monitors = SelectNothing("unset")
+			a.NilSelectors = append(a.NilSelectors, k)
+		} else {
+			sel, err := SelectLabels(monitorSel[k])
+			if err != nil {
+				return fmt.Errorf("%s: %w", mf, err)
+			}
+			s.Monitors = sel
+			a.CRSettings = append(a.CRSettings, mf)
+		}
+		sel, err := SelectLabels(nsSel[k])
+		if err != nil {
+			return fmt.Errorf("%s: %w", nf, err)
+		}
+		if !sel.All() {
+			// {} is the CRD default; only a real restriction is a setting.
+			a.CRSettings = append(a.CRSettings, nf)
+		}
+		s.Namespaces = sel
+		a.Scopes[k] = s
+	}
+	for _, extra := range []struct {
+		sel  *metav1.LabelSelector
+		name string
+	}{{cr.ScrapeConfigSelector, "scrapeConfigSelector"}, {cr.ProbeSelector, "probeSelector"}} {
+		if extra.sel != nil {
+			a.CRSettings = append(a.CRSettings, field+"."+extra.name)
+		}
+	}
+	return nil
+}
+
+// embeddedSettings lists the fields of an embedded TA block that only a user
+// sets: the operator defaults allocationStrategy, filterStrategy, intervals
+// and namespace selectors into every collector, so those prove nothing.
+func embeddedSettings(field, serviceAccount, image, strategy string) []string {
+	var out []string
+	if serviceAccount != "" {
+		out = append(out, field+".serviceAccount")
+	}
+	if image != "" {
+		out = append(out, field+".image")
+	}
+	if strategy != "" && strategy != DefaultAllocationStrategy {
+		out = append(out, field+".allocationStrategy")
+	}
+	return out
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// collectorConfig is the slice of the collector configuration the rules read.
+type collectorConfig struct {
+	Receivers map[string]json.RawMessage `json:"receivers"`
+	Service   struct {
+		Pipelines map[string]struct {
+			Receivers []string `json:"receivers"`
+		} `json:"pipelines"`
+	} `json:"service"`
+}
+
+type prometheusReceiver struct {
+	Config struct {
+		ScrapeConfigs []json.RawMessage `json:"scrape_configs"`
+	} `json:"config"`
+}
+
+// parseCollectorConfig finds the receiver named exactly "prometheus" (the
+// only one the operator wires to the TA), whether a metrics pipeline uses it,
+// and how many scrape_configs it holds.
+func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
+	r := &Receiver{}
+	if len(raw) == 0 {
+		return r, 0, nil
+	}
+	var cfg collectorConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, 0, describeJSONError(err)
+	}
+	n := 0
+	for name, body := range cfg.Receivers {
+		if name != "prometheus" {
+			if strings.HasPrefix(name, "prometheus/") {
+				r.Lookalikes = append(r.Lookalikes, name)
+			}
+			continue
+		}
+		r.Present = true
+		var pr prometheusReceiver
+		if len(body) > 0 && string(body) != "null" {
+			if err := json.Unmarshal(body, &pr); err != nil {
+				return nil, 0, fmt.Errorf("receivers.prometheus: %w", describeJSONError(err))
+			}
+		}
+		n = len(pr.Config.ScrapeConfigs)
+	}
+	for name, p := range cfg.Service.Pipelines {
+		if name != "metrics" && !strings.HasPrefix(name, "metrics/") {
+			continue
+		}
+		for _, rcv := range p.Receivers {
+			if rcv == "prometheus" {
+				r.InMetricsPipeline = true
+			}
+		}
+	}
+	sortStrings(r.Lookalikes)
+	return r, n, nil
+}
+
+// describeJSONError names the field of a type error ("service.pipelines").
+func describeJSONError(err error) error {
+	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+		return fmt.Errorf("%s: expected %s, got %s", te.Field, te.Type, te.Value)
+	}
+	return err
+}

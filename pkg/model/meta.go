@@ -1,0 +1,63 @@
+package model
+
+import "strings"
+
+// Ref names an object in findings and messages.
+type Ref struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+}
+
+// Key identifies an object regardless of API version: a v1alpha1 and a
+// v1beta1 collector of the same name are one object.
+func (r Ref) Key() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
+
+// NamespacedName is ns/name, or name for cluster-scoped objects.
+func (r Ref) NamespacedName() string {
+	if r.Namespace == "" {
+		return r.Name
+	}
+	return r.Namespace + "/" + r.Name
+}
+
+// String is "Kind ns/name", the form messages use.
+func (r Ref) String() string { return r.Kind + " " + r.NamespacedName() }
+
+// Meta is what every normalized object carries.
+type Meta struct {
+	Ref         Ref
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// Object is any normalized object.
+type Object interface {
+	GetMeta() *Meta
+}
+
+// GetMeta implements Object.
+func (m *Meta) GetMeta() *Meta { return m }
+
+// AnnotationPrefix marks the only annotations ta-guard keeps (e.g. skip).
+const AnnotationPrefix = "ta-guard.io/"
+
+// keepOwnAnnotations drops foreign annotations: caches keep only what rules read.
+func keepOwnAnnotations(a map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range a {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Namespace is a namespace and its labels.
+type Namespace struct {
+	Meta
+}

@@ -1,0 +1,235 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Monitor is a ServiceMonitor or a PodMonitor.
+type Monitor struct {
+	Meta
+	Kind MonitorKind
+	// Selector picks Services (ServiceMonitor) or Pods (PodMonitor).
+	Selector Selection
+	// Namespaces are the namespaces it looks in.
+	Namespaces NamespaceSet
+	// MatchNames is namespaceSelector.matchNames as written, when it applies.
+	MatchNames []string
+	Endpoints  []Endpoint
+}
+
+// NamespaceSet is a set of namespaces: all of them, or the listed ones.
+type NamespaceSet struct {
+	All   bool
+	Names []string
+}
+
+// Has reports whether ns is in the set.
+func (s NamespaceSet) Has(ns string) bool {
+	if s.All {
+		return true
+	}
+	for _, n := range s.Names {
+		if n == ns {
+			return true
+		}
+	}
+	return false
+}
+
+func (s NamespaceSet) String() string {
+	if s.All {
+		return "all namespaces"
+	}
+	if len(s.Names) == 1 {
+		return "namespace " + s.Names[0]
+	}
+	return fmt.Sprintf("namespaces %v", s.Names)
+}
+
+// Endpoint is one endpoint of a monitor; each is its own TA job.
+type Endpoint struct {
+	// Port is a port name: of the Service (ServiceMonitor) or of a container
+	// (PodMonitor).
+	Port string
+	// PortNumber is a PodMonitor's declared container port number.
+	PortNumber *int32
+	// TargetPort is matched against the Pods' declared container ports.
+	TargetPort *intstr.IntOrString
+
+	// pattern is the compiled name pattern, when the name is a regex.
+	pattern *regexp.Regexp
+}
+
+// PortMatch says what an endpoint matches on, after the precedence rules.
+type PortMatch int
+
+const (
+	// MatchAll: no port given, every port is scraped.
+	MatchAll PortMatch = iota
+	// MatchServicePortName: ServiceMonitor port, a Service port name.
+	MatchServicePortName
+	// MatchContainerPortName: PodMonitor port, or a string targetPort.
+	MatchContainerPortName
+	// MatchContainerPortNumber: PodMonitor portNumber, or a numeric targetPort.
+	MatchContainerPortNumber
+)
+
+// Match resolves the precedence the Prometheus Operator applies: for a
+// ServiceMonitor port > targetPort; for a PodMonitor port > portNumber >
+// targetPort. Zero numbers and empty strings count as unset. A string
+// targetPort is always a name, even "8080".
+func (e Endpoint) Match(kind MonitorKind) (PortMatch, string, int32) {
+	if e.Port != "" {
+		if kind == ServiceMonitor {
+			return MatchServicePortName, e.Port, 0
+		}
+		return MatchContainerPortName, e.Port, 0
+	}
+	if kind == PodMonitor && e.PortNumber != nil && *e.PortNumber != 0 {
+		return MatchContainerPortNumber, "", *e.PortNumber
+	}
+	if e.TargetPort != nil {
+		if e.TargetPort.Type == intstr.String && e.TargetPort.StrVal != "" {
+			return MatchContainerPortName, e.TargetPort.StrVal, 0
+		}
+		if e.TargetPort.Type == intstr.Int && e.TargetPort.IntVal != 0 {
+			return MatchContainerPortNumber, "", e.TargetPort.IntVal
+		}
+	}
+	return MatchAll, "", 0
+}
+
+// NameMatches reports whether a port name satisfies the endpoint's name. The
+// operator puts the name into a relabeling keep rule, so it is an anchored
+// regular expression: "py-.*" is legitimate. A plain name compares literally,
+// so an unnamed port never matches it.
+func (e Endpoint) NameMatches(kind MonitorKind, name string) bool {
+	_, want, _ := e.Match(kind)
+	if e.pattern != nil {
+		return e.pattern.MatchString(name)
+	}
+	return want != "" && name == want
+}
+
+// IsPattern reports whether the endpoint's port name is a regex rather than a
+// plain name.
+func (e Endpoint) IsPattern() bool { return e.pattern != nil }
+
+func (e *Endpoint) compile(kind MonitorKind) {
+	m, name, _ := e.Match(kind)
+	if m != MatchServicePortName && m != MatchContainerPortName {
+		return
+	}
+	if regexp.QuoteMeta(name) == name {
+		return
+	}
+	if re, err := regexp.Compile("^(?:" + name + ")$"); err == nil {
+		e.pattern = re
+	}
+}
+
+// Describe renders the endpoint's port for messages: port "prom",
+// targetPort 8080, ...
+func (e Endpoint) Describe(kind MonitorKind) string {
+	switch m, name, num := e.Match(kind); m {
+	case MatchServicePortName, MatchContainerPortName:
+		if e.Port != "" {
+			return fmt.Sprintf("port %q", name)
+		}
+		return fmt.Sprintf("targetPort %q", name)
+	case MatchContainerPortNumber:
+		if kind == PodMonitor && e.PortNumber != nil && *e.PortNumber != 0 && e.Port == "" {
+			return fmt.Sprintf("portNumber %d", num)
+		}
+		return fmt.Sprintf("targetPort %d", num)
+	}
+	return "all ports"
+}
+
+// Job is the TA job name of endpoint i: serviceMonitor/<ns>/<name>/<i>.
+func (m *Monitor) Job(i int) string {
+	return fmt.Sprintf("%s/%s/%s/%d", m.Kind.lowerCamel(), m.Ref.Namespace, m.Ref.Name, i)
+}
+
+// MonitorFromServiceMonitor normalizes a ServiceMonitor.
+func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error) {
+	m, err := newMonitor(sm.ObjectMeta, "ServiceMonitor", ServiceMonitor, &sm.Spec.Selector, sm.Spec.NamespaceSelector)
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range sm.Spec.Endpoints {
+		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort})
+	}
+	m.compileEndpoints()
+	return m, nil
+}
+
+// MonitorFromPodMonitor normalizes a PodMonitor.
+func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
+	m, err := newMonitor(pm.ObjectMeta, "PodMonitor", PodMonitor, &pm.Spec.Selector, pm.Spec.NamespaceSelector)
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range pm.Spec.PodMetricsEndpoints {
+		e := Endpoint{PortNumber: ep.PortNumber, TargetPort: ep.TargetPort}
+		if ep.Port != nil {
+			e.Port = *ep.Port
+		}
+		m.Endpoints = append(m.Endpoints, e)
+	}
+	m.compileEndpoints()
+	return m, nil
+}
+
+func newMonitor(om metav1.ObjectMeta, kind string, k MonitorKind, sel *metav1.LabelSelector, nsSel monitoringv1.NamespaceSelector) (*Monitor, error) {
+	s, err := SelectLabels(sel)
+	if err != nil {
+		return nil, fmt.Errorf("spec.selector: %w", err)
+	}
+	m := &Monitor{
+		Meta: Meta{
+			Ref:         Ref{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: kind, Namespace: om.Namespace, Name: om.Name},
+			Labels:      om.Labels,
+			Annotations: keepOwnAnnotations(om.Annotations),
+		},
+		Kind:     k,
+		Selector: s,
+	}
+	switch {
+	case nsSel.Any:
+		// any wins over matchNames.
+		m.Namespaces = NamespaceSet{All: true}
+	case len(nsSel.MatchNames) > 0:
+		m.MatchNames = dedupe(nsSel.MatchNames)
+		m.Namespaces = NamespaceSet{Names: m.MatchNames}
+	default:
+		m.Namespaces = NamespaceSet{Names: []string{om.Namespace}}
+	}
+	return m, nil
+}
+
+func (m *Monitor) compileEndpoints() {
+	for i := range m.Endpoints {
+		m.Endpoints[i].compile(m.Kind)
+	}
+}
+
+func dedupe(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,59 @@
+package model
+
+import (
+	"fmt"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ReaderFromPrometheus normalizes a Prometheus: a nil monitor selector
+// selects none, a nil namespace selector means its own namespace only.
+func ReaderFromPrometheus(p *monitoringv1.Prometheus) (*Reader, error) {
+	return promReader(p.ObjectMeta, monitoringv1.SchemeGroupVersion.String(), "Prometheus", &p.Spec.CommonPrometheusFields)
+}
+
+// ReaderFromPrometheusAgent normalizes a PrometheusAgent (same semantics).
+func ReaderFromPrometheusAgent(p *monitoringv1alpha1.PrometheusAgent) (*Reader, error) {
+	return promReader(p.ObjectMeta, monitoringv1alpha1.SchemeGroupVersion.String(), "PrometheusAgent", &p.Spec.CommonPrometheusFields)
+}
+
+func promReader(om metav1.ObjectMeta, apiVersion, kind string, c *monitoringv1.CommonPrometheusFields) (*Reader, error) {
+	r := &Reader{
+		Meta: Meta{
+			Ref:    Ref{APIVersion: apiVersion, Kind: kind, Namespace: om.Namespace, Name: om.Name},
+			Labels: om.Labels,
+		},
+		Active: true,
+	}
+	monitorSel := [numMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorSelector, c.PodMonitorSelector}
+	nsSel := [numMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorNamespaceSelector, c.PodMonitorNamespaceSelector}
+	for _, k := range MonitorKinds {
+		s := Scope{
+			MonitorsField:   "spec." + k.lowerCamel() + "Selector",
+			NamespacesField: "spec." + k.lowerCamel() + "NamespaceSelector",
+		}
+		if monitorSel[k] == nil {
+			s.Monitors = SelectNothing("unset")
+		} else {
+			sel, err := SelectLabels(monitorSel[k])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.MonitorsField, err)
+			}
+			s.Monitors = sel
+		}
+		if nsSel[k] == nil {
+			s.OwnNamespace = om.Namespace
+			s.Namespaces = SelectAll("own namespace")
+		} else {
+			sel, err := SelectLabels(nsSel[k])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.NamespacesField, err)
+			}
+			s.Namespaces = sel
+		}
+		r.Scopes[k] = s
+	}
+	return r, nil
+}

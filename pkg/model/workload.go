@@ -1,0 +1,161 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Service is what the rules read of a Service.
+type Service struct {
+	Meta
+	// Selector picks the Pods behind the Service; nil for a selector-less
+	// Service (its endpoints are managed by hand).
+	Selector map[string]string
+	Ports    []ServicePort
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name string
+	Port int32
+}
+
+// HasPortFor reports whether a port of the Service satisfies a
+// ServiceMonitor endpoint's port name.
+func (s *Service) HasPortFor(e Endpoint) bool {
+	for _, p := range s.Ports {
+		if e.NameMatches(ServiceMonitor, p.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// PortList renders the ports for messages: "prom, <unnamed 8080>".
+func (s *Service) PortList() string {
+	if len(s.Ports) == 0 {
+		return "(no ports)"
+	}
+	parts := make([]string, len(s.Ports))
+	for i, p := range s.Ports {
+		if p.Name == "" {
+			parts[i] = fmt.Sprintf("<unnamed %d>", p.Port)
+		} else {
+			parts[i] = p.Name
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ServiceFromCore normalizes a Service.
+func ServiceFromCore(s *corev1.Service) *Service {
+	out := &Service{
+		Meta: Meta{
+			Ref:         Ref{APIVersion: "v1", Kind: "Service", Namespace: s.Namespace, Name: s.Name},
+			Labels:      s.Labels,
+			Annotations: keepOwnAnnotations(s.Annotations),
+		},
+	}
+	if len(s.Spec.Selector) > 0 {
+		out.Selector = s.Spec.Selector
+	}
+	for _, p := range s.Spec.Ports {
+		out.Ports = append(out.Ports, ServicePort{Name: p.Name, Port: p.Port})
+	}
+	return out
+}
+
+// Pod is what the rules read of a Pod: labels, phase and declared container
+// ports. Offline it may stand for a workload's pod template; Ref then names
+// the workload (Kind Deployment, ...).
+type Pod struct {
+	Meta
+	Phase corev1.PodPhase
+	Ports []ContainerPort
+	// IP is the pod IP, when known (live).
+	IP string
+}
+
+// ContainerPort is a declared container port.
+type ContainerPort struct {
+	Name   string
+	Number int32
+}
+
+// Terminated pods produce no targets.
+func (p *Pod) Terminated() bool {
+	return p.Phase == corev1.PodFailed || p.Phase == corev1.PodSucceeded
+}
+
+// HasPortFor reports whether a container declares a port that satisfies the
+// endpoint: by name (PodMonitor port, string targetPort) or by number.
+func (p *Pod) HasPortFor(kind MonitorKind, e Endpoint) bool {
+	m, _, num := e.Match(kind)
+	for _, cp := range p.Ports {
+		switch m {
+		case MatchAll:
+			return true
+		case MatchContainerPortNumber:
+			if cp.Number == num {
+				return true
+			}
+		default:
+			if e.NameMatches(kind, cp.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// PortList renders the declared ports: "http/8080, 9090".
+func (p *Pod) PortList() string {
+	if len(p.Ports) == 0 {
+		return "(no declared ports)"
+	}
+	parts := make([]string, len(p.Ports))
+	for i, cp := range p.Ports {
+		if cp.Name == "" {
+			parts[i] = fmt.Sprint(cp.Number)
+		} else {
+			parts[i] = fmt.Sprintf("%s/%d", cp.Name, cp.Number)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PodFromCore normalizes a Pod.
+func PodFromCore(p *corev1.Pod) *Pod {
+	out := PodFromTemplate(Ref{APIVersion: "v1", Kind: "Pod", Namespace: p.Namespace, Name: p.Name}, p.ObjectMeta, &p.Spec)
+	out.Phase = p.Status.Phase
+	out.IP = p.Status.PodIP
+	return out
+}
+
+// PodFromTemplate makes a Pod from a workload's pod template (offline).
+func PodFromTemplate(ref Ref, om metav1.ObjectMeta, spec *corev1.PodSpec) *Pod {
+	out := &Pod{Meta: Meta{Ref: ref, Labels: om.Labels}}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, cp := range c.Ports {
+				out.Ports = append(out.Ports, ContainerPort{Name: cp.Name, Number: cp.ContainerPort})
+			}
+		}
+	}
+	return out
+}
+
+// NamespaceFromCore normalizes a Namespace. The API server labels every
+// namespace with kubernetes.io/metadata.name, so a manifest's namespace gets
+// it too.
+func NamespaceFromCore(n *corev1.Namespace) *Namespace {
+	l := make(map[string]string, len(n.Labels)+1)
+	for k, v := range n.Labels {
+		l[k] = v
+	}
+	l[corev1.LabelMetadataName] = n.Name
+	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}}
+}
