@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"sort"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// labelIndex finds objects by namespace and labels without scanning: every
+// object is posted under each of its "key=value" pairs and each of its keys,
+// per namespace and cluster-wide. A query starts from the shortest posting
+// list one of the selector's requirements allows, so its cost follows the
+// number of candidates, not the size of the cluster.
+type labelIndex[T model.Object] struct {
+	byNS map[string]*bucket[T]
+	all  *bucket[T]
+}
+
+type bucket[T model.Object] struct {
+	items map[string]T
+	posts map[string]map[string]T // "k=v" or "k" -> object key -> object
+}
+
+func newLabelIndex[T model.Object]() *labelIndex[T] {
+	return &labelIndex[T]{byNS: map[string]*bucket[T]{}, all: newBucket[T]()}
+}
+
+func newBucket[T model.Object]() *bucket[T] {
+	return &bucket[T]{items: map[string]T{}, posts: map[string]map[string]T{}}
+}
+
+func (b *bucket[T]) add(key string, obj T) {
+	b.items[key] = obj
+	for k, v := range obj.GetMeta().Labels {
+		b.post(k+"="+v, key, obj)
+		b.post(k, key, obj)
+	}
+}
+
+func (b *bucket[T]) post(p, key string, obj T) {
+	m := b.posts[p]
+	if m == nil {
+		m = map[string]T{}
+		b.posts[p] = m
+	}
+	m[key] = obj
+}
+
+func (b *bucket[T]) remove(key string) {
+	obj, ok := b.items[key]
+	if !ok {
+		return
+	}
+	delete(b.items, key)
+	for k, v := range obj.GetMeta().Labels {
+		b.unpost(k+"="+v, key)
+		b.unpost(k, key)
+	}
+}
+
+func (b *bucket[T]) unpost(p, key string) {
+	if m := b.posts[p]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(b.posts, p)
+		}
+	}
+}
+
+// candidates returns the smallest posting set the selector allows, or all
+// items when no requirement narrows the search (empty selector, NotIn, !key).
+func (b *bucket[T]) candidates(sel labels.Selector) []map[string]T {
+	reqs, ok := sel.Requirements()
+	if !ok {
+		return nil // labels.Nothing()
+	}
+	var best []map[string]T
+	bestN := len(b.items) + 1
+	for _, r := range reqs {
+		var sets []map[string]T
+		n := 0
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			for _, v := range r.Values().UnsortedList() {
+				if m := b.posts[r.Key()+"="+v]; m != nil {
+					sets = append(sets, m)
+					n += len(m)
+				}
+			}
+		case selection.Exists:
+			if m := b.posts[r.Key()]; m != nil {
+				sets = append(sets, m)
+				n = len(m)
+			}
+		default:
+			continue
+		}
+		if n < bestN {
+			best, bestN = sets, n
+			if n == 0 {
+				return nil
+			}
+		}
+	}
+	if bestN > len(b.items) {
+		return []map[string]T{b.items}
+	}
+	return best
+}
+
+func (b *bucket[T]) query(sel labels.Selector, out []T) []T {
+	for _, set := range b.candidates(sel) {
+		for _, obj := range set {
+			if sel.Matches(labels.Set(obj.GetMeta().Labels)) {
+				out = append(out, obj)
+			}
+		}
+	}
+	return out
+}
+
+func (ix *labelIndex[T]) add(obj T) {
+	ref := obj.GetMeta().Ref
+	key := ref.Key()
+	ix.remove(ref)
+	b := ix.byNS[ref.Namespace]
+	if b == nil {
+		b = newBucket[T]()
+		ix.byNS[ref.Namespace] = b
+	}
+	b.add(key, obj)
+	ix.all.add(key, obj)
+}
+
+func (ix *labelIndex[T]) remove(ref model.Ref) {
+	key := ref.Key()
+	if b := ix.byNS[ref.Namespace]; b != nil {
+		b.remove(key)
+		if len(b.items) == 0 {
+			delete(ix.byNS, ref.Namespace)
+		}
+	}
+	ix.all.remove(key)
+}
+
+func (ix *labelIndex[T]) get(ref model.Ref) (T, bool) {
+	obj, ok := ix.all.items[ref.Key()]
+	return obj, ok
+}
+
+// query returns the objects in the namespaces that match sel, sorted by
+// namespace and name so that messages are stable.
+func (ix *labelIndex[T]) query(ns model.NamespaceSet, sel labels.Selector) []T {
+	var out []T
+	if ns.All {
+		out = ix.all.query(sel, out)
+	} else {
+		for _, n := range ns.Names {
+			if b := ix.byNS[n]; b != nil {
+				out = b.query(sel, out)
+			}
+		}
+	}
+	sortObjects(out)
+	return out
+}
+
+func (ix *labelIndex[T]) len() int { return len(ix.all.items) }
+
+func sortObjects[T model.Object](out []T) {
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].GetMeta().Ref, out[j].GetMeta().Ref
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Kind < b.Kind
+	})
+}
+
+// selectorIndex is the inverse: it finds the objects (monitors, readers)
+// whose selector may match a given set of labels. Each is filed under one
+// requirement its selector cannot do without ("k=v" for k=v or k in (v,..),
+// "k" for k exists), or under "" when it has none, per namespace it looks
+// in ("*" for all). A look-up reads the lists for the labels actually
+// present, so its cost follows the candidates.
+type selectorIndex[T model.Object] struct {
+	files map[string]map[string]map[string]T // ns -> post -> key -> obj
+	where map[string][][2]string             // key -> (ns, post) filed under
+}
+
+func newSelectorIndex[T model.Object]() *selectorIndex[T] {
+	return &selectorIndex[T]{files: map[string]map[string]map[string]T{}, where: map[string][][2]string{}}
+}
+
+// add files obj for the namespaces (nil: all) under its selector.
+func (ix *selectorIndex[T]) add(obj T, namespaces []string, sel labels.Selector) {
+	key := obj.GetMeta().Ref.Key()
+	ix.remove(key)
+	reqs, ok := sel.Requirements()
+	if !ok {
+		return // selects nothing: never a candidate
+	}
+	posts := []string{""}
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			posts = posts[:0]
+			for _, v := range r.Values().List() {
+				posts = append(posts, r.Key()+"="+v)
+			}
+		case selection.Exists:
+			posts = []string{r.Key()}
+		default:
+			continue
+		}
+		break
+	}
+	if namespaces == nil {
+		namespaces = []string{"*"}
+	}
+	for _, ns := range namespaces {
+		byPost := ix.files[ns]
+		if byPost == nil {
+			byPost = map[string]map[string]T{}
+			ix.files[ns] = byPost
+		}
+		for _, p := range posts {
+			m := byPost[p]
+			if m == nil {
+				m = map[string]T{}
+				byPost[p] = m
+			}
+			m[key] = obj
+			ix.where[key] = append(ix.where[key], [2]string{ns, p})
+		}
+	}
+}
+
+func (ix *selectorIndex[T]) remove(key string) {
+	for _, w := range ix.where[key] {
+		byPost := ix.files[w[0]]
+		if m := byPost[w[1]]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(byPost, w[1])
+			}
+		}
+		if len(byPost) == 0 {
+			delete(ix.files, w[0])
+		}
+	}
+	delete(ix.where, key)
+}
+
+// candidates visits every object that may select labels l in namespace ns
+// (a superset: the caller checks the full selector).
+func (ix *selectorIndex[T]) candidates(ns string, l map[string]string, visit func(T)) {
+	for _, n := range [2]string{ns, "*"} {
+		byPost := ix.files[n]
+		if byPost == nil {
+			continue
+		}
+		for _, obj := range byPost[""] {
+			visit(obj)
+		}
+		for k, v := range l {
+			for _, obj := range byPost[k+"="+v] {
+				visit(obj)
+			}
+			for _, obj := range byPost[k] {
+				visit(obj)
+			}
+		}
+	}
+}

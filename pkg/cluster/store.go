@@ -1,0 +1,245 @@
+package cluster
+
+import (
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// Store is an indexed, concurrency-safe View. Objects are normalized before
+// they enter it, so a look-up never parses a selector.
+type Store struct {
+	mu sync.RWMutex
+
+	namespaces map[string]*model.Namespace
+	// implicit counts the objects living in each namespace: offline, a
+	// namespace exists when any object names it.
+	implicit map[string]int
+
+	services *labelIndex[*model.Service]
+	pods     *labelIndex[*model.Pod]
+	monitors [2]*labelIndex[*model.Monitor]
+	// selecting files monitors by what they select.
+	selecting [2]*selectorIndex[*model.Monitor]
+
+	readers    map[string]*model.Reader
+	allocators map[string]*model.Allocator
+	// readersBySelector files active readers by their monitor selectors.
+	readersBySelector [2]*selectorIndex[*model.Reader]
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	s := &Store{
+		namespaces: map[string]*model.Namespace{},
+		implicit:   map[string]int{},
+		services:   newLabelIndex[*model.Service](),
+		pods:       newLabelIndex[*model.Pod](),
+		readers:    map[string]*model.Reader{},
+		allocators: map[string]*model.Allocator{},
+	}
+	for _, k := range model.MonitorKinds {
+		s.monitors[k] = newLabelIndex[*model.Monitor]()
+		s.selecting[k] = newSelectorIndex[*model.Monitor]()
+		s.readersBySelector[k] = newSelectorIndex[*model.Reader]()
+	}
+	return s
+}
+
+// Upsert adds or replaces an object (matched by kind, namespace and name).
+func (s *Store) Upsert(obj model.Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(obj.GetMeta().Ref)
+	ref := obj.GetMeta().Ref
+	switch o := obj.(type) {
+	case *model.Namespace:
+		s.namespaces[ref.Name] = o
+		return
+	case *model.Service:
+		s.services.add(o)
+	case *model.Pod:
+		s.pods.add(o)
+	case *model.Monitor:
+		s.monitors[o.Kind].add(o)
+		var nss []string
+		if !o.Namespaces.All {
+			nss = o.Namespaces.Names
+		}
+		s.selecting[o.Kind].add(o, nss, o.Selector.Selector())
+	case *model.Allocator:
+		s.allocators[ref.Key()] = o
+		s.addReaderLocked(&o.Reader)
+	case *model.Reader:
+		s.addReaderLocked(o)
+	default:
+		return
+	}
+	if ref.Namespace != "" {
+		s.implicit[ref.Namespace]++
+	}
+}
+
+func (s *Store) addReaderLocked(r *model.Reader) {
+	s.readers[r.Ref.Key()] = r
+	for _, k := range model.MonitorKinds {
+		if r.Active {
+			s.readersBySelector[k].add(r, nil, r.Scopes[k].Monitors.Selector())
+		}
+	}
+}
+
+// Delete removes the object with that reference, if present.
+func (s *Store) Delete(ref model.Ref) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(ref)
+}
+
+func (s *Store) removeLocked(ref model.Ref) {
+	key := ref.Key()
+	found := false
+	switch ref.Kind {
+	case "Namespace":
+		delete(s.namespaces, ref.Name)
+		return
+	case "Service":
+		_, found = s.services.get(ref)
+		s.services.remove(ref)
+	case "ServiceMonitor", "PodMonitor":
+		k := model.ServiceMonitor
+		if ref.Kind == "PodMonitor" {
+			k = model.PodMonitor
+		}
+		_, found = s.monitors[k].get(ref)
+		s.monitors[k].remove(ref)
+		s.selecting[k].remove(key)
+	default:
+		if _, ok := s.readers[key]; ok {
+			found = true
+			delete(s.readers, key)
+			delete(s.allocators, key)
+			for _, k := range model.MonitorKinds {
+				s.readersBySelector[k].remove(key)
+			}
+		} else {
+			// Pods, and workloads standing for their pods offline.
+			_, found = s.pods.get(ref)
+			s.pods.remove(ref)
+		}
+	}
+	if found && ref.Namespace != "" {
+		if s.implicit[ref.Namespace]--; s.implicit[ref.Namespace] <= 0 {
+			delete(s.implicit, ref.Namespace)
+		}
+	}
+}
+
+// Namespace implements View.
+func (s *Store) Namespace(name string) *model.Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ns := s.namespaces[name]; ns != nil {
+		return ns
+	}
+	if s.implicit[name] > 0 {
+		return &model.Namespace{Meta: model.Meta{Ref: model.Ref{APIVersion: "v1", Kind: "Namespace", Name: name}}}
+	}
+	return nil
+}
+
+// Services implements View.
+func (s *Store) Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.services.query(ns, sel)
+}
+
+// Pods implements View.
+func (s *Store) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pods.query(ns, sel)
+}
+
+// Monitors implements View.
+func (s *Store) Monitors(kind model.MonitorKind, sel labels.Selector) []*model.Monitor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.monitors[kind].query(model.NamespaceSet{All: true}, sel)
+}
+
+// MonitorsSelecting implements View.
+func (s *Store) MonitorsSelecting(kind model.MonitorKind, ns string, l map[string]string) []*model.Monitor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*model.Monitor
+	set := labels.Set(l)
+	s.selecting[kind].candidates(ns, l, func(m *model.Monitor) {
+		if m.Selector.Selector().Matches(set) {
+			out = append(out, m)
+		}
+	})
+	sortObjects(out)
+	return out
+}
+
+// ReadersOf implements View.
+func (s *Store) ReadersOf(m *model.Monitor) []*model.Reader {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ns := s.namespaceLocked(m.Ref.Namespace)
+	var out []*model.Reader
+	s.readersBySelector[m.Kind].candidates("", m.Labels, func(r *model.Reader) {
+		if r.Reads(m, ns) {
+			out = append(out, r)
+		}
+	})
+	sortObjects(out)
+	return out
+}
+
+func (s *Store) namespaceLocked(name string) *model.Namespace {
+	return s.namespaces[name]
+}
+
+// Readers implements View.
+func (s *Store) Readers() []*model.Reader {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*model.Reader, 0, len(s.readers))
+	for _, r := range s.readers {
+		out = append(out, r)
+	}
+	sortObjects(out)
+	return out
+}
+
+// Allocators implements View.
+func (s *Store) Allocators() []*model.Allocator {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*model.Allocator, 0, len(s.allocators))
+	for _, a := range s.allocators {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref.Key() < out[j].Ref.Key() })
+	return out
+}
+
+// Counts reports how many objects of each sort the store holds.
+func (s *Store) Counts() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return map[string]int{
+		"namespaces":      len(s.namespaces),
+		"services":        s.services.len(),
+		"pods":            s.pods.len(),
+		"serviceMonitors": s.monitors[model.ServiceMonitor].len(),
+		"podMonitors":     s.monitors[model.PodMonitor].len(),
+		"readers":         len(s.readers),
+	}
+}

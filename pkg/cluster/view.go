@@ -1,0 +1,35 @@
+// Package cluster is the read-only view of the cluster the rules evaluate
+// against, and Store, its indexed in-memory implementation. The offline
+// check fills a Store from manifests; the webhook fills one from informers.
+package cluster
+
+import (
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// View is what the rules may ask of the cluster. Implementations must be
+// safe for concurrent readers; results are sorted by namespace and name and
+// must not be modified.
+type View interface {
+	// Namespace returns the namespace, or nil when it does not exist.
+	Namespace(name string) *model.Namespace
+	// Services in the namespaces whose labels match sel.
+	Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service
+	// Pods in the namespaces whose labels match sel.
+	Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod
+	// Monitors of a kind, in any namespace, whose own labels match sel.
+	Monitors(kind model.MonitorKind, sel labels.Selector) []*model.Monitor
+	// MonitorsSelecting returns the monitors of a kind that look in
+	// namespace ns and whose selector matches the labels l (of a Service
+	// for ServiceMonitors, of a Pod for PodMonitors).
+	MonitorsSelecting(kind model.MonitorKind, ns string, l map[string]string) []*model.Monitor
+	// ReadersOf returns the active readers (TAs with prometheusCR on,
+	// Prometheus, PrometheusAgent) that read the monitor.
+	ReadersOf(m *model.Monitor) []*model.Reader
+	// Readers returns every reader, active or not.
+	Readers() []*model.Reader
+	// Allocators returns every Target Allocator.
+	Allocators() []*model.Allocator
+}
