@@ -1,0 +1,189 @@
+// Package rules is ta-guard's public contract: the rule catalog with its
+// stable IDs and names, the actions, and the shape of a finding. kubectl
+// warnings, deny messages, `check -o json`, metrics labels and reports all
+// use these identifiers.
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// ID is a stable rule identifier such as TA103.
+type ID string
+
+// Action is what happens to a finding.
+type Action string
+
+const (
+	Deny  Action = "deny"
+	Warn  Action = "warn"
+	Audit Action = "audit"
+	Off   Action = "off"
+)
+
+// Severity orders actions: deny > warn > audit > off.
+func (a Action) Severity() int {
+	switch a {
+	case Deny:
+		return 3
+	case Warn:
+		return 2
+	case Audit:
+		return 1
+	}
+	return 0
+}
+
+// ParseAction accepts deny, warn, audit and off.
+func ParseAction(s string) (Action, error) {
+	switch a := Action(strings.ToLower(strings.TrimSpace(s))); a {
+	case Deny, Warn, Audit, Off:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown action %q (want deny, warn, audit or off)", s)
+}
+
+// Rule is one entry of the catalog.
+type Rule struct {
+	ID      ID
+	Name    string
+	Default Action
+	// Live rules need the API server (informers, discovery, access reviews);
+	// the offline check skips them.
+	Live bool
+	// Summary says in a few words when the rule fires.
+	Summary string
+}
+
+// The catalog, as in the rule reference.
+const (
+	TA001 ID = "TA001"
+	TA002 ID = "TA002"
+	TA003 ID = "TA003"
+	TA004 ID = "TA004"
+	TA005 ID = "TA005"
+	TA006 ID = "TA006"
+	TA007 ID = "TA007"
+	TA008 ID = "TA008"
+	TA009 ID = "TA009"
+	TA010 ID = "TA010"
+	TA011 ID = "TA011"
+	TA101 ID = "TA101"
+	TA102 ID = "TA102"
+	TA103 ID = "TA103"
+	TA104 ID = "TA104"
+	TA105 ID = "TA105"
+	TA106 ID = "TA106"
+	TA201 ID = "TA201"
+	TA202 ID = "TA202"
+)
+
+var catalog = []Rule{
+	{TA001, "ta-not-enabled", Warn, false, "a targetAllocator block carries settings but enabled is not true"},
+	{TA002, "prometheuscr-not-enabled", Warn, false, "prometheusCR carries settings, or monitors exist for it, but prometheusCR.enabled is not true"},
+	{TA003, "monitor-selector-missing", Warn, false, "a v1beta1 serviceMonitorSelector or podMonitorSelector is nil: that kind is never read"},
+	{TA004, "mode-incompatible", Warn, false, "the collector mode and allocation strategy do not go together"},
+	{TA005, "prometheus-receiver-missing", Warn, false, "no receiver named exactly prometheus, or it is in no metrics pipeline"},
+	{TA006, "no-scrape-source", Warn, false, "prometheusCR off and no scrape_configs: the TA refuses to start"},
+	{TA007, "namespace-filter-conflict", Warn, false, "allowNamespaces and denyNamespaces both set: the TA refuses to start"},
+	{TA008, "service-account-rbac", Warn, true, "the TA service account lacks permissions"},
+	{TA009, "monitoring-crds-missing", Warn, true, "prometheusCR on but the API server serves no ServiceMonitor / PodMonitor"},
+	{TA010, "service-account-missing", Warn, true, "the TA service account does not exist"},
+	{TA011, "monitors-orphaned-by-change", Warn, false, "monitors this TA read before the change are read by no TA after it"},
+	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
+	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
+	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},
+	{TA104, "endpoint-port-numeric", Warn, false, "a ServiceMonitor endpoint's port is a number; port takes a name"},
+	{TA105, "namespace-not-found", Warn, false, "namespaceSelector.matchNames names a namespace that does not exist"},
+	{TA106, "no-endpoints", Audit, true, "the matched Services have no endpoints, or the matched Pods are all terminated"},
+	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a ServiceMonitor endpoint with no port on any Service"},
+	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor selects this Service but none of its endpoint ports exists on it"},
+}
+
+var byID = func() map[ID]Rule {
+	m := make(map[ID]Rule, len(catalog))
+	for _, r := range catalog {
+		m[r.ID] = r
+	}
+	return m
+}()
+
+// All returns the catalog in ID order.
+func All() []Rule { return append([]Rule(nil), catalog...) }
+
+// Lookup returns the rule with that ID.
+func Lookup(id ID) (Rule, bool) {
+	r, ok := byID[id]
+	return r, ok
+}
+
+// LiveIDs lists the rules the offline check cannot evaluate.
+func LiveIDs() []ID {
+	var out []ID
+	for _, r := range catalog {
+		if r.Live {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+// Finding is one problem with one object. Its JSON form is part of the
+// contract (check -o json).
+type Finding struct {
+	Rule   ID        `json:"rule"`
+	Name   string    `json:"name"`
+	Action Action    `json:"action"`
+	Object model.Ref `json:"object"`
+	// Job is the TA job that goes blind, where there is one.
+	Job string `json:"job"`
+	// Message: a first line saying what is wrong, under 120 characters where
+	// possible, starting with the rule ID; then lines saying how to fix it.
+	Message string `json:"message"`
+}
+
+// Summary is the first line of the message: what kubectl prints.
+func (f Finding) Summary() string {
+	if i := strings.IndexByte(f.Message, '\n'); i >= 0 {
+		return f.Message[:i]
+	}
+	return f.Message
+}
+
+// New builds a finding with the rule's default action. The message is
+// prefixed "<ID> <Kind> <ns/name>" and, when subject is set, that subject
+// ("endpoint 1 (job ...)").
+func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
+	r := byID[id]
+	var b strings.Builder
+	b.WriteString(string(id))
+	b.WriteByte(' ')
+	b.WriteString(obj.String())
+	if subject != "" {
+		b.WriteByte(' ')
+		b.WriteString(subject)
+	}
+	b.WriteString(": ")
+	b.WriteString(what)
+	if fix != "" {
+		b.WriteString("\nfix: ")
+		b.WriteString(fix)
+	}
+	return Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Message: b.String()}
+}
+
+// Sort orders findings by object, then rule; findings of one rule keep the
+// order they were made in (endpoint order).
+func Sort(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Object.Key() != b.Object.Key() {
+			return a.Object.Key() < b.Object.Key()
+		}
+		return a.Rule < b.Rule
+	})
+}
