@@ -1,0 +1,200 @@
+package validate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// allocatorRules: TA001-TA007 on the new state, TA011 on the transition.
+func (ev *evaluation) allocatorRules(a *model.Allocator) {
+	if ev.req.Operation != Delete {
+		ev.allocatorState(a)
+	}
+	if ev.before != nil {
+		if old, ok := ev.req.OldObject.(*model.Allocator); ok {
+			var cur *model.Allocator
+			if ev.req.Operation != Delete {
+				cur = a
+			}
+			ev.orphanedByChange(old, cur)
+		}
+	}
+}
+
+func (ev *evaluation) allocatorState(a *model.Allocator) {
+	block := a.Field // spec.targetAllocator, or spec for a TargetAllocator
+	if !a.Enabled {
+		if len(a.Settings) > 0 {
+			ev.add(rules.TA001, "", "",
+				fmt.Sprintf("%s sets %s but enabled is not true, so no target allocator runs",
+					block, trimFields(a.Settings, block+".")),
+				fmt.Sprintf("set %s.enabled: true, or remove the target allocator settings", block))
+		}
+		return
+	}
+	cr := block + ".prometheusCR"
+	if !a.PrometheusCR {
+		ev.prometheusCROff(a, cr)
+	} else {
+		for _, k := range a.NilSelectors {
+			field := a.Scopes[k].MonitorsField
+			ev.add(rules.TA003, "", "",
+				fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(field), k),
+				fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", field, k))
+		}
+	}
+	if !a.Standalone {
+		ev.modeRules(a)
+		ev.receiverRules(a)
+	}
+	if !a.PrometheusCR && a.ScrapeConfigs == 0 {
+		where := "the prometheus receiver has no scrape_configs"
+		fix := "set " + cr + ".enabled: true, or add scrape_configs to receivers.prometheus.config"
+		if a.Standalone {
+			where = "spec.scrapeConfigs is empty"
+			fix = "set " + cr + ".enabled: true, or add spec.scrapeConfigs"
+		}
+		ev.add(rules.TA006, "", "",
+			fmt.Sprintf("prometheusCR is off and %s: the TA has nothing to allocate and refuses to start", where), fix)
+	}
+	if a.AllowAndDeny {
+		ev.add(rules.TA007, "", "",
+			"prometheusCR sets both allowNamespaces and denyNamespaces: the TA refuses to start",
+			fmt.Sprintf("keep only one of %s.allowNamespaces and %s.denyNamespaces", cr, cr))
+	}
+}
+
+// prometheusCROff is TA002: discovery is off although the user configured it,
+// or although monitors exist that it would read.
+func (ev *evaluation) prometheusCROff(a *model.Allocator, cr string) {
+	var why string
+	if len(a.CRSettings) > 0 {
+		why = "prometheusCR sets " + trimFields(a.CRSettings, cr+".")
+	} else {
+		// Would it read anything if it were on?
+		probe := a.Reader
+		probe.Active = true
+		n, example := 0, ""
+		for _, k := range model.MonitorKinds {
+			if probe.Scopes[k].Monitors.Nothing() {
+				continue
+			}
+			for _, m := range ev.after.Monitors(k, probe.Scopes[k].Monitors.Selector()) {
+				if probe.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
+					if n == 0 {
+						example = m.Ref.String()
+					}
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			return
+		}
+		why = fmt.Sprintf("%d monitors exist that it would read (e.g. %s)", n, example)
+	}
+	ev.add(rules.TA002, "", "",
+		fmt.Sprintf("prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read; %s", why),
+		fmt.Sprintf("set %s.enabled: true", cr))
+}
+
+func (ev *evaluation) modeRules(a *model.Allocator) {
+	switch {
+	case a.Mode != "statefulset" && a.Mode != "daemonset":
+		ev.add(rules.TA004, "", "",
+			fmt.Sprintf("mode %s does not support a target allocator", a.Mode),
+			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)")
+	case a.Mode == "daemonset" && a.AllocationStrategy != model.StrategyPerNode:
+		ev.add(rules.TA004, "", "",
+			fmt.Sprintf("mode daemonset needs allocationStrategy per-node, not %s", a.AllocationStrategy),
+			"set spec.targetAllocator.allocationStrategy: per-node, or spec.mode: statefulset")
+	case a.AllocationStrategy == model.StrategyPerNode && a.Mode != "daemonset":
+		ev.add(rules.TA004, "", "",
+			fmt.Sprintf("allocationStrategy per-node works only with mode daemonset, not %s", a.Mode),
+			"set spec.mode: daemonset, or another allocationStrategy")
+	}
+}
+
+func (ev *evaluation) receiverRules(a *model.Allocator) {
+	r := a.Receiver
+	switch {
+	case r == nil || !r.Present:
+		what := `spec.config has no receiver named exactly "prometheus", the only one the TA feeds`
+		if r != nil && len(r.Lookalikes) > 0 {
+			what += fmt.Sprintf(" (%s does not count)", strings.Join(r.Lookalikes, ", "))
+		}
+		ev.add(rules.TA005, "", "", what,
+			"add receivers.prometheus (config.scrape_configs: [] is enough) and list it in a metrics pipeline")
+	case !r.InMetricsPipeline:
+		ev.add(rules.TA005, "", "",
+			"the prometheus receiver is in no metrics pipeline, so allocated targets are scraped into nothing",
+			"add prometheus to service.pipelines.metrics.receivers")
+	}
+}
+
+// orphanedByChange is TA011: monitors the old allocator read that no
+// allocator reads after the change.
+func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
+	if !old.Active {
+		return
+	}
+	var orphans []*model.Monitor
+	for _, k := range model.MonitorKinds {
+		for _, m := range ev.before.Monitors(k, old.Scopes[k].Monitors.Selector()) {
+			if !old.Reads(m, ev.before.Namespace(m.Ref.Namespace)) {
+				continue
+			}
+			if cur != nil && cur.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
+				continue
+			}
+			if !readByAllocator(ev.after.ReadersOf(m)) {
+				orphans = append(orphans, m)
+			}
+		}
+	}
+	if len(orphans) == 0 {
+		return
+	}
+	names := make([]string, 0, 3)
+	for i, m := range orphans {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(orphans)-3))
+			break
+		}
+		names = append(names, m.Ref.String())
+	}
+	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), strings.Join(names, ", "))
+	fix := "keep the selectors matching them, or point another target allocator at them"
+	if cur == nil {
+		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), strings.Join(names, ", "))
+		fix = "point another target allocator at them before deleting this one"
+	} else if why := cur.WhyNot(orphans[0], ev.after.Namespace(orphans[0].Ref.Namespace)); len(why) > 0 {
+		fix = fmt.Sprintf("%s: %s; %s", orphans[0].Ref, strings.Join(why, "; "), fix)
+	}
+	ev.add(rules.TA011, "", "", what, fix)
+}
+
+func readByAllocator(rs []*model.Reader) bool {
+	for _, r := range rs {
+		if r.Allocator {
+			return true
+		}
+	}
+	return false
+}
+
+// trimFields renders field paths relative to a prefix: "prometheusCR.enabled, serviceAccount".
+func trimFields(fields []string, prefix string) string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = strings.TrimPrefix(f, prefix)
+	}
+	return strings.Join(out, ", ")
+}
+
+func shortField(field string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(field, "spec.targetAllocator."), "spec.")
+}

@@ -1,0 +1,255 @@
+package validate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// monitorRules: TA101-TA105 on a ServiceMonitor or PodMonitor. A deleted
+// monitor blinds nothing by accident.
+func (ev *evaluation) monitorRules(m *model.Monitor) {
+	if ev.req.Operation == Delete {
+		return
+	}
+	ev.notSelected(m)
+	ev.namespacesExist(m)
+	if m.Kind == model.ServiceMonitor {
+		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
+		if len(svcs) == 0 {
+			ev.matchesNothing(m, "Service", servicesNearMiss(ev, m))
+		}
+		ev.serviceMonitorPorts(m, svcs)
+		return
+	}
+	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())
+	if len(pods) == 0 {
+		ev.matchesNothing(m, "Pod", podsNearMiss(ev, m))
+	}
+	ev.podMonitorPorts(m, pods)
+}
+
+// notSelected is TA101.
+func (ev *evaluation) notSelected(m *model.Monitor) {
+	if len(ev.after.ReadersOf(m)) > 0 {
+		return
+	}
+	var tas []*model.Allocator
+	for _, a := range ev.after.Allocators() {
+		if a.Active {
+			tas = append(tas, a)
+		}
+	}
+	if len(tas) == 0 {
+		return // no TA discovers monitors at all: nothing to be blind to
+	}
+	ns := ev.after.Namespace(m.Ref.Namespace)
+	var best *model.Allocator
+	var bestWhy []string
+	for _, a := range tas {
+		why := a.WhyNot(m, ns)
+		if best == nil || len(why) < len(bestWhy) ||
+			(len(why) == len(bestWhy) && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
+			best, bestWhy = a, why
+		}
+	}
+	what := fmt.Sprintf("no target allocator reads it; closest %s: %s", best.Ref, bestWhy[0])
+	var fix []string
+	if len(bestWhy) > 1 {
+		fix = append(fix, "also: "+strings.Join(bestWhy[1:], "; "))
+	}
+	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
+		fix = append(fix, fmt.Sprintf("label the %s %s, or widen %s of %s", m.Kind, strings.Join(unmet, ","), best.Scopes[m.Kind].MonitorsField, best.Ref))
+	} else {
+		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, best.Ref))
+	}
+	if len(tas) > 1 {
+		fix = append(fix, fmt.Sprintf("%d target allocators checked", len(tas)))
+	}
+	fix = append(fix, `if no TA is meant to read it, annotate it ta-guard.io/skip: "TA101"`)
+	ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
+}
+
+// namespacesExist is TA105.
+func (ev *evaluation) namespacesExist(m *model.Monitor) {
+	if m.Namespaces.All {
+		return
+	}
+	var gone []string
+	for _, n := range m.MatchNames {
+		if ev.after.Namespace(n) == nil {
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	ev.add(rules.TA105, "", "",
+		fmt.Sprintf("namespaceSelector.matchNames names %s, which does not exist", strings.Join(gone, ", ")),
+		"create the namespace, or correct spec.namespaceSelector.matchNames")
+}
+
+// matchesNothing is TA102, with near misses as hints.
+func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []string) {
+	what := fmt.Sprintf("no %s in %s matches selector %s", kind, m.Namespaces, m.Selector)
+	fix := "check spec.selector and spec.namespaceSelector"
+	if len(hints) > 0 {
+		fix = "near misses: " + strings.Join(hints, "; ")
+	}
+	ev.add(rules.TA102, "", "", what, fix)
+}
+
+const maxHints = 3
+
+// nearMisses finds objects the monitor almost selects: the right labels in
+// another namespace, or its own namespaces with one requirement unmet.
+func nearMisses[T model.Object](m *model.Monitor, kind string, elsewhere, inScope []T) []string {
+	var hints []string
+	if !m.Namespaces.All {
+		for _, o := range elsewhere {
+			if len(hints) == maxHints {
+				break
+			}
+			r := o.GetMeta().Ref
+			if !m.Namespaces.Has(r.Namespace) {
+				hints = append(hints, fmt.Sprintf("%s %s matches the selector but is in namespace %s", kind, r.NamespacedName(), r.Namespace))
+			}
+		}
+	}
+	for _, o := range inScope {
+		if len(hints) == 2*maxHints {
+			break
+		}
+		meta := o.GetMeta()
+		if unmet := m.Selector.Unmet(meta.Labels); len(unmet) == 1 {
+			hints = append(hints, fmt.Sprintf("%s %s lacks %s", kind, meta.Ref.NamespacedName(), unmet[0]))
+		}
+	}
+	return hints
+}
+
+func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {
+	var elsewhere, inScope []*model.Service
+	if !m.Namespaces.All {
+		elsewhere = ev.after.Services(model.NamespaceSet{All: true}, m.Selector.Selector())
+		// Only the monitor's own namespaces are scanned label by label, never
+		// the whole cluster.
+		inScope = ev.after.Services(m.Namespaces, labels.Everything())
+	}
+	return nearMisses(m, "Service", elsewhere, inScope)
+}
+
+func podsNearMiss(ev *evaluation, m *model.Monitor) []string {
+	var elsewhere, inScope []*model.Pod
+	if !m.Namespaces.All {
+		elsewhere = ev.after.Pods(model.NamespaceSet{All: true}, m.Selector.Selector())
+		inScope = ev.after.Pods(m.Namespaces, labels.Everything())
+	}
+	return nearMisses(m, "Pod", elsewhere, inScope)
+}
+
+// serviceMonitorPorts is TA103 and TA104 for a ServiceMonitor.
+func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Service) {
+	for i, ep := range m.Endpoints {
+		subject := fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i))
+		mode, name, num := ep.Match(model.ServiceMonitor)
+		numeric := mode == model.MatchServicePortName && !ep.IsPattern() && isDigits(name)
+		if numeric && onServices(ev.after, ep, svcs) != found {
+			ev.add(rules.TA104, m.Job(i), subject,
+				fmt.Sprintf("port %q is a number, but port takes the name of a Service port", name),
+				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name))
+			continue // TA104 says it better than TA103 would
+		}
+		if len(svcs) == 0 || mode == model.MatchAll || onServices(ev.after, ep, svcs) != missing {
+			continue
+		}
+		if mode == model.MatchServicePortName {
+			ev.add(rules.TA103, m.Job(i), subject,
+				fmt.Sprintf("no matched Service has a port named %q; %s", name,
+					listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
+				"name a Service port "+fmt.Sprintf("%q", name)+", or set the endpoint's port to an existing port name")
+			continue
+		}
+		ev.add(rules.TA103, m.Job(i), subject,
+			fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
+				listEach(svcs, maxHints, func(s *model.Service) string {
+					return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
+				})),
+			"declare the port in the Pods' containers, or change the endpoint's targetPort")
+	}
+}
+
+// podMonitorPorts is TA103 for a PodMonitor.
+func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
+	if len(pods) == 0 {
+		return
+	}
+	for i, ep := range m.Endpoints {
+		mode, name, num := ep.Match(model.PodMonitor)
+		if mode == model.MatchAll {
+			continue
+		}
+		hit := false
+		for _, p := range pods {
+			if p.HasPortFor(model.PodMonitor, ep) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			continue
+		}
+		fix := "declare the port in the Pods' containers, or change the endpoint"
+		if mode == model.MatchContainerPortName && isDigits(name) {
+			fix = fmt.Sprintf("container port names contain a letter: use portNumber: %s", name)
+		}
+		ev.add(rules.TA103, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+			fmt.Sprintf("no matched Pod declares %s; %s", containerPortText(mode, name, num),
+				listEach(distinctPorts(pods), maxHints, func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
+			fix)
+	}
+}
+
+func containerPortText(mode model.PortMatch, name string, num int32) string {
+	if mode == model.MatchContainerPortNumber {
+		return fmt.Sprintf("container port %d", num)
+	}
+	return fmt.Sprintf("a container port named %q", name)
+}
+
+// distinctPorts keeps one Pod per distinct port list: replicas of a workload
+// would otherwise repeat the same line.
+func distinctPorts(pods []*model.Pod) []*model.Pod {
+	seen := map[string]bool{}
+	var out []*model.Pod
+	for _, p := range pods {
+		k := p.PortList()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// podPorts renders the declared ports of a Service's Pods.
+func podPorts(pods []*model.Pod) string {
+	if len(pods) == 0 {
+		return "(no pods)"
+	}
+	set := map[string]bool{}
+	for _, p := range pods {
+		set[p.PortList()] = true
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " | ")
+}

@@ -1,0 +1,164 @@
+package validate
+
+import (
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// overlay is the view with one object put in its place (obj) or taken out
+// (obj nil): the cluster as it is after a change, or as it was before it,
+// whether or not the underlying view has seen the change yet. Look-ups of
+// other kinds pass straight through.
+type overlay struct {
+	base cluster.View
+	ref  model.Ref
+	key  string
+	obj  model.Object
+}
+
+func newOverlay(base cluster.View, ref model.Ref, obj model.Object) *overlay {
+	return &overlay{base: base, ref: ref, key: ref.Key(), obj: obj}
+}
+
+// swap removes the overlay's object from a result and, when add is true,
+// puts the replacement in, keeping the order by namespace and name.
+func swap[T model.Object](in []T, key string, repl T, add bool) []T {
+	idx := -1
+	for i, o := range in {
+		if o.GetMeta().Ref.Key() == key {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 && !add {
+		return in
+	}
+	out := make([]T, 0, len(in)+1)
+	for i, o := range in {
+		if i != idx {
+			out = append(out, o)
+		}
+	}
+	if add {
+		rr := repl.GetMeta().Ref
+		pos := len(out)
+		for i, o := range out {
+			r := o.GetMeta().Ref
+			if r.Namespace > rr.Namespace || (r.Namespace == rr.Namespace && r.Name > rr.Name) {
+				pos = i
+				break
+			}
+		}
+		out = append(out, repl)
+		copy(out[pos+1:], out[pos:])
+		out[pos] = repl
+	}
+	return out
+}
+
+func (o *overlay) Namespace(name string) *model.Namespace {
+	if ns := o.base.Namespace(name); ns != nil {
+		return ns
+	}
+	if o.obj != nil && o.ref.Namespace == name {
+		// The object lives there, so the namespace exists.
+		return &model.Namespace{Meta: model.Meta{Ref: model.Ref{APIVersion: "v1", Kind: "Namespace", Name: name}}}
+	}
+	return nil
+}
+
+func (o *overlay) Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service {
+	res := o.base.Services(ns, sel)
+	if o.ref.Kind != "Service" {
+		return res
+	}
+	s, ok := o.obj.(*model.Service)
+	return swap(res, o.key, s, ok && ns.Has(s.Ref.Namespace) && sel.Matches(labels.Set(s.Labels)))
+}
+
+func (o *overlay) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod {
+	res := o.base.Pods(ns, sel)
+	p, ok := o.obj.(*model.Pod)
+	if !ok && !isPodKind(o.ref.Kind) {
+		return res
+	}
+	return swap(res, o.key, p, ok && ns.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels)))
+}
+
+func isPodKind(kind string) bool {
+	switch kind {
+	case "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob":
+		return true
+	}
+	return false
+}
+
+func (o *overlay) monitorOf(kind model.MonitorKind) (*model.Monitor, bool, bool) {
+	if o.ref.Kind != kind.String() {
+		return nil, false, false
+	}
+	m, ok := o.obj.(*model.Monitor)
+	return m, ok, true
+}
+
+func (o *overlay) Monitors(kind model.MonitorKind, sel labels.Selector) []*model.Monitor {
+	res := o.base.Monitors(kind, sel)
+	m, ok, mine := o.monitorOf(kind)
+	if !mine {
+		return res
+	}
+	return swap(res, o.key, m, ok && sel.Matches(labels.Set(m.Labels)))
+}
+
+func (o *overlay) MonitorsSelecting(kind model.MonitorKind, ns string, l map[string]string) []*model.Monitor {
+	res := o.base.MonitorsSelecting(kind, ns, l)
+	m, ok, mine := o.monitorOf(kind)
+	if !mine {
+		return res
+	}
+	return swap(res, o.key, m, ok && m.Namespaces.Has(ns) && m.Selector.Matches(l))
+}
+
+// reader returns the overlay's object as a reader, when it is one.
+func (o *overlay) reader() (*model.Reader, bool, bool) {
+	switch r := o.obj.(type) {
+	case *model.Allocator:
+		return &r.Reader, true, true
+	case *model.Reader:
+		return r, true, true
+	}
+	switch o.ref.Kind {
+	case "OpenTelemetryCollector", "TargetAllocator", "Prometheus", "PrometheusAgent":
+		return nil, false, true
+	}
+	return nil, false, false
+}
+
+func (o *overlay) ReadersOf(m *model.Monitor) []*model.Reader {
+	res := o.base.ReadersOf(m)
+	r, ok, mine := o.reader()
+	if !mine {
+		return res
+	}
+	return swap(res, o.key, r, ok && r.Reads(m, o.Namespace(m.Ref.Namespace)))
+}
+
+func (o *overlay) Readers() []*model.Reader {
+	res := o.base.Readers()
+	r, ok, mine := o.reader()
+	if !mine {
+		return res
+	}
+	return swap(res, o.key, r, ok)
+}
+
+func (o *overlay) Allocators() []*model.Allocator {
+	res := o.base.Allocators()
+	a, ok := o.obj.(*model.Allocator)
+	if !ok && o.ref.Kind != "OpenTelemetryCollector" && o.ref.Kind != "TargetAllocator" {
+		return res
+	}
+	return swap(res, o.key, a, ok)
+}

@@ -1,0 +1,124 @@
+package validate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// serviceRules: TA202 on the new state, TA201 on the transition. A Service
+// that no ServiceMonitor selects before or after the change costs two index
+// look-ups.
+func (ev *evaluation) serviceRules(s *model.Service) {
+	if ev.req.Operation != Delete {
+		ev.portMismatch(s)
+	}
+	if ev.before != nil {
+		if old, ok := ev.req.OldObject.(*model.Service); ok {
+			var cur *model.Service
+			if ev.req.Operation != Delete {
+				cur = s
+			}
+			ev.orphansEndpoint(old, cur)
+		}
+	}
+}
+
+// portMismatch is TA202: a ServiceMonitor selects the Service, but none of
+// its endpoints finds a port on it.
+func (ev *evaluation) portMismatch(s *model.Service) {
+	for _, m := range ev.after.MonitorsSelecting(model.ServiceMonitor, s.Ref.Namespace, s.Labels) {
+		if len(m.Endpoints) == 0 {
+			continue
+		}
+		hit := false
+		for _, ep := range m.Endpoints {
+			if onService(ev.after, ep, s) != missing {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			continue
+		}
+		ev.add(rules.TA202, "", "",
+			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", m.Ref, s.PortList()),
+			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s: name a Service port accordingly, or change the endpoints", endpointPorts(m)))
+	}
+}
+
+// orphansEndpoint is TA201: a ServiceMonitor endpoint that found a port on
+// the old Service finds none on any Service after the change.
+func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
+	for _, m := range ev.before.MonitorsSelecting(model.ServiceMonitor, old.Ref.Namespace, old.Labels) {
+		var after []*model.Service
+		loaded := false
+		for i, ep := range m.Endpoints {
+			if onService(ev.before, ep, old) != found {
+				continue
+			}
+			if !loaded {
+				after = ev.after.Services(m.Namespaces, m.Selector.Selector())
+				loaded = true
+			}
+			if onServices(ev.after, ep, after) != missing {
+				continue
+			}
+			ev.add(rules.TA201, m.Job(i), "",
+				fmt.Sprintf("job %s loses its last target Service: %s", m.Job(i), whatChanged(m, ep, old, cur)),
+				"keep the label or port the ServiceMonitor "+m.Ref.NamespacedName()+" depends on, or update the ServiceMonitor first")
+		}
+	}
+}
+
+// whatChanged names the change that cut the endpoint off.
+func whatChanged(m *model.Monitor, ep model.Endpoint, old, cur *model.Service) string {
+	if cur == nil {
+		return "the Service is deleted"
+	}
+	if unmet := m.Selector.Unmet(cur.Labels); len(unmet) > 0 {
+		return fmt.Sprintf("its labels no longer match the selector (missing %s)", strings.Join(unmet, ", "))
+	}
+	mode, name, _ := ep.Match(model.ServiceMonitor)
+	if mode == model.MatchServicePortName {
+		for _, op := range old.Ports {
+			if !ep.NameMatches(model.ServiceMonitor, op.Name) {
+				continue
+			}
+			for _, np := range cur.Ports {
+				if np.Port == op.Port {
+					return fmt.Sprintf("port %s (%d) renamed to %s", displayName(op.Name), op.Port, displayName(np.Name))
+				}
+			}
+			return fmt.Sprintf("port %s (%d) removed", displayName(op.Name), op.Port)
+		}
+		return fmt.Sprintf("no port named %q any more", name)
+	}
+	if mode == model.MatchAll {
+		return "the Service has no ports any more"
+	}
+	return "the Pods behind the Service no longer declare " + ep.Describe(model.ServiceMonitor) + " (Service selector changed)"
+}
+
+func displayName(n string) string {
+	if n == "" {
+		return "<unnamed>"
+	}
+	return n
+}
+
+// endpointPorts renders the ports a ServiceMonitor's endpoints ask for.
+func endpointPorts(m *model.Monitor) string {
+	parts := make([]string, len(m.Endpoints))
+	for i, ep := range m.Endpoints {
+		_, name, _ := ep.Match(model.ServiceMonitor)
+		if name != "" {
+			parts[i] = name
+		} else {
+			parts[i] = ep.Describe(model.ServiceMonitor)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
