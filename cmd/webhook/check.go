@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/check"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// pathList is a repeatable -f flag.
+type pathList []string
+
+func (p *pathList) String() string     { return strings.Join(*p, ",") }
+func (p *pathList) Set(v string) error { *p = append(*p, v); return nil }
+
+// runCheck exits 0 when no finding reaches --fail-on, 1 when one does, 2 on
+// bad input or usage.
+func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fsFlags := flag.NewFlagSet("check", flag.ContinueOnError)
+	fsFlags.SetOutput(stderr)
+	var paths pathList
+	fsFlags.Var(&paths, "f", "manifest file, directory (recursive: .yaml, .yml, .json) or - for stdin; repeatable")
+	output := fsFlags.String("o", "text", "output format: text or json")
+	policyFile := fsFlags.String("policy", "", "policy file (defaultAction, rules, excludeNamespaces)")
+	failOn := fsFlags.String("fail-on", "deny", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
+	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
+	fsFlags.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: webhook check -f PATH [-f PATH ...] [-o text|json] [--policy FILE] [--fail-on deny|warn|audit]")
+		fsFlags.PrintDefaults()
+	}
+	if err := fsFlags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fsFlags.NArg() > 0 {
+		fmt.Fprintf(stderr, "check: unexpected argument %q (manifests are given with -f)\n", fsFlags.Arg(0))
+		return 2
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "check: no input: give -f PATH (a file, a directory or -)")
+		return 2
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(stderr, "check: -o %q: want text or json\n", *output)
+		return 2
+	}
+	threshold, err := rules.ParseAction(*failOn)
+	if err != nil || threshold == rules.Off {
+		fmt.Fprintf(stderr, "check: --fail-on %q: want deny, warn or audit\n", *failOn)
+		return 2
+	}
+	var pol *policy.Policy
+	if *policyFile != "" {
+		if pol, err = policy.LoadFile(*policyFile); err != nil {
+			fmt.Fprintf(stderr, "check: policy %v\n", err)
+			return 2
+		}
+	}
+	res, err := check.Run(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, pol)
+	if err != nil {
+		fmt.Fprintf(stderr, "check: %v\n", err)
+		return 2
+	}
+	if *output == "json" {
+		err = res.WriteJSON(stdout)
+	} else {
+		err = res.WriteText(stdout)
+		fmt.Fprintf(stderr, "note: live-only rules not evaluated offline: %s (they need the API server)\n", joinIDs(rules.LiveIDs()))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "check: %v\n", err)
+		return 2
+	}
+	if res.Failed(threshold) {
+		return 1
+	}
+	return 0
+}
+
+func joinIDs(ids []rules.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ", ")
+}
+
+func runRules(stdout io.Writer) int {
+	for _, r := range rules.All() {
+		live := ""
+		if r.Live {
+			live = " (live)"
+		}
+		fmt.Fprintf(stdout, "%s  %-32s %-5s %s%s\n", r.ID, r.Name, r.Default, r.Summary, live)
+	}
+	return 0
+}
