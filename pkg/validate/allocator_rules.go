@@ -29,9 +29,9 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	if !a.Enabled {
 		if len(a.Settings) > 0 {
 			ev.add(rules.TA001, "", "",
-				fmt.Sprintf("%s sets %s but enabled is not true, so no target allocator runs",
-					block, trimFields(a.Settings, block+".")),
-				fmt.Sprintf("set %s.enabled: true, or remove the target allocator settings", block))
+				fmt.Sprintf("%s has settings but enabled is not true: no target allocator runs", block),
+				fmt.Sprintf("it sets %s; set %s.enabled: true, or remove those settings",
+					trimFields(a.Settings, block+"."), block))
 		}
 		return
 	}
@@ -58,7 +58,8 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 			fix = "set " + cr + ".enabled: true, or add spec.scrapeConfigs"
 		}
 		ev.add(rules.TA006, "", "",
-			fmt.Sprintf("prometheusCR is off and %s: the TA has nothing to allocate and refuses to start", where), fix)
+			"prometheusCR is off and there are no scrape configs: the TA refuses to start",
+			where+"; "+fix)
 	}
 	if a.AllowAndDeny {
 		ev.add(rules.TA007, "", "",
@@ -97,8 +98,8 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr string) {
 		why = fmt.Sprintf("%d monitors exist that it would read (e.g. %s)", n, example)
 	}
 	ev.add(rules.TA002, "", "",
-		fmt.Sprintf("prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read; %s", why),
-		fmt.Sprintf("set %s.enabled: true", cr))
+		"prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read",
+		fmt.Sprintf("%s; set %s.enabled: true", why, cr))
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {
@@ -122,15 +123,14 @@ func (ev *evaluation) receiverRules(a *model.Allocator) {
 	r := a.Receiver
 	switch {
 	case r == nil || !r.Present:
-		what := `spec.config has no receiver named exactly "prometheus", the only one the TA feeds`
+		fix := "add receivers.prometheus (config.scrape_configs: [] is enough) and list it in a metrics pipeline"
 		if r != nil && len(r.Lookalikes) > 0 {
-			what += fmt.Sprintf(" (%s does not count)", strings.Join(r.Lookalikes, ", "))
+			fix = fmt.Sprintf("the TA feeds only the receiver named prometheus, %s does not count; %s", strings.Join(r.Lookalikes, ", "), fix)
 		}
-		ev.add(rules.TA005, "", "", what,
-			"add receivers.prometheus (config.scrape_configs: [] is enough) and list it in a metrics pipeline")
+		ev.add(rules.TA005, "", "", `spec.config has no receiver named exactly "prometheus", the only one the TA feeds`, fix)
 	case !r.InMetricsPipeline:
 		ev.add(rules.TA005, "", "",
-			"the prometheus receiver is in no metrics pipeline, so allocated targets are scraped into nothing",
+			"the prometheus receiver is in no metrics pipeline: allocated targets go nowhere",
 			"add prometheus to service.pipelines.metrics.receivers")
 	}
 }

@@ -49,13 +49,22 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 		return // no TA discovers monitors at all: nothing to be blind to
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
+	// The closest TA is the one the monitor misses by the fewest unmet
+	// conditions; on a tie, one in the monitor's own namespace.
 	var best *model.Allocator
 	var bestWhy []string
+	bestDist := 0
 	for _, a := range tas {
 		why := a.WhyNot(m, ns)
-		if best == nil || len(why) < len(bestWhy) ||
-			(len(why) == len(bestWhy) && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
-			best, bestWhy = a, why
+		dist := len(why)
+		if sel := a.Scopes[m.Kind].Monitors; !sel.Nothing() {
+			if n := len(sel.Unmet(m.Labels)); n > 1 {
+				dist += n - 1
+			}
+		}
+		if best == nil || dist < bestDist ||
+			(dist == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
+			best, bestWhy, bestDist = a, why, dist
 		}
 	}
 	what := fmt.Sprintf("no target allocator reads it; closest %s: %s", best.Ref, bestWhy[0])

@@ -45,7 +45,7 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		}
 		ev.add(rules.TA202, "", "",
 			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", m.Ref, s.PortList()),
-			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s: name a Service port accordingly, or change the endpoints", endpointPorts(m)))
+			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; give the Service a port of that name (for a targetPort: its Pods a container port), or change the endpoints", endpointPorts(m)))
 	}
 }
 

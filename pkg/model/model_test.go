@@ -1,0 +1,165 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+)
+
+func decodeYAML(t *testing.T, apiVersion, kind, doc string) (Object, error) {
+	t.Helper()
+	j, err := yaml.YAMLToJSON([]byte(doc))
+	require.NoError(t, err)
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	require.NoError(t, err)
+	return Decode(gv.WithKind(kind), j)
+}
+
+// The selector semantics of each source, decided in one place.
+func TestSelectorSemanticsPerVersion(t *testing.T) {
+	tests := []struct {
+		name                   string
+		apiVersion, kind, spec string
+		monitorLabels          map[string]string
+		wantSM, wantPM         bool
+	}{
+		{"v1beta1 nil selects nothing", "opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true}}}", map[string]string{"a": "b"}, false, false},
+		{"v1beta1 {} selects all", "opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}}", nil, true, true},
+		{"v1beta1 matchLabels", "opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {matchLabels: {a: b}}}}}", map[string]string{"a": "b"}, true, false},
+		{"v1alpha1 nil selects all", "opentelemetry.io/v1alpha1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true}}}", nil, true, true},
+		{"v1alpha1 empty map selects all", "opentelemetry.io/v1alpha1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}}", nil, true, true},
+		{"v1alpha1 map needs every pair", "opentelemetry.io/v1alpha1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {a: b, c: d}}}}", map[string]string{"a": "b"}, false, true},
+		{"TargetAllocator nil selects nothing", "opentelemetry.io/v1alpha1", "TargetAllocator",
+			"{prometheusCR: {enabled: true, podMonitorSelector: {}}}", nil, false, true},
+		{"TA not enabled reads nothing", "opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"{targetAllocator: {prometheusCR: {enabled: true, serviceMonitorSelector: {}}}}", nil, false, false},
+		{"prometheusCR off reads nothing", "opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"{targetAllocator: {enabled: true, prometheusCR: {serviceMonitorSelector: {}}}}", nil, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := decodeYAML(t, tt.apiVersion, tt.kind, "metadata: {name: x, namespace: ns}\nspec: "+tt.spec)
+			require.NoError(t, err)
+			a := o.(*Allocator)
+			for kind, want := range map[MonitorKind]bool{ServiceMonitor: tt.wantSM, PodMonitor: tt.wantPM} {
+				m := &Monitor{Meta: Meta{Ref: Ref{Namespace: "anywhere"}, Labels: tt.monitorLabels}, Kind: kind}
+				assert.Equal(t, want, a.Reads(m, nil), kind.String())
+			}
+		})
+	}
+}
+
+// A v1alpha1 object served as v1beta1 (conversion None) keeps config as a
+// string; it must decode, not break an informer.
+func TestV1beta1ToleratesStringConfig(t *testing.T) {
+	o, err := decodeYAML(t, "opentelemetry.io/v1beta1", "OpenTelemetryCollector", `metadata: {name: x, namespace: ns}
+spec:
+  mode: statefulset
+  targetAllocator: {enabled: true}
+  config: |
+    receivers:
+      prometheus: {config: {scrape_configs: [{job_name: a}, {job_name: b}]}}
+    service: {pipelines: {metrics: {receivers: [prometheus]}}}
+`)
+	require.NoError(t, err)
+	a := o.(*Allocator)
+	assert.Equal(t, 2, a.ScrapeConfigs)
+	assert.True(t, a.Receiver.Present)
+	assert.True(t, a.Receiver.InMetricsPipeline)
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	tests := []struct{ apiVersion, kind, doc, want string }{
+		{"opentelemetry.io/v1alpha1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: \"a: [\"}", "spec.config"},
+		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: 5}", "config"},
+		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: {service: {pipelines: []}}}", "service.pipelines"},
+		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"metadata: {name: x}\nspec: {targetAllocator: {prometheusCR: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Foo}]}}}}",
+			"spec.targetAllocator.prometheusCR.serviceMonitorSelector"},
+		{"monitoring.coreos.com/v1", "ServiceMonitor", "metadata: {name: x}\nspec: {selector: {matchExpressions: [{key: a, operator: In}]}}", "spec.selector"},
+		{"v1", "Service", "metadata: {name: x}\nspec: {ports: [{port: abc}]}", "port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind+" "+tt.want, func(t *testing.T) {
+			_, err := decodeYAML(t, tt.apiVersion, tt.kind, tt.doc)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestUnsupportedKind(t *testing.T) {
+	_, err := decodeYAML(t, "v1", "ConfigMap", "metadata: {name: x}")
+	assert.ErrorIs(t, err, ErrUnsupported)
+}
+
+func TestEndpointMatchPrecedence(t *testing.T) {
+	tests := []struct {
+		name string
+		kind MonitorKind
+		doc  string
+		mode PortMatch
+		text string
+	}{
+		{"sm port", ServiceMonitor, "{port: web, targetPort: 80}", MatchServicePortName, `port "web"`},
+		{"sm targetPort number", ServiceMonitor, "{targetPort: 80}", MatchContainerPortNumber, "targetPort 80"},
+		{"sm targetPort string of digits is a name", ServiceMonitor, "{targetPort: '80'}", MatchContainerPortName, `targetPort "80"`},
+		{"sm targetPort 0 is unset", ServiceMonitor, "{targetPort: 0}", MatchAll, "all ports"},
+		{"sm nothing", ServiceMonitor, "{path: /m}", MatchAll, "all ports"},
+		{"pm port beats portNumber", PodMonitor, "{port: web, portNumber: 80}", MatchContainerPortName, `port "web"`},
+		{"pm portNumber beats targetPort", PodMonitor, "{portNumber: 80, targetPort: web}", MatchContainerPortNumber, "portNumber 80"},
+		{"pm portNumber 0 is unset", PodMonitor, "{portNumber: 0, targetPort: web}", MatchContainerPortName, `targetPort "web"`},
+		{"pm targetPort", PodMonitor, "{targetPort: 9090}", MatchContainerPortNumber, "targetPort 9090"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var doc string
+			if tt.kind == ServiceMonitor {
+				doc = "metadata: {name: x, namespace: nsx}\nspec: {endpoints: [" + tt.doc + "]}"
+			} else {
+				doc = "metadata: {name: x, namespace: nsx}\nspec: {podMetricsEndpoints: [" + tt.doc + "]}"
+			}
+			o, err := decodeYAML(t, "monitoring.coreos.com/v1", tt.kind.String(), doc)
+			require.NoError(t, err)
+			ep := o.(*Monitor).Endpoints[0]
+			mode, _, _ := ep.Match(tt.kind)
+			assert.Equal(t, tt.mode, mode)
+			assert.Equal(t, tt.text, ep.Describe(tt.kind))
+		})
+	}
+}
+
+func TestNamespaceScopeOfMonitors(t *testing.T) {
+	tests := []struct {
+		spec string
+		want NamespaceSet
+	}{
+		{"{}", NamespaceSet{Names: []string{"own"}}},
+		{"{namespaceSelector: {matchNames: [a, b, a]}}", NamespaceSet{Names: []string{"a", "b"}}},
+		{"{namespaceSelector: {any: true, matchNames: [a]}}", NamespaceSet{All: true}},
+		{"{namespaceSelector: {any: false}}", NamespaceSet{Names: []string{"own"}}},
+	}
+	for _, tt := range tests {
+		o, err := decodeYAML(t, "monitoring.coreos.com/v1", "ServiceMonitor", "metadata: {name: x, namespace: own}\nspec: "+tt.spec)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, o.(*Monitor).Namespaces, tt.spec)
+	}
+}
+
+// Only ta-guard's own annotations are kept (memory, and no foreign data in caches).
+func TestForeignAnnotationsDropped(t *testing.T) {
+	o, err := decodeYAML(t, "v1", "Service", `metadata:
+  name: x
+  annotations: {ta-guard.io/skip: TA202, kubectl.kubernetes.io/last-applied-configuration: "{}"}`)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"ta-guard.io/skip": "TA202"}, o.GetMeta().Annotations)
+}
