@@ -25,6 +25,11 @@ type Store struct {
 	// selecting files monitors by what they select.
 	selecting [2]*selectorIndex[*model.Monitor]
 
+	// slices holds EndpointSlices by namespace/service.
+	slices map[string]map[string]*model.EndpointSlice
+	// sliceOwner maps a slice's namespace/name to its namespace/service key.
+	sliceOwner map[string]string
+
 	readers    map[string]*model.Reader
 	allocators map[string]*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
@@ -38,6 +43,8 @@ func NewStore() *Store {
 		implicit:   map[string]int{},
 		services:   newLabelIndex[*model.Service](),
 		pods:       newLabelIndex[*model.Pod](),
+		slices:     map[string]map[string]*model.EndpointSlice{},
+		sliceOwner: map[string]string{},
 		readers:    map[string]*model.Reader{},
 		allocators: map[string]*model.Allocator{},
 	}
@@ -70,6 +77,14 @@ func (s *Store) Upsert(obj model.Object) {
 			nss = o.Namespaces.Names
 		}
 		s.selecting[o.Kind].add(o, nss, o.Selector.Selector())
+	case *model.EndpointSlice:
+		k := ref.Namespace + "/" + o.Service
+		if s.slices[k] == nil {
+			s.slices[k] = map[string]*model.EndpointSlice{}
+		}
+		s.slices[k][ref.Name] = o
+		s.sliceOwner[ref.Namespace+"/"+ref.Name] = k
+		return // slices do not make a namespace exist
 	case *model.Allocator:
 		s.allocators[ref.Key()] = o
 		s.addReaderLocked(&o.Reader)
@@ -105,6 +120,16 @@ func (s *Store) removeLocked(ref model.Ref) {
 	switch ref.Kind {
 	case "Namespace":
 		delete(s.namespaces, ref.Name)
+		return
+	case "EndpointSlice":
+		id := ref.Namespace + "/" + ref.Name
+		if k, ok := s.sliceOwner[id]; ok {
+			delete(s.sliceOwner, id)
+			delete(s.slices[k], ref.Name)
+			if len(s.slices[k]) == 0 {
+				delete(s.slices, k)
+			}
+		}
 		return
 	case "Service":
 		_, found = s.services.get(ref)
@@ -204,6 +229,17 @@ func (s *Store) ReadersOf(m *model.Monitor) []*model.Reader {
 
 func (s *Store) namespaceLocked(name string) *model.Namespace {
 	return s.namespaces[name]
+}
+
+// Endpoints implements View.
+func (s *Store) Endpoints(namespace, service string) (slices, endpoints int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sl := range s.slices[namespace+"/"+service] {
+		slices++
+		endpoints += sl.Endpoints
+	}
+	return slices, endpoints
 }
 
 // Readers implements View.

@@ -48,6 +48,12 @@ type Allocator struct {
 	NilSelectors []MonitorKind
 	// AllowAndDeny is true when both allowNamespaces and denyNamespaces are set.
 	AllowAndDeny bool
+	// ScrapeConfigsAndProbes: scrapeConfigSelector or probeSelector is set,
+	// so the TA also needs to read those kinds.
+	ScrapeConfigsAndProbes bool
+	// SecretNamespaces are where the TA reads Secrets monitors refer to
+	// (default: its own namespace).
+	SecretNamespaces []string
 	// Receiver describes the collector's prometheus receiver (nil if Standalone).
 	Receiver *Receiver
 	// ScrapeConfigs is how many static scrape configs feed the TA: the
@@ -224,8 +230,10 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) 
 	}{{cr.ScrapeConfigSelector, "scrapeConfigSelector"}, {cr.ProbeSelector, "probeSelector"}} {
 		if extra.sel != nil {
 			a.CRSettings = append(a.CRSettings, field+"."+extra.name)
+			a.ScrapeConfigsAndProbes = true
 		}
 	}
+	a.SecretNamespaces = cr.SecretNamespaces
 	return nil
 }
 

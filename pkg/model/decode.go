@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsjson "sigs.k8s.io/json"
@@ -43,6 +44,8 @@ func newTyped(gvk schema.GroupVersionKind) (runtime.Object, bool) {
 		return &corev1.Pod{}, true
 	case corev1.SchemeGroupVersion.WithKind("Namespace"):
 		return &corev1.Namespace{}, true
+	case discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"):
+		return &discoveryv1.EndpointSlice{}, true
 	case appsv1.SchemeGroupVersion.WithKind("Deployment"):
 		return &appsv1.Deployment{}, true
 	case appsv1.SchemeGroupVersion.WithKind("StatefulSet"):
@@ -104,6 +107,8 @@ func FromTyped(obj runtime.Object) (Object, error) {
 		return PodFromCore(o), nil
 	case *corev1.Namespace:
 		return NamespaceFromCore(o), nil
+	case *discoveryv1.EndpointSlice:
+		return EndpointSliceFromDiscovery(o), nil
 	case *appsv1.Deployment:
 		return workloadPod("apps/v1", "Deployment", o.Namespace, o.Name, &o.Spec.Template), nil
 	case *appsv1.StatefulSet:

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -158,4 +159,26 @@ func NamespaceFromCore(n *corev1.Namespace) *Namespace {
 	}
 	l[corev1.LabelMetadataName] = n.Name
 	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}}
+}
+
+// EndpointSlice is what TA106 reads: which Service it belongs to and how many
+// endpoints it holds.
+type EndpointSlice struct {
+	Meta
+	// Service is the kubernetes.io/service-name label.
+	Service   string
+	Endpoints int
+}
+
+// EndpointSliceFromDiscovery normalizes an EndpointSlice.
+func EndpointSliceFromDiscovery(s *discoveryv1.EndpointSlice) *EndpointSlice {
+	n := 0
+	for _, ep := range s.Endpoints {
+		n += len(ep.Addresses)
+	}
+	return &EndpointSlice{
+		Meta:      Meta{Ref: Ref{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice", Namespace: s.Namespace, Name: s.Name}},
+		Service:   s.Labels[discoveryv1.LabelServiceName],
+		Endpoints: n,
+	}
 }

@@ -162,3 +162,7 @@ func (o *overlay) Allocators() []*model.Allocator {
 	}
 	return swap(res, o.key, a, ok)
 }
+
+func (o *overlay) Endpoints(namespace, service string) (int, int) {
+	return o.base.Endpoints(namespace, service)
+}

@@ -1,0 +1,193 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// Permission is one access a TA's service account needs.
+type Permission struct {
+	Group, Resource, Verb string
+	// Namespace is empty for cluster-wide access.
+	Namespace string
+}
+
+func (p Permission) String() string {
+	r := p.Resource
+	if p.Group != "" {
+		r += "." + p.Group
+	}
+	if p.Namespace != "" {
+		return fmt.Sprintf("%s %s in %s", p.Verb, r, p.Namespace)
+	}
+	return p.Verb + " " + r
+}
+
+// Facts are what only the API server can tell: discovery, service accounts
+// and access reviews. The webhook implements them; tests fake them.
+type Facts interface {
+	// MonitorKindServed reports whether the API server serves the kind.
+	MonitorKindServed(kind model.MonitorKind) bool
+	// ServiceAccountExists looks the account up.
+	ServiceAccountExists(ctx context.Context, namespace, name string) (bool, error)
+	// MissingPermissions returns the permissions the account does not have.
+	MissingPermissions(ctx context.Context, namespace, account string, perms []Permission) ([]Permission, error)
+}
+
+var readVerbs = []string{"get", "list", "watch"}
+
+// RequiredPermissions is what a TA with prometheusCR on needs to discover
+// targets: the monitors it selects, the objects service discovery reads,
+// configmaps in its namespace, and secrets where monitors may refer to them.
+func RequiredPermissions(a *model.Allocator) []Permission {
+	var out []Permission
+	add := func(group, resource, ns string, verbs ...string) {
+		for _, v := range verbs {
+			out = append(out, Permission{Group: group, Resource: resource, Verb: v, Namespace: ns})
+		}
+	}
+	add("monitoring.coreos.com", "servicemonitors", "", readVerbs...)
+	add("monitoring.coreos.com", "podmonitors", "", readVerbs...)
+	if a.ScrapeConfigsAndProbes {
+		add("monitoring.coreos.com", "scrapeconfigs", "", readVerbs...)
+		add("monitoring.coreos.com", "probes", "", readVerbs...)
+	}
+	for _, r := range []string{"services", "endpoints", "pods", "namespaces", "nodes"} {
+		add("", r, "", readVerbs...)
+	}
+	add("discovery.k8s.io", "endpointslices", "", readVerbs...)
+	add("", "configmaps", a.Ref.Namespace, "get")
+	secretNS := a.SecretNamespaces
+	if len(secretNS) == 0 {
+		secretNS = []string{a.Ref.Namespace}
+	}
+	for _, ns := range secretNS {
+		add("", "secrets", ns, readVerbs...)
+	}
+	return out
+}
+
+// EvaluateLive runs the offline rules and the live ones. When a fact cannot
+// be had, the other findings still come back, with the error: the caller
+// says the change was not fully checked, and never blocks on it.
+func EvaluateLive(ctx context.Context, req Request, view cluster.View, facts Facts, pol *policy.Policy) ([]rules.Finding, error) {
+	fs := Evaluate(req, view, pol)
+	subj := req.subject()
+	if subj == nil || req.Operation == Delete || pol.Excluded(subj.GetMeta().Ref.Namespace) {
+		return fs, nil
+	}
+	ev := &evaluation{req: req, ref: subj.GetMeta().Ref, after: newOverlay(view, subj.GetMeta().Ref, req.Object)}
+	var err error
+	switch o := subj.(type) {
+	case *model.Allocator:
+		err = ev.liveAllocator(ctx, o, facts)
+	case *model.Monitor:
+		ev.noEndpoints(o)
+	}
+	live := pol.Apply(subj.GetMeta(), ev.findings)
+	if len(live) > 0 {
+		fs = append(fs, live...)
+		rules.Sort(fs)
+	}
+	return fs, err
+}
+
+func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, facts Facts) error {
+	if !a.Enabled || !a.PrometheusCR {
+		return nil
+	}
+	var missingKinds []string
+	for _, k := range model.MonitorKinds {
+		if !facts.MonitorKindServed(k) {
+			missingKinds = append(missingKinds, k.String())
+		}
+	}
+	if len(missingKinds) > 0 {
+		ev.add(rules.TA009, "", "",
+			fmt.Sprintf("prometheusCR is on but the API server serves no %s: the TA skips them silently", strings.Join(missingKinds, " / ")),
+			"install the Prometheus Operator CRDs (monitoring.coreos.com)")
+	}
+	var errs []error
+	sa := a.EffectiveServiceAccount()
+	if a.ServiceAccount != "" {
+		ok, err := facts.ServiceAccountExists(ctx, a.Ref.Namespace, sa)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("service account %s/%s: %w", a.Ref.Namespace, sa, err))
+		case !ok:
+			ev.add(rules.TA010, "", "",
+				fmt.Sprintf("serviceAccount %s does not exist in namespace %s: the TA pod cannot start", sa, a.Ref.Namespace),
+				fmt.Sprintf("create ServiceAccount %s/%s with the TA's permissions, or fix %s.serviceAccount", a.Ref.Namespace, sa, a.Field))
+		}
+	}
+	missing, err := facts.MissingPermissions(ctx, a.Ref.Namespace, sa, RequiredPermissions(a))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("access review for %s/%s: %w", a.Ref.Namespace, sa, err))
+	} else if len(missing) > 0 {
+		grouped := groupPermissions(missing)
+		what := fmt.Sprintf("service account %s lacks %d permission(s) the TA needs, e.g. %s", sa, len(missing), missing[0])
+		ev.add(rules.TA008, "", "", what,
+			fmt.Sprintf("bind ServiceAccount %s/%s to roles granting: %s", a.Ref.Namespace, sa, strings.Join(grouped, "; ")))
+	}
+	return errors.Join(errs...)
+}
+
+// groupPermissions renders permissions one line per resource and scope:
+// "servicemonitors.monitoring.coreos.com (get, list, watch)".
+func groupPermissions(ps []Permission) []string {
+	var order []string
+	verbs := map[string][]string{}
+	for _, p := range ps {
+		k := Permission{Group: p.Group, Resource: p.Resource, Namespace: p.Namespace}
+		key := strings.TrimPrefix(k.String(), " ")
+		if _, ok := verbs[key]; !ok {
+			order = append(order, key)
+		}
+		verbs[key] = append(verbs[key], p.Verb)
+	}
+	out := make([]string, len(order))
+	for i, k := range order {
+		out[i] = fmt.Sprintf("%s (%s)", k, strings.Join(verbs[k], ", "))
+	}
+	return out
+}
+
+// noEndpoints is TA106: the monitor matches objects, but they yield no
+// target (no endpoints behind the Services, or only terminated Pods).
+func (ev *evaluation) noEndpoints(m *model.Monitor) {
+	if m.Kind == model.ServiceMonitor {
+		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
+		if len(svcs) == 0 {
+			return
+		}
+		for _, s := range svcs {
+			if _, n := ev.after.Endpoints(s.Ref.Namespace, s.Ref.Name); n > 0 {
+				return
+			}
+		}
+		ev.add(rules.TA106, "", "",
+			fmt.Sprintf("the matched Services have no endpoints (%s): its jobs exist but stay empty",
+				listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.NamespacedName() })),
+			"check that the Services' selectors match running Pods")
+		return
+	}
+	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())
+	if len(pods) == 0 {
+		return
+	}
+	for _, p := range pods {
+		if !p.Terminated() {
+			return
+		}
+	}
+	ev.add(rules.TA106, "", "",
+		fmt.Sprintf("all %d matched Pods are Failed or Succeeded: its jobs exist but stay empty", len(pods)),
+		"check the workload behind the Pods")
+}
