@@ -4,7 +4,6 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,11 +12,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -62,27 +62,24 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 		opts.Namespace = "default"
 	}
 	var docs []Doc
+	seen := map[string]bool{}
 	for _, p := range paths {
 		files, err := expand(p)
 		if err != nil {
 			return nil, err
 		}
 		for _, f := range files {
-			var r io.Reader
-			if f == "-" {
-				if opts.Stdin == nil {
-					return nil, errors.New("-: no standard input")
-				}
-				r = opts.Stdin
-			} else {
-				fh, err := os.Open(f)
-				if err != nil {
-					return nil, err
-				}
-				r = fh
-				defer fh.Close()
+			// A file named twice (or by a directory and by itself) is read
+			// once: it is the same input, not a duplicate definition.
+			id := f
+			if abs, err := filepath.Abs(f); err == nil && f != "-" {
+				id = abs
 			}
-			d, err := Read(f, r, opts.Namespace)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			d, err := readFile(f, opts)
 			if err != nil {
 				return nil, err
 			}
@@ -90,6 +87,21 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 		}
 	}
 	return docs, nil
+}
+
+func readFile(f string, opts Options) ([]Doc, error) {
+	if f == "-" {
+		if opts.Stdin == nil {
+			return nil, errors.New("-: no standard input")
+		}
+		return Read(f, opts.Stdin, opts.Namespace)
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return Read(f, fh, opts.Namespace)
 }
 
 func expand(p string) ([]string, error) {
@@ -127,19 +139,38 @@ func expand(p string) ([]string, error) {
 	return out, nil
 }
 
-// Read splits a stream into documents and decodes each.
+// Read splits a stream into documents and decodes each. A stream that
+// starts with { or [ is JSON: one or more JSON values, each a document.
 func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		return readJSON(source, data, namespace)
+	}
+	var out []Doc
+	for _, seg := range splitYAML(data) {
+		docs, err := decodeDocument(source, seg.index, seg.line, seg.text, namespace)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, docs...)
+	}
+	return out, nil
+}
+
+func readJSON(source string, data []byte, namespace string) ([]Doc, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []Doc
 	for index := 1; ; index++ {
-		raw, err := yr.Read()
-		if errors.Is(err, io.EOF) {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s, document %d: not valid JSON: %w", source, index, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s, document %d: %w", source, index, err)
-		}
-		docs, err := decodeDocument(source, index, raw, namespace)
+		docs, err := decodeDocument(source, index, 1, raw, namespace)
 		if err != nil {
 			return nil, err
 		}
@@ -147,11 +178,70 @@ func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
 	}
 }
 
-func decodeDocument(source string, index int, raw []byte, namespace string) ([]Doc, error) {
+type segment struct {
+	index, line int
+	text        []byte
+}
+
+// splitYAML cuts a stream at "---" lines. Every document between two
+// separators counts, empty or not, so "document N" is what a person counting
+// separators finds; only an empty stretch before the first separator is not
+// a document.
+func splitYAML(data []byte) []segment {
+	var segs []segment
+	var cur []byte
+	curLine, lineNo := 1, 0
+	flush := func(first bool) {
+		if !first || len(bytes.TrimSpace(cur)) > 0 {
+			segs = append(segs, segment{index: len(segs) + 1, line: curLine, text: cur})
+		}
+		cur = nil
+	}
+	first := true
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		lineNo++
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if bytes.HasPrefix(trimmed, []byte("---")) && (len(trimmed) == 3 || trimmed[3] == ' ' || trimmed[3] == '\t') {
+			flush(first)
+			first = false
+			curLine = lineNo + 1
+			if rest := bytes.TrimSpace(trimmed[3:]); len(rest) > 0 && rest[0] != '#' {
+				cur = append(cur, rest...)
+				cur = append(cur, '\n')
+				curLine = lineNo
+			}
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	if len(bytes.TrimSpace(cur)) > 0 || (first && len(cur) > 0) {
+		flush(first)
+	}
+	return segs
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// fileLine turns a YAML error's line, counted from the document's start,
+// into a line of the file.
+func fileLine(err error, start int) string {
+	return yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		n, convErr := strconv.Atoi(strings.TrimPrefix(m, "line "))
+		if convErr != nil {
+			return m
+		}
+		return fmt.Sprintf("line %d", n+start-1)
+	})
+}
+
+func decodeDocument(source string, index, line int, raw []byte, namespace string) ([]Doc, error) {
 	where := Doc{Source: source, Index: index}
 	j, err := yaml.YAMLToJSON(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not valid YAML: %w", where.Where(), err)
+		return nil, fmt.Errorf("%s: not valid YAML: %s", where.Where(), fileLine(err, line))
 	}
 	j = bytes.TrimSpace(j)
 	if len(j) == 0 || bytes.Equal(j, []byte("null")) {

@@ -2,7 +2,9 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -320,10 +322,43 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 	return r, n, nil
 }
 
-// describeJSONError names the field of a type error ("service.pipelines").
+// describeJSONError names the field of a type error ("service.pipelines:
+// expected an object, got array"), in the words of the manifest rather than
+// of Go types.
 func describeJSONError(err error) error {
-	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
-		return fmt.Errorf("%s: expected %s, got %s", te.Field, te.Type, te.Value)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := jsonKind(te.Type)
+		if te.Field == "" {
+			return fmt.Errorf("expected %s, got %s", want, te.Value)
+		}
+		return fmt.Errorf("%s: expected %s, got %s", te.Field, want, te.Value)
 	}
 	return err
+}
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "an object" // json.RawMessage
+		}
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
 }

@@ -101,10 +101,10 @@ func (r *Reader) WhyNot(m *Monitor, ns *Namespace) []string {
 	s := &r.Scopes[m.Kind]
 	switch {
 	case s.Monitors.Nothing():
-		out = append(out, fmt.Sprintf("%s is unset, which selects no %s (set it to {} to read all)", short(s.MonitorsField), m.Kind))
+		out = append(out, fmt.Sprintf("%s is unset (selects no %s)", short(s.MonitorsField), m.Kind))
 	default:
 		if unmet := s.Monitors.Unmet(m.Labels); len(unmet) > 0 {
-			out = append(out, fmt.Sprintf("the %s lacks %s required by %s", m.Kind, strings.Join(unmet, ", "), short(s.MonitorsField)))
+			out = append(out, fmt.Sprintf("does not match %s (needs %s)", short(s.MonitorsField), strings.Join(unmet, ", ")))
 		}
 	}
 	nsName := m.Ref.Namespace

@@ -63,7 +63,7 @@ func (p *Policy) Apply(obj *model.Meta, fs []rules.Finding) []rules.Finding {
 		return nil
 	}
 	skip := Skips(obj.Annotations)
-	out := fs[:0]
+	out := make([]rules.Finding, 0, len(fs))
 	for _, f := range fs {
 		if skip["*"] || skip[string(f.Rule)] {
 			continue
@@ -126,10 +126,14 @@ func Parse(data []byte) (*Policy, error) {
 		if errors.Is(err, io.EOF) {
 			return p, nil // an empty file is the default policy
 		}
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: line "))
+		return nil, yamlError(err)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlError(err)
+	case len(extra.Content) > 0 && !(extra.Content[0].Kind == yaml.ScalarNode && extra.Content[0].Tag == "!!null"):
 		return nil, lineError(&extra, "a policy file holds one YAML document")
 	}
 	if len(doc.Content) == 0 {
@@ -169,6 +173,9 @@ func Parse(data []byte) (*Policy, error) {
 				return nil, err
 			}
 		case "excludeNamespaces":
+			if isNull(v) {
+				continue
+			}
 			if v.Kind != yaml.SequenceNode {
 				return nil, lineError(v, "excludeNamespaces is a list of namespace names")
 			}
@@ -186,7 +193,22 @@ func Parse(data []byte) (*Policy, error) {
 	return p, nil
 }
 
+// yamlError renders a YAML syntax error as "N: problem", or "1: problem"
+// when the parser names no line (it then failed at the start).
+func yamlError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.HasPrefix(msg, "line ") {
+		return errors.New(strings.TrimPrefix(msg, "line "))
+	}
+	return fmt.Errorf("1: %s", msg)
+}
+
+func isNull(v *yaml.Node) bool { return v.Kind == yaml.ScalarNode && v.Tag == "!!null" }
+
 func (p *Policy) parseRules(v *yaml.Node) error {
+	if isNull(v) {
+		return nil // every entry commented out
+	}
 	if v.Kind != yaml.MappingNode {
 		return lineError(v, "rules maps rule IDs to actions, e.g. TA101: deny")
 	}

@@ -127,7 +127,7 @@ func (ev *evaluation) receiverRules(a *model.Allocator) {
 		if r != nil && len(r.Lookalikes) > 0 {
 			fix = fmt.Sprintf("the TA feeds only the receiver named prometheus, %s does not count; %s", strings.Join(r.Lookalikes, ", "), fix)
 		}
-		ev.add(rules.TA005, "", "", `spec.config has no receiver named exactly "prometheus", the only one the TA feeds`, fix)
+		ev.add(rules.TA005, "", "", `no receiver named exactly "prometheus" in spec.config: the TA feeds only that one`, fix)
 	case !r.InMetricsPipeline:
 		ev.add(rules.TA005, "", "",
 			"the prometheus receiver is in no metrics pipeline: allocated targets go nowhere",

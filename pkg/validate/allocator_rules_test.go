@@ -238,7 +238,7 @@ func TestMonitorsOrphanedByChange(t *testing.T) {
 		{
 			name: "TA011 selector narrowed away from sm-example", op: Update,
 			old: collectorAll, new: narrowed, world: []string{smExample, serviceProm},
-			want: []string{"TA011"}, contains: "sm-example: the ServiceMonitor lacks team=a required by serviceMonitorSelector",
+			want: []string{"TA011"}, contains: "sm-example: does not match serviceMonitorSelector (needs team=a)",
 		},
 		{
 			name: "another TA still reads it", op: Update,

@@ -67,13 +67,13 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 			best, bestWhy, bestDist = a, why, dist
 		}
 	}
-	what := fmt.Sprintf("no target allocator reads it; closest %s: %s", best.Ref, bestWhy[0])
+	what := fmt.Sprintf("read by no TA; closest %s: %s", best.Ref, bestWhy[0])
 	var fix []string
 	if len(bestWhy) > 1 {
 		fix = append(fix, "also: "+strings.Join(bestWhy[1:], "; "))
 	}
 	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
-		fix = append(fix, fmt.Sprintf("label the %s %s, or widen %s of %s", m.Kind, strings.Join(unmet, ","), best.Scopes[m.Kind].MonitorsField, best.Ref))
+		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, best.Ref))
 	} else {
 		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, best.Ref))
 	}

@@ -68,12 +68,12 @@ func TestMonitorNotSelected(t *testing.T) {
 		{
 			name: "TA101 labels miss matchLabels", obj: sm("{}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {matchLabels: {team: a}}, podMonitorSelector: {}}"), webService},
-			want:  []string{"TA101"}, contains: "closest OpenTelemetryCollector obs/t: the ServiceMonitor lacks team=a required by serviceMonitorSelector",
+			want:  []string{"TA101"}, contains: "closest OpenTelemetryCollector obs/t: does not match serviceMonitorSelector (needs team=a)",
 		},
 		{
 			name: "TA101 nil selector under v1beta1 reads nothing", obj: sm("{team: a}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, podMonitorSelector: {}}"), webService},
-			want:  []string{"TA101"}, contains: "serviceMonitorSelector is unset, which selects no ServiceMonitor",
+			want:  []string{"TA101"}, contains: "serviceMonitorSelector is unset (selects no ServiceMonitor)",
 		},
 		{
 			name: "no active TA at all: nothing to be blind to", obj: sm("{}", "", "{port: metrics}"),
@@ -85,7 +85,7 @@ func TestMonitorNotSelected(t *testing.T) {
 			want:  []string{}},
 		{name: "matchExpressions In misses", obj: sm("{env: dev}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {matchExpressions: [{key: env, operator: In, values: [prod, stage]}]}}"), webService},
-			want:  []string{"TA101"}, contains: "lacks env in (prod,stage)"},
+			want:  []string{"TA101"}, contains: "(needs env in (prod,stage))"},
 		{name: "matchExpressions NotIn excludes", obj: sm("{env: dev}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {matchExpressions: [{key: env, operator: NotIn, values: [dev]}]}}"), webService},
 			want:  []string{"TA101"}},
@@ -97,10 +97,10 @@ func TestMonitorNotSelected(t *testing.T) {
 			want:  []string{}},
 		{name: "matchExpressions DoesNotExist", obj: sm("{legacy: x}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {matchExpressions: [{key: legacy, operator: DoesNotExist}]}}"), webService},
-			want:  []string{"TA101"}, contains: "lacks !legacy"},
+			want:  []string{"TA101"}, contains: "(needs !legacy)"},
 		{name: "matchLabels and matchExpressions are ANDed", obj: sm("{team: a}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {matchLabels: {team: a}, matchExpressions: [{key: env, operator: Exists}]}}"), webService},
-			want:  []string{"TA101"}, contains: "lacks env"},
+			want:  []string{"TA101"}, contains: "(needs env)"},
 		{
 			name: "namespace selector matches the namespace's labels", obj: sm("{}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {matchLabels: {team: a}}}"), webService, nsApps},
@@ -146,7 +146,7 @@ spec:
   mode: statefulset
   targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {team: a, env: prod}}}
 `, webService},
-			want: []string{"TA101"}, contains: "lacks env=prod",
+			want: []string{"TA101"}, contains: "(needs env=prod)",
 		},
 		{
 			name: "a Prometheus selecting it counts as a reader", obj: sm("{}", "", "{port: metrics}"),
@@ -190,7 +190,7 @@ spec: {serviceMonitorNamespaceSelector: {}}
 				ta("far", "{enabled: true, serviceMonitorSelector: {matchLabels: {team: b, env: x}}}"),
 				ta("near", "{enabled: true, serviceMonitorSelector: {matchLabels: {team: a, env: x}}}"),
 				webService},
-			want: []string{"TA101"}, contains: "closest OpenTelemetryCollector obs/near: the ServiceMonitor lacks env=x",
+			want: []string{"TA101"}, contains: "closest OpenTelemetryCollector obs/near: does not match serviceMonitorSelector (needs env=x)",
 		},
 	}
 	for _, tt := range tests {

@@ -45,7 +45,7 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		}
 		ev.add(rules.TA202, "", "",
 			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", m.Ref, s.PortList()),
-			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; give the Service a port of that name (for a targetPort: its Pods a container port), or change the endpoints", endpointPorts(m)))
+			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; %s, or change the endpoints", endpointPorts(m), portAdvice(m)))
 	}
 }
 
@@ -107,6 +107,27 @@ func displayName(n string) string {
 		return "<unnamed>"
 	}
 	return n
+}
+
+// portAdvice says where the missing port belongs: on the Service for port
+// names, on the Pods for targetPorts.
+func portAdvice(m *model.Monitor) string {
+	names, targets := false, false
+	for _, ep := range m.Endpoints {
+		switch mode, _, _ := ep.Match(model.ServiceMonitor); mode {
+		case model.MatchServicePortName:
+			names = true
+		case model.MatchContainerPortName, model.MatchContainerPortNumber:
+			targets = true
+		}
+	}
+	switch {
+	case names && targets:
+		return "name a Service port accordingly, or declare the targetPort in its Pods"
+	case targets:
+		return "declare the targetPort in the Pods behind the Service"
+	}
+	return "name a Service port accordingly"
 }
 
 // endpointPorts renders the ports a ServiceMonitor's endpoints ask for.
