@@ -1,0 +1,125 @@
+// Package access answers the questions about a TA's service account that
+// only the API server can: does it exist, and what may it do. Answers are
+// cached briefly: a burst of edits to one collector asks once.
+package access
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ta-guard/ta-guard/pkg/validate"
+)
+
+// Reviewer implements the account half of validate.Facts.
+type Reviewer struct {
+	// Client creates SubjectAccessReviews and reads ServiceAccounts
+	// directly (no informer: ta-guard does not cache accounts).
+	Client client.Client
+	// TTL is how long an answer is reused.
+	TTL time.Duration
+	// Parallel bounds concurrent reviews per question.
+	Parallel int
+	now      func() time.Time
+
+	mu      sync.Mutex
+	answers map[string]answer
+}
+
+type answer struct {
+	ok bool
+	at time.Time
+}
+
+// NewReviewer returns a reviewer with a 30 s cache.
+func NewReviewer(c client.Client) *Reviewer {
+	return &Reviewer{Client: c, TTL: 30 * time.Second, Parallel: 8, now: time.Now, answers: map[string]answer{}}
+}
+
+func (r *Reviewer) cached(key string) (bool, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.answers[key]
+	if !ok || r.now().Sub(a.at) > r.TTL {
+		return false, false
+	}
+	return a.ok, true
+}
+
+func (r *Reviewer) remember(key string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.answers) > 10000 {
+		// Bounded: forget everything rather than grow without limit.
+		r.answers = map[string]answer{}
+	}
+	r.answers[key] = answer{ok: ok, at: r.now()}
+}
+
+// ServiceAccountExists implements validate.Facts.
+func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name string) (bool, error) {
+	key := "sa/" + namespace + "/" + name
+	if ok, hit := r.cached(key); hit {
+		return ok, nil
+	}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
+	switch {
+	case err == nil:
+		r.remember(key, true)
+		return true, nil
+	case apierrors.IsNotFound(err):
+		r.remember(key, false)
+		return false, nil
+	}
+	return false, err
+}
+
+// MissingPermissions implements validate.Facts with one SubjectAccessReview
+// per permission, as the service account (system:serviceaccount:ns:name).
+func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account string, perms []validate.Permission) ([]validate.Permission, error) {
+	user := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, account)
+	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+	allowed := make([]bool, len(perms))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.Parallel)
+	for i, p := range perms {
+		key := "sar/" + user + "/" + p.String()
+		if ok, hit := r.cached(key); hit {
+			allowed[i] = ok
+			continue
+		}
+		g.Go(func() error {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   user,
+				Groups: groups,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
+				},
+			}}
+			if err := r.Client.Create(gctx, sar); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			allowed[i] = sar.Status.Allowed
+			r.remember(key, sar.Status.Allowed)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var missing []validate.Permission
+	for i, p := range perms {
+		if !allowed[i] {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
+}

@@ -1,0 +1,85 @@
+package watch
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// CacheOptions strips what the rules never read before objects enter the
+// informers' caches: managed fields and foreign annotations everywhere, and
+// Pods down to labels, phase, IP and container ports. A 50,000-Pod cluster
+// then costs megabytes, not gigabytes.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		DefaultTransform: stripMeta,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:     {Transform: stripPod},
+			&corev1.Service{}: {Transform: stripService},
+		},
+	}
+}
+
+func trimMeta(m *metav1.ObjectMeta) {
+	m.ManagedFields = nil
+	m.OwnerReferences = nil
+	m.Finalizers = nil
+	for k := range m.Annotations {
+		if !strings.HasPrefix(k, model.AnnotationPrefix) {
+			delete(m.Annotations, k)
+		}
+	}
+}
+
+var _ toolscache.TransformFunc = stripMeta
+
+func stripMeta(obj any) (any, error) {
+	if o, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if m := o.GetObjectMeta(); m != nil {
+			if om, ok := m.(*metav1.ObjectMeta); ok {
+				trimMeta(om)
+			}
+		}
+	}
+	return obj, nil
+}
+
+func stripPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return stripMeta(obj)
+	}
+	out := &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+		Labels: p.Labels,
+	}}
+	for _, c := range p.Spec.Containers {
+		if len(c.Ports) > 0 {
+			out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+	}
+	for _, c := range p.Spec.InitContainers {
+		if len(c.Ports) > 0 {
+			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+	}
+	out.Status.Phase = p.Status.Phase
+	out.Status.PodIP = p.Status.PodIP
+	return out, nil
+}
+
+func stripService(obj any) (any, error) {
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return stripMeta(obj)
+	}
+	trimMeta(&s.ObjectMeta)
+	s.Status = corev1.ServiceStatus{}
+	return s, nil
+}

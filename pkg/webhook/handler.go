@@ -1,0 +1,185 @@
+// Package webhook is the admission handler: it decodes the old and new
+// object of a request, runs the rule engine against the informers' view, and
+// turns findings into a denial, warnings, or log lines and metrics. Whatever
+// fails inside ta-guard, the request is admitted with a warning saying it was
+// not checked: ta-guard never blocks a change because of its own trouble.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/metrics"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/validate"
+)
+
+// Path is where the API server sends AdmissionReviews.
+const Path = "/validate"
+
+// NotChecked starts every warning about ta-guard's own trouble.
+const NotChecked = "ta-guard: not checked: "
+
+// Handler is the validating admission handler.
+type Handler struct {
+	View  cluster.View
+	Facts validate.Facts
+	// Policy returns the policy in force (it may be reloaded at any time).
+	Policy func() *policy.Policy
+	// Ready reports whether the view describes the cluster (informers synced).
+	Ready   func() bool
+	Metrics *metrics.Metrics
+	Log     logr.Logger
+	// Timeout bounds the live look-ups of one request; it must stay below
+	// the webhook's timeoutSeconds.
+	Timeout time.Duration
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.Log.Error(fmt.Errorf("%v", p), "panic in a rule; request admitted unchecked", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+			resp = h.unchecked("panic", "internal error")
+		}
+	}()
+	if h.Ready != nil && !h.Ready() {
+		return h.unchecked("not_synced", "ta-guard's caches have not synced yet")
+	}
+	r, err := decodeRequest(req)
+	if err != nil {
+		return h.unchecked("decode", err.Error())
+	}
+	if r.Object == nil && r.OldObject == nil {
+		return admission.Allowed("")
+	}
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
+	}
+	var pol *policy.Policy
+	if h.Policy != nil {
+		pol = h.Policy()
+	}
+	var findings []rules.Finding
+	var liveErr error
+	if h.Facts != nil {
+		findings, liveErr = validate.EvaluateLive(ctx, r, h.View, h.Facts, pol)
+	} else {
+		findings = validate.Evaluate(r, h.View, pol)
+	}
+	resp = h.respond(req, findings)
+	if liveErr != nil {
+		h.Log.Error(liveErr, "live checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+		h.count("live_facts")
+		resp = resp.WithWarnings(truncate(NotChecked + "live checks (RBAC, service account) failed: " + liveErr.Error()))
+	}
+	return resp
+}
+
+// respond maps findings by action: deny rejects with every deny finding and
+// its fix, warn becomes one warning each, audit is logged and counted.
+func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.Response {
+	var denies []rules.Finding
+	var warnings []string
+	for _, f := range fs {
+		if h.Metrics != nil {
+			h.Metrics.Findings.WithLabelValues(string(f.Rule), string(f.Action), f.Object.Kind).Inc()
+		}
+		switch f.Action {
+		case rules.Deny:
+			denies = append(denies, f)
+		case rules.Warn:
+			warnings = append(warnings, truncate(f.Summary()))
+		}
+		if f.Action == rules.Audit || f.Action == rules.Deny {
+			h.Log.Info("finding", "rule", f.Rule, "name", f.Name, "action", f.Action,
+				"kind", f.Object.Kind, "namespace", f.Object.Namespace, "object", f.Object.Name,
+				"job", f.Job, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun,
+				"message", f.Summary())
+		}
+	}
+	if len(denies) == 0 {
+		return admission.Allowed("").WithWarnings(warnings...)
+	}
+	var b strings.Builder
+	b.WriteString("ta-guard: this change would leave a Target Allocator blind:")
+	for _, f := range denies {
+		b.WriteString("\n- ")
+		b.WriteString(strings.ReplaceAll(f.Message, "\n", "\n  "))
+	}
+	return admission.Denied(b.String()).WithWarnings(warnings...)
+}
+
+func (h *Handler) unchecked(reason, why string) admission.Response {
+	h.count(reason)
+	return admission.Allowed("").WithWarnings(truncate(NotChecked + why))
+}
+
+func (h *Handler) count(reason string) {
+	if h.Metrics != nil {
+		h.Metrics.Unchecked.WithLabelValues(reason).Inc()
+	}
+}
+
+// The API server cuts a warning at 256 characters; cut it ourselves so the
+// end is marked.
+func truncate(s string) string {
+	const max = 250
+	if len(s) <= max {
+		return s
+	}
+	return s[:max-3] + "..."
+}
+
+// decodeRequest turns an AdmissionRequest into an engine request. Kinds
+// ta-guard does not read give an empty request.
+func decodeRequest(req admission.Request) (validate.Request, error) {
+	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+	out := validate.Request{Operation: validate.Operation(req.Operation)}
+	if !model.Supported(gvk) {
+		return out, nil
+	}
+	decode := func(raw []byte, which string) (model.Object, error) {
+		if len(raw) == 0 {
+			return nil, nil
+		}
+		o, err := model.Decode(gvk, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s/%s (%s object): %w", req.Kind.Kind, req.Namespace, req.Name, which, err)
+		}
+		return o, nil
+	}
+	var err error
+	if req.Operation != admissionv1.Delete {
+		if out.Object, err = decode(req.Object.Raw, "new"); err != nil {
+			return out, err
+		}
+	}
+	if req.Operation != admissionv1.Create {
+		if out.OldObject, err = decode(req.OldObject.Raw, "old"); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// Server wraps the handler for http.ServeMux (controller-runtime's webhook
+// server registers it at Path).
+func (h *Handler) Server() http.Handler {
+	return &admission.Webhook{Handler: h}
+}

@@ -1,0 +1,174 @@
+package webhook
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/metrics"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+func seed(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/seed/" + name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func storeOf(t *testing.T, files ...string) *cluster.Store {
+	t.Helper()
+	s := cluster.NewStore()
+	for _, f := range files {
+		docs, err := manifest.Read(f, strings.NewReader(seed(t, f)), "default")
+		require.NoError(t, err)
+		for _, d := range docs {
+			s.Upsert(d.Object)
+		}
+	}
+	return s
+}
+
+func request(t *testing.T, op admissionv1.Operation, kind metav1.GroupVersionKind, newYAML, oldYAML string) admission.Request {
+	t.Helper()
+	raw := func(y string) runtime.RawExtension {
+		if y == "" {
+			return runtime.RawExtension{}
+		}
+		j, err := yaml.YAMLToJSON([]byte(y))
+		require.NoError(t, err)
+		return runtime.RawExtension{Raw: j}
+	}
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: "1", Operation: op, Kind: kind, Namespace: "opentelemetry", Name: "x",
+		Object: raw(newYAML), OldObject: raw(oldYAML),
+	}}
+}
+
+var (
+	collectorKind = metav1.GroupVersionKind{Group: "opentelemetry.io", Version: "v1beta1", Kind: "OpenTelemetryCollector"}
+	serviceKind   = metav1.GroupVersionKind{Version: "v1", Kind: "Service"}
+)
+
+func newHandler(t *testing.T, view cluster.View, pol *policy.Policy) (*Handler, *metrics.Metrics) {
+	m := metrics.New()
+	return &Handler{View: view, Policy: func() *policy.Policy { return pol }, Ready: func() bool { return true }, Metrics: m, Log: logr.Discard()}, m
+}
+
+func TestHandlerActions(t *testing.T) {
+	view := storeOf(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
+	del := request(t, admissionv1.Delete, serviceKind, "", seed(t, "service.yaml"))
+	tests := []struct {
+		name        string
+		pol         *policy.Policy
+		req         admission.Request
+		allowed     bool
+		warnings    []string
+		deniedWith  string
+		auditCount  float64
+		findingRule string
+	}{
+		{
+			name: "warn: admitted with one warning per finding", req: del, allowed: true,
+			warnings: []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"},
+		},
+		{
+			name: "deny: rejected with the finding and its fix", req: del,
+			pol:        &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA201: rules.Deny}},
+			deniedWith: "- TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted\n  fix: keep the label",
+		},
+		{
+			name: "audit: admitted silently, counted", req: del, allowed: true,
+			pol:        &policy.Policy{DefaultAction: rules.Audit},
+			auditCount: 1,
+		},
+		{
+			name: "a kind ta-guard does not read", req: request(t, admissionv1.Create, metav1.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, "metadata: {name: x}", ""),
+			allowed: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, m := newHandler(t, view, tt.pol)
+			resp := h.Handle(context.Background(), tt.req)
+			assert.Equal(t, tt.deniedWith == "", resp.Allowed)
+			if tt.deniedWith != "" {
+				assert.Contains(t, resp.Result.Message, tt.deniedWith)
+			}
+			assert.Equal(t, tt.warnings, []string(resp.Warnings))
+			assert.Equal(t, tt.auditCount, testutil.ToFloat64(m.Findings.WithLabelValues("TA201", "audit", "Service")))
+		})
+	}
+}
+
+func TestHandlerNeverBlocksOnItsOwnFailure(t *testing.T) {
+	view := storeOf(t, "collector.yaml", "servicemonitor.yaml")
+	tests := []struct {
+		name   string
+		setup  func(h *Handler)
+		req    admission.Request
+		reason string
+		warn   string
+	}{
+		{
+			name:   "caches not synced",
+			setup:  func(h *Handler) { h.Ready = func() bool { return false } },
+			req:    request(t, admissionv1.Create, collectorKind, seed(t, "collector-selectors-omitted.yaml"), ""),
+			reason: "not_synced", warn: NotChecked + "ta-guard's caches have not synced yet",
+		},
+		{
+			name:   "an object the engine cannot read names the field",
+			req:    request(t, admissionv1.Create, collectorKind, "metadata: {name: x, namespace: opentelemetry}\nspec: {targetAllocator: {prometheusCR: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Foo}]}}}}", ""),
+			reason: "decode", warn: "spec.targetAllocator.prometheusCR.serviceMonitorSelector",
+		},
+		{
+			name:   "a panic in a rule",
+			setup:  func(h *Handler) { h.View = panicView{h.View} },
+			req:    request(t, admissionv1.Create, serviceKind, seed(t, "service-port-bleh.yaml"), ""),
+			reason: "panic", warn: NotChecked + "internal error",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, m := newHandler(t, view, nil)
+			if tt.setup != nil {
+				tt.setup(h)
+			}
+			resp := h.Handle(context.Background(), tt.req)
+			assert.True(t, resp.Allowed)
+			require.Len(t, resp.Warnings, 1)
+			assert.Contains(t, resp.Warnings[0], tt.warn)
+			assert.Equal(t, 1.0, testutil.ToFloat64(m.Unchecked.WithLabelValues(tt.reason)))
+		})
+	}
+}
+
+// panicView stands for a bug in a rule.
+type panicView struct{ cluster.View }
+
+func (panicView) MonitorsSelecting(model.MonitorKind, string, map[string]string) []*model.Monitor {
+	panic("boom")
+}
+
+// Warnings longer than the API server keeps are cut with a mark.
+func TestTruncate(t *testing.T) {
+	s := truncate(strings.Repeat("x", 400))
+	assert.Len(t, s, 250)
+	assert.True(t, strings.HasSuffix(s, "..."))
+	assert.Equal(t, "short", truncate("short"))
+}
