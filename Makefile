@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check bench generate clean
+.PHONY: all build test unit lint vet fmt-check bench generate k8s-bins crds clean
 
 all: lint test build
 
@@ -14,10 +14,16 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/webhook
 
 ## test: lint, then every test (unit, golden, and those on a real API server).
-test: lint unit
+## The first run builds kube-apiserver, etcd and kubectl from the Go module
+## proxy (about 5 minutes on 2 cores); later runs reuse them from .cache/.
+test: lint k8s-bins unit
 
 unit:
-	$(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh --print-dir)" $(GO) test -count=1 ./...
+
+## k8s-bins: build (once) the API server, etcd and kubectl the tests and the demo run.
+k8s-bins:
+	@hack/k8s-bins.sh >/dev/null
 
 lint: vet fmt-check
 
@@ -31,6 +37,10 @@ fmt-check:
 ## bench: the engine benchmarks of docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/validate/
+
+## crds: regenerate the Prometheus Operator CRDs of the tests from its Go types.
+crds:
+	hack/gen-crds.sh
 
 ## generate: deep-copy functions of our opentelemetry.io types.
 generate:

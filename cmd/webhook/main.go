@@ -12,6 +12,7 @@ import (
 const usage = `ta-guard keeps OpenTelemetry Target Allocators from going blind.
 
 Usage:
+  webhook serve [flags]                          run the admission webhook
   webhook check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
   webhook rules                                  list the rule catalog
   webhook version                                print the version
@@ -34,6 +35,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "check":
 		return runCheck(args[1:], stdin, stdout, stderr)
+	case "serve":
+		return runServe(args[1:], stderr)
 	case "rules":
 		return runRules(stdout)
 	case "version", "--version":

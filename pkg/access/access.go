@@ -21,9 +21,11 @@ import (
 
 // Reviewer implements the account half of validate.Facts.
 type Reviewer struct {
-	// Client creates SubjectAccessReviews and reads ServiceAccounts
-	// directly (no informer: ta-guard does not cache accounts).
-	Client client.Client
+	// Reader reads ServiceAccounts directly from the API server: ta-guard
+	// keeps no informer (and needs no list/watch) for them.
+	Reader client.Reader
+	// Creator creates SubjectAccessReviews.
+	Creator client.Writer
 	// TTL is how long an answer is reused.
 	TTL time.Duration
 	// Parallel bounds concurrent reviews per question.
@@ -40,8 +42,8 @@ type answer struct {
 }
 
 // NewReviewer returns a reviewer with a 30 s cache.
-func NewReviewer(c client.Client) *Reviewer {
-	return &Reviewer{Client: c, TTL: 30 * time.Second, Parallel: 8, now: time.Now, answers: map[string]answer{}}
+func NewReviewer(r client.Reader, w client.Writer) *Reviewer {
+	return &Reviewer{Reader: r, Creator: w, TTL: 30 * time.Second, Parallel: 8, now: time.Now, answers: map[string]answer{}}
 }
 
 func (r *Reviewer) cached(key string) (bool, bool) {
@@ -70,7 +72,7 @@ func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name str
 	if ok, hit := r.cached(key); hit {
 		return ok, nil
 	}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
+	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
 	switch {
 	case err == nil:
 		r.remember(key, true)
@@ -104,7 +106,7 @@ func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account st
 					Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
 				},
 			}}
-			if err := r.Client.Create(gctx, sar); err != nil {
+			if err := r.Creator.Create(gctx, sar); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 			allowed[i] = sar.Status.Allowed

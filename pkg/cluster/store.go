@@ -266,6 +266,30 @@ func (s *Store) Allocators() []*model.Allocator {
 	return out
 }
 
+// Has reports whether the store holds the object (by kind, namespace, name).
+func (s *Store) Has(ref model.Ref) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch ref.Kind {
+	case "Namespace":
+		return s.namespaces[ref.Name] != nil
+	case "Service":
+		_, ok := s.services.get(ref)
+		return ok
+	case "ServiceMonitor":
+		_, ok := s.monitors[model.ServiceMonitor].get(ref)
+		return ok
+	case "PodMonitor":
+		_, ok := s.monitors[model.PodMonitor].get(ref)
+		return ok
+	}
+	if _, ok := s.readers[ref.Key()]; ok {
+		return true
+	}
+	_, ok := s.pods.get(ref)
+	return ok
+}
+
 // Counts reports how many objects of each sort the store holds.
 func (s *Store) Counts() map[string]int {
 	s.mu.RLock()

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/server"
+)
+
+func runServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	policyFile := fs.String("policy", "", "policy file; reloaded when it changes")
+	defaultAction := fs.String("default-action", "", "override the policy's defaultAction: deny, warn, audit or off")
+	port := fs.Int("port", 9443, "webhook HTTPS port")
+	host := fs.String("host", "", "webhook bind host (all interfaces when empty)")
+	certDir := fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key (reloaded on change)")
+	metricsAddr := fs.String("metrics-bind-address", ":8080", `metrics address ("0" disables)`)
+	healthAddr := fs.String("health-probe-bind-address", ":8081", "healthz/readyz address")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, or $KUBECONFIG)")
+	enableHTTP2 := fs.Bool("enable-http2", false, "serve HTTP/2 (off by default: rapid-reset advisories)")
+	timeout := fs.Duration("request-timeout", 3*time.Second, "bound for the live look-ups of one request; keep below the webhook's timeoutSeconds")
+	logLevel := fs.Int("v", 0, "log verbosity")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var action rules.Action
+	if *defaultAction != "" {
+		a, err := rules.ParseAction(*defaultAction)
+		if err != nil {
+			fmt.Fprintf(stderr, "serve: --default-action: %v\n", err)
+			return 2
+		}
+		action = a
+	}
+	log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.Level(-*logLevel)}))
+	ctrl.SetLogger(log)
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
+	srv, err := server.New(server.Options{
+		Config: cfg, PolicyFile: *policyFile, DefaultAction: action,
+		Host: *host, Port: *port, CertDir: *certDir,
+		MetricsAddr: *metricsAddr, HealthAddr: *healthAddr, EnableHTTP2: *enableHTTP2,
+		RequestTimeout: *timeout, Log: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		log.Error(err, "webhook stopped")
+		return 1
+	}
+	return 0
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", server.ErrNoConfig, err)
+	}
+	return cfg, nil
+}

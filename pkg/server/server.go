@@ -1,0 +1,230 @@
+// Package server wires ta-guard's webhook: the manager and its cache, the
+// watcher that feeds the rule engine's view, the access reviewer, the policy
+// (reloaded when its file changes) and the HTTPS admission endpoint.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/ta-guard/ta-guard/pkg/access"
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/metrics"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/pkg/watch"
+	"github.com/ta-guard/ta-guard/pkg/webhook"
+)
+
+// Options configure the server.
+type Options struct {
+	Config *rest.Config
+	// PolicyFile is reloaded when it changes (a mounted ConfigMap).
+	PolicyFile string
+	// DefaultAction, when set, overrides the policy's defaultAction.
+	DefaultAction rules.Action
+	Host          string
+	Port          int
+	// CertDir holds tls.crt and tls.key; they are reloaded when they change.
+	CertDir string
+	// MetricsAddr and HealthAddr are bind addresses ("0" disables).
+	MetricsAddr, HealthAddr string
+	EnableHTTP2             bool
+	// RequestTimeout bounds the live look-ups of one admission request.
+	RequestTimeout time.Duration
+	// WatchInterval is how often kinds not served yet are looked for.
+	WatchInterval time.Duration
+	// PolicyInterval is how often the policy file is looked at.
+	PolicyInterval time.Duration
+	// AccessCacheTTL is how long access-review answers are reused (30 s).
+	AccessCacheTTL time.Duration
+	Log            logr.Logger
+	// Metrics, when nil, are created and registered with controller-runtime.
+	Metrics *metrics.Metrics
+}
+
+// Server is a configured, not yet running, webhook.
+type Server struct {
+	Manager manager.Manager
+	Watcher *watch.Watcher
+	Store   *cluster.Store
+	Handler *webhook.Handler
+	policy  atomic.Pointer[policy.Policy]
+	opts    Options
+}
+
+// New builds the server; Start runs it.
+func New(opts Options) (*Server, error) {
+	if opts.Port == 0 {
+		opts.Port = 9443
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 3 * time.Second
+	}
+	if opts.PolicyInterval == 0 {
+		opts.PolicyInterval = 2 * time.Second
+	}
+	s := &Server{opts: opts, Store: cluster.NewStore()}
+	if err := s.loadPolicy(); err != nil {
+		return nil, err
+	}
+	scheme, err := watch.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	if !opts.EnableHTTP2 {
+		// HTTP/2 stays off unless asked for (rapid-reset advisories).
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
+		Scheme:                 scheme,
+		Logger:                 opts.Log,
+		Cache:                  watch.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080"), TLSOpts: tlsOpts},
+		HealthProbeBindAddress: orDefault(opts.HealthAddr, ":8081"),
+		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts,
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("manager: %w", err)
+	}
+	s.Manager = mgr
+	s.Watcher = watch.New(mgr.GetCache(), mgr.GetRESTMapper(), scheme, s.Store, opts.Log.WithName("watch"))
+	if opts.WatchInterval > 0 {
+		s.Watcher.Interval = opts.WatchInterval
+	}
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.New()
+		if err := m.Register(nil, s.Watcher.SyncState); err != nil {
+			return nil, err
+		}
+	}
+	s.Watcher.OnError = func(kind string) { m.SkippedObjects.WithLabelValues(kind).Inc() }
+	if err := mgr.Add(s.Watcher); err != nil {
+		return nil, err
+	}
+	reviewer := access.NewReviewer(mgr.GetAPIReader(), mgr.GetClient())
+	if opts.AccessCacheTTL > 0 {
+		reviewer.TTL = opts.AccessCacheTTL
+	}
+	s.Handler = &webhook.Handler{
+		View:    s.Store,
+		Facts:   facts{Watcher: s.Watcher, Reviewer: reviewer},
+		Policy:  s.policy.Load,
+		Ready:   s.Watcher.Synced,
+		Metrics: m,
+		Log:     opts.Log.WithName("admission"),
+		Timeout: opts.RequestTimeout,
+	}
+	mgr.GetWebhookServer().Register(webhook.Path, s.Handler.Server())
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("informers", s.Watcher.ReadyCheck); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, err
+	}
+	if opts.PolicyFile != "" {
+		if err := mgr.Add(manager.RunnableFunc(s.watchPolicy)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Start runs until ctx ends.
+func (s *Server) Start(ctx context.Context) error { return s.Manager.Start(ctx) }
+
+// Policy is the policy in force.
+func (s *Server) Policy() *policy.Policy { return s.policy.Load() }
+
+// facts joins what the watcher knows (served kinds) and the reviewer asks.
+type facts struct {
+	*watch.Watcher
+	*access.Reviewer
+}
+
+var _ validate.Facts = facts{}
+
+func (f facts) MonitorKindServed(k model.MonitorKind) bool { return f.Watcher.MonitorKindServed(k) }
+
+func (s *Server) loadPolicy() error {
+	p := &policy.Policy{}
+	if s.opts.PolicyFile != "" {
+		var err error
+		if p, err = policy.LoadFile(s.opts.PolicyFile); err != nil {
+			return fmt.Errorf("policy %w", err)
+		}
+	}
+	if s.opts.DefaultAction != "" {
+		p.DefaultAction = s.opts.DefaultAction
+	}
+	s.policy.Store(p)
+	return nil
+}
+
+// watchPolicy reloads the policy file when its content changes. A mounted
+// ConfigMap is replaced through a symlink swap, so content is compared, not
+// inotify events. A broken file keeps the previous policy in force.
+func (s *Server) watchPolicy(ctx context.Context) error {
+	log := s.opts.Log.WithName("policy")
+	last := fileHash(s.opts.PolicyFile)
+	t := time.NewTicker(s.opts.PolicyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		h := fileHash(s.opts.PolicyFile)
+		if h == last {
+			continue
+		}
+		last = h
+		if err := s.loadPolicy(); err != nil {
+			log.Error(err, "policy not reloaded; the previous one stays in force")
+			continue
+		}
+		log.Info("policy reloaded", "file", s.opts.PolicyFile)
+	}
+}
+
+func fileHash(path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// ErrNoConfig is returned when no cluster can be reached.
+var ErrNoConfig = errors.New("no kubeconfig: give --kubeconfig, set KUBECONFIG, or run in a cluster")

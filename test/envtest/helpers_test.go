@@ -1,0 +1,58 @@
+package envtest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/server"
+)
+
+func metaType(apiVersion, kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
+}
+
+func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func nsSet(ns string) model.NamespaceSet { return model.NamespaceSet{Names: []string{ns}} }
+
+func everything() labels.Selector { return labels.Everything() }
+
+func refOf(u *unstructured.Unstructured) model.Ref {
+	return model.Ref{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// allocatorFor is the guide's collector, normalized: its required
+// permissions are what the test grants.
+func allocatorFor(t *testing.T) *model.Allocator {
+	t.Helper()
+	docs, err := manifest.Load([]string{repoRoot + "/testdata/seed/collector.yaml"}, manifest.Options{})
+	require.NoError(t, err)
+	return docs[0].Object.(*model.Allocator)
+}
+
+// waitForStore waits until the webhook's view holds every object but the
+// one about to be applied.
+func waitForStore(t *testing.T, srv *server.Server, objs []*unstructured.Unstructured, last int) {
+	t.Helper()
+	var names []string
+	for i, o := range objs {
+		if i != last {
+			names = append(names, o.GetKind()+" "+o.GetName())
+		}
+	}
+	waitFor(t, "the store to hold "+strings.Join(names, ", "), func() bool {
+		for i, o := range objs {
+			if i != last && !srv.Store.Has(refOf(o)) {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,305 @@
+package envtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/server"
+	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/pkg/webhook"
+)
+
+// TestWebhook walks ta-guard through a real API server. Its steps share one
+// cluster and run in order: the first ones need the monitoring CRDs absent.
+func TestWebhook(t *testing.T) {
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	env := newEnvironment(assets)
+	cfg, err := env.Start()
+	require.NoError(t, err, "starting kube-apiserver and etcd")
+	t.Cleanup(func() { _ = env.Stop() })
+
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
+	wo := env.WebhookInstallOptions
+	srv, err := server.New(server.Options{
+		Config: cfg, PolicyFile: policyFile,
+		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		MetricsAddr: "0", HealthAddr: "0",
+		WatchInterval: 300 * time.Millisecond, PolicyInterval: 100 * time.Millisecond,
+		AccessCacheTTL: time.Millisecond,
+		Log:            logr.Discard(),
+	})
+	require.NoError(t, err)
+	// The gate holds ta-guard "not synced" until the first step has sent its
+	// request: a real informer syncs too fast to catch otherwise.
+	var gate atomic.Bool
+	synced := srv.Handler.Ready
+	srv.Handler.Ready = func() bool { return gate.Load() && synced() }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Start(ctx) }()
+
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	k.srv = srv
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}
+	require.NoError(t, k.Create(ctx, ns))
+
+	waitFor(t, "webhook serving", func() bool {
+		_, err := k.apply(ctx, serviceNamed("probe"))
+		return err == nil
+	})
+
+	t.Run("requests before the caches sync are admitted, not checked", func(t *testing.T) {
+		w, err := k.apply(ctx, objectsOf(t, "testdata/seed/service-port-bleh.yaml")[0])
+		require.NoError(t, err)
+		assert.Equal(t, []string{webhook.NotChecked + "ta-guard's caches have not synced yet"}, w)
+		_, _ = k.remove(ctx, objectsOf(t, "testdata/seed/service-port-bleh.yaml")[0])
+	})
+	gate.Store(true)
+	waitFor(t, "informers synced", srv.Watcher.Synced)
+
+	t.Run("TA009 while the monitoring CRDs are absent", func(t *testing.T) {
+		assert.False(t, srv.Watcher.Served("ServiceMonitor"))
+		w, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
+		require.NoError(t, err)
+		assert.Contains(t, strings.Join(w, "\n"), "TA009 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR is on but the API server serves no ServiceMonitor / PodMonitor")
+		_, _ = k.remove(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
+	})
+
+	t.Run("monitoring CRDs installed later are picked up", func(t *testing.T) {
+		_, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crdPaths("monitoring"), ErrorIfPathMissing: true})
+		require.NoError(t, err)
+		waitFor(t, "ServiceMonitor and PodMonitor informers", func() bool {
+			return srv.Watcher.Served("ServiceMonitor") && srv.Watcher.Served("PodMonitor") && srv.Watcher.Synced()
+		})
+	})
+
+	// From here on the TA's RBAC is granted, so that live rules do not add
+	// TA008 to the guide's findings.
+	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
+	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
+
+	t.Run("the guide's scenarios give the golden warnings", func(t *testing.T) {
+		for _, sc := range goldenScenarios {
+			t.Run(sc.name, func(t *testing.T) { runScenario(t, ctx, k, sc) })
+		}
+	})
+
+	t.Run("deny policy rejects the blind collector with our message, and admits it fixed", func(t *testing.T) {
+		setPolicy(t, srv, policyFile, "defaultAction: deny\n", rules.Deny)
+		defer setPolicy(t, srv, policyFile, "# defaults\n", "")
+		blind := objectsOf(t, "testdata/seed/collector-selectors-omitted.yaml")[0]
+		_, err := k.apply(ctx, blind)
+		require.Error(t, err)
+		msg := err.Error()
+		assert.Contains(t, msg, "ta-guard: this change would leave a Target Allocator blind")
+		assert.Contains(t, msg, "TA003 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR.serviceMonitorSelector is unset, so the TA reads no ServiceMonitor")
+		assert.Contains(t, msg, "fix: set spec.targetAllocator.prometheusCR.serviceMonitorSelector: {}")
+		fixed := objectsOf(t, "testdata/seed/collector.yaml")[0]
+		w, err := k.apply(ctx, fixed)
+		require.NoError(t, err, "the fixed collector is admitted")
+		assert.Empty(t, w)
+		_, _ = k.remove(ctx, fixed)
+	})
+
+	t.Run("TA201 on a Service port rename and on its deletion", func(t *testing.T) {
+		for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"} {
+			_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
+			require.NoError(t, err)
+		}
+		waitFor(t, "the store sees the guide's objects", func() bool { return len(srv.Store.Allocators()) == 1 })
+		waitForService(t, srv, "py-prometheus-app", "prom")
+		w, err := k.apply(ctx, objectsOf(t, "testdata/seed/service-port-bleh.yaml")[0])
+		require.NoError(t, err)
+		assert.Contains(t, w, "TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: port prom (8080) renamed to bleh")
+
+		_, err = k.apply(ctx, objectsOf(t, "testdata/seed/service.yaml")[0])
+		require.NoError(t, err)
+		waitForService(t, srv, "py-prometheus-app", "prom")
+		w, err = k.remove(ctx, objectsOf(t, "testdata/seed/service.yaml")[0])
+		require.NoError(t, err)
+		assert.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, w)
+	})
+
+	t.Run("TA011 when a collector's selector stops matching sm-example", func(t *testing.T) {
+		waitFor(t, "sm-example in the store", func() bool { return len(srv.Store.Readers()) == 1 })
+		narrowed := objectsOf(t, "testdata/seed/collector-sm-selector-app.yaml")[0]
+		w, err := k.apply(ctx, narrowed)
+		require.NoError(t, err)
+		assert.Contains(t, strings.Join(w, "\n"), "TA011 OpenTelemetryCollector opentelemetry/otelcol: after this change no TA reads 1 monitor(s) it read before: ServiceMonitor opentelemetry/sm-example")
+		for _, f := range []string{"servicemonitor.yaml", "collector.yaml"} {
+			_, _ = k.remove(ctx, objectsOf(t, "testdata/seed/"+f)[0])
+		}
+	})
+
+	t.Run("TA008 and TA010 from the API server's own answers", func(t *testing.T) {
+		col := objectsOf(t, "testdata/seed/collector.yaml")[0]
+		require.NoError(t, unstructured.SetNestedField(col.Object, "bare-sa", "spec", "targetAllocator", "serviceAccount"))
+		w, err := k.apply(ctx, col)
+		require.NoError(t, err)
+		joined := strings.Join(w, "\n")
+		assert.Contains(t, joined, "TA010 OpenTelemetryCollector opentelemetry/otelcol: serviceAccount bare-sa does not exist in namespace opentelemetry")
+		assert.Contains(t, joined, "TA008 OpenTelemetryCollector opentelemetry/otelcol: service account bare-sa lacks 28 permission(s) the TA needs")
+
+		require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "bare-sa", Namespace: "opentelemetry"}}))
+		grantTARBAC(t, ctx, k, "bare-sa")
+		w, err = k.apply(ctx, col)
+		require.NoError(t, err)
+		assert.Empty(t, w, "bound to the permissions of semantics.md §5, the account passes")
+		_, _ = k.remove(ctx, col)
+	})
+}
+
+// grantTARBAC binds a service account of the opentelemetry namespace to a
+// ClusterRole holding exactly the permissions the engine requires.
+func grantTARBAC(t *testing.T, ctx context.Context, k *kube, account string) {
+	t.Helper()
+	byKey := map[string]*rbacv1.PolicyRule{}
+	var order []string
+	for _, p := range validate.RequiredPermissions(allocatorFor(t)) {
+		key := p.Group + "/" + p.Resource
+		r, ok := byKey[key]
+		if !ok {
+			r = &rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}}
+			byKey[key] = r
+			order = append(order, key)
+		}
+		r.Verbs = append(r.Verbs, p.Verb)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ta-" + account}}
+	for _, key := range order {
+		role.Rules = append(role.Rules, *byKey[key])
+	}
+	require.NoError(t, k.Create(ctx, role))
+	require.NoError(t, k.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "ta-" + account},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: account, Namespace: "opentelemetry"}},
+	}))
+}
+
+type scenario struct {
+	name  string
+	files []string
+}
+
+// The scenarios of the check golden tests (cmd/webhook), whose JSON the API
+// server's warnings must equal.
+var goldenScenarios = []scenario{
+	{"seed-working", []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"}},
+	{"seed-port-bleh", []string{"collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml"}},
+	{"seed-selectors-omitted", []string{"collector-selectors-omitted.yaml"}},
+	{"seed-sm-selector-app", []string{"collector-sm-selector-app.yaml", "servicemonitor.yaml", "service.yaml"}},
+	{"seed-sm-selector-app-labelled", []string{"collector-sm-selector-app.yaml", "servicemonitor-labelled-app.yaml", "service.yaml"}},
+}
+
+// runScenario applies each object of the scenario last, into a cluster that
+// holds all the others (as check evaluates it), and compares the warnings
+// with the golden findings of that object.
+func runScenario(t *testing.T, ctx context.Context, k *kube, sc scenario) {
+	var golden struct {
+		Findings []struct {
+			Action  string `json:"action"`
+			Message string `json:"message"`
+			Object  struct{ Kind, Namespace, Name string }
+		} `json:"findings"`
+	}
+	data, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "golden", sc.name+".json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &golden))
+	var objs []*unstructured.Unstructured
+	for _, f := range sc.files {
+		objs = append(objs, objectsOf(t, "testdata/seed/"+f)...)
+	}
+	cleanup := func() {
+		for i := len(objs) - 1; i >= 0; i-- {
+			_, _ = k.remove(ctx, objs[i])
+		}
+		waitFor(t, "the store to forget the scenario", func() bool {
+			for _, o := range objs {
+				if k.srv.Store.Has(refOf(o)) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	defer cleanup()
+	for last := range objs {
+		cleanup()
+		for i, o := range objs {
+			if i != last {
+				_, err := k.apply(ctx, o)
+				require.NoError(t, err)
+			}
+		}
+		waitForStore(t, k.srv, objs, last)
+		got, err := k.apply(ctx, objs[last])
+		require.NoError(t, err)
+		want := []string{}
+		for _, f := range golden.Findings {
+			if f.Object.Kind == objs[last].GetKind() && f.Object.Name == objs[last].GetName() && f.Action == "warn" {
+				want = append(want, strings.SplitN(f.Message, "\n", 2)[0])
+			}
+		}
+		assert.Equal(t, want, got, "%s applied last", fmt.Sprintf("%s %s", objs[last].GetKind(), objs[last].GetName()))
+	}
+}
+
+func serviceNamed(name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("Service")
+	u.SetNamespace("opentelemetry")
+	u.SetName(name)
+	_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"name": "x", "port": int64(80)}}, "spec", "ports")
+	return u
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitForService(t *testing.T, srv *server.Server, name, port string) {
+	waitFor(t, "Service "+name+" with port "+port+" in the store", func() bool {
+		for _, s := range srv.Store.Services(nsSet("opentelemetry"), everything()) {
+			if s.Ref.Name == name && len(s.Ports) > 0 && s.Ports[0].Name == port {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func setPolicy(t *testing.T, srv *server.Server, file, content string, want rules.Action) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(file, []byte(content), 0o600))
+	waitFor(t, "policy reload", func() bool { return srv.Policy().DefaultAction == want })
+}
