@@ -18,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -136,6 +137,13 @@ func TestWebhook(t *testing.T) {
 		_, err = k.apply(ctx, objectsOf(t, "testdata/seed/service.yaml")[0])
 		require.NoError(t, err)
 		waitForService(t, srv, "py-prometheus-app", "prom")
+
+		// A dry run gets the same answer and changes nothing.
+		k.warn.take()
+		require.NoError(t, k.Delete(ctx, objectsOf(t, "testdata/seed/service.yaml")[0], client.DryRunAll))
+		assert.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, k.warn.take())
+		require.NoError(t, k.Get(ctx, client.ObjectKey{Namespace: "opentelemetry", Name: "py-prometheus-app"}, &corev1.Service{}), "still there")
+
 		w, err = k.remove(ctx, objectsOf(t, "testdata/seed/service.yaml")[0])
 		require.NoError(t, err)
 		assert.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, w)

@@ -1,0 +1,62 @@
+package watch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// What the caches keep must be exactly what the rules read: the model built
+// from the stripped object equals the one built from the full object.
+func TestPodStrippedToWhatRulesRead(t *testing.T) {
+	full := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "p", Namespace: "n", Labels: map[string]string{"app": "a"},
+			Annotations:     map[string]string{"big": string(make([]byte, 4096)), "ta-guard.io/skip": "*"},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			OwnerReferences: []metav1.OwnerReference{{Name: "rs"}},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{
+				{Name: "app", Image: "img", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}},
+				{Name: "sidecar", Image: "img2"},
+			},
+			InitContainers: []corev1.Container{{Name: "init", Ports: []corev1.ContainerPort{{ContainerPort: 9000}}}},
+			Volumes:        []corev1.Volume{{Name: "v"}},
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", Conditions: []corev1.PodCondition{{Type: corev1.PodReady}}},
+	}
+	before := model.PodFromCore(full.DeepCopy())
+	out, err := stripPod(full)
+	require.NoError(t, err)
+	p := out.(*corev1.Pod)
+	assert.Empty(t, p.Annotations)
+	assert.Empty(t, p.ManagedFields)
+	assert.Empty(t, p.Spec.Volumes)
+	assert.Len(t, p.Spec.Containers, 1, "containers without ports are dropped")
+	assert.Empty(t, p.Spec.Containers[0].Env)
+	assert.Empty(t, p.Status.Conditions)
+	after := model.PodFromCore(p)
+	assert.Equal(t, before.Ports, after.Ports)
+	assert.Equal(t, before.Labels, after.Labels)
+	assert.Equal(t, before.Phase, after.Phase)
+	assert.Equal(t, before.IP, after.IP)
+}
+
+func TestServiceKeepsOwnAnnotationsOnly(t *testing.T) {
+	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{
+		Name: "s", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "ta-guard.io/skip": "TA202"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}},
+	}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "prom", Port: 80}}}}
+	out, err := stripService(s)
+	require.NoError(t, err)
+	got := out.(*corev1.Service)
+	assert.Equal(t, map[string]string{"ta-guard.io/skip": "TA202"}, got.Annotations)
+	assert.Empty(t, got.ManagedFields)
+	assert.Equal(t, "prom", got.Spec.Ports[0].Name)
+}
