@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check bench generate k8s-bins crds clean
+.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean
 
 all: lint test build
 
@@ -37,6 +37,11 @@ fmt-check:
 ## bench: the engine benchmarks of docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/validate/
+
+## bench-webhook: load benchmark of the webhook over HTTPS against a no-op baseline.
+bench-webhook:
+	$(GO) build -o bin/loadbench ./test/loadbench
+	bin/loadbench -rate 200 -duration 20s -rounds 2 -capacity 5s
 
 ## crds: regenerate the Prometheus Operator CRDs of the tests from its Go types.
 crds:

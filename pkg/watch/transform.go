@@ -83,3 +83,15 @@ func stripService(obj any) (any, error) {
 	s.Status = corev1.ServiceStatus{}
 	return s, nil
 }
+
+// Strip applies the transform the informers use to an object of any kind:
+// what the caches would hold of it.
+func Strip(obj any) (any, error) {
+	switch obj.(type) {
+	case *corev1.Pod:
+		return stripPod(obj)
+	case *corev1.Service:
+		return stripService(obj)
+	}
+	return stripMeta(obj)
+}
