@@ -34,6 +34,10 @@ func runServe(args []string, stderr io.Writer) int {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, or $KUBECONFIG)")
 	enableHTTP2 := fs.Bool("enable-http2", false, "serve HTTP/2 (off by default: rapid-reset advisories)")
 	timeout := fs.Duration("request-timeout", 3*time.Second, "bound for the live look-ups of one request; keep below the webhook's timeoutSeconds")
+	auditInterval := fs.Duration("audit-interval", 10*time.Minute, "period of the full cluster audit (PolicyReports, Events); 0 disables it")
+	auditDebounce := fs.Duration("audit-debounce", 30*time.Second, "how soon after a change in the cluster an audit follows")
+	leaderElect := fs.Bool("leader-elect", false, "elect one replica to run the audit (set it when running more than one)")
+	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +66,8 @@ func runServe(args []string, stderr io.Writer) int {
 		Host: *host, Port: *port, CertDir: *certDir,
 		MetricsAddr: *metricsAddr, HealthAddr: *healthAddr, EnableHTTP2: *enableHTTP2,
 		RequestTimeout: *timeout, Log: log,
+		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
+		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

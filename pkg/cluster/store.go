@@ -266,6 +266,36 @@ func (s *Store) Allocators() []*model.Allocator {
 	return out
 }
 
+// Subjects returns every object the rules review (allocators, monitors and
+// Services), sorted by kind, namespace and name: what an audit evaluates.
+func (s *Store) Subjects() []model.Object {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]model.Object, 0, len(s.allocators)+s.services.len()+s.monitors[0].len()+s.monitors[1].len())
+	for _, a := range s.allocators {
+		out = append(out, a)
+	}
+	for _, k := range model.MonitorKinds {
+		for _, m := range s.monitors[k].all.items {
+			out = append(out, m)
+		}
+	}
+	for _, svc := range s.services.all.items {
+		out = append(out, svc)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].GetMeta().Ref, out[j].GetMeta().Ref
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
 // Has reports whether the store holds the object (by kind, namespace, name).
 func (s *Store) Has(ref model.Ref) bool {
 	s.mu.RLock()

@@ -18,10 +18,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ta-guard/ta-guard/pkg/access"
+	"github.com/ta-guard/ta-guard/pkg/audit"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/metrics"
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -54,7 +56,15 @@ type Options struct {
 	PolicyInterval time.Duration
 	// AccessCacheTTL is how long access-review answers are reused (30 s).
 	AccessCacheTTL time.Duration
-	Log            logr.Logger
+	// AuditInterval is the period of the full audit (0 disables the audit);
+	// AuditDebounce how soon after a change an audit follows.
+	AuditInterval, AuditDebounce time.Duration
+	// LeaderElection makes only one replica run the audit (the webhook
+	// answers on every replica).
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	Log                     logr.Logger
 	// Metrics, when nil, are created and registered with controller-runtime.
 	Metrics *metrics.Metrics
 }
@@ -65,6 +75,8 @@ type Server struct {
 	Watcher *watch.Watcher
 	Store   *cluster.Store
 	Handler *webhook.Handler
+	// Auditor is nil when the audit is disabled.
+	Auditor *audit.Auditor
 	policy  atomic.Pointer[policy.Policy]
 	opts    Options
 }
@@ -94,11 +106,16 @@ func New(opts Options) (*Server, error) {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
-		Scheme:                 scheme,
-		Logger:                 opts.Log,
-		Cache:                  watch.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080"), TLSOpts: tlsOpts},
-		HealthProbeBindAddress: orDefault(opts.HealthAddr, ":8081"),
+		Scheme:                  scheme,
+		Logger:                  opts.Log,
+		Cache:                   watch.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080"), TLSOpts: tlsOpts},
+		HealthProbeBindAddress:  orDefault(opts.HealthAddr, ":8081"),
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		LeaderElectionID:        orDefault(opts.LeaderElectionID, "ta-guard-audit"),
+		// Hand the lease over at once on a clean shutdown (rolling update).
+		LeaderElectionReleaseOnCancel: true,
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts,
 		}),
@@ -136,6 +153,24 @@ func New(opts Options) (*Server, error) {
 		Timeout: opts.RequestTimeout,
 	}
 	mgr.GetWebhookServer().Register(webhook.Path, s.Handler.Server())
+	if opts.AuditInterval > 0 {
+		am := audit.NewMetrics()
+		if opts.Metrics == nil {
+			if err := am.Register(crmetrics.Registry); err != nil {
+				return nil, err
+			}
+		}
+		s.Auditor = &audit.Auditor{
+			View: s.Store, Facts: s.Handler.Facts, Policy: s.policy.Load, Ready: s.Watcher.Synced,
+			Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Events: mgr.GetEventRecorder("ta-guard"),
+			Interval: opts.AuditInterval, Debounce: opts.AuditDebounce,
+			Metrics: am, Log: opts.Log.WithName("audit"),
+		}
+		s.Watcher.OnChange = func(string) { s.Auditor.Trigger() }
+		if err := mgr.Add(s.Auditor); err != nil {
+			return nil, err
+		}
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -155,6 +190,9 @@ func New(opts Options) (*Server, error) {
 
 // Start runs until ctx ends.
 func (s *Server) Start(ctx context.Context) error { return s.Manager.Start(ctx) }
+
+// CertDir is where the server reads its serving certificate.
+func (s *Server) CertDir() string { return s.opts.CertDir }
 
 // Policy is the policy in force.
 func (s *Server) Policy() *policy.Policy { return s.policy.Load() }
