@@ -168,6 +168,42 @@ func (ix *labelIndex[T]) query(ns model.NamespaceSet, sel labels.Selector) []T {
 	return out
 }
 
+// queryOutside returns the first limit objects, by namespace and name, that
+// match sel and live outside the namespaces.
+func (ix *labelIndex[T]) queryOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []T {
+	out := make([]T, 0, limit+1)
+	for _, set := range ix.all.candidates(sel) {
+		for _, obj := range set {
+			meta := obj.GetMeta()
+			if exclude.Has(meta.Ref.Namespace) || !sel.Matches(labels.Set(meta.Labels)) {
+				continue
+			}
+			if len(out) == limit && !less(meta.Ref, out[limit-1].GetMeta().Ref) {
+				continue
+			}
+			// insert in order, dropping the last when full
+			i := len(out)
+			for i > 0 && less(meta.Ref, out[i-1].GetMeta().Ref) {
+				i--
+			}
+			out = append(out, obj)
+			copy(out[i+1:], out[i:])
+			out[i] = obj
+			if len(out) > limit {
+				out = out[:limit]
+			}
+		}
+	}
+	return out
+}
+
+func less(a, b model.Ref) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
 func (ix *labelIndex[T]) len() int { return len(ix.all.items) }
 
 func sortObjects[T model.Object](out []T) {

@@ -32,6 +32,9 @@ type Store struct {
 
 	readers    map[string]*model.Reader
 	allocators map[string]*model.Allocator
+	// sorted caches of readers and allocators, rebuilt after a change
+	readerList    []*model.Reader
+	allocatorList []*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
 	readersBySelector [2]*selectorIndex[*model.Reader]
 }
@@ -99,6 +102,7 @@ func (s *Store) Upsert(obj model.Object) {
 }
 
 func (s *Store) addReaderLocked(r *model.Reader) {
+	s.readerList, s.allocatorList = nil, nil
 	s.readers[r.Ref.Key()] = r
 	for _, k := range model.MonitorKinds {
 		if r.Active {
@@ -145,6 +149,7 @@ func (s *Store) removeLocked(ref model.Ref) {
 	default:
 		if _, ok := s.readers[key]; ok {
 			found = true
+			s.readerList, s.allocatorList = nil, nil
 			delete(s.readers, key)
 			delete(s.allocators, key)
 			for _, k := range model.MonitorKinds {
@@ -242,28 +247,60 @@ func (s *Store) Endpoints(namespace, service string) (slices, endpoints int) {
 	return slices, endpoints
 }
 
-// Readers implements View.
-func (s *Store) Readers() []*model.Reader {
+// ServicesOutside implements View.
+func (s *Store) ServicesOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Service {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*model.Reader, 0, len(s.readers))
-	for _, r := range s.readers {
-		out = append(out, r)
-	}
-	sortObjects(out)
-	return out
+	return s.services.queryOutside(exclude, sel, limit)
 }
 
-// Allocators implements View.
-func (s *Store) Allocators() []*model.Allocator {
+// PodsOutside implements View.
+func (s *Store) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Pod {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*model.Allocator, 0, len(s.allocators))
-	for _, a := range s.allocators {
-		out = append(out, a)
+	return s.pods.queryOutside(exclude, sel, limit)
+}
+
+// Readers implements View. The list is shared: callers must not modify it.
+func (s *Store) Readers() []*model.Reader {
+	s.mu.RLock()
+	list := s.readerList
+	s.mu.RUnlock()
+	if list != nil {
+		return list
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Ref.Key() < out[j].Ref.Key() })
-	return out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readerList == nil {
+		out := make([]*model.Reader, 0, len(s.readers))
+		for _, r := range s.readers {
+			out = append(out, r)
+		}
+		sortObjects(out)
+		s.readerList = out
+	}
+	return s.readerList
+}
+
+// Allocators implements View. The list is shared: callers must not modify it.
+func (s *Store) Allocators() []*model.Allocator {
+	s.mu.RLock()
+	list := s.allocatorList
+	s.mu.RUnlock()
+	if list != nil {
+		return list
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.allocatorList == nil {
+		out := make([]*model.Allocator, 0, len(s.allocators))
+		for _, a := range s.allocators {
+			out = append(out, a)
+		}
+		sortObjects(out)
+		s.allocatorList = out
+	}
+	return s.allocatorList
 }
 
 // Subjects returns every object the rules review (allocators, monitors and

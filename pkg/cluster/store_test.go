@@ -130,6 +130,20 @@ func TestIndexAgreesWithFullScan(t *testing.T) {
 		sortObjects(want)
 		assert.Equal(t, names(asObjects(want)), names(asObjects(s.Services(scope, sel.Selector()))), "step %d services %s in %v", step, sel, scope)
 
+		// Bounded near-miss look-up: the first three outside a namespace.
+		excl := model.NamespaceSet{Names: []string{nss[r.Intn(3)]}}
+		var wantOut []*model.Service
+		for _, svc := range services {
+			if !excl.Has(svc.Ref.Namespace) && sel.Matches(svc.Labels) {
+				wantOut = append(wantOut, svc)
+			}
+		}
+		sortObjects(wantOut)
+		if len(wantOut) > 3 {
+			wantOut = wantOut[:3]
+		}
+		assert.Equal(t, names(asObjects(wantOut)), names(asObjects(s.ServicesOutside(excl, sel.Selector(), 3))), "step %d services outside %v", step, excl)
+
 		// Inverse: monitors selecting a service.
 		l := randomLabels(r)
 		ns := nss[r.Intn(3)]

@@ -19,6 +19,11 @@ type View interface {
 	Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service
 	// Pods in the namespaces whose labels match sel.
 	Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod
+	// ServicesOutside and PodsOutside return the first few (by namespace
+	// and name) objects matching sel outside the namespaces: near-miss
+	// hints, found in one pass without sorting every match.
+	ServicesOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Service
+	PodsOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Pod
 	// Monitors of a kind, in any namespace, whose own labels match sel.
 	Monitors(kind model.MonitorKind, sel labels.Selector) []*model.Monitor
 	// MonitorsSelecting returns the monitors of a kind that look in

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // MonitorKind is ServiceMonitor or PodMonitor.
@@ -89,6 +91,49 @@ func (s *Scope) coversNamespace(name string, ns *Namespace) bool {
 		return false
 	}
 	return !s.Deny[name]
+}
+
+// Misses counts the conditions the monitor fails for this reader (each unmet
+// selector requirement counts): 0 means it reads it. It allocates nothing,
+// so ranking many readers stays cheap; WhyNot explains the chosen one.
+func (r *Reader) Misses(m *Monitor, ns *Namespace) int {
+	n := 0
+	if !r.Active {
+		n++
+	}
+	s := &r.Scopes[m.Kind]
+	if s.Monitors.Nothing() {
+		n++
+	} else {
+		reqs, _ := s.Monitors.sel.Requirements()
+		set := labels.Set(m.Labels)
+		for i := range reqs {
+			if !reqs[i].Matches(set) {
+				n++
+			}
+		}
+	}
+	name := m.Ref.Namespace
+	if s.OwnNamespace != "" {
+		if name != s.OwnNamespace {
+			n++
+		}
+	} else if !s.Namespaces.All() {
+		var l map[string]string
+		if ns != nil {
+			l = ns.Labels
+		}
+		if !s.Namespaces.Matches(l) {
+			n++
+		}
+	}
+	if s.Allow != nil && !s.Allow[name] {
+		n++
+	}
+	if s.Deny[name] {
+		n++
+	}
+	return n
 }
 
 // WhyNot lists why the reader does not read the monitor (empty: it does),

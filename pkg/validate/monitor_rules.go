@@ -50,23 +50,18 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
 	// The closest TA is the one the monitor misses by the fewest unmet
-	// conditions; on a tie, one in the monitor's own namespace.
+	// conditions; on a tie, one in the monitor's own namespace. Only the
+	// winner's reasons are spelled out.
 	var best *model.Allocator
-	var bestWhy []string
 	bestDist := 0
 	for _, a := range tas {
-		why := a.WhyNot(m, ns)
-		dist := len(why)
-		if sel := a.Scopes[m.Kind].Monitors; !sel.Nothing() {
-			if n := len(sel.Unmet(m.Labels)); n > 1 {
-				dist += n - 1
-			}
-		}
+		dist := a.Misses(m, ns)
 		if best == nil || dist < bestDist ||
 			(dist == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
-			best, bestWhy, bestDist = a, why, dist
+			best, bestDist = a, dist
 		}
 	}
+	bestWhy := best.WhyNot(m, ns)
 	what := fmt.Sprintf("read by no TA; closest %s: %s", best.Ref, bestWhy[0])
 	var fix []string
 	if len(bestWhy) > 1 {
@@ -145,7 +140,7 @@ func nearMisses[T model.Object](m *model.Monitor, kind string, elsewhere, inScop
 func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {
 	var elsewhere, inScope []*model.Service
 	if !m.Namespaces.All {
-		elsewhere = ev.after.Services(model.NamespaceSet{All: true}, m.Selector.Selector())
+		elsewhere = ev.after.ServicesOutside(m.Namespaces, m.Selector.Selector(), maxHints)
 		// Only the monitor's own namespaces are scanned label by label, never
 		// the whole cluster.
 		inScope = ev.after.Services(m.Namespaces, labels.Everything())
@@ -156,7 +151,7 @@ func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {
 func podsNearMiss(ev *evaluation, m *model.Monitor) []string {
 	var elsewhere, inScope []*model.Pod
 	if !m.Namespaces.All {
-		elsewhere = ev.after.Pods(model.NamespaceSet{All: true}, m.Selector.Selector())
+		elsewhere = ev.after.PodsOutside(m.Namespaces, m.Selector.Selector(), maxHints)
 		inScope = ev.after.Pods(m.Namespaces, labels.Everything())
 	}
 	return nearMisses(m, "Pod", elsewhere, inScope)

@@ -87,6 +87,31 @@ func (o *overlay) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod 
 	return swap(res, o.key, p, ok && ns.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels)))
 }
 
+func (o *overlay) ServicesOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Service {
+	res := o.base.ServicesOutside(exclude, sel, limit+1)
+	if o.ref.Kind != "Service" {
+		return trim(res, limit)
+	}
+	s, ok := o.obj.(*model.Service)
+	return trim(swap(res, o.key, s, ok && !exclude.Has(s.Ref.Namespace) && sel.Matches(labels.Set(s.Labels))), limit)
+}
+
+func (o *overlay) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Pod {
+	res := o.base.PodsOutside(exclude, sel, limit+1)
+	p, ok := o.obj.(*model.Pod)
+	if !ok && !isPodKind(o.ref.Kind) {
+		return trim(res, limit)
+	}
+	return trim(swap(res, o.key, p, ok && !exclude.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels))), limit)
+}
+
+func trim[T any](in []T, limit int) []T {
+	if len(in) > limit {
+		return in[:limit]
+	}
+	return in
+}
+
 func isPodKind(kind string) bool {
 	switch kind {
 	case "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob":
