@@ -14,6 +14,7 @@ const usage = `ta-guard keeps OpenTelemetry Target Allocators from going blind.
 Usage:
   webhook serve [flags]                          run the admission webhook
   webhook check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
+  webhook diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
   webhook rules                                  list the rule catalog
   webhook version                                print the version
 
@@ -37,6 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stderr)
+	case "diagnose":
+		return runDiagnose(args[1:], stdin, stdout, stderr)
 	case "rules":
 		return runRules(stdout)
 	case "version", "--version":

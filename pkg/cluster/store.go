@@ -236,15 +236,20 @@ func (s *Store) namespaceLocked(name string) *model.Namespace {
 	return s.namespaces[name]
 }
 
-// Endpoints implements View.
-func (s *Store) Endpoints(namespace, service string) (slices, endpoints int) {
+// EndpointSlices implements View.
+func (s *Store) EndpointSlices(namespace, service string) []*model.EndpointSlice {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, sl := range s.slices[namespace+"/"+service] {
-		slices++
-		endpoints += sl.Endpoints
+	m := s.slices[namespace+"/"+service]
+	if len(m) == 0 {
+		return nil
 	}
-	return slices, endpoints
+	out := make([]*model.EndpointSlice, 0, len(m))
+	for _, sl := range m {
+		out = append(out, sl)
+	}
+	sortObjects(out)
+	return out
 }
 
 // ServicesOutside implements View.

@@ -37,7 +37,6 @@ type View interface {
 	Readers() []*model.Reader
 	// Allocators returns every Target Allocator.
 	Allocators() []*model.Allocator
-	// Endpoints counts the EndpointSlices of a Service and the endpoint
-	// addresses in them (live only; offline views hold none).
-	Endpoints(namespace, service string) (slices, endpoints int)
+	// EndpointSlices of a Service (live only; offline views hold none).
+	EndpointSlices(namespace, service string) []*model.EndpointSlice
 }

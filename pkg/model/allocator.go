@@ -61,6 +61,8 @@ type Allocator struct {
 	// ScrapeConfigs is how many static scrape configs feed the TA: the
 	// receiver's scrape_configs, or a standalone TA's spec.scrapeConfigs.
 	ScrapeConfigs int
+	// StaticJobs are their job_name values: TA jobs besides the monitors'.
+	StaticJobs []string
 	// Field is the path of the TA block in the source ("spec.targetAllocator").
 	Field string
 }
@@ -73,6 +75,7 @@ type Receiver struct {
 	InMetricsPipeline bool
 	// Lookalikes are receivers such as prometheus/foo, which the TA ignores.
 	Lookalikes []string
+	jobs       []string
 }
 
 // EffectiveServiceAccount is the service account the TA pod runs as: the
@@ -105,7 +108,7 @@ func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, er
 	if err != nil {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
-	a.Receiver, a.ScrapeConfigs = rcv, n
+	a.Receiver, a.ScrapeConfigs, a.StaticJobs = rcv, n, rcv.jobs
 	a.Active = a.Enabled && a.PrometheusCR
 	return a, nil
 }
@@ -153,7 +156,7 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 	if err != nil {
 		return nil, fmt.Errorf("spec.config: %w", err)
 	}
-	a.Receiver, a.ScrapeConfigs = rcv, n
+	a.Receiver, a.ScrapeConfigs, a.StaticJobs = rcv, n, rcv.jobs
 	a.Active = a.Enabled && a.PrometheusCR
 	return a, nil
 }
@@ -170,6 +173,12 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 		return nil, err
 	}
 	a.ScrapeConfigs = len(t.Spec.ScrapeConfigs)
+	for _, sc := range t.Spec.ScrapeConfigs {
+		var c scrapeConfig
+		if json.Unmarshal(sc.Raw, &c) == nil && c.JobName != "" {
+			a.StaticJobs = append(a.StaticJobs, c.JobName)
+		}
+	}
 	a.Active = a.PrometheusCR
 	return a, nil
 }
@@ -275,8 +284,12 @@ type collectorConfig struct {
 
 type prometheusReceiver struct {
 	Config struct {
-		ScrapeConfigs []json.RawMessage `json:"scrape_configs"`
+		ScrapeConfigs []scrapeConfig `json:"scrape_configs"`
 	} `json:"config"`
+}
+
+type scrapeConfig struct {
+	JobName string `json:"job_name"`
 }
 
 // parseCollectorConfig finds the receiver named exactly "prometheus" (the
@@ -287,6 +300,7 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 	if len(raw) == 0 {
 		return r, 0, nil
 	}
+	r.jobs = nil
 	var cfg collectorConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, 0, describeJSONError(err)
@@ -307,6 +321,11 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 			}
 		}
 		n = len(pr.Config.ScrapeConfigs)
+		for _, sc := range pr.Config.ScrapeConfigs {
+			if sc.JobName != "" {
+				r.jobs = append(r.jobs, sc.JobName)
+			}
+		}
 	}
 	for name, p := range cfg.Service.Pipelines {
 		if name != "metrics" && !strings.HasPrefix(name, "metrics/") {

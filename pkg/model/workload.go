@@ -161,24 +161,34 @@ func NamespaceFromCore(n *corev1.Namespace) *Namespace {
 	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}}
 }
 
-// EndpointSlice is what TA106 reads: which Service it belongs to and how many
-// endpoints it holds.
+// EndpointSlice is what TA106 and diagnose read: which Service it belongs
+// to, its ports and its addresses (readiness does not filter TA targets).
 type EndpointSlice struct {
 	Meta
 	// Service is the kubernetes.io/service-name label.
 	Service   string
-	Endpoints int
+	Ports     []ServicePort
+	Addresses []string
 }
 
 // EndpointSliceFromDiscovery normalizes an EndpointSlice.
 func EndpointSliceFromDiscovery(s *discoveryv1.EndpointSlice) *EndpointSlice {
-	n := 0
+	out := &EndpointSlice{
+		Meta:    Meta{Ref: Ref{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice", Namespace: s.Namespace, Name: s.Name}},
+		Service: s.Labels[discoveryv1.LabelServiceName],
+	}
+	for _, p := range s.Ports {
+		sp := ServicePort{}
+		if p.Name != nil {
+			sp.Name = *p.Name
+		}
+		if p.Port != nil {
+			sp.Port = *p.Port
+		}
+		out.Ports = append(out.Ports, sp)
+	}
 	for _, ep := range s.Endpoints {
-		n += len(ep.Addresses)
+		out.Addresses = append(out.Addresses, ep.Addresses...)
 	}
-	return &EndpointSlice{
-		Meta:      Meta{Ref: Ref{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice", Namespace: s.Namespace, Name: s.Name}},
-		Service:   s.Labels[discoveryv1.LabelServiceName],
-		Endpoints: n,
-	}
+	return out
 }

@@ -168,8 +168,10 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 			return
 		}
 		for _, s := range svcs {
-			if _, n := ev.after.Endpoints(s.Ref.Namespace, s.Ref.Name); n > 0 {
-				return
+			for _, sl := range ev.after.EndpointSlices(s.Ref.Namespace, s.Ref.Name) {
+				if len(sl.Addresses) > 0 {
+					return
+				}
 			}
 		}
 		ev.add(rules.TA106, "", "",

@@ -188,6 +188,6 @@ func (o *overlay) Allocators() []*model.Allocator {
 	return swap(res, o.key, a, ok)
 }
 
-func (o *overlay) Endpoints(namespace, service string) (int, int) {
-	return o.base.Endpoints(namespace, service)
+func (o *overlay) EndpointSlices(namespace, service string) []*model.EndpointSlice {
+	return o.base.EndpointSlices(namespace, service)
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/ta-guard/ta-guard/pkg/access"
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/diagnose"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/pkg/watch"
+)
+
+// runDiagnose exits 0 when every TA sees every monitor meant for it, 1 when
+// something is blind, 2 on errors.
+func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var paths pathList
+	fs.Var(&paths, "f", "diagnose manifests instead of the live cluster (like check); repeatable")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the live cluster (default: $KUBECONFIG, in-cluster)")
+	only := fs.String("collector", "", "namespace/name of one OpenTelemetryCollector or TargetAllocator (default: all)")
+	taURL := fs.String("ta-url", "", "URL of the running TA to compare with, e.g. http://127.0.0.1:8080 after kubectl port-forward svc/<name>-targetallocator 8080:80")
+	output := fs.String("o", "text", "output: text or json")
+	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
+	namespace := fs.String("n", "default", "with -f: namespace of objects that name none")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(stderr, "diagnose: -o %q: want text or json\n", *output)
+		return 2
+	}
+	opts := diagnose.Options{}
+	if *only != "" {
+		ns, name, ok := strings.Cut(*only, "/")
+		if !ok || ns == "" || name == "" {
+			fmt.Fprintf(stderr, "diagnose: --collector %q: want namespace/name\n", *only)
+			return 2
+		}
+		opts.Only = &model.Ref{Namespace: ns, Name: name}
+	}
+	var ta *diagnose.TAClient
+	if *taURL != "" {
+		var err error
+		if ta, err = diagnose.NewTAClient(*taURL); err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var view cluster.View
+	if len(paths) > 0 {
+		docs, err := manifest.Load(paths, manifest.Options{Namespace: *namespace, Stdin: stdin})
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+		store := cluster.NewStore()
+		for _, d := range docs {
+			if d.Object != nil {
+				store.Upsert(d.Object)
+			}
+		}
+		view = store
+	} else {
+		cfg, err := restConfig(*kubeconfig)
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+		store, facts, err := liveView(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+		view, opts.Facts = store, facts
+	}
+	d, err := diagnose.Run(ctx, view, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "diagnose: %v\n", err)
+		return 2
+	}
+	if ta != nil {
+		if len(d.Allocators) != 1 {
+			fmt.Fprintf(stderr, "diagnose: --ta-url compares one target allocator; %d match: name one with --collector namespace/name\n", len(d.Allocators))
+			return 2
+		}
+		a := d.Allocators[0]
+		var static []string
+		for _, al := range view.Allocators() {
+			if al.Ref == a.Object {
+				static = al.StaticJobs
+			}
+		}
+		cmp, err := diagnose.Compare(ctx, ta, a, static, opts.Facts != nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+		d.AttachTA(a, cmp)
+	}
+	if *output == "json" {
+		err = d.WriteJSON(stdout)
+	} else {
+		err = d.WriteText(stdout, !*noColor && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "diagnose: %v\n", err)
+		return 2
+	}
+	if d.Blind {
+		return 1
+	}
+	return 0
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// liveFacts answers the live rules from a snapshot and access reviews.
+type liveFacts struct {
+	served map[string]bool
+	*access.Reviewer
+}
+
+func (f liveFacts) MonitorKindServed(k model.MonitorKind) bool { return f.served[k.String()] }
+
+func liveView(ctx context.Context, cfg *rest.Config) (*cluster.Store, validate.Facts, error) {
+	scheme, err := watch.NewScheme()
+	if err != nil {
+		return nil, nil, err
+	}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
+	if err != nil {
+		return nil, nil, err
+	}
+	store, served, err := watch.Snapshot(ctx, c, mapper, scheme)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, liveFacts{served: served, Reviewer: access.NewReviewer(c, c)}, nil
+}

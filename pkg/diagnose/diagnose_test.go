@@ -1,0 +1,228 @@
+package diagnose
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+func seedView(t *testing.T, files ...string) *cluster.Store {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, "../../testdata/seed/"+f)
+	}
+	docs, err := manifest.Load(paths, manifest.Options{})
+	require.NoError(t, err)
+	s := cluster.NewStore()
+	for _, d := range docs {
+		if d.Object != nil {
+			s.Upsert(d.Object)
+		}
+	}
+	return s
+}
+
+func TestChainOnTheGuide(t *testing.T) {
+	tests := []struct {
+		name      string
+		files     []string
+		blind     bool
+		failSteps []string // names of ✗ steps
+		endpoints map[string]rules.ID
+		nearMiss  string
+	}{
+		{
+			name: "working collector, two endpoints without a port", files: []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"},
+			blind:     true,
+			endpoints: map[string]rules.ID{"serviceMonitor/opentelemetry/sm-example/0": "", "serviceMonitor/opentelemetry/sm-example/1": rules.TA103, "serviceMonitor/opentelemetry/sm-example/2": rules.TA103},
+		},
+		{
+			name: "selectors omitted", files: []string{"collector-selectors-omitted.yaml"}, blind: true,
+			failSteps: []string{`receiver "prometheus" in a metrics pipeline`, "spec.targetAllocator.prometheusCR.serviceMonitorSelector", "spec.targetAllocator.prometheusCR.podMonitorSelector"},
+		},
+		{
+			name: "selector app=my-app misses the unlabelled monitor", files: []string{"collector-sm-selector-app.yaml", "servicemonitor.yaml", "service.yaml"}, blind: true,
+			failSteps: []string{`receiver "prometheus" in a metrics pipeline`, "spec.targetAllocator.prometheusCR.podMonitorSelector"},
+			nearMiss:  "ServiceMonitor opentelemetry/sm-example: does not match serviceMonitorSelector (needs app=my-app)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Run(context.Background(), seedView(t, tt.files...), Options{})
+			require.NoError(t, err)
+			require.Len(t, d.Allocators, 1)
+			a := d.Allocators[0]
+			assert.Equal(t, tt.blind, d.Blind)
+			var failed []string
+			for _, s := range a.Steps {
+				if !s.OK {
+					failed = append(failed, s.Name)
+				}
+			}
+			for _, k := range a.Kinds {
+				if !k.Selector.OK {
+					failed = append(failed, k.Selector.Name)
+				}
+			}
+			assert.Equal(t, tt.failSteps, failed)
+			if tt.endpoints != nil {
+				got := map[string]rules.ID{}
+				for _, k := range a.Kinds {
+					for _, m := range k.Monitors {
+						for _, e := range m.Endpoints {
+							got[e.Job] = e.Rule
+							assert.Equal(t, e.Rule == "", e.OK, e.Job)
+						}
+					}
+				}
+				assert.Equal(t, tt.endpoints, got)
+			}
+			if tt.nearMiss != "" {
+				var b strings.Builder
+				require.NoError(t, d.WriteText(&b, false))
+				assert.Contains(t, b.String(), tt.nearMiss)
+			}
+		})
+	}
+}
+
+func TestOneCollectorOnly(t *testing.T) {
+	v := seedView(t, "collector.yaml")
+	_, err := Run(context.Background(), v, Options{Only: refOf("opentelemetry", "nope")})
+	assert.ErrorContains(t, err, "no OpenTelemetryCollector or TargetAllocator opentelemetry/nope")
+	d, err := Run(context.Background(), v, Options{Only: refOf("opentelemetry", "otelcol")})
+	require.NoError(t, err)
+	assert.Len(t, d.Allocators, 1)
+}
+
+// taServer serves recorded TA responses.
+func taServer(t *testing.T, routes map[string]string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := routes[r.URL.EscapedPath()]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const scrapeConfigs = `{"otel-collector":{"job_name":"otel-collector"},
+"serviceMonitor/opentelemetry/sm-example/0":{},"serviceMonitor/opentelemetry/sm-example/1":{},"serviceMonitor/opentelemetry/sm-example/2":{}}`
+
+func TestCompareWithRunningTA(t *testing.T) {
+	guideJobs, err := os.ReadFile("../../testdata/seed/ta-jobs.json")
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		routes map[string]string
+		want   []string // "job kind"
+		blind  bool
+	}{
+		{
+			// What the real TA serves for the guide's manifests: /jobs lists
+			// only the job that has targets.
+			name: "the real TA on the guide's manifests",
+			routes: map[string]string{
+				"/scrape_configs": scrapeConfigs,
+				"/jobs":           `{"otel-collector":{"_link":"/jobs/otel-collector/targets"},"serviceMonitor/opentelemetry/sm-example/0":{"_link":"/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets"}}`,
+			},
+			want:  []string{"serviceMonitor/opentelemetry/sm-example/1 no-targets", "serviceMonitor/opentelemetry/sm-example/2 no-targets"},
+			blind: true, // from the chain's TA103, not from the comparison
+		},
+		{
+			// The guide's sample output lists jobs 1 and 2 and a PodMonitor:
+			// its cluster held more than its manifests.
+			name:   "the guide's sample /jobs",
+			routes: map[string]string{"/scrape_configs": strings.Replace(scrapeConfigs, "{\"otel", "{\"podMonitor/opentelemetry/pm-example/0\":{},\"otel", 1), "/jobs": string(guideJobs)},
+			want: []string{
+				"serviceMonitor/opentelemetry/sm-example/1 unexpected-targets",
+				"serviceMonitor/opentelemetry/sm-example/2 unexpected-targets",
+				"podMonitor/opentelemetry/pm-example/0 not-predicted",
+			},
+			blind: true,
+		},
+		{
+			name:   "a job the TA has not configured",
+			routes: map[string]string{"/scrape_configs": `{"otel-collector":{}}`, "/jobs": `{"otel-collector":{"_link":"x"}}`},
+			want: []string{"serviceMonitor/opentelemetry/sm-example/0 not-configured", "serviceMonitor/opentelemetry/sm-example/1 not-configured",
+				"serviceMonitor/opentelemetry/sm-example/2 not-configured"},
+			blind: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := seedView(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
+			d, err := Run(context.Background(), v, Options{})
+			require.NoError(t, err)
+			c, err := NewTAClient(taServer(t, tt.routes).URL)
+			require.NoError(t, err)
+			cmp, err := Compare(context.Background(), c, d.Allocators[0], v.Allocators()[0].StaticJobs, false)
+			require.NoError(t, err)
+			var got []string
+			for _, diff := range cmp.Differences {
+				got = append(got, diff.Job+" "+diff.Kind)
+			}
+			assert.Equal(t, tt.want, got)
+			d.AttachTA(d.Allocators[0], cmp)
+			assert.Equal(t, tt.blind, d.Blind)
+		})
+	}
+}
+
+// Live, the targets the TA serves are compared with EndpointSlices.
+func TestCompareTargets(t *testing.T) {
+	a := &Allocator{Kinds: []*Kind{{Monitors: []Monitor{{Endpoints: []Endpoint{{Job: "serviceMonitor/ns/sm/0", OK: true, Targets: []string{"10.0.0.1:8080", "10.0.0.2:8080"}}}}}}}}
+	srv := taServer(t, map[string]string{
+		"/scrape_configs": `{"serviceMonitor/ns/sm/0":{}}`,
+		"/jobs":           `{"serviceMonitor/ns/sm/0":{"_link":"/jobs/serviceMonitor%2Fns%2Fsm%2F0/targets"}}`,
+		"/jobs/serviceMonitor%2Fns%2Fsm%2F0/targets": `{"otelcol-collector-0":{"_link":"/jobs/serviceMonitor%2Fns%2Fsm%2F0/targets?collector_id=otelcol-collector-0",
+			"targets":[{"targets":["10.0.0.1:8080"],"labels":{"__meta_kubernetes_namespace":"ns"}}]}}`,
+	})
+	c, err := NewTAClient(srv.URL)
+	require.NoError(t, err)
+	cmp, err := Compare(context.Background(), c, a, nil, true)
+	require.NoError(t, err)
+	require.Len(t, cmp.Differences, 1)
+	assert.Equal(t, "targets-differ", cmp.Differences[0].Kind)
+	assert.Equal(t, []string{"10.0.0.1:8080"}, cmp.Differences[0].Actual)
+}
+
+func TestTAErrorsAreClear(t *testing.T) {
+	_, err := NewTAClient("localhost:8080")
+	assert.ErrorContains(t, err, "want http(s)://host:port")
+	tests := []struct {
+		name   string
+		routes map[string]string
+		want   string
+	}{
+		{"not JSON", map[string]string{"/scrape_configs": "<html>hi</html>"}, "not the JSON a target allocator serves"},
+		{"wrong JSON shape", map[string]string{"/scrape_configs": `["a"]`}, "not the JSON a target allocator serves"},
+		{"missing endpoint", map[string]string{}, "HTTP 404"},
+	}
+	a := &Allocator{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewTAClient(taServer(t, tt.routes).URL)
+			require.NoError(t, err)
+			_, err = Compare(context.Background(), c, a, nil, false)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func refOf(ns, name string) *model.Ref { return &model.Ref{Namespace: ns, Name: name} }
