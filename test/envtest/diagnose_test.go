@@ -1,0 +1,140 @@
+package envtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ta-guard/ta-guard/pkg/diagnose"
+)
+
+// TestDiagnoseLive runs the real binary against a real API server.
+func TestDiagnoseLive(t *testing.T) {
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "webhook")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	build.Dir = repoRoot
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdPaths("opentelemetry", "monitoring"), ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	require.NoError(t, err)
+	kc, err := user.KubeConfig()
+	require.NoError(t, err)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, kc, 0o600))
+
+	ctx := context.Background()
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
+	for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"} {
+		_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
+		require.NoError(t, err)
+	}
+	require.NoError(t, k.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "opentelemetry", Name: "py-prometheus-app-1", Labels: map[string]string{discoveryv1.LabelServiceName: "py-prometheus-app"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("prom"), Port: ptr.To[int32](8080)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.11"}}, {Addresses: []string{"10.244.0.12"}}},
+	}))
+
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, append([]string{"diagnose", "--kubeconfig", kubeconfig}, args...)...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return code, o.String(), e.String()
+	}
+	decode := func(s string) *diagnose.Diagnosis {
+		var d diagnose.Diagnosis
+		require.NoError(t, json.Unmarshal([]byte(s), &d), s)
+		return &d
+	}
+
+	t.Run("targets from EndpointSlices, and the missing account and permissions", func(t *testing.T) {
+		code, out, stderr := run("-o", "json")
+		assert.Equal(t, 1, code, stderr)
+		d := decode(out)
+		require.True(t, d.Live)
+		require.Len(t, d.Allocators, 1)
+		a := d.Allocators[0]
+		access := map[string]bool{}
+		for _, s := range a.Access {
+			access[s.Name] = s.OK
+		}
+		assert.Equal(t, map[string]bool{"monitoring CRDs served": true, "service account exists": false, "service account permissions": false}, access)
+		ep := a.Kinds[0].Monitors[0].Endpoints
+		assert.Equal(t, []string{"10.244.0.11:8080", "10.244.0.12:8080"}, ep[0].Targets)
+		assert.True(t, ep[0].OK)
+		assert.False(t, ep[1].OK)
+	})
+
+	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
+	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
+
+	t.Run("granted, the account checks pass; the text tree says so", func(t *testing.T) {
+		code, out, _ := run("--collector", "opentelemetry/otelcol", "--no-color")
+		assert.Equal(t, 1, code, "endpoints 1 and 2 are still blind")
+		assert.Contains(t, out, "✓ service account permissions: service account opentelemetry-targetallocator-sa holds every permission the TA needs")
+		assert.Contains(t, out, "✓ job serviceMonitor/opentelemetry/sm-example/0: port \"prom\" on opentelemetry/py-prometheus-app")
+		assert.Contains(t, out, "targets: 10.244.0.11:8080, 10.244.0.12:8080")
+		assert.Contains(t, out, "✗ job serviceMonitor/opentelemetry/sm-example/1")
+	})
+
+	t.Run("--ta-url: the TA's targets differ from the EndpointSlices", func(t *testing.T) {
+		ta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.EscapedPath() {
+			case "/scrape_configs":
+				_, _ = w.Write([]byte(`{"serviceMonitor/opentelemetry/sm-example/0":{},"serviceMonitor/opentelemetry/sm-example/1":{},"serviceMonitor/opentelemetry/sm-example/2":{},"otel-collector":{}}`))
+			case "/jobs":
+				_, _ = w.Write([]byte(`{"otel-collector":{"_link":"/jobs/otel-collector/targets"},"serviceMonitor/opentelemetry/sm-example/0":{"_link":"/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets"}}`))
+			case "/jobs/serviceMonitor%2Fopentelemetry%2Fsm-example%2F0/targets":
+				_, _ = w.Write([]byte(`{"otelcol-collector-0":{"_link":"x","targets":[{"targets":["10.244.0.11:8080"],"labels":{}}]}}`))
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		defer ta.Close()
+		code, out, stderr := run("-o", "json", "--ta-url", ta.URL)
+		assert.Equal(t, 1, code, stderr)
+		d := decode(out)
+		require.NotNil(t, d.Allocators[0].TA)
+		var kinds []string
+		for _, diff := range d.Allocators[0].TA.Differences {
+			kinds = append(kinds, diff.Job+" "+diff.Kind)
+		}
+		assert.Equal(t, []string{
+			"serviceMonitor/opentelemetry/sm-example/0 targets-differ",
+			"serviceMonitor/opentelemetry/sm-example/1 no-targets",
+			"serviceMonitor/opentelemetry/sm-example/2 no-targets",
+		}, kinds)
+		assert.True(t, strings.Contains(out, `"10.244.0.12:8080"`))
+	})
+}
