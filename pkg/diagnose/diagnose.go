@@ -285,10 +285,10 @@ func diagnoseKind(v cluster.View, a *model.Allocator, k model.MonitorKind, found
 		scope = append(scope, "namespaces whose labels match "+s.Namespaces.String())
 	}
 	if s.Allow != nil {
-		scope = append(scope, "allowNamespaces: "+setList(s.Allow))
+		scope = append(scope, "allowNamespaces: "+model.SetList(s.Allow))
 	}
 	if s.Deny != nil {
-		scope = append(scope, "denyNamespaces: "+setList(s.Deny))
+		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
 	}
 	kd.Namespaces = Step{Name: s.NamespacesField, OK: true, Detail: strings.Join(scope, "; ")}
 
@@ -365,13 +365,4 @@ func names(refs []model.Ref) []string {
 		out[i] = r.NamespacedName()
 	}
 	return out
-}
-
-func setList(m map[string]bool) string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
 }

@@ -169,7 +169,7 @@ func (r *Reader) WhyNot(m *Monitor, ns *Namespace) []string {
 		}
 	}
 	if s.Allow != nil && !s.Allow[nsName] {
-		out = append(out, fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, setList(s.Allow)))
+		out = append(out, fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, SetList(s.Allow)))
 	}
 	if s.Deny[nsName] {
 		out = append(out, fmt.Sprintf("namespace %s is in denyNamespaces", nsName))
@@ -185,7 +185,8 @@ func short(field string) string {
 	return field
 }
 
-func setList(m map[string]bool) string {
+// SetList renders a set of names sorted and comma-separated.
+func SetList(m map[string]bool) string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
