@@ -92,6 +92,12 @@ func New(opts Options) (*Server, error) {
 	if opts.PolicyInterval == 0 {
 		opts.PolicyInterval = 2 * time.Second
 	}
+	if opts.Config.QPS == 0 {
+		// client-go's default of 5/s would throttle the access reviews of a
+		// single collector (TA008 asks about 28 questions at once).
+		opts.Config = rest.CopyConfig(opts.Config)
+		opts.Config.QPS, opts.Config.Burst = 50, 100
+	}
 	s := &Server{opts: opts, Store: cluster.NewStore()}
 	if err := s.loadPolicy(); err != nil {
 		return nil, err
@@ -181,7 +187,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.PolicyFile != "" {
-		if err := mgr.Add(manager.RunnableFunc(s.watchPolicy)); err != nil {
+		if err := mgr.Add(everyReplica(s.watchPolicy)); err != nil {
 			return nil, err
 		}
 	}
@@ -196,6 +202,13 @@ func (s *Server) CertDir() string { return s.opts.CertDir }
 
 // Policy is the policy in force.
 func (s *Server) Policy() *policy.Policy { return s.policy.Load() }
+
+// everyReplica is a runnable that runs on every replica, not only on the
+// leader (controller-runtime's default for runnables).
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (f everyReplica) NeedLeaderElection() bool        { return false }
 
 // facts joins what the watcher knows (served kinds) and the reviewer asks.
 type facts struct {

@@ -51,6 +51,10 @@ func New(c cache.Cache, mapper meta.RESTMapper, scheme *runtime.Scheme, store *c
 	return &Watcher{cache: c, mapper: mapper, scheme: scheme, store: store, log: log, Interval: 15 * time.Second, running: map[string]*running{}}
 }
 
+// NeedLeaderElection is false: every replica answers admission requests, so
+// every replica needs its informers, leader or not.
+func (w *Watcher) NeedLeaderElection() bool { return false }
+
 // Start implements manager.Runnable: it starts every served kind at once, and
 // keeps looking for the others until ctx ends.
 func (w *Watcher) Start(ctx context.Context) error {

@@ -105,7 +105,10 @@ spec:
 		})
 	})
 
-	t.Run("only the leader audits", func(t *testing.T) {
+	t.Run("only the leader audits, every replica answers", func(t *testing.T) {
+		for i, r := range replicas {
+			waitFor(t, fmt.Sprintf("replica %d synced", i), r.Watcher.Synced)
+		}
 		ran := 0
 		for _, r := range replicas {
 			if r.Auditor.Runs() > 0 {
