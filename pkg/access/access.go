@@ -1,6 +1,8 @@
 // Package access answers the questions about a TA's service account that
-// only the API server can: does it exist, and what may it do. Answers are
-// cached briefly: a burst of edits to one collector asks once.
+// only the API server can: does it exist, and what may it do. Positive
+// answers are cached briefly, so a burst of edits to one collector asks
+// once; negative ones are not, so a user who has just fixed the account or
+// its RBAC sees the warning go away at the next apply.
 package access
 
 import (
@@ -57,6 +59,9 @@ func (r *Reviewer) cached(key string) (bool, bool) {
 }
 
 func (r *Reviewer) remember(key string, ok bool) {
+	if !ok {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.answers) > 10000 {
