@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean
+.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean manifests docker-build
 
 all: lint test build
 
@@ -50,6 +50,22 @@ crds:
 ## generate: deep-copy functions of our opentelemetry.io types.
 generate:
 	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./pkg/apis/...
+
+## manifests: render each overlay of config/webhook (kubectl kustomize, with the
+## kubectl of hack/k8s-bins.sh) into bin/manifests/<overlay>.yaml.
+manifests: k8s-bins
+	@mkdir -p bin/manifests
+	@for o in config/webhook/overlays/*/; do \
+	  o=$${o%/}; out=bin/manifests/$${o##*/}.yaml; \
+	  "$$(hack/k8s-bins.sh --print-dir)/kubectl" kustomize "$$o" >"$$out" || exit 1; \
+	  echo "$$out"; \
+	done
+
+## docker-build: the webhook image (Dockerfile), built as `make build` builds the
+## binary, tagged $(IMG). Needs a Docker engine with BuildKit.
+IMG ?= ghcr.io/ta-guard/ta-guard:$(VERSION)
+docker-build:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
 clean:
 	rm -rf bin
