@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean manifests docker-build
+.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
@@ -50,6 +50,16 @@ crds:
 ## generate: deep-copy functions of our opentelemetry.io types.
 generate:
 	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./pkg/apis/...
+
+## demo: walk the troubleshooting guide against a local etcd + kube-apiserver with
+## ta-guard registered, showing what kubectl prints; exits 0 if every step did.
+## The first run builds kube-apiserver, etcd and kubectl (minutes); then ~1 minute.
+demo: build
+	@GO="$(GO)" hack/demo.sh
+
+## dev: the same sandbox, kept up until Ctrl-C, for your own manifests.
+dev: build
+	@GO="$(GO)" hack/demo.sh --keep
 
 ## manifests: render each overlay of config/webhook (kubectl kustomize, with the
 ## kubectl of hack/k8s-bins.sh) into bin/manifests/<overlay>.yaml.

@@ -150,6 +150,12 @@ type liveFacts struct {
 func (f liveFacts) MonitorKindServed(k model.MonitorKind) bool { return f.served[k.String()] }
 
 func liveView(ctx context.Context, cfg *rest.Config) (*cluster.Store, validate.Facts, error) {
+	// client-go's default 5/s would throttle the ~28 access reviews of each
+	// collector's service account.
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	scheme, err := watch.NewScheme()
 	if err != nil {
 		return nil, nil, err

@@ -245,6 +245,9 @@ func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, 
 			ad.Blind = true
 		}
 		for _, m := range k.Monitors {
+			if len(m.Problems) > 0 {
+				ad.Blind = true
+			}
 			for _, e := range m.Endpoints {
 				if !e.OK {
 					ad.Blind = true

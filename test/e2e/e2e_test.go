@@ -1,0 +1,273 @@
+// Package e2e runs ta-guard as a user meets it: `webhook serve` (built from
+// ./cmd/webhook) registered with a local kube-apiserver and etcd, and
+// kubectl, built at the API server's version, applying the troubleshooting
+// guide's manifests. The assertions are on kubectl's own stdout, stderr and
+// exit status; the warnings expected are what the rule engine says about
+// the same change.
+//
+// The binaries come from hack/k8s-bins.sh (make test builds them). Missing
+// binaries fail the test with the command that builds them; they never skip
+// it.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/validate"
+)
+
+// repoRoot is two levels up from this package.
+var repoRoot = func() string {
+	wd, _ := os.Getwd()
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}()
+
+const (
+	collector = "testdata/seed/collector.yaml"
+	monitor   = "testdata/seed/servicemonitor.yaml"
+	service   = "testdata/seed/service.yaml"
+	bleh      = "testdata/seed/service-port-bleh.yaml"
+	blind     = "testdata/demo/collector-selectors-omitted.yaml"
+	taRBAC    = "testdata/demo/ta-rbac.yaml"
+
+	denyPolicy = "defaultAction: deny\n"
+	ourMessage = "ta-guard: this change would leave a Target Allocator blind:"
+)
+
+// assetsDir finds etcd, kube-apiserver and kubectl: $KUBEBUILDER_ASSETS, or
+// the project's cache.
+func assetsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		out, err := exec.Command(filepath.Join(repoRoot, "hack", "k8s-bins.sh"), "--print-dir").Output()
+		require.NoError(t, err, "hack/k8s-bins.sh --print-dir")
+		dir = strings.TrimSpace(string(out))
+	}
+	for _, b := range sandbox.Binaries {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			t.Fatalf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds etcd, kube-apiserver and kubectl from the Go module proxy)", b, dir)
+		}
+	}
+	return dir
+}
+
+// buildWebhook builds the binary `make build` builds, with the test's own
+// build settings so that the build cache of `go test` serves it.
+func buildWebhook(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "webhook")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./cmd/webhook:\n%s", out)
+	return bin
+}
+
+// cli runs kubectl in the repository, as a user would from its root.
+type cli struct {
+	t   *testing.T
+	ctx context.Context
+	sb  *sandbox.Sandbox
+}
+
+func (c *cli) run(args ...string) sandbox.Result {
+	c.t.Helper()
+	r := c.sb.Run(c.ctx, repoRoot, args...)
+	require.NoError(c.t, r.Err, "kubectl %v", args)
+	return r
+}
+
+// settle waits until a server-side dry run of the command gets the answer
+// expected (exit status and warnings): ta-guard's informers follow the API
+// server by milliseconds, and this test fires commands faster than a
+// person. It fails the test only through the assertion on the real command.
+func (c *cli) settle(wantFail bool, warnings []string, args ...string) {
+	c.sb.Settle(c.ctx, repoRoot, args, func(r sandbox.Result) bool {
+		return (r.Exit != 0) == wantFail && fmt.Sprint(r.Warnings()) == fmt.Sprint(warnings)
+	}, 15*time.Second)
+}
+
+// stderrOf is what kubectl prints for these warnings.
+func stderrOf(warnings []string) string {
+	var b strings.Builder
+	for _, w := range warnings {
+		b.WriteString("Warning: " + w + "\n")
+	}
+	return b.String()
+}
+
+func TestKubectlShowsTheGuidesMistakes(t *testing.T) {
+	ctrl.SetLogger(logr.Discard())
+	assets := assetsDir(t)
+	bin := buildWebhook(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		Root: repoRoot, Assets: assets, Webhook: bin,
+		Policy:   "# the catalog's default actions\n",
+		Progress: func(format string, args ...any) { t.Logf(format, args...) },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	k := &cli{t: t, ctx: ctx, sb: sb}
+
+	// The guide's namespace, and its TA's service account with what it
+	// reads: before any collector, so that TA008 / TA010 stay silent.
+	for _, args := range [][]string{{"create", "namespace", "opentelemetry"}, {"apply", "-f", taRBAC}} {
+		r := k.run(args...)
+		require.Equal(t, 0, r.Exit, "kubectl %v: %s%s", args, r.Stdout, r.Stderr)
+	}
+	// The collector and the Service first: within one kubectl command the
+	// webhook may judge an object before its informers saw the one applied
+	// a millisecond earlier.
+	k.settle(false, nil, "apply", "-f", collector, "-f", service)
+	r := k.run("apply", "-f", collector, "-f", service)
+	assert.Equal(t, 0, r.Exit)
+	assert.Equal(t, "opentelemetrycollector.opentelemetry.io/otelcol created\nservice/py-prometheus-app created\n", r.Stdout)
+	assert.Equal(t, "", r.Stderr, "the guide's collector and Service, with the TA's RBAC granted, are clean")
+
+	t.Run("apply of the guide's working example prints the TA103 warnings", func(t *testing.T) {
+		want := engineSays(t, nil, validate.Create, monitor, "", collector, service)
+		require.Len(t, want, 2)
+		k.settle(false, want, "apply", "-f", collector, "-f", monitor, "-f", service)
+		r := k.run("apply", "-f", collector, "-f", monitor, "-f", service)
+		assert.Equal(t, 0, r.Exit)
+		assert.Equal(t, stderrOf(want), r.Stderr)
+		assert.Equal(t, "opentelemetrycollector.opentelemetry.io/otelcol unchanged\n"+
+			"servicemonitor.monitoring.coreos.com/sm-example created\n"+
+			"service/py-prometheus-app unchanged\n", r.Stdout)
+		// And literally, so that the engine and the webhook cannot agree on nothing.
+		assert.Contains(t, r.Stderr, `Warning: TA103 ServiceMonitor opentelemetry/sm-example endpoint 1 (job serviceMonitor/opentelemetry/sm-example/1): no matched Service has a port named "py-client-port"; py-prometheus-app has: prom`+"\n")
+		assert.Contains(t, r.Stderr, `Warning: TA103 ServiceMonitor opentelemetry/sm-example endpoint 2 (job serviceMonitor/opentelemetry/sm-example/2): no matched Service has a port named "py-server-port"; py-prometheus-app has: prom`+"\n")
+	})
+
+	t.Run("apply --dry-run=server prints the same warnings and changes nothing", func(t *testing.T) {
+		want := engineSays(t, nil, validate.Update, bleh, service, collector, monitor, service)
+		require.Len(t, want, 2)
+		assert.True(t, strings.HasPrefix(want[0], "TA201 ") && strings.HasPrefix(want[1], "TA202 "), "%q", want)
+		before := k.run("get", "service", "py-prometheus-app", "-n", "opentelemetry", "-o", "jsonpath={.metadata.resourceVersion} {.spec.ports[*].name}").Stdout
+		require.True(t, strings.HasSuffix(before, " prom"), before)
+
+		k.settle(false, want, "apply", "-f", bleh)
+		dry := k.run("apply", "--dry-run=server", "-f", bleh)
+		assert.Equal(t, 0, dry.Exit)
+		assert.Equal(t, stderrOf(want), dry.Stderr)
+		assert.Equal(t, "service/py-prometheus-app configured (server dry run)\n", dry.Stdout)
+		after := k.run("get", "service", "py-prometheus-app", "-n", "opentelemetry", "-o", "jsonpath={.metadata.resourceVersion} {.spec.ports[*].name}").Stdout
+		assert.Equal(t, before, after, "resourceVersion and port names after the dry run")
+
+		real := k.run("apply", "-f", bleh)
+		assert.Equal(t, 0, real.Exit)
+		assert.Equal(t, dry.Stderr, real.Stderr, "the real apply prints what the dry run printed")
+		assert.Equal(t, "service/py-prometheus-app configured\n", real.Stdout)
+		ports := k.run("get", "service", "py-prometheus-app", "-n", "opentelemetry", "-o", "jsonpath={.spec.ports[*].name}").Stdout
+		assert.Equal(t, "bleh", ports)
+
+		k.settle(false, nil, "apply", "-f", service)
+		fixed := k.run("apply", "-f", service)
+		assert.Equal(t, 0, fixed.Exit)
+		assert.Equal(t, "", fixed.Stderr, "the port's name back is clean")
+	})
+
+	t.Run("delete of the Service prints TA201", func(t *testing.T) {
+		want := engineSays(t, nil, validate.Delete, "", service, collector, monitor, service)
+		require.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, want)
+		k.settle(false, want, "delete", "-f", service)
+		r := k.run("delete", "-f", service)
+		assert.Equal(t, 0, r.Exit)
+		assert.Equal(t, stderrOf(want), r.Stderr)
+		assert.True(t, strings.HasPrefix(r.Stdout, `service "py-prometheus-app" deleted`), "%q", r.Stdout)
+
+		k.settle(false, nil, "apply", "-f", service)
+		back := k.run("apply", "-f", service)
+		assert.Equal(t, "service/py-prometheus-app created\n", back.Stdout)
+		assert.Equal(t, "", back.Stderr)
+	})
+
+	t.Run("under a deny policy apply exits non-zero with our message", func(t *testing.T) {
+		require.NoError(t, sb.SetPolicy(ctx, denyPolicy))
+		defer func() { require.NoError(t, sb.SetPolicy(ctx, "# the catalog's default actions\n")) }()
+		pol, err := policy.Parse([]byte(denyPolicy))
+		require.NoError(t, err)
+		denies := engineFindings(t, pol, validate.Update, blind, collector, collector, monitor, service)
+		var msg strings.Builder
+		msg.WriteString(ourMessage)
+		for _, f := range denies {
+			require.Equal(t, rules.Deny, f.Action)
+			msg.WriteString("\n- " + strings.ReplaceAll(f.Message, "\n", "\n  "))
+		}
+		require.Contains(t, msg.String(), "- TA003 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR.serviceMonitorSelector is unset")
+
+		k.settle(true, nil, "apply", "-f", blind)
+		r := k.run("apply", "-f", blind)
+		assert.NotEqual(t, 0, r.Exit)
+		assert.Equal(t, "", r.Stdout)
+		assert.Contains(t, r.Stderr, `admission webhook "validate.ta-guard.io" denied the request: `+msg.String()+"\n")
+		assert.True(t, strings.HasPrefix(r.Stderr, "Error from server (Forbidden): "), "%q", r.Stderr)
+		sel := k.run("get", "opentelemetrycollector", "otelcol", "-n", "opentelemetry", "-o", "jsonpath={.spec.targetAllocator.prometheusCR.serviceMonitorSelector}")
+		assert.Equal(t, "{}", sel.Stdout, "the rejected change was not stored")
+	})
+}
+
+// engineSays is the warnings kubectl should print for a change: the rule
+// engine's warn findings (their first lines, as the webhook sends them) for
+// the object of file as the operation, old being the object before (UPDATE,
+// DELETE), in a cluster holding the objects of world.
+func engineSays(t *testing.T, pol *policy.Policy, op validate.Operation, file, old string, world ...string) []string {
+	t.Helper()
+	out := []string{}
+	for _, f := range engineFindings(t, pol, op, file, old, world...) {
+		if f.Action == rules.Warn {
+			s := f.Summary()
+			if len(s) > 250 { // the webhook cuts warnings as the API server would
+				s = s[:247] + "..."
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func engineFindings(t *testing.T, pol *policy.Policy, op validate.Operation, file, old string, world ...string) []rules.Finding {
+	t.Helper()
+	store := cluster.NewStore()
+	for _, w := range world {
+		store.Upsert(load(t, w))
+	}
+	req := validate.Request{Operation: op}
+	if file != "" {
+		req.Object = load(t, file)
+	}
+	if old != "" {
+		req.OldObject = load(t, old)
+	}
+	return validate.Evaluate(req, store, pol)
+}
+
+func load(t *testing.T, file string) model.Object {
+	t.Helper()
+	docs, err := manifest.Load([]string{filepath.Join(repoRoot, file)}, manifest.Options{})
+	require.NoError(t, err)
+	require.Len(t, docs, 1, file)
+	require.NotNil(t, docs[0].Object, file)
+	return docs[0].Object
+}
