@@ -22,17 +22,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 )
 
-// repoRoot is two levels up from this package.
-var repoRoot = func() string {
-	wd, _ := os.Getwd()
-	return filepath.Clean(filepath.Join(wd, "..", ".."))
-}()
+var repoRoot = testenv.RepoRoot()
 
 // overlays are the installable variants of config/webhook.
 var overlays = []string{"audit", "warn", "enforce"}
@@ -43,24 +41,8 @@ const (
 	serviceAccount = "ta-guard"
 )
 
-// assetsDir finds kube-apiserver, etcd and kubectl: $KUBEBUILDER_ASSETS, or
-// the project's cache.
-func assetsDir() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		out, err := exec.Command(filepath.Join(repoRoot, "hack", "k8s-bins.sh"), "--print-dir").Output()
-		if err != nil {
-			return "", fmt.Errorf("hack/k8s-bins.sh --print-dir: %w", err)
-		}
-		dir = strings.TrimSpace(string(out))
-	}
-	for _, b := range []string{"kube-apiserver", "etcd", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds them from the Go module proxy)", b, dir)
-		}
-	}
-	return dir, nil
-}
+// assetsDir finds kube-apiserver, etcd and kubectl (see testenv.Assets).
+func assetsDir() (string, error) { return testenv.Assets() }
 
 func kubectlPath(t *testing.T) string {
 	t.Helper()

@@ -13,12 +13,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ta-guard/ta-guard/internal/testenv"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
@@ -34,11 +35,7 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
-// repoRoot is two levels up from this package.
-var repoRoot = func() string {
-	wd, _ := os.Getwd()
-	return filepath.Clean(filepath.Join(wd, "..", ".."))
-}()
+var repoRoot = testenv.RepoRoot()
 
 const (
 	collector = "testdata/seed/collector.yaml"
@@ -52,21 +49,11 @@ const (
 	ourMessage = "ta-guard: this change would leave a Target Allocator blind:"
 )
 
-// assetsDir finds etcd, kube-apiserver and kubectl: $KUBEBUILDER_ASSETS, or
-// the project's cache.
+// assetsDir finds etcd, kube-apiserver and kubectl (see testenv.Assets).
 func assetsDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		out, err := exec.Command(filepath.Join(repoRoot, "hack", "k8s-bins.sh"), "--print-dir").Output()
-		require.NoError(t, err, "hack/k8s-bins.sh --print-dir")
-		dir = strings.TrimSpace(string(out))
-	}
-	for _, b := range sandbox.Binaries {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			t.Fatalf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds etcd, kube-apiserver and kubectl from the Go module proxy)", b, dir)
-		}
-	}
+	dir, err := testenv.Assets()
+	require.NoError(t, err)
 	return dir
 }
 

@@ -8,9 +8,7 @@ package envtest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,36 +21,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/server"
 	"github.com/ta-guard/ta-guard/pkg/webhook"
 )
 
-// repoRoot is two levels up from this package.
-var repoRoot = func() string {
-	wd, _ := os.Getwd()
-	return filepath.Clean(filepath.Join(wd, "..", ".."))
-}()
+var repoRoot = testenv.RepoRoot()
 
-// assetsDir finds the kube-apiserver and etcd: $KUBEBUILDER_ASSETS, or the
-// project's cache. Missing binaries fail the tests with the command that
-// builds them; they are never skipped.
-func assetsDir() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		out, err := exec.Command(filepath.Join(repoRoot, "hack", "k8s-bins.sh"), "--print-dir").Output()
-		if err != nil {
-			return "", fmt.Errorf("hack/k8s-bins.sh --print-dir: %w", err)
-		}
-		dir = strings.TrimSpace(string(out))
-	}
-	for _, b := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds them from the Go module proxy)", b, dir)
-		}
-	}
-	return dir, nil
-}
+// assetsDir finds kube-apiserver and etcd (see testenv.Assets).
+func assetsDir() (string, error) { return testenv.Assets() }
 
 // validatingWebhook registers ta-guard for the five kinds, both collector
 // versions, CREATE / UPDATE / DELETE. failurePolicy Fail here, so that a

@@ -1,0 +1,42 @@
+// Package testenv finds what the tests that run a real API server need: the
+// repository root and the kube-apiserver, etcd and kubectl binaries that
+// hack/k8s-bins.sh builds from the Go module proxy.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binaries are what hack/k8s-bins.sh builds.
+var Binaries = []string{"kube-apiserver", "etcd", "kubectl"}
+
+// Assets is the directory of the binaries: $KUBEBUILDER_ASSETS, or the
+// project's cache. Missing binaries are an error naming the command that
+// builds them: tests fail on it, never skip.
+func Assets() (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		out, err := exec.Command(filepath.Join(RepoRoot(), "hack", "k8s-bins.sh"), "--print-dir").Output()
+		if err != nil {
+			return "", fmt.Errorf("hack/k8s-bins.sh --print-dir: %w", err)
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	for _, b := range Binaries {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds kube-apiserver, etcd and kubectl from the Go module proxy)", b, dir)
+		}
+	}
+	return dir, nil
+}
