@@ -3,6 +3,7 @@ package watch
 import (
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -59,4 +60,11 @@ func TestServiceKeepsOwnAnnotationsOnly(t *testing.T) {
 	assert.Equal(t, map[string]string{"ta-guard.io/skip": "TA202"}, got.Annotations)
 	assert.Empty(t, got.ManagedFields)
 	assert.Equal(t, "prom", got.Spec.Ports[0].Name)
+}
+
+// Readiness fails until the watcher has started and every informer synced.
+func TestReadyCheckBeforeStart(t *testing.T) {
+	w := New(nil, nil, nil, nil, logr.Discard())
+	assert.False(t, w.Synced())
+	assert.ErrorContains(t, w.ReadyCheck(nil), "informers not started")
 }

@@ -2,8 +2,10 @@ package envtest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +70,16 @@ func TestWebhook(t *testing.T) {
 	waitFor(t, "webhook serving", func() bool {
 		_, err := k.apply(ctx, serviceNamed("probe"))
 		return err == nil
+	})
+
+	t.Run("TLS 1.2 minimum, HTTP/2 not offered", func(t *testing.T) {
+		addr := net.JoinHostPort(wo.LocalServingHost, fmt.Sprint(wo.LocalServingPort))
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // a probe of our own test server
+		require.NoError(t, err)
+		assert.Equal(t, "http/1.1", conn.ConnectionState().NegotiatedProtocol)
+		_ = conn.Close()
+		_, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}) //nolint:gosec // must be refused
+		assert.Error(t, err, "TLS 1.1 must be refused")
 	})
 
 	t.Run("requests before the caches sync are admitted, not checked", func(t *testing.T) {
