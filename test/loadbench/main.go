@@ -40,6 +40,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ta-guard/ta-guard/internal/worldgen"
@@ -140,6 +141,7 @@ type serverHello struct {
 
 // runServer builds the world, serves until killed, and says where.
 func runServer() {
+	crlog.SetLogger(logr.Discard())
 	start := time.Now()
 	store, cached := buildWorld(worldgen.Full)
 	built := time.Since(start).Round(time.Millisecond)
