@@ -1,0 +1,124 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/events"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+func seedStore(t *testing.T, files ...string) *cluster.Store {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, "../../testdata/seed/"+f)
+	}
+	docs, err := manifest.Load(paths, manifest.Options{})
+	require.NoError(t, err)
+	s := cluster.NewStore()
+	for _, d := range docs {
+		if d.Object != nil {
+			s.Upsert(d.Object)
+		}
+	}
+	return s
+}
+
+func drain(r *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// A new finding gets one Event; the same finding at the next audit none; a
+// finding that goes and comes back within the interval none either.
+func TestEventsForNewFindingsOnlyAndRateLimited(t *testing.T) {
+	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	rec := events.NewFakeRecorder(100)
+	a := &Auditor{View: store, Events: rec, Log: logr.Discard(), EventInterval: time.Hour}
+	ctx := context.Background()
+
+	_, err := a.Run(ctx)
+	require.NoError(t, err)
+	first := drain(rec)
+	require.Len(t, first, 4, "TA103 x3 and TA202")
+	assert.True(t, strings.HasPrefix(first[0], "Warning "), first[0])
+	assert.Contains(t, strings.Join(first, "\n"), "service-port-mismatch")
+
+	_, err = a.Run(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, drain(rec), "nothing new")
+
+	// The Service is fixed, then broken again: a flapping object.
+	fixed := seedStore(t, "service.yaml").Subjects()[0]
+	store.Upsert(fixed)
+	_, err = a.Run(ctx)
+	require.NoError(t, err)
+	// Endpoints 1 and 2 still miss their ports, and now say so differently
+	// ("has: prom"): new findings, new Events.
+	again := drain(rec)
+	require.Len(t, again, 2)
+	assert.Contains(t, again[0], "py-prometheus-app has: prom")
+	broken := seedStore(t, "service-port-bleh.yaml").Subjects()[0]
+	store.Upsert(broken)
+	_, err = a.Run(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, drain(rec), "the same findings again within the interval: no Event")
+}
+
+func TestReportsPerNamespace(t *testing.T) {
+	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	pol := &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA202: rules.Deny, rules.TA103: rules.Audit}}
+	a := &Auditor{View: store, Policy: func() *policy.Policy { return pol }, Log: logr.Discard()}
+	res, err := a.Run(context.Background())
+	require.NoError(t, err)
+	require.Len(t, res.Reports, 1)
+	r := res.Reports["opentelemetry"]
+	require.NotNil(t, r)
+	assert.Equal(t, Summary{Fail: 1, Warn: 3}, r.Summary, "deny is a failure; warn and audit are warnings")
+	var got []string
+	for _, x := range r.Results {
+		got = append(got, x.Rule+" "+x.Result+" "+x.Severity+" "+x.Resources[0].Kind+"/"+x.Resources[0].Name+" "+x.Props["job"])
+	}
+	assert.Equal(t, []string{
+		"TA202 fail high Service/py-prometheus-app ",
+		"TA103 warn low ServiceMonitor/sm-example serviceMonitor/opentelemetry/sm-example/0",
+		"TA103 warn low ServiceMonitor/sm-example serviceMonitor/opentelemetry/sm-example/1",
+		"TA103 warn low ServiceMonitor/sm-example serviceMonitor/opentelemetry/sm-example/2",
+	}, got)
+	for _, x := range r.Results {
+		assert.Equal(t, Source, x.Source)
+		assert.NotZero(t, x.Timestamp.Seconds)
+	}
+	u, err := r.object()
+	require.NoError(t, err)
+	assert.Equal(t, ReportGVK, u.GroupVersionKind())
+	assert.Equal(t, map[string]string{ManagedByLabel: Source}, u.GetLabels())
+}
+
+// Policy off and the skip annotation keep findings out of the reports too.
+func TestReportsFollowThePolicy(t *testing.T) {
+	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	off := &policy.Policy{DefaultAction: rules.Off}
+	a := &Auditor{View: store, Policy: func() *policy.Policy { return off }, Log: logr.Discard()}
+	res, err := a.Run(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, res.Findings)
+	assert.Empty(t, res.Reports)
+}
