@@ -20,6 +20,9 @@ import (
 // Result is what check found.
 type Result struct {
 	Findings []rules.Finding `json:"findings"`
+	// Warnings are input problems that did not stop the check (unknown
+	// fields); the command prints them on stderr.
+	Warnings []string `json:"-"`
 	// sources maps an object key to where it was read, for text output.
 	sources map[string]string
 }
@@ -40,6 +43,7 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	res := &Result{Findings: []rules.Finding{}, sources: map[string]string{}}
 	var subjects []model.Object
 	for _, d := range docs {
+		res.Warnings = append(res.Warnings, d.Warnings...)
 		if d.Object == nil {
 			continue
 		}

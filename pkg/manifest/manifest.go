@@ -35,6 +35,9 @@ type Doc struct {
 	// Object is the normalized object, or nil when ta-guard does not read
 	// the kind.
 	Object model.Object
+	// Warnings are problems that do not stop the check, such as fields the
+	// kind does not have (a typo the rules would otherwise never see).
+	Warnings []string
 }
 
 // Where renders the position for messages: "a.yaml, document 2".
@@ -309,5 +312,8 @@ func decodeObject(d Doc, obj map[string]any, namespace string) (Doc, error) {
 		return d, fmt.Errorf("%s: %s %s: %w", d.Where(), kind, name, err)
 	}
 	d.Object = o
+	for _, u := range model.UnknownFields(d.GVK, j) {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s: %s %s: %s (ignored: a typo?)", d.Where(), kind, name, u))
+	}
 	return d, nil
 }

@@ -130,3 +130,27 @@ func FromTyped(obj runtime.Object) (Object, error) {
 func workloadPod(apiVersion, kind, ns, name string, t *corev1.PodTemplateSpec) *Pod {
 	return PodFromTemplate(Ref{APIVersion: apiVersion, Kind: kind, Namespace: ns, Name: name}, t.ObjectMeta, &t.Spec)
 }
+
+// UnknownFields lists the fields of an object that its kind does not have:
+// typos such as namespaceSelecter, which would otherwise be dropped in
+// silence (the API server's strict field validation rejects them). Our own
+// opentelemetry.io types model only what the rules read, so they are not
+// checked.
+func UnknownFields(gvk schema.GroupVersionKind, raw []byte) []string {
+	if gvk.Group == otelv1beta1.GroupVersion.Group {
+		return nil
+	}
+	typed, ok := newTyped(gvk)
+	if !ok {
+		return nil
+	}
+	strict, err := sigsjson.UnmarshalStrict(raw, typed, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return nil // Decode reports real errors
+	}
+	out := make([]string, 0, len(strict))
+	for _, e := range strict {
+		out = append(out, e.Error())
+	}
+	return out
+}
