@@ -6,33 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
+
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/events"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
-
-func seedStore(t *testing.T, files ...string) *cluster.Store {
-	t.Helper()
-	var paths []string
-	for _, f := range files {
-		paths = append(paths, "../../testdata/seed/"+f)
-	}
-	docs, err := manifest.Load(paths, manifest.Options{})
-	require.NoError(t, err)
-	s := cluster.NewStore()
-	for _, d := range docs {
-		if d.Object != nil {
-			s.Upsert(d.Object)
-		}
-	}
-	return s
-}
 
 func drain(r *events.FakeRecorder) []string {
 	var out []string
@@ -49,7 +32,7 @@ func drain(r *events.FakeRecorder) []string {
 // A new finding gets one Event; the same finding at the next audit none; a
 // finding that goes and comes back within the interval none either.
 func TestEventsForNewFindingsOnlyAndRateLimited(t *testing.T) {
-	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	store := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
 	rec := events.NewFakeRecorder(100)
 	a := &Auditor{View: store, Events: rec, Log: logr.Discard(), EventInterval: time.Hour}
 	ctx := context.Background()
@@ -66,7 +49,7 @@ func TestEventsForNewFindingsOnlyAndRateLimited(t *testing.T) {
 	assert.Empty(t, drain(rec), "nothing new")
 
 	// The Service is fixed, then broken again: a flapping object.
-	fixed := seedStore(t, "service.yaml").Subjects()[0]
+	fixed := testenv.SeedStore(t, "service.yaml").Subjects()[0]
 	store.Upsert(fixed)
 	_, err = a.Run(ctx)
 	require.NoError(t, err)
@@ -75,7 +58,7 @@ func TestEventsForNewFindingsOnlyAndRateLimited(t *testing.T) {
 	again := drain(rec)
 	require.Len(t, again, 2)
 	assert.Contains(t, again[0], "py-prometheus-app has: prom")
-	broken := seedStore(t, "service-port-bleh.yaml").Subjects()[0]
+	broken := testenv.SeedStore(t, "service-port-bleh.yaml").Subjects()[0]
 	store.Upsert(broken)
 	_, err = a.Run(ctx)
 	require.NoError(t, err)
@@ -83,7 +66,7 @@ func TestEventsForNewFindingsOnlyAndRateLimited(t *testing.T) {
 }
 
 func TestReportsPerNamespace(t *testing.T) {
-	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	store := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
 	pol := &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA202: rules.Deny, rules.TA103: rules.Audit}}
 	a := &Auditor{View: store, Policy: func() *policy.Policy { return pol }, Log: logr.Discard()}
 	res, err := a.Run(context.Background())
@@ -114,7 +97,7 @@ func TestReportsPerNamespace(t *testing.T) {
 
 // Policy off and the skip annotation keep findings out of the reports too.
 func TestReportsFollowThePolicy(t *testing.T) {
-	store := seedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
+	store := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml")
 	off := &policy.Policy{DefaultAction: rules.Off}
 	a := &Auditor{View: store, Policy: func() *policy.Policy { return off }, Log: logr.Discard()}
 	res, err := a.Run(context.Background())

@@ -8,31 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
-
-func seedView(t *testing.T, files ...string) *cluster.Store {
-	t.Helper()
-	var paths []string
-	for _, f := range files {
-		paths = append(paths, "../../testdata/seed/"+f)
-	}
-	docs, err := manifest.Load(paths, manifest.Options{})
-	require.NoError(t, err)
-	s := cluster.NewStore()
-	for _, d := range docs {
-		if d.Object != nil {
-			s.Upsert(d.Object)
-		}
-	}
-	return s
-}
 
 func TestChainOnTheGuide(t *testing.T) {
 	tests := []struct {
@@ -60,7 +43,7 @@ func TestChainOnTheGuide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Run(context.Background(), seedView(t, tt.files...), Options{})
+			d, err := Run(context.Background(), testenv.SeedStore(t, tt.files...), Options{})
 			require.NoError(t, err)
 			require.Len(t, d.Allocators, 1)
 			a := d.Allocators[0]
@@ -99,7 +82,7 @@ func TestChainOnTheGuide(t *testing.T) {
 }
 
 func TestOneCollectorOnly(t *testing.T) {
-	v := seedView(t, "collector.yaml")
+	v := testenv.SeedStore(t, "collector.yaml")
 	_, err := Run(context.Background(), v, Options{Only: refOf("opentelemetry", "nope")})
 	assert.ErrorContains(t, err, "no OpenTelemetryCollector or TargetAllocator opentelemetry/nope")
 	d, err := Run(context.Background(), v, Options{Only: refOf("opentelemetry", "otelcol")})
@@ -166,7 +149,7 @@ func TestCompareWithRunningTA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := seedView(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
+			v := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
 			d, err := Run(context.Background(), v, Options{})
 			require.NoError(t, err)
 			c, err := NewTAClient(taServer(t, tt.routes).URL)

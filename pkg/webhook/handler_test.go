@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
@@ -17,7 +19,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/metrics"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
@@ -29,19 +30,6 @@ func seed(t *testing.T, name string) string {
 	b, err := os.ReadFile("../../testdata/seed/" + name)
 	require.NoError(t, err)
 	return string(b)
-}
-
-func storeOf(t *testing.T, files ...string) *cluster.Store {
-	t.Helper()
-	s := cluster.NewStore()
-	for _, f := range files {
-		docs, err := manifest.Read(f, strings.NewReader(seed(t, f)), "default")
-		require.NoError(t, err)
-		for _, d := range docs {
-			s.Upsert(d.Object)
-		}
-	}
-	return s
 }
 
 func request(t *testing.T, op admissionv1.Operation, kind metav1.GroupVersionKind, newYAML, oldYAML string) admission.Request {
@@ -71,7 +59,7 @@ func newHandler(t *testing.T, view cluster.View, pol *policy.Policy) (*Handler, 
 }
 
 func TestHandlerActions(t *testing.T) {
-	view := storeOf(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
+	view := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service.yaml")
 	del := request(t, admissionv1.Delete, serviceKind, "", seed(t, "service.yaml"))
 	tests := []struct {
 		name        string
@@ -117,7 +105,7 @@ func TestHandlerActions(t *testing.T) {
 }
 
 func TestHandlerNeverBlocksOnItsOwnFailure(t *testing.T) {
-	view := storeOf(t, "collector.yaml", "servicemonitor.yaml")
+	view := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml")
 	tests := []struct {
 		name   string
 		setup  func(h *Handler)
