@@ -72,6 +72,10 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
+	if len(res.Undescribed) > 0 && *output == "text" {
+		fmt.Fprintf(stderr, "note: monitors look in namespaces the input does not describe (%s): checks that need their contents were skipped there\n",
+			strings.ReplaceAll(strings.Join(res.Undescribed, ", "), "*", "all others"))
+	}
 	if *output == "json" {
 		err = res.WriteJSON(stdout)
 	} else {

@@ -27,7 +27,7 @@ const (
 	ta201del  = "TA201 " + service + "job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"
 	ta202bleh = "TA202 " + service + monitor + " selects it but finds no port on it; it has: bleh"
 
-	denied = `admission webhook "` + sandbox.WebhookName + `" denied the request: ta-guard: this change would leave a Target Allocator blind:`
+	denied = `admission webhook "` + sandbox.WebhookName + `" denied the request: ta-guard denied this change:`
 )
 
 // want is what one kubectl command must print.

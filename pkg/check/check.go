@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/ta-guard/ta-guard/pkg/cluster"
@@ -23,6 +24,9 @@ type Result struct {
 	// Warnings are input problems that did not stop the check (unknown
 	// fields); the command prints them on stderr.
 	Warnings []string `json:"-"`
+	// Undescribed are namespaces monitors look in that the input does not
+	// describe ("*": all others); the command says so on stderr.
+	Undescribed []string `json:"-"`
 	// sources maps an object key to where it was read, for text output.
 	sources map[string]string
 }
@@ -36,33 +40,108 @@ func Run(paths []string, opts manifest.Options, pol *policy.Policy) (*Result, er
 	return Evaluate(docs, pol)
 }
 
-// Evaluate checks already loaded documents. Two documents describing the
-// same object are an error: the outcome would depend on their order.
-func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
-	store := cluster.NewStore()
-	res := &Result{Findings: []rules.Finding{}, sources: map[string]string{}}
-	var subjects []model.Object
+// World is the cluster the manifests describe: their objects, what every
+// cluster has (the four built-in namespaces, Service default/kubernetes) and
+// what the OpenTelemetry Operator generates for their collectors. It is
+// partial: only namespaces the input declares or puts objects in are known
+// in full, so the rules stay silent about the rest.
+type World struct {
+	Store *cluster.Store
+	// Subjects are the input objects the rules review, in input order.
+	Subjects []model.Object
+	// Sources maps an object key to where it was read.
+	Sources map[string]string
+	// Warnings are input problems that did not stop the check.
+	Warnings []string
+}
+
+// BuildWorld places the documents into a new world. Two documents
+// describing the same object are an error: the outcome would depend on
+// their order. check and diagnose -f both build theirs here.
+func BuildWorld(docs []manifest.Doc) (*World, error) {
+	w := &World{Store: cluster.NewStore(), Sources: map[string]string{}}
+	w.Store.SetPartial()
+	var allocators []*model.Allocator
 	for _, d := range docs {
-		res.Warnings = append(res.Warnings, d.Warnings...)
+		w.Warnings = append(w.Warnings, d.Warnings...)
 		if d.Object == nil {
 			continue
 		}
-		key := d.Object.GetMeta().Ref.Key()
-		if prev, dup := res.sources[key]; dup {
-			return nil, fmt.Errorf("%s: %s is already defined at %s", d.Where(), d.Object.GetMeta().Ref, prev)
+		ref := d.Object.GetMeta().Ref
+		key := ref.Key()
+		if prev, dup := w.Sources[key]; dup {
+			return nil, fmt.Errorf("%s: %s is already defined at %s", d.Where(), ref, prev)
 		}
-		res.sources[key] = d.Where()
-		store.Upsert(d.Object)
-		switch d.Object.(type) {
-		case *model.Allocator, *model.Monitor, *model.Service:
-			subjects = append(subjects, d.Object)
+		w.Sources[key] = d.Where()
+		w.Store.Upsert(d.Object)
+		if ref.Kind == "Namespace" {
+			w.Store.Describe(ref.Name)
+		} else if ref.Namespace != "" {
+			w.Store.Describe(ref.Namespace)
+		}
+		switch o := d.Object.(type) {
+		case *model.Allocator:
+			allocators = append(allocators, o)
+			w.Subjects = append(w.Subjects, o)
+		case *model.Monitor, *model.Service:
+			w.Subjects = append(w.Subjects, o)
 		}
 	}
-	for _, obj := range subjects {
-		fs := validate.Evaluate(validate.Request{Operation: validate.Create, Object: obj}, store, pol)
+	// What the cluster and the operator add; the input wins where it
+	// describes the same object.
+	implied := model.Builtins()
+	for _, a := range allocators {
+		implied = append(implied, model.Generated(a)...)
+	}
+	for _, o := range implied {
+		if !w.Store.Has(o.GetMeta().Ref) {
+			w.Store.Upsert(o)
+		}
+	}
+	return w, nil
+}
+
+// Evaluate checks already loaded documents: every input object is
+// evaluated as a CREATE into the world they describe together.
+func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
+	w, err := BuildWorld(docs)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources, Undescribed: w.Undescribed()}
+	for _, obj := range w.Subjects {
+		fs := validate.Evaluate(validate.Request{Operation: validate.Create, Object: obj}, w.Store, pol)
 		res.Findings = append(res.Findings, fs...)
 	}
 	return res, nil
+}
+
+// Undescribed lists the namespaces the input's monitors look in without
+// describing them ("*" when a monitor looks in every namespace): there,
+// checks that need the namespace's contents were skipped.
+func (w *World) Undescribed() []string {
+	set := map[string]bool{}
+	for _, o := range w.Subjects {
+		m, ok := o.(*model.Monitor)
+		if !ok {
+			continue
+		}
+		if m.Namespaces.All {
+			set["*"] = true
+			continue
+		}
+		for _, n := range m.Namespaces.Names {
+			if !w.Store.Described(n) {
+				set[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Failed reports whether any finding is at or above the fail-on action.

@@ -37,6 +37,11 @@ type Store struct {
 	allocatorList []*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
 	readersBySelector [2]*selectorIndex[*model.Reader]
+
+	// partial: the store holds manifests, not a whole cluster; only the
+	// namespaces in described are known in full.
+	partial   bool
+	described map[string]bool
 }
 
 // NewStore returns an empty store.
@@ -166,6 +171,35 @@ func (s *Store) removeLocked(ref model.Ref) {
 			delete(s.implicit, ref.Namespace)
 		}
 	}
+}
+
+// SetPartial marks the store as holding part of a cluster (offline
+// manifests): from then on only the namespaces passed to Describe are
+// known in full.
+func (s *Store) SetPartial() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partial = true
+	if s.described == nil {
+		s.described = map[string]bool{}
+	}
+}
+
+// Describe records that the input describes the namespace's contents.
+func (s *Store) Describe(namespace string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.described == nil {
+		s.described = map[string]bool{}
+	}
+	s.described[namespace] = true
+}
+
+// Described implements View.
+func (s *Store) Described(namespace string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return !s.partial || s.described[namespace]
 }
 
 // Namespace implements View.

@@ -13,8 +13,15 @@ import (
 // safe for concurrent readers; results are sorted by namespace and name and
 // must not be modified.
 type View interface {
-	// Namespace returns the namespace, or nil when it does not exist.
+	// Namespace returns the namespace, or nil when it does not exist (or,
+	// in a partial view, is not described).
 	Namespace(name string) *model.Namespace
+	// Described reports whether the view knows everything in the namespace.
+	// A live view describes every namespace; offline manifests describe only
+	// the namespaces they declare or put objects in: elsewhere an object
+	// that is not found is unknown, not absent. Described("") asks about
+	// every namespace at once.
+	Described(namespace string) bool
 	// Services in the namespaces whose labels match sel.
 	Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service
 	// Pods in the namespaces whose labels match sel.

@@ -65,7 +65,19 @@ type Allocator struct {
 	StaticJobs []string
 	// Field is the path of the TA block in the source ("spec.targetAllocator").
 	Field string
+	// AttachedTo is the standalone TargetAllocator a collector is attached
+	// to (label opentelemetry.io/target-allocator), in its own namespace.
+	AttachedTo string
 }
+
+// AttachLabel attaches a collector to a standalone TargetAllocator of its
+// namespace: the operator then hands the collector's scrape configs to that
+// TA and the TA's targets to the collector's pods.
+const AttachLabel = "opentelemetry.io/target-allocator"
+
+// Attached reports whether a collector feeds a standalone TargetAllocator
+// rather than running an embedded one (an enabled embedded TA wins).
+func (a *Allocator) Attached() bool { return !a.Standalone && !a.Enabled && a.AttachedTo != "" }
 
 // Receiver is what the rules need of the collector configuration.
 type Receiver struct {
@@ -185,6 +197,9 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 
 func newAllocator(om metav1.ObjectMeta, apiVersion, kind string) *Allocator {
 	a := &Allocator{}
+	if kind == "OpenTelemetryCollector" {
+		a.AttachedTo = om.Labels[AttachLabel]
+	}
 	a.Meta = Meta{
 		Ref:         Ref{APIVersion: apiVersion, Kind: kind, Namespace: om.Namespace, Name: om.Name},
 		Labels:      om.Labels,

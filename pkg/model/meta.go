@@ -60,4 +60,8 @@ func keepOwnAnnotations(a map[string]string) map[string]string {
 // Namespace is a namespace and its labels.
 type Namespace struct {
 	Meta
+	// LabelsKnown is false for a namespace known only because objects live
+	// in it (offline, without a Namespace manifest): its labels are unknown,
+	// not empty, so namespace label selectors cannot be judged against it.
+	LabelsKnown bool
 }

@@ -74,8 +74,37 @@ func (r *Reader) Reads(m *Monitor, ns *Namespace) bool {
 	return s.Monitors.Matches(m.Labels) && s.coversNamespace(m.Ref.Namespace, ns)
 }
 
-func (s *Scope) coversNamespace(name string, ns *Namespace) bool {
+// MightRead is Reads where a namespace whose labels are unknown (offline,
+// no Namespace manifest) is given the benefit of the doubt: a namespace
+// label selector cannot be judged against labels nobody described.
+func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
+	if !r.Active {
+		return false
+	}
+	s := &r.Scopes[m.Kind]
+	if !s.Monitors.Matches(m.Labels) {
+		return false
+	}
+	if ns == nil || !ns.LabelsKnown {
+		return s.coversNamespaceName(m.Ref.Namespace)
+	}
+	return s.coversNamespace(m.Ref.Namespace, ns)
+}
+
+// coversNamespaceName checks what a namespace's name alone decides: the
+// own-namespace restriction and the allow / deny lists.
+func (s *Scope) coversNamespaceName(name string) bool {
 	if s.OwnNamespace != "" && name != s.OwnNamespace {
+		return false
+	}
+	if s.Allow != nil && !s.Allow[name] {
+		return false
+	}
+	return !s.Deny[name]
+}
+
+func (s *Scope) coversNamespace(name string, ns *Namespace) bool {
+	if !s.coversNamespaceName(name) {
 		return false
 	}
 	if s.OwnNamespace == "" && !s.Namespaces.All() {
@@ -87,10 +116,7 @@ func (s *Scope) coversNamespace(name string, ns *Namespace) bool {
 			return false
 		}
 	}
-	if s.Allow != nil && !s.Allow[name] {
-		return false
-	}
-	return !s.Deny[name]
+	return true
 }
 
 // Misses counts the conditions the monitor fails for this reader (each unmet

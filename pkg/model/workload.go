@@ -16,6 +16,10 @@ type Service struct {
 	// Service (its endpoints are managed by hand).
 	Selector map[string]string
 	Ports    []ServicePort
+	// PortsIncomplete: Ports lists only some of the ports (a Service the
+	// operator generates from a collector configuration ta-guard does not
+	// model); a port name not among them is unknown, not missing.
+	PortsIncomplete bool
 }
 
 // ServicePort is one port of a Service.
@@ -78,6 +82,10 @@ type Pod struct {
 	Ports []ContainerPort
 	// IP is the pod IP, when known (live).
 	IP string
+	// PortsIncomplete: Ports lists only some of the declared ports (an
+	// operator-generated collector Pod, whose receiver ports ta-guard does
+	// not derive).
+	PortsIncomplete bool
 }
 
 // ContainerPort is a declared container port.
@@ -158,7 +166,7 @@ func NamespaceFromCore(n *corev1.Namespace) *Namespace {
 		l[k] = v
 	}
 	l[corev1.LabelMetadataName] = n.Name
-	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}}
+	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}, LabelsKnown: true}
 }
 
 // EndpointSlice is what TA106 and diagnose read: which Service it belongs

@@ -72,6 +72,8 @@ const (
 	TA009 ID = "TA009"
 	TA010 ID = "TA010"
 	TA011 ID = "TA011"
+	TA012 ID = "TA012"
+	TA013 ID = "TA013"
 	TA101 ID = "TA101"
 	TA102 ID = "TA102"
 	TA103 ID = "TA103"
@@ -94,14 +96,16 @@ var catalog = []Rule{
 	{TA009, "monitoring-crds-missing", Warn, true, "prometheusCR on but the API server serves no ServiceMonitor / PodMonitor"},
 	{TA010, "service-account-missing", Warn, true, "the TA service account does not exist"},
 	{TA011, "monitors-orphaned-by-change", Warn, false, "monitors this TA read before the change are read by no TA after it"},
+	{TA012, "target-allocator-not-found", Warn, false, "a collector is attached (label opentelemetry.io/target-allocator) to a TargetAllocator that does not exist in its namespace"},
+	{TA013, "target-allocator-unattached", Warn, false, "no collector is attached to a standalone TargetAllocator: its targets go nowhere"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
 	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},
 	{TA104, "endpoint-port-numeric", Warn, false, "a ServiceMonitor endpoint's port is a number; port takes a name"},
 	{TA105, "namespace-not-found", Warn, false, "namespaceSelector.matchNames names a namespace that does not exist"},
 	{TA106, "no-endpoints", Audit, true, "the matched Services have no endpoints, or the matched Pods are all terminated"},
-	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a ServiceMonitor endpoint with no port on any Service"},
-	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor selects this Service but none of its endpoint ports exists on it"},
+	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a job of a ServiceMonitor a TA reads with no port on any Service"},
+	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
 }
 
 var byID = func() map[ID]Rule {

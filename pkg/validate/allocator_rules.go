@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -26,6 +27,13 @@ func (ev *evaluation) allocatorRules(a *model.Allocator) {
 
 func (ev *evaluation) allocatorState(a *model.Allocator) {
 	block := a.Field // spec.targetAllocator, or spec for a TargetAllocator
+	if a.Attached() {
+		ev.attachedCollector(a)
+		return
+	}
+	if a.Standalone && EmbeddedCopy(ev.after, a) {
+		return // the operator's own copy of a collector's TA: judged on the collector
+	}
 	if !a.Enabled {
 		if len(a.Settings) > 0 {
 			ev.add(rules.TA001, "", "",
@@ -50,11 +58,16 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		ev.modeRules(a)
 		ev.receiverRules(a)
 	}
-	if !a.PrometheusCR && a.ScrapeConfigs == 0 {
+	var attached []*model.Allocator
+	if a.Standalone {
+		attached = AttachedCollectors(ev.after, a)
+		ev.unattached(a, attached)
+	}
+	if !a.PrometheusCR && a.ScrapeConfigs == 0 && !hasScrapeConfigs(attached) {
 		where := "the prometheus receiver has no scrape_configs"
 		fix := "set " + cr + ".enabled: true, or add scrape_configs to receivers.prometheus.config"
 		if a.Standalone {
-			where = "spec.scrapeConfigs is empty"
+			where = "spec.scrapeConfigs is empty and no attached collector's prometheus receiver has scrape_configs"
 			fix = "set " + cr + ".enabled: true, or add spec.scrapeConfigs"
 		}
 		ev.add(rules.TA006, "", "",
@@ -197,4 +210,82 @@ func trimFields(fields []string, prefix string) string {
 
 func shortField(field string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(field, "spec.targetAllocator."), "spec.")
+}
+
+// activeAllocators are the TAs that read monitors, without the operator's
+// copies of embedded TAs (they read what their collector reads).
+func activeAllocators(v cluster.View) []*model.Allocator {
+	var out []*model.Allocator
+	for _, a := range v.Allocators() {
+		if a.Active && !(a.Standalone && EmbeddedCopy(v, a)) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// EmbeddedCopy reports whether a TargetAllocator is the one the operator
+// creates for a collector's embedded TA: same namespace and name as a
+// collector with targetAllocator.enabled.
+func EmbeddedCopy(v cluster.View, ta *model.Allocator) bool {
+	for _, a := range v.Allocators() {
+		if !a.Standalone && a.Enabled && a.Ref.Namespace == ta.Ref.Namespace && a.Ref.Name == ta.Ref.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// AttachedCollectors are the collectors of a standalone TargetAllocator's
+// namespace labelled opentelemetry.io/target-allocator: <its name>.
+func AttachedCollectors(v cluster.View, ta *model.Allocator) []*model.Allocator {
+	var out []*model.Allocator
+	for _, a := range v.Allocators() {
+		if a.Attached() && a.AttachedTo == ta.Ref.Name && a.Ref.Namespace == ta.Ref.Namespace {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func hasScrapeConfigs(cs []*model.Allocator) bool {
+	for _, c := range cs {
+		if c.ScrapeConfigs > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// attachedCollector: a collector that feeds a standalone TargetAllocator
+// runs no TA of its own (no TA001), but the TA it names must exist (TA012)
+// and its prometheus receiver is what receives the targets (TA005).
+func (ev *evaluation) attachedCollector(c *model.Allocator) {
+	ns := c.Ref.Namespace
+	if ev.after.Described(ns) {
+		exists := false
+		for _, a := range ev.after.Allocators() {
+			if a.Standalone && a.Ref.Namespace == ns && a.Ref.Name == c.AttachedTo {
+				exists = true
+				break
+			}
+		}
+		if !exists {
+			ev.add(rules.TA012, "", "",
+				fmt.Sprintf("attached to TargetAllocator %s, which does not exist in its namespace: it gets no targets", c.AttachedTo),
+				fmt.Sprintf("create TargetAllocator %s/%s, or correct the label %s", ns, c.AttachedTo, model.AttachLabel))
+		}
+	}
+	ev.receiverRules(c)
+}
+
+// unattached is TA013: a standalone TargetAllocator whose targets go to no
+// collector.
+func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocator) {
+	if len(attached) > 0 || !ev.after.Described(ta.Ref.Namespace) {
+		return
+	}
+	ev.add(rules.TA013, "", "",
+		fmt.Sprintf("no collector is attached to it (label %s: %s): its targets go nowhere", model.AttachLabel, ta.Ref.Name),
+		fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name))
 }

@@ -123,7 +123,8 @@ kind: TargetAllocator
 metadata: {name: ta, namespace: obs}
 spec: {prometheusCR: {enabled: true}}
 `,
-			want: []string{"TA003", "TA003"},
+			world: []string{attachedCollector("ta", "[]")},
+			want:  []string{"TA003", "TA003"},
 		},
 		{
 			name:     "TA004 mode defaults to deployment",
@@ -196,8 +197,39 @@ spec: {prometheusCR: {enabled: true}}
 		{
 			name:     "TA006 standalone TargetAllocator without scrapeConfigs",
 			obj:      "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
-			want:     []string{"TA006"},
-			contains: "spec.scrapeConfigs is empty;",
+			want:     []string{"TA006", "TA013"},
+			contains: "spec.scrapeConfigs is empty and no attached collector's prometheus receiver has scrape_configs;",
+		},
+		{
+			name:  "standalone TargetAllocator fed by an attached collector's scrape_configs",
+			obj:   "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
+			world: []string{attachedCollector("ta", "[{job_name: app}]")},
+			want:  []string{},
+		},
+		{
+			name:  "a collector attached elsewhere does not feed it",
+			obj:   "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
+			world: []string{attachedCollector("other", "[{job_name: app}]")},
+			want:  []string{"TA006", "TA013"},
+		},
+		{
+			name:  "an attached collector is no disabled TA: no TA001",
+			obj:   attachedCollector("ta", "[{job_name: app}]"),
+			world: []string{"apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n"},
+			want:  []string{},
+		},
+		{
+			name:     "TA012 a collector attached to a TargetAllocator that does not exist",
+			obj:      attachedCollector("ta", "[{job_name: app}]"),
+			world:    []string{"apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: elsewhere}\nspec: {}\n"},
+			want:     []string{"TA012"},
+			contains: "attached to TargetAllocator ta, which does not exist",
+		},
+		{
+			name:  "the operator's TargetAllocator copy of an embedded TA is judged on its collector",
+			obj:   "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: c, namespace: obs}\nspec: {prometheusCR: {enabled: true}}\n",
+			world: []string{collector("  mode: statefulset\n  targetAllocator: {enabled: true, prometheusCR: {enabled: true, podMonitorSelector: {}, serviceMonitorSelector: {}}}\n" + goodConfig)},
+			want:  []string{},
 		},
 		{
 			name: "TA007 allow and deny lists together",
@@ -288,4 +320,18 @@ spec: {serviceMonitorSelector: {}}
 			}
 		})
 	}
+}
+
+// attachedCollector is a collector in namespace obs attached to the
+// standalone TargetAllocator ta, with those scrape_configs.
+func attachedCollector(ta, scrapeConfigs string) string {
+	return `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: feeder, namespace: obs, labels: {opentelemetry.io/target-allocator: ` + ta + `}}
+spec:
+  mode: statefulset
+  config:
+    receivers: {prometheus: {config: {scrape_configs: ` + scrapeConfigs + `}}}
+    service: {pipelines: {metrics: {receivers: [prometheus]}}}
+`
 }

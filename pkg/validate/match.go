@@ -36,7 +36,7 @@ func podsBehind(v cluster.View, s *model.Service) []*model.Pod {
 func onService(v cluster.View, ep model.Endpoint, s *model.Service) verdict {
 	switch m, _, _ := ep.Match(model.ServiceMonitor); m {
 	case model.MatchAll:
-		if len(s.Ports) > 0 {
+		if len(s.Ports) > 0 || s.PortsIncomplete {
 			return found
 		}
 		return missing
@@ -44,18 +44,45 @@ func onService(v cluster.View, ep model.Endpoint, s *model.Service) verdict {
 		if s.HasPortFor(ep) {
 			return found
 		}
+		if s.PortsIncomplete {
+			return unknown
+		}
 		return missing
 	}
-	pods := podsBehind(v, s)
+	return onPods(model.ServiceMonitor, ep, podsBehind(v, s))
+}
+
+// onPods says whether an endpoint finds a declared container port on any of
+// the Pods; unknown when there are none to look at, or when a Pod's ports
+// are known only in part.
+func onPods(kind model.MonitorKind, ep model.Endpoint, pods []*model.Pod) verdict {
 	if len(pods) == 0 {
 		return unknown
 	}
+	res := missing
 	for _, p := range pods {
-		if p.HasPortFor(model.ServiceMonitor, ep) {
+		if p.HasPortFor(kind, ep) {
 			return found
 		}
+		if p.PortsIncomplete {
+			res = unknown
+		}
 	}
-	return missing
+	return res
+}
+
+// describedSet reports whether the view knows everything in the namespaces:
+// only then does "not found" mean absent.
+func describedSet(v cluster.View, ns model.NamespaceSet) bool {
+	if ns.All {
+		return v.Described("")
+	}
+	for _, n := range ns.Names {
+		if !v.Described(n) {
+			return false
+		}
+	}
+	return true
 }
 
 // onServices combines onService over Services: found if any finds it,

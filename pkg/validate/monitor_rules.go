@@ -21,14 +21,14 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 	ev.namespacesExist(m)
 	if m.Kind == model.ServiceMonitor {
 		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
-		if len(svcs) == 0 {
+		if len(svcs) == 0 && describedSet(ev.after, m.Namespaces) {
 			ev.matchesNothing(m, "Service", servicesNearMiss(ev, m))
 		}
 		ev.serviceMonitorPorts(m, svcs)
 		return
 	}
 	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())
-	if len(pods) == 0 {
+	if len(pods) == 0 && describedSet(ev.after, m.Namespaces) {
 		ev.matchesNothing(m, "Pod", podsNearMiss(ev, m))
 	}
 	ev.podMonitorPorts(m, pods)
@@ -39,16 +39,17 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	if len(ev.after.ReadersOf(m)) > 0 {
 		return
 	}
+	ns := ev.after.Namespace(m.Ref.Namespace)
 	var tas []*model.Allocator
-	for _, a := range ev.after.Allocators() {
-		if a.Active {
-			tas = append(tas, a)
+	for _, a := range activeAllocators(ev.after) {
+		if a.MightRead(m, ns) {
+			return // only the namespace's labels, which the input does not give, could keep it out
 		}
+		tas = append(tas, a)
 	}
 	if len(tas) == 0 {
 		return // no TA discovers monitors at all: nothing to be blind to
 	}
-	ns := ev.after.Namespace(m.Ref.Namespace)
 	// The closest TA is the one the monitor misses by the fewest unmet
 	// conditions; on a tie, one in the monitor's own namespace. Only the
 	// winner's reasons are spelled out.
@@ -86,7 +87,7 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	}
 	var gone []string
 	for _, n := range m.MatchNames {
-		if ev.after.Namespace(n) == nil {
+		if ev.after.Described(n) && ev.after.Namespace(n) == nil {
 			gone = append(gone, n)
 		}
 	}
@@ -169,8 +170,9 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name))
 			continue // TA104 says it better than TA103 would
 		}
-		if len(svcs) == 0 || mode == model.MatchAll || onServices(ev.after, ep, svcs) != missing {
-			continue
+		if len(svcs) == 0 || mode == model.MatchAll || onServices(ev.after, ep, svcs) != missing ||
+			!describedSet(ev.after, m.Namespaces) {
+			continue // found, or it may be on a Service the input does not describe
 		}
 		if mode == model.MatchServicePortName {
 			ev.add(rules.TA103, m.Job(i), subject,
@@ -190,22 +192,12 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 
 // podMonitorPorts is TA103 for a PodMonitor.
 func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
-	if len(pods) == 0 {
+	if len(pods) == 0 || !describedSet(ev.after, m.Namespaces) {
 		return
 	}
 	for i, ep := range m.Endpoints {
 		mode, name, num := ep.Match(model.PodMonitor)
-		if mode == model.MatchAll {
-			continue
-		}
-		hit := false
-		for _, p := range pods {
-			if p.HasPortFor(model.PodMonitor, ep) {
-				hit = true
-				break
-			}
-		}
-		if hit {
+		if mode == model.MatchAll || onPods(model.PodMonitor, ep, pods) != missing {
 			continue
 		}
 		fix := "declare the port in the Pods' containers, or change the endpoint"

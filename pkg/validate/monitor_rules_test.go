@@ -113,9 +113,14 @@ func TestMonitorNotSelected(t *testing.T) {
 		},
 		{
 			// Offline, a namespace no manifest declares has no labels.
-			name: "TA101 namespace without a manifest has no labels", obj: sm("{}", "", "{port: metrics}"),
+			name: "no TA101 when only the labels of a namespace nobody described keep it out", obj: sm("{}", "", "{port: metrics}"),
 			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {matchLabels: {team: a}}}"), webService},
-			want:  []string{"TA101"},
+			want:  []string{},
+		},
+		{
+			name: "TA101 when a Namespace manifest gives labels that miss the namespace selector", obj: sm("{}", "", "{port: metrics}"),
+			world: []string{ta("t", "{enabled: true, serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {matchLabels: {team: b}}}"), webService, nsApps},
+			want:  []string{"TA101"}, contains: "namespace apps does not match serviceMonitorNamespaceSelector team=b",
 		},
 		{
 			name: "the API server's metadata.name label is on declared namespaces", obj: sm("{}", "", "{port: metrics}"),

@@ -69,6 +69,8 @@ func (o *overlay) Namespace(name string) *model.Namespace {
 	return nil
 }
 
+func (o *overlay) Described(namespace string) bool { return o.base.Described(namespace) }
+
 func (o *overlay) Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service {
 	res := o.base.Services(ns, sel)
 	if o.ref.Kind != "Service" {

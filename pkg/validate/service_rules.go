@@ -26,21 +26,36 @@ func (ev *evaluation) serviceRules(s *model.Service) {
 	}
 }
 
-// portMismatch is TA202: a ServiceMonitor selects the Service, but none of
-// its endpoints finds a port on it.
+// portMismatch is TA202, the Service-side view of TA103: a ServiceMonitor
+// that a TA reads selects the Service, none of its endpoints finds a port
+// on it, and one of its jobs finds its port on none of the Services it
+// selects. A sibling Service that merely lacks the port (the monitor's other
+// Service has it) is no problem, and neither is a Service that serves one
+// job while others miss (the monitor's TA103 says so).
 func (ev *evaluation) portMismatch(s *model.Service) {
 	for _, m := range ev.after.MonitorsSelecting(model.ServiceMonitor, s.Ref.Namespace, s.Labels) {
-		if len(m.Endpoints) == 0 {
+		if len(m.Endpoints) == 0 || !readByAllocator(ev.after.ReadersOf(m)) || !describedSet(ev.after, m.Namespaces) {
 			continue
 		}
-		hit := false
+		serves := false
 		for _, ep := range m.Endpoints {
 			if onService(ev.after, ep, s) != missing {
-				hit = true
+				serves = true
 				break
 			}
 		}
-		if hit {
+		if serves {
+			continue // what it lacks is the monitor's to fix (TA103), not this Service's
+		}
+		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
+		blind := false
+		for _, ep := range m.Endpoints {
+			if onServices(ev.after, ep, svcs) == missing {
+				blind = true
+				break
+			}
+		}
+		if !blind {
 			continue
 		}
 		ev.add(rules.TA202, "", "",
@@ -53,6 +68,9 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 // the old Service finds none on any Service after the change.
 func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 	for _, m := range ev.before.MonitorsSelecting(model.ServiceMonitor, old.Ref.Namespace, old.Labels) {
+		if !readByAllocator(ev.after.ReadersOf(m)) || !describedSet(ev.after, m.Namespaces) {
+			continue // no TA goes blind, or the target may be on a Service the view does not describe
+		}
 		var after []*model.Service
 		loaded := false
 		for i, ep := range m.Endpoints {

@@ -117,7 +117,7 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	var b strings.Builder
-	b.WriteString("ta-guard: this change would leave a Target Allocator blind:")
+	b.WriteString("ta-guard denied this change:")
 	for _, f := range denies {
 		b.WriteString("\n- ")
 		b.WriteString(strings.ReplaceAll(f.Message, "\n", "\n  "))

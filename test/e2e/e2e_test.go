@@ -46,7 +46,7 @@ const (
 	taRBAC    = "testdata/demo/ta-rbac.yaml"
 
 	denyPolicy = "defaultAction: deny\n"
-	ourMessage = "ta-guard: this change would leave a Target Allocator blind:"
+	ourMessage = "ta-guard denied this change:"
 )
 
 // assetsDir finds etcd, kube-apiserver and kubectl (see testenv.Assets).

@@ -125,7 +125,7 @@ func TestWebhook(t *testing.T) {
 		_, err := k.apply(ctx, blind)
 		require.Error(t, err)
 		msg := err.Error()
-		assert.Contains(t, msg, "ta-guard: this change would leave a Target Allocator blind")
+		assert.Contains(t, msg, "ta-guard denied this change:")
 		assert.Contains(t, msg, "TA003 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR.serviceMonitorSelector is unset, so the TA reads no ServiceMonitor")
 		assert.Contains(t, msg, "fix: set spec.targetAllocator.prometheusCR.serviceMonitorSelector: {}")
 		fixed := objectsOf(t, "testdata/seed/collector.yaml")[0]
