@@ -15,10 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/ta-guard/ta-guard/pkg/access"
+	"github.com/ta-guard/ta-guard/pkg/check"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/diagnose"
 	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
 	"github.com/ta-guard/ta-guard/pkg/watch"
 )
@@ -36,6 +39,8 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	output := fs.String("o", "text", "output: text or json")
 	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
 	namespace := fs.String("n", "default", "with -f: namespace of objects that name none")
+	policyFile := fs.String("policy", "", "policy file, as for check and serve")
+	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -46,7 +51,18 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "diagnose: -o %q: want text or json\n", *output)
 		return 2
 	}
-	opts := diagnose.Options{}
+	threshold, err := rules.ParseAction(*failOn)
+	if err != nil || threshold == rules.Off {
+		fmt.Fprintf(stderr, "diagnose: --fail-on %q: want deny, warn or audit\n", *failOn)
+		return 2
+	}
+	opts := diagnose.Options{FailOn: threshold}
+	if *policyFile != "" {
+		if opts.Policy, err = policy.LoadFile(*policyFile); err != nil {
+			fmt.Fprintf(stderr, "diagnose: policy %v\n", err)
+			return 2
+		}
+	}
 	if *only != "" {
 		ns, name, ok := strings.Cut(*only, "/")
 		if !ok || ns == "" || name == "" {
@@ -73,13 +89,15 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2
 		}
-		store := cluster.NewStore()
-		for _, d := range docs {
-			if d.Object != nil {
-				store.Upsert(d.Object)
-			}
+		world, err := check.BuildWorld(docs)
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
 		}
-		view = store
+		for _, w := range world.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		view, opts.Subjects = world.Store, world.Subjects
 	} else {
 		cfg, err := restConfig(*kubeconfig)
 		if err != nil {
@@ -126,7 +144,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "diagnose: %v\n", err)
 		return 2
 	}
-	if d.Blind {
+	if d.Failed() {
 		return 1
 	}
 	return 0

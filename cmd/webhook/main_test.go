@@ -50,6 +50,7 @@ type finding struct {
 		Name       string `json:"name"`
 	} `json:"object"`
 	Job     string `json:"job"`
+	AtRisk  bool   `json:"atRisk"`
 	Message string `json:"message"`
 }
 

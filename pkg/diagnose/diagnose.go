@@ -11,8 +11,11 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
@@ -20,11 +23,25 @@ import (
 // Diagnosis is the whole answer.
 type Diagnosis struct {
 	Allocators []*Allocator `json:"allocators"`
-	// Blind is true when any allocator misses something meant for it.
-	Blind bool `json:"blind"`
+	// Findings are the engine's findings over the whole view, policy
+	// applied: the diagnosis shows them, it never adds a verdict of its own.
+	Findings []rules.Finding `json:"findings"`
+	// Other are the findings the allocator trees do not show (a Service's,
+	// a monitor no diagnosed TA reads).
+	Other []rules.Finding `json:"other,omitempty"`
+	// Blind is true when some finding at or above FailOn says that something
+	// meant for a TA is not scraped now; AtRisk when every such finding only
+	// says it will not be (an unset selector while no monitor of that kind
+	// exists yet).
+	Blind  bool `json:"blind"`
+	AtRisk bool `json:"atRisk"`
 	// Live tells whether the facts came from a live cluster.
 	Live bool `json:"live"`
 }
+
+// Failed is the exit status: a finding at or above the threshold, exactly
+// as check --fail-on decides it.
+func (d *Diagnosis) Failed() bool { return d.Blind || d.AtRisk }
 
 // Step is one link of the chain: ✓ or ✗, what was seen, and for a ✗ the
 // rule and the fix.
@@ -97,28 +114,118 @@ type Options struct {
 	Only *model.Ref
 	// Facts enable the live checks.
 	Facts validate.Facts
+	// Subjects are the objects whose findings decide the verdict (nil: the
+	// allocators and the monitors they are shown with).
+	Subjects []model.Object
+	// Policy and FailOn decide, as for check, which findings count.
+	Policy *policy.Policy
+	FailOn rules.Action
 }
 
 const maxNearMisses = 10
 
-// Run diagnoses every allocator of the view (or the one asked for).
+// Run diagnoses every allocator of the view (or the one asked for). The
+// verdict is the engine's: some finding at or above FailOn.
 func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) {
-	d := &Diagnosis{Live: opts.Facts != nil}
+	if opts.FailOn == "" {
+		opts.FailOn = rules.Audit
+	}
+	if opts.Subjects == nil {
+		opts.Subjects = subjectsOf(v)
+	}
+	d := &Diagnosis{Live: opts.Facts != nil, Findings: []rules.Finding{}}
+	ix := &findingIndex{byObject: map[string][]rules.Finding{}}
+	for _, s := range opts.Subjects {
+		fs, err := evaluate(ctx, v, s, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fs {
+			ix.byObject[f.Object.Key()] = append(ix.byObject[f.Object.Key()], f)
+		}
+		d.Findings = append(d.Findings, fs...)
+	}
+	shown := map[string]bool{}
 	for _, a := range v.Allocators() {
 		if opts.Only != nil && ((opts.Only.Kind != "" && a.Ref.Kind != opts.Only.Kind) || a.Ref.Namespace != opts.Only.Namespace || a.Ref.Name != opts.Only.Name) {
 			continue
 		}
-		ad, err := diagnoseAllocator(ctx, v, a, opts)
+		if !isTA(v, a) && opts.Only == nil {
+			continue // a collector without a TA of its own (tracing only, or attached to a TargetAllocator)
+		}
+		ad, err := diagnoseAllocator(ctx, v, a, opts, ix, shown)
 		if err != nil {
 			return nil, err
 		}
 		d.Allocators = append(d.Allocators, ad)
-		d.Blind = d.Blind || ad.Blind
 	}
 	if opts.Only != nil && len(d.Allocators) == 0 {
 		return nil, fmt.Errorf("no OpenTelemetryCollector or TargetAllocator %s", opts.Only.NamespacedName())
 	}
+	for _, f := range d.Findings {
+		if f.Action.Severity() < opts.FailOn.Severity() {
+			continue
+		}
+		if f.AtRisk {
+			d.AtRisk = true
+		} else {
+			d.Blind = true
+		}
+		if !shown[f.Object.Key()] {
+			d.Other = append(d.Other, f)
+		}
+	}
+	if d.Blind {
+		d.AtRisk = false
+	}
 	return d, nil
+}
+
+// isTA reports whether an allocator is a TA to diagnose: a standalone
+// TargetAllocator (not the operator's copy of an embedded one), or a
+// collector whose targetAllocator block is enabled or carries settings.
+func isTA(v cluster.View, a *model.Allocator) bool {
+	if a.Standalone {
+		return !validate.EmbeddedCopy(v, a)
+	}
+	return !a.Attached() && (a.Enabled || len(a.Settings) > 0)
+}
+
+// subjectsOf lists what a view holds for the rules to review: its
+// allocators, monitors and Services.
+func subjectsOf(v cluster.View) []model.Object {
+	var out []model.Object
+	for _, a := range v.Allocators() {
+		out = append(out, a)
+	}
+	for _, k := range model.MonitorKinds {
+		for _, m := range v.Monitors(k, labels.Everything()) {
+			out = append(out, m)
+		}
+	}
+	for _, svc := range v.Services(model.NamespaceSet{All: true}, labels.Everything()) {
+		out = append(out, svc)
+	}
+	return out
+}
+
+// findingIndex holds the engine's findings by object.
+type findingIndex struct {
+	byObject map[string][]rules.Finding
+}
+
+func (ix *findingIndex) of(ref model.Ref) []rules.Finding { return ix.byObject[ref.Key()] }
+
+func evaluate(ctx context.Context, v cluster.View, obj model.Object, opts Options) ([]rules.Finding, error) {
+	req := validate.Request{Operation: validate.Create, Object: obj}
+	if opts.Facts == nil {
+		return validate.Evaluate(req, v, opts.Policy), nil
+	}
+	fs, err := validate.EvaluateLive(ctx, req, v, opts.Facts, opts.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("%s: live checks: %w", obj.GetMeta().Ref, err)
+	}
+	return fs, nil
 }
 
 // AttachTA records a comparison with a running TA; a difference that the
@@ -129,6 +236,7 @@ func (d *Diagnosis) AttachTA(a *Allocator, c *Comparison) {
 		if !strings.HasPrefix(diff.Why, "as predicted") {
 			a.Blind = true
 			d.Blind = true
+			d.AtRisk = false
 		}
 	}
 }
@@ -159,17 +267,9 @@ func failStep(name string, f rules.Finding) Step {
 	return Step{Name: name, OK: false, Detail: what, Rule: f.Rule, Fix: fix}
 }
 
-func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, opts Options) (*Allocator, error) {
-	req := validate.Request{Operation: validate.Create, Object: a}
-	var fs []rules.Finding
-	if opts.Facts != nil {
-		var err error
-		if fs, err = validate.EvaluateLive(ctx, req, v, opts.Facts, nil); err != nil {
-			return nil, fmt.Errorf("%s: live checks: %w", a.Ref, err)
-		}
-	} else {
-		fs = validate.Evaluate(req, v, nil)
-	}
+func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, opts Options, ix *findingIndex, shown map[string]bool) (*Allocator, error) {
+	shown[a.Ref.Key()] = true
+	fs := ix.of(a.Ref)
 	found := byRule(fs)
 	ad := &Allocator{Object: a.Ref}
 	step := func(name string, okDetail string, ids ...rules.ID) {
@@ -183,6 +283,17 @@ func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, 
 	}
 
 	// 1. The TA itself.
+	if a.Standalone {
+		if f := found[rules.TA013]; len(f) > 0 {
+			ad.Steps = append(ad.Steps, failStep("collectors attached", f[0]))
+		} else if cs := validate.AttachedCollectors(v, a); len(cs) > 0 {
+			names := make([]string, len(cs))
+			for i, c := range cs {
+				names[i] = c.Ref.Name
+			}
+			ad.Steps = append(ad.Steps, Step{Name: "collectors attached", OK: true, Detail: strings.Join(names, ", ")})
+		}
+	}
 	switch {
 	case a.Standalone:
 		ad.Steps = append(ad.Steps, Step{Name: "target allocator enabled", OK: true, Detail: "standalone TargetAllocator (always on)"})
@@ -193,17 +304,19 @@ func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, 
 			Fix: "set spec.targetAllocator.enabled: true"}
 		if f := found[rules.TA001]; len(f) > 0 {
 			s = failStep(s.Name, f[0])
+		} else {
+			s.OK, s.Rule, s.Fix = true, "", ""
 		}
 		ad.Steps = append(ad.Steps, s)
-		ad.Blind = true
+		ad.Blind = !s.OK
 		return ad, nil // nothing below runs without a TA
 	}
 	// 2. Prometheus CR discovery.
 	if a.PrometheusCR {
 		ad.Steps = append(ad.Steps, Step{Name: "prometheusCR enabled", OK: true, Detail: "prometheusCR.enabled: true"})
 	} else {
-		s := Step{Name: "prometheusCR enabled", Detail: "prometheusCR.enabled is not true: no ServiceMonitor or PodMonitor is read",
-			Rule: rules.TA002, Fix: "set " + a.Field + ".prometheusCR.enabled: true"}
+		s := Step{Name: "prometheusCR enabled", OK: true,
+			Detail: fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs)}
 		if f := found[rules.TA002]; len(f) > 0 {
 			s = failStep(s.Name, f[0])
 		}
@@ -232,7 +345,7 @@ func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, 
 	// 4. Per kind: selectors, scope, monitors read, near misses.
 	if a.PrometheusCR {
 		for _, k := range model.MonitorKinds {
-			ad.Kinds = append(ad.Kinds, diagnoseKind(v, a, k, found))
+			ad.Kinds = append(ad.Kinds, diagnoseKind(ctx, v, a, k, found, opts, ix, shown))
 		}
 	}
 	for _, s := range append(append([]Step{}, ad.Steps...), ad.Access...) {
@@ -265,14 +378,17 @@ func liveStep(found map[rules.ID][]rules.Finding, id rules.ID, name, ok string) 
 	return Step{Name: name, OK: true, Detail: ok}
 }
 
-func diagnoseKind(v cluster.View, a *model.Allocator, k model.MonitorKind, found map[rules.ID][]rules.Finding) *Kind {
+func diagnoseKind(ctx context.Context, v cluster.View, a *model.Allocator, k model.MonitorKind, found map[rules.ID][]rules.Finding, opts Options, ix *findingIndex, shown map[string]bool) *Kind {
 	s := &a.Scopes[k]
 	kd := &Kind{Kind: k.String(), Monitors: []Monitor{}, NearMisses: []NearMiss{}}
 	field := s.MonitorsField
 	switch {
 	case s.Monitors.Nothing():
-		kd.Selector = Step{Name: field, Detail: fmt.Sprintf("unset: under v1beta1 this selects NO %s", k), Rule: rules.TA003,
-			Fix: fmt.Sprintf("set %s: {} to read every %s", field, k)}
+		kd.Selector = Step{Name: field, OK: true, Detail: fmt.Sprintf("unset: under v1beta1 this selects NO %s", k)}
+		if f := found[rules.TA003]; len(f) > 0 {
+			kd.Selector = Step{Name: field, Detail: kd.Selector.Detail, Rule: rules.TA003,
+				Fix: fmt.Sprintf("set %s: {} to read every %s", field, k)}
+		}
 	case s.Monitors.All():
 		kd.Selector = Step{Name: field, OK: true, Detail: fmt.Sprintf("%s: every %s", s.Monitors, k)}
 	default:
@@ -299,23 +415,23 @@ func diagnoseKind(v cluster.View, a *model.Allocator, k model.MonitorKind, found
 	if !s.Monitors.Nothing() {
 		for _, m := range v.Monitors(k, s.Monitors.Selector()) {
 			if a.Reads(m, v.Namespace(m.Ref.Namespace)) {
-				kd.Monitors = append(kd.Monitors, diagnoseMonitor(v, m))
+				kd.Monitors = append(kd.Monitors, diagnoseMonitor(v, m, ix, shown))
 			}
 		}
 	}
-	// Near misses: monitors nobody reads, one or two conditions away.
-	all := v.Monitors(k, model.SelectAll("").Selector())
+	// Near misses: monitors the engine says no TA reads (TA101), closest
+	// first; a monitor that opts out of TA101 is meant for no TA.
 	type miss struct {
 		m *model.Monitor
 		n int
 	}
 	var misses []miss
-	for _, m := range all {
-		ns := v.Namespace(m.Ref.Namespace)
-		if a.Reads(m, ns) || len(v.ReadersOf(m)) > 0 {
+	for _, m := range v.Monitors(k, labels.Everything()) {
+		if !hasRule(ix.of(m.Ref), rules.TA101) {
 			continue
 		}
-		misses = append(misses, miss{m, a.Misses(m, ns)})
+		shown[m.Ref.Key()] = true
+		misses = append(misses, miss{m, a.Misses(m, v.Namespace(m.Ref.Namespace))})
 	}
 	sort.SliceStable(misses, func(i, j int) bool { return misses[i].n < misses[j].n })
 	for i, mm := range misses {
@@ -328,9 +444,19 @@ func diagnoseKind(v cluster.View, a *model.Allocator, k model.MonitorKind, found
 	return kd
 }
 
-func diagnoseMonitor(v cluster.View, m *model.Monitor) Monitor {
+func hasRule(fs []rules.Finding, id rules.ID) bool {
+	for _, f := range fs {
+		if f.Rule == id {
+			return true
+		}
+	}
+	return false
+}
+
+func diagnoseMonitor(v cluster.View, m *model.Monitor, ix *findingIndex, shown map[string]bool) Monitor {
+	shown[m.Ref.Key()] = true
 	tr := validate.Trace(v, m)
-	fs := validate.Evaluate(validate.Request{Operation: validate.Create, Object: m}, v, nil)
+	fs := ix.of(m.Ref)
 	byJob := map[string]rules.Finding{}
 	md := Monitor{Object: m.Ref, Selects: names(tr.Selects), Endpoints: []Endpoint{}}
 	for _, f := range fs {
@@ -339,7 +465,7 @@ func diagnoseMonitor(v cluster.View, m *model.Monitor) Monitor {
 			if _, ok := byJob[f.Job]; !ok {
 				byJob[f.Job] = f
 			}
-		case f.Rule == rules.TA102 || f.Rule == rules.TA105 || f.Rule == rules.TA106:
+		default:
 			md.Problems = append(md.Problems, failStep(f.Name, f))
 		}
 	}
@@ -350,9 +476,11 @@ func diagnoseMonitor(v cluster.View, m *model.Monitor) Monitor {
 			e.OK = false
 			e.Rule = f.Rule
 			e.Reason, e.Fix = split(f)
-		} else if !e.OK {
+		} else if !e.OK && hasRule(fs, rules.TA102) {
 			e.Rule = rules.TA102
 			e.Reason = "the monitor's selector matches nothing, so this job has no target"
+		} else {
+			e.OK = true // nothing found, but nothing the input describes says it is missing
 		}
 		if e.Found == nil {
 			e.Found = []string{}

@@ -28,10 +28,21 @@ func (d *Diagnosis) WriteText(w io.Writer, color bool) error {
 		}
 		p.allocator(a)
 	}
+	if len(d.Other) > 0 {
+		p.b.WriteByte('\n')
+		p.line(0, p.bold("Other findings"))
+		for _, f := range d.Other {
+			what, fix := split(f)
+			p.step(1, Step{Name: f.Object.String(), Detail: what, Rule: f.Rule, Fix: fix})
+		}
+	}
 	p.b.WriteByte('\n')
-	if d.Blind {
+	switch {
+	case d.Blind:
 		p.line(0, p.red("verdict: BLIND")+" - something meant for a target allocator is not scraped (see the ✗ above)")
-	} else {
+	case d.AtRisk:
+		p.line(0, p.red("verdict: AT RISK")+" - nothing is blind yet, but the next monitor of some kind will be (see the ✗ above)")
+	default:
 		p.line(0, p.green("verdict: OK")+" - every target allocator sees every monitor meant for it")
 	}
 	_, err := io.WriteString(w, p.b.String())

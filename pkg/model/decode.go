@@ -1,8 +1,10 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
@@ -134,11 +136,12 @@ func workloadPod(apiVersion, kind, ns, name string, t *corev1.PodTemplateSpec) *
 // UnknownFields lists the fields of an object that its kind does not have:
 // typos such as namespaceSelecter, which would otherwise be dropped in
 // silence (the API server's strict field validation rejects them). Our own
-// opentelemetry.io types model only what the rules read, so they are not
-// checked.
+// opentelemetry.io types model only what the rules read, so of those only
+// the label selectors of prometheusCR are checked, where a stray field
+// changes the meaning most.
 func UnknownFields(gvk schema.GroupVersionKind, raw []byte) []string {
 	if gvk.Group == otelv1beta1.GroupVersion.Group {
-		return nil
+		return selectorShapes(gvk, raw)
 	}
 	typed, ok := newTyped(gvk)
 	if !ok {
@@ -152,5 +155,66 @@ func UnknownFields(gvk schema.GroupVersionKind, raw []byte) []string {
 	for _, e := range strict {
 		out = append(out, e.Error())
 	}
+	return out
+}
+
+// selectorShapes finds prometheusCR selectors written in the v1alpha1 shape
+// under a kind whose selectors are label selectors (a v1beta1 collector, a
+// TargetAllocator): serviceMonitorSelector: {team: payments}. The API server
+// prunes team and stores {}, which selects every monitor.
+func selectorShapes(gvk schema.GroupVersionKind, raw []byte) []string {
+	var path []string
+	switch {
+	case gvk.Version == "v1beta1" && gvk.Kind == "OpenTelemetryCollector":
+		path = []string{"spec", "targetAllocator", "prometheusCR"}
+	case gvk.Kind == "TargetAllocator":
+		path = []string{"spec", "prometheusCR"}
+	default:
+		return nil
+	}
+	var obj map[string]any
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
+	}
+	cur := obj
+	for _, p := range path {
+		next, ok := cur[p].(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = next
+	}
+	field := strings.Join(path, ".")
+	var out []string
+	for _, name := range sortedKeys(cur) {
+		sel, ok := cur[name].(map[string]any)
+		if !ok || !strings.HasSuffix(name, "Selector") {
+			continue
+		}
+		var stray []string
+		for _, k := range sortedKeys(sel) {
+			if k != "matchLabels" && k != "matchExpressions" {
+				stray = append(stray, k)
+			}
+		}
+		if len(stray) == 0 {
+			continue
+		}
+		pairs := make([]string, len(stray))
+		for i, k := range stray {
+			pairs[i] = fmt.Sprintf("%s: %v", k, sel[k])
+		}
+		out = append(out, fmt.Sprintf("unknown field %q: %s.%s is a label selector, and the API server prunes %s, leaving {} (every %s); write matchLabels: {%s}",
+			field+"."+name+"."+stray[0], field, name, strings.Join(stray, ", "), strings.TrimSuffix(name, "Selector"), strings.Join(pairs, ", ")))
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sortStrings(out)
 	return out
 }

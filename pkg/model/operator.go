@@ -1,6 +1,8 @@
 package model
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -65,7 +67,8 @@ func Generated(a *Allocator) []Object {
 		base := a.Ref.Name + "-collector"
 		selector := selectorLabels(a, componentCollector)
 		svc := func(name, typ string, extra map[string]string, ports []ServicePort, incomplete bool) *Service {
-			l := generatedLabels(a, componentCollector, name)
+			// The headless Service is a copy of the base one, name label included.
+			l := generatedLabels(a, componentCollector, strings.TrimSuffix(name, "-headless"))
 			l[serviceTypeLabel] = typ
 			for k, v := range extra {
 				l[k] = v

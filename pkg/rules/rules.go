@@ -145,6 +145,9 @@ type Finding struct {
 	Object model.Ref `json:"object"`
 	// Job is the TA job that goes blind, where there is one.
 	Job string `json:"job"`
+	// AtRisk: nothing is blind yet, but the next object of some kind will
+	// be (an unset v1beta1 selector while no monitor of that kind exists).
+	AtRisk bool `json:"atRisk,omitempty"`
 	// Message: a first line saying what is wrong, under 120 characters where
 	// possible, starting with the rule ID; then lines saying how to fix it.
 	Message string `json:"message"`

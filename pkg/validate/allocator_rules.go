@@ -52,6 +52,13 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 			ev.add(rules.TA003, "", "",
 				fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(field), k),
 				fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", field, k))
+			// Blind only once a monitor of that kind exists that {} would read.
+			probe := a.Reader
+			probe.Active = true
+			probe.Scopes[k].Monitors = model.SelectAll("{}")
+			if !ev.anyRead(&probe, k) {
+				ev.findings[len(ev.findings)-1].AtRisk = true
+			}
 		}
 	}
 	if !a.Standalone {
@@ -288,4 +295,14 @@ func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocato
 	ev.add(rules.TA013, "", "",
 		fmt.Sprintf("no collector is attached to it (label %s: %s): its targets go nowhere", model.AttachLabel, ta.Ref.Name),
 		fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name))
+}
+
+// anyRead reports whether the reader reads some monitor of the kind.
+func (ev *evaluation) anyRead(r *model.Reader, k model.MonitorKind) bool {
+	for _, m := range ev.after.Monitors(k, r.Scopes[k].Monitors.Selector()) {
+		if r.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) {
+			return true
+		}
+	}
+	return false
 }

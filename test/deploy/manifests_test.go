@@ -330,8 +330,12 @@ func TestOverlaysRender(t *testing.T) {
 					assert.Empty(t, p.Rules)
 				case "enforce":
 					assert.Equal(t, rules.Deny, p.DefaultAction)
-					for _, id := range []rules.ID{rules.TA003, rules.TA103, rules.TA201, rules.TA011} {
+					for _, id := range []rules.ID{rules.TA003, rules.TA104, rules.TA201, rules.TA011} {
 						assert.Equal(t, rules.Deny, p.ActionFor(id), "%s", id)
+					}
+					// What another object arriving later can make untrue is only warned about.
+					for _, id := range []rules.ID{rules.TA012, rules.TA013, rules.TA101, rules.TA102, rules.TA103, rules.TA202} {
+						assert.Equal(t, rules.Warn, p.ActionFor(id), "%s", id)
 					}
 					for _, r := range rules.All() {
 						assert.NotEqual(t, rules.Off, p.ActionFor(r.ID), "%s", r.ID)
