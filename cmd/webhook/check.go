@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ta-guard/ta-guard/pkg/check"
 	"github.com/ta-guard/ta-guard/pkg/manifest"
@@ -30,6 +32,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	policyFile := fsFlags.String("policy", "", "policy file (defaultAction, rules, excludeNamespaces)")
 	failOn := fsFlags.String("fail-on", "deny", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
 	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
+	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
+	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
 	fsFlags.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: webhook check -f PATH [-f PATH ...] [-o text|json] [--policy FILE] [--fail-on deny|warn|audit]")
 		fsFlags.PrintDefaults()
@@ -64,7 +68,12 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	res, err := check.Run(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, pol)
+	var res *check.Result
+	if *kubeconfig != "" || *useCluster {
+		res, err = checkAgainstCluster(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, *kubeconfig, pol)
+	} else {
+		res, err = check.Run(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, pol)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return 2
@@ -109,4 +118,24 @@ func runRules(stdout io.Writer) int {
 		fmt.Fprintf(stdout, "%s  %-32s %-5s %s%s\n", r.ID, r.Name, r.Default, r.Summary, live)
 	}
 	return 0
+}
+
+// checkAgainstCluster reads the live cluster once and checks the manifests
+// as changes to it.
+func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig string, pol *policy.Policy) (*check.Result, error) {
+	docs, err := manifest.Load(paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store, _, err := liveView(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster: %w", err)
+	}
+	return check.EvaluateAgainst(docs, store, pol)
 }

@@ -116,6 +116,46 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	return res, nil
 }
 
+// EvaluateAgainst checks the documents as changes to a live cluster's
+// objects (cluster, read once, e.g. by watch.Snapshot): an object the
+// cluster already holds is an UPDATE from its live state, so removing what a
+// live monitor depends on is found too; any other is a CREATE. The world is
+// then complete: nothing is unknown.
+func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Policy) (*Result, error) {
+	w, err := BuildWorld(docs)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources}
+	type change struct{ obj, old model.Object }
+	changes := make([]change, 0, len(w.Subjects))
+	for _, o := range w.Subjects {
+		changes = append(changes, change{o, cluster.Get(o.GetMeta().Ref)})
+	}
+	for _, d := range docs {
+		if d.Object != nil {
+			cluster.Upsert(d.Object)
+		}
+	}
+	for _, o := range w.Subjects {
+		if a, ok := o.(*model.Allocator); ok {
+			for _, g := range model.Generated(a) {
+				if !cluster.Has(g.GetMeta().Ref) {
+					cluster.Upsert(g)
+				}
+			}
+		}
+	}
+	for _, c := range changes {
+		req := validate.Request{Operation: validate.Create, Object: c.obj}
+		if c.old != nil {
+			req.Operation, req.OldObject = validate.Update, c.old
+		}
+		res.Findings = append(res.Findings, validate.Evaluate(req, cluster, pol)...)
+	}
+	return res, nil
+}
+
 // Undescribed lists the namespaces the input's monitors look in without
 // describing them ("*" when a monitor looks in every namespace): there,
 // checks that need the namespace's contents were skipped.

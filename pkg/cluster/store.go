@@ -372,6 +372,45 @@ func (s *Store) Subjects() []model.Object {
 	return out
 }
 
+// Get returns the object the store holds under that reference (by kind,
+// namespace and name), or nil. Allocators are returned as such, not as their
+// readers.
+func (s *Store) Get(ref model.Ref) model.Object {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch ref.Kind {
+	case "Namespace":
+		if ns := s.namespaces[ref.Name]; ns != nil {
+			return ns
+		}
+		return nil
+	case "Service":
+		if o, ok := s.services.get(ref); ok {
+			return o
+		}
+		return nil
+	case "ServiceMonitor", "PodMonitor":
+		k := model.ServiceMonitor
+		if ref.Kind == "PodMonitor" {
+			k = model.PodMonitor
+		}
+		if o, ok := s.monitors[k].get(ref); ok {
+			return o
+		}
+		return nil
+	}
+	if a, ok := s.allocators[ref.Key()]; ok {
+		return a
+	}
+	if r, ok := s.readers[ref.Key()]; ok {
+		return r
+	}
+	if p, ok := s.pods.get(ref); ok {
+		return p
+	}
+	return nil
+}
+
 // Has reports whether the store holds the object (by kind, namespace, name).
 func (s *Store) Has(ref model.Ref) bool {
 	s.mu.RLock()

@@ -137,4 +137,52 @@ func TestDiagnoseLive(t *testing.T) {
 		}, kinds)
 		assert.True(t, strings.Contains(out, `"10.244.0.12:8080"`))
 	})
+
+	t.Run("check --kubeconfig: manifests checked as changes to the live cluster", func(t *testing.T) {
+		check := func(files ...string) (int, []string, string) {
+			args := []string{"check", "--kubeconfig", kubeconfig, "-o", "json", "--fail-on", "audit"}
+			for _, f := range files {
+				args = append(args, "-f", filepath.Join(repoRoot, f))
+			}
+			cmd := exec.Command(bin, args...)
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else {
+				require.NoError(t, err)
+			}
+			var res struct {
+				Findings []struct{ Rule, Job string } `json:"findings"`
+			}
+			require.NoError(t, json.Unmarshal(o.Bytes(), &res), o.String()+e.String())
+			var got []string
+			for _, f := range res.Findings {
+				got = append(got, strings.TrimSpace(f.Rule+" "+f.Job))
+			}
+			return code, got, e.String()
+		}
+		// The cluster's Service has port prom; the manifest renames it: an
+		// UPDATE from the live state, which offline check cannot see.
+		code, got, stderr := check("testdata/seed/service-port-bleh.yaml")
+		assert.Equal(t, 1, code, stderr)
+		assert.Contains(t, got, "TA201 serviceMonitor/opentelemetry/sm-example/0")
+		// Offline the same file alone is clean: nothing selects it.
+		off := exec.Command(bin, "check", "-f", filepath.Join(repoRoot, "testdata/seed/service-port-bleh.yaml"), "--fail-on", "audit")
+		assert.NoError(t, off.Run(), "offline the Service alone has no finding")
+
+		// Against the cluster, every namespace is known: a monitor naming one
+		// that does not exist gets TA105, which offline stays silent.
+		dir := t.TempDir()
+		sm := "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: ghost, namespace: opentelemetry}\nspec:\n  namespaceSelector: {matchNames: [no-such-namespace]}\n  selector: {}\n  endpoints: [{port: prom}]\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "sm.yaml"), []byte(sm), 0o600))
+		rel, err := filepath.Rel(repoRoot, filepath.Join(dir, "sm.yaml"))
+		require.NoError(t, err)
+		code, got, stderr = check(rel)
+		assert.Equal(t, 1, code, stderr)
+		assert.Contains(t, got, "TA105")
+		assert.Contains(t, got, "TA102")
+	})
 }
