@@ -70,7 +70,9 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		attached = AttachedCollectors(ev.after, a)
 		ev.unattached(a, attached)
 	}
-	if !a.PrometheusCR && a.ScrapeConfigs == 0 && !hasScrapeConfigs(attached) {
+	// A standalone TA without attached collectors is TA013's: the collectors
+	// that would feed it may be applied a moment later.
+	if !a.PrometheusCR && a.ScrapeConfigs == 0 && !hasScrapeConfigs(attached) && !(a.Standalone && len(attached) == 0) {
 		where := "the prometheus receiver has no scrape_configs"
 		fix := "set " + cr + ".enabled: true, or add scrape_configs to receivers.prometheus.config"
 		if a.Standalone {

@@ -197,8 +197,14 @@ spec: {prometheusCR: {enabled: true}}
 		{
 			name:     "TA006 standalone TargetAllocator without scrapeConfigs",
 			obj:      "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
-			want:     []string{"TA006", "TA013"},
+			world:    []string{attachedCollector("ta", "[]")},
+			want:     []string{"TA006"},
 			contains: "spec.scrapeConfigs is empty and no attached collector's prometheus receiver has scrape_configs;",
+		},
+		{
+			name: "a standalone TargetAllocator with nothing attached yet: TA013 only (its feeders may come later)",
+			obj:  "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
+			want: []string{"TA013"},
 		},
 		{
 			name:  "standalone TargetAllocator fed by an attached collector's scrape_configs",
@@ -210,7 +216,7 @@ spec: {prometheusCR: {enabled: true}}
 			name:  "a collector attached elsewhere does not feed it",
 			obj:   "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n",
 			world: []string{attachedCollector("other", "[{job_name: app}]")},
-			want:  []string{"TA006", "TA013"},
+			want:  []string{"TA013"},
 		},
 		{
 			name:  "an attached collector is no disabled TA: no TA001",
