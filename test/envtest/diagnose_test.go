@@ -60,17 +60,7 @@ func TestDiagnoseLive(t *testing.T) {
 	}))
 
 	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(bin, append([]string{"diagnose", "--kubeconfig", kubeconfig}, args...)...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return code, o.String(), e.String()
+		return runBinary(t, bin, append([]string{"diagnose", "--kubeconfig", kubeconfig}, args...)...)
 	}
 	decode := func(s string) *diagnose.Diagnosis {
 		var d diagnose.Diagnosis
@@ -144,25 +134,16 @@ func TestDiagnoseLive(t *testing.T) {
 			for _, f := range files {
 				args = append(args, "-f", filepath.Join(repoRoot, f))
 			}
-			cmd := exec.Command(bin, args...)
-			var o, e bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &o, &e
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err)
-			}
+			code, stdout, stderr := runBinary(t, bin, args...)
 			var res struct {
 				Findings []struct{ Rule, Job string } `json:"findings"`
 			}
-			require.NoError(t, json.Unmarshal(o.Bytes(), &res), o.String()+e.String())
+			require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout+stderr)
 			var got []string
 			for _, f := range res.Findings {
 				got = append(got, strings.TrimSpace(f.Rule+" "+f.Job))
 			}
-			return code, got, e.String()
+			return code, got, stderr
 		}
 		// The cluster's Service has port prom; the manifest renames it: an
 		// UPDATE from the live state, which offline check cannot see.
@@ -185,4 +166,20 @@ func TestDiagnoseLive(t *testing.T) {
 		assert.Contains(t, got, "TA105")
 		assert.Contains(t, got, "TA102")
 	})
+}
+
+// runBinary runs the built binary and returns its exit code and output.
+func runBinary(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, o.String(), e.String()
 }

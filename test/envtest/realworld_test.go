@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/pkg/metrics"
 	"github.com/ta-guard/ta-guard/pkg/server"
 	"github.com/ta-guard/ta-guard/pkg/webhook"
 )
@@ -50,7 +51,7 @@ func TestRealWorldLive(t *testing.T) {
 	srv, err := server.New(server.Options{
 		Config: cfg, PolicyFile: policyFile,
 		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0",
+		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(), // one registry per process
 		WatchInterval: 300 * time.Millisecond, PolicyInterval: 50 * time.Millisecond,
 		AccessCacheTTL: time.Minute, Log: logr.Discard(),
 	})
