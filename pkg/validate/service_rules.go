@@ -34,7 +34,7 @@ func (ev *evaluation) serviceRules(s *model.Service) {
 // job while others miss (the monitor's TA103 says so).
 func (ev *evaluation) portMismatch(s *model.Service) {
 	for _, m := range ev.after.MonitorsSelecting(model.ServiceMonitor, s.Ref.Namespace, s.Labels) {
-		if len(m.Endpoints) == 0 || !readByAllocator(ev.after.ReadersOf(m)) || !describedSet(ev.after, m.Namespaces) {
+		if len(m.Endpoints) == 0 {
 			continue
 		}
 		serves := false
@@ -44,8 +44,10 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 				break
 			}
 		}
-		if serves {
-			continue // what it lacks is the monitor's to fix (TA103), not this Service's
+		// What it lacks elsewhere is the monitor's to fix (TA103). The cheap
+		// local test goes first: most Services serve the monitors selecting them.
+		if serves || !describedSet(ev.after, m.Namespaces) || !readByAllocator(ev.after.ReadersOf(m)) {
+			continue
 		}
 		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
 		blind := false
