@@ -12,13 +12,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd/ cmd/
 COPY pkg/ pkg/
+COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o bin/webhook ./cmd/webhook
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o bin/ta-guard ./cmd/webhook
 
 # Distroless static, nonroot: no shell, no package manager; uid/gid 65532,
 # the user the Deployment runs as.
 FROM gcr.io/distroless/static-debian13:nonroot
-COPY --from=build /src/bin/webhook /webhook
+COPY --from=build /src/bin/ta-guard /ta-guard
 USER 65532:65532
-ENTRYPOINT ["/webhook"]
+ENTRYPOINT ["/ta-guard"]
 CMD ["serve"]

@@ -1,12 +1,12 @@
 # ta-guard. `make test` is what CI runs (.ci/run).
 GO        ?= go
-BIN       ?= bin/webhook
+BIN       ?= bin/ta-guard
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # One set of flags for `make build` and the Dockerfile: a static, reproducible binary.
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check bench bench-webhook generate k8s-bins crds clean demo dev manifests docker-build
+.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
@@ -25,7 +25,14 @@ unit:
 k8s-bins:
 	@hack/k8s-bins.sh >/dev/null
 
-lint: vet fmt-check
+## lint: vet, gofmt, a tidy go.mod, and staticcheck (pinned by go.mod's tool directive).
+lint: vet fmt-check tidy-check staticcheck
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+staticcheck:
+	$(GO) tool staticcheck ./...
 
 vet:
 	$(GO) vet ./...

@@ -6,7 +6,7 @@
 #                         printed what it should (make demo)
 #   hack/demo.sh --keep   keep the sandbox up until Ctrl-C (make dev)
 #
-# Expects bin/webhook (make build). kube-apiserver, etcd and kubectl are built
+# Expects bin/ta-guard (make build). kube-apiserver, etcd and kubectl are built
 # once from the Go module proxy by hack/k8s-bins.sh and reused from .cache/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +14,7 @@ GO="${GO:-go}"
 
 log() { printf 'demo: %s\n' "$*" >&2; }
 
-[[ -x bin/webhook ]] || { log "bin/webhook is missing: run make build (or make demo)"; exit 1; }
+[[ -x bin/ta-guard ]] || { log "bin/ta-guard is missing: run make build (or make demo)"; exit 1; }
 
 bindir="$(hack/k8s-bins.sh --print-dir)"
 missing=()

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ta-guard/ta-guard/pkg/check"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/internal/check"
+	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -35,7 +35,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
 	fsFlags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: webhook check -f PATH [-f PATH ...] [-o text|json] [--policy FILE] [--fail-on deny|warn|audit]")
+		fmt.Fprintln(stderr, "Usage: ta-guard check -f PATH [-f PATH ...] [-o text|json] [--policy FILE] [--fail-on deny|warn|audit]")
 		fsFlags.PrintDefaults()
 	}
 	if err := fsFlags.Parse(args); err != nil {

@@ -14,16 +14,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
-	"github.com/ta-guard/ta-guard/pkg/access"
-	"github.com/ta-guard/ta-guard/pkg/check"
+	"github.com/ta-guard/ta-guard/internal/access"
+	"github.com/ta-guard/ta-guard/internal/check"
+	"github.com/ta-guard/ta-guard/internal/diagnose"
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/diagnose"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
-	"github.com/ta-guard/ta-guard/pkg/watch"
 )
 
 // runDiagnose exits 0 when every TA sees every monitor meant for it, 1 when

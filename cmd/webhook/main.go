@@ -1,4 +1,4 @@
-// Command webhook is ta-guard: a validating admission webhook that keeps
+// Command webhook builds the ta-guard binary: a validating admission webhook that keeps
 // OpenTelemetry Target Allocators from going blind, and the offline tools
 // that share its rule engine.
 package main
@@ -12,13 +12,13 @@ import (
 const usage = `ta-guard keeps OpenTelemetry Target Allocators from going blind.
 
 Usage:
-  webhook serve [flags]                          run the admission webhook
-  webhook check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
-  webhook diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
-  webhook rules                                  list the rule catalog
-  webhook version                                print the version
+  ta-guard serve [flags]                          run the admission webhook
+  ta-guard check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
+  ta-guard diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
+  ta-guard rules                                  list the rule catalog
+  ta-guard version                                print the version
 
-Run "webhook <command> -h" for the flags of a command.
+Run "ta-guard <command> -h" for the flags of a command.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".

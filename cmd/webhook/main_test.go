@@ -18,7 +18,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // inRepoRoot runs the test from the repository root, so that paths in the
-// output read as a user running `webhook check -f testdata/...` there would
+// output read as a user running `ta-guard check -f testdata/...` there would
 // see them, and golden files do not depend on this package's location.
 func inRepoRoot(t *testing.T) {
 	t.Helper()

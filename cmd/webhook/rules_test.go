@@ -27,7 +27,7 @@ func TestVersionAndUsage(t *testing.T) {
 	assert.Equal(t, "dev\n", out)
 	code, _, stderr := runCLI(t, "")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr, "webhook diagnose")
+	assert.Contains(t, stderr, "ta-guard diagnose")
 	code, _, stderr = runCLI(t, "", "frobnicate")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `unknown command "frobnicate"`)

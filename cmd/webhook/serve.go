@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/pkg/rules"
-	"github.com/ta-guard/ta-guard/pkg/server"
 )
 
 func runServe(args []string, stderr io.Writer) int {

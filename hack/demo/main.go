@@ -36,7 +36,7 @@ func main() {
 func run() int {
 	root := flag.String("root", ".", "the repository (CRDs, testdata)")
 	assets := flag.String("assets", "", "directory with etcd, kube-apiserver and kubectl (default: hack/k8s-bins.sh --print-dir)")
-	webhook := flag.String("webhook", "bin/webhook", "the ta-guard binary (make build)")
+	webhook := flag.String("webhook", "bin/ta-guard", "the ta-guard binary (make build)")
 	certs := flag.String("certs", "certs", "where the CA and the serving certificate are written")
 	keep := flag.Bool("keep", false, "bring the sandbox up and keep it until Ctrl-C, without the walk (make dev)")
 	flag.Parse()

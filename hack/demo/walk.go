@@ -134,7 +134,7 @@ func (k *walk) run() error {
 		{"Step 4: a ServiceMonitor selector", k.selectorApp},
 		{"Step 6: labels, namespaces and ports", k.ports},
 		{"The whole cluster, as ta-guard's audit sees it", k.audit},
-		{"Step 2, done by the program: webhook diagnose", k.diagnose},
+		{"Step 2, done by the program: ta-guard diagnose", k.diagnose},
 	}
 	for _, s := range steps {
 		k.out.heading(s.title)
@@ -306,7 +306,7 @@ the guide walks, with the targets the TA should get:`)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	k.out.commandLine("bin/webhook diagnose --kubeconfig $KUBECONFIG --no-color")
+	k.out.commandLine("bin/ta-guard diagnose --kubeconfig $KUBECONFIG --no-color")
 	k.out.output(r.Output)
 	k.checked++
 	if r.Exit != 0 || !strings.Contains(r.Output, "targets: 10.244.0.11:8080") || !strings.Contains(r.Output, "verdict: OK") {

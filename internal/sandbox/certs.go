@@ -16,7 +16,7 @@ import (
 )
 
 // Cert file names in the cert directory: tls.crt and tls.key are what
-// `webhook serve --cert-dir` loads; ca.crt is the caBundle of the
+// `ta-guard serve --cert-dir` loads; ca.crt is the caBundle of the
 // ValidatingWebhookConfiguration.
 const (
 	CAFile   = "ca.crt"

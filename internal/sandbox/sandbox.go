@@ -1,6 +1,6 @@
 // Package sandbox runs ta-guard the way a cluster does, on one machine: a
 // local etcd and kube-apiserver (controller-runtime envtest, from the
-// binaries hack/k8s-bins.sh builds), the project's CRDs, `webhook serve` as
+// binaries hack/k8s-bins.sh builds), the project's CRDs, `ta-guard serve` as
 // a child process with a self-signed serving certificate, and a
 // ValidatingWebhookConfiguration that sends the API server's admission
 // requests to it at https://127.0.0.1:<port>/validate. kubectl (the one
@@ -47,7 +47,7 @@ type Options struct {
 	Root string
 	// Assets holds etcd, kube-apiserver and kubectl (hack/k8s-bins.sh).
 	Assets string
-	// Webhook is the ta-guard binary (make build: bin/webhook).
+	// Webhook is the ta-guard binary (make build: bin/ta-guard).
 	Webhook string
 	// CertDir receives ca.crt, tls.crt and tls.key; a directory inside
 	// the sandbox's temporary directory when empty.

@@ -177,7 +177,10 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 		return nil, err
 	}
 	for _, ep := range pm.Spec.PodMetricsEndpoints {
-		e := Endpoint{PortNumber: ep.PortNumber, TargetPort: ep.TargetPort}
+		// targetPort is deprecated upstream but still honoured by the
+		// Prometheus Operator and the TA: monitors in the wild use it.
+		e := Endpoint{PortNumber: ep.PortNumber, TargetPort: ep.TargetPort} //lint:ignore SA1019 still served and honoured
+
 		if ep.Port != nil {
 			e.Port = *ep.Port
 		}

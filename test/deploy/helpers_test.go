@@ -29,7 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/pkg/webhook"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
 // testCA signs the serving certificates of the tests, as the CA Issuer of

@@ -24,9 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
 )
 
 // typed converts a rendered object into its Go type.
@@ -51,7 +51,7 @@ func renderedDeployment(t *testing.T, objs []*unstructured.Unstructured) deploym
 	require.Len(t, d.Spec.Template.Spec.Containers, 1)
 	c := d.Spec.Template.Spec.Containers[0]
 	require.NotEmpty(t, c.Args)
-	require.Equal(t, "serve", c.Args[0], "the container runs `webhook serve`")
+	require.Equal(t, "serve", c.Args[0], "the container runs `ta-guard serve`")
 	args := map[string]string{}
 	for _, a := range c.Args[1:] {
 		require.True(t, strings.HasPrefix(a, "--"), "argument %q: write --name=value", a)
@@ -389,7 +389,7 @@ func (g grant) String() string {
 	return g.Verb + " " + g.Group + "/" + g.Resource + " " + where
 }
 
-// informerResources are what pkg/watch/kinds.go watches (TestRBAC checks
+// informerResources are what internal/watch/kinds.go watches (TestRBAC checks
 // this list against watch.Kinds through the API server's RESTMapper).
 var informerResources = []string{
 	"/namespaces", "/services", "/pods",
@@ -410,11 +410,11 @@ func expectedGrants() []string {
 		}
 	}
 	for _, r := range informerResources {
-		add("", r, "list", "watch") // pkg/watch: informers
+		add("", r, "list", "watch") // internal/watch: informers
 	}
-	add("", "/serviceaccounts", "get")                             // pkg/access: TA010
-	add("", "authorization.k8s.io/subjectaccessreviews", "create") // pkg/access: TA008
-	// pkg/audit: reports, events, and the leader election Lease.
+	add("", "/serviceaccounts", "get")                             // internal/access: TA010
+	add("", "authorization.k8s.io/subjectaccessreviews", "create") // internal/access: TA008
+	// internal/audit: reports, events, and the leader election Lease.
 	add("", "wgpolicyk8s.io/policyreports", "create", "get", "list", "watch", "update", "patch", "delete")
 	add("", "/events", "create", "patch")
 	add("", "events.k8s.io/events", "create", "patch")

@@ -20,10 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
-	"github.com/ta-guard/ta-guard/pkg/metrics"
-	"github.com/ta-guard/ta-guard/pkg/server"
-	"github.com/ta-guard/ta-guard/pkg/watch"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/watch"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
 // asServiceAccount is cfg impersonating a ServiceAccount of ta-guard's
@@ -76,7 +76,7 @@ func TestRBAC(t *testing.T) {
 
 	// The resource of every informer, through the API server's RESTMapper.
 	kindOf := map[string]string{} // group/resource -> watch.Kind name
-	t.Run("the role's informer grants are the kinds pkg/watch reads", func(t *testing.T) {
+	t.Run("the role's informer grants are the kinds internal/watch reads", func(t *testing.T) {
 		hc, err := rest.HTTPClientFor(cl.cfg)
 		require.NoError(t, err)
 		mapper, err := apiutil.NewDynamicRESTMapper(cl.cfg, hc)
@@ -99,7 +99,7 @@ func TestRBAC(t *testing.T) {
 		sort.Strings(read)
 		want := append([]string(nil), informerResources...)
 		sort.Strings(want)
-		require.Equal(t, want, read, "informerResources (and so the role, see TestOverlaysRender) lists what pkg/watch reads")
+		require.Equal(t, want, read, "informerResources (and so the role, see TestOverlaysRender) lists what internal/watch reads")
 	})
 	require.Len(t, kindOf, len(informerResources))
 

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/pkg/watch"
+	"github.com/ta-guard/ta-guard/internal/watch"
 )
 
 // impersonatingKubeconfig is the admin kubeconfig acting as a ServiceAccount

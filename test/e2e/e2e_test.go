@@ -1,4 +1,4 @@
-// Package e2e runs ta-guard as a user meets it: `webhook serve` (built from
+// Package e2e runs ta-guard as a user meets it: `ta-guard serve` (built from
 // ./cmd/webhook) registered with a local kube-apiserver and etcd, and
 // kubectl, built at the API server's version, applying the troubleshooting
 // guide's manifests. The assertions are on kubectl's own stdout, stderr and
@@ -26,9 +26,9 @@ import (
 	"github.com/stretchr/testify/require"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/sandbox"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -61,7 +61,7 @@ func assetsDir(t *testing.T) string {
 // build settings so that the build cache of `go test` serves it.
 func buildWebhook(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "webhook")
+	bin := filepath.Join(t.TempDir(), "ta-guard")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()

@@ -20,11 +20,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/ta-guard/ta-guard/pkg/audit"
-	"github.com/ta-guard/ta-guard/pkg/check"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
-	"github.com/ta-guard/ta-guard/pkg/metrics"
-	"github.com/ta-guard/ta-guard/pkg/server"
+	"github.com/ta-guard/ta-guard/internal/audit"
+	"github.com/ta-guard/ta-guard/internal/check"
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
 )
 
 // TestAudit: the cluster as it is, with no admission webhook registered at

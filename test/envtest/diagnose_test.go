@@ -20,14 +20,14 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/ta-guard/ta-guard/pkg/diagnose"
+	"github.com/ta-guard/ta-guard/internal/diagnose"
 )
 
 // TestDiagnoseLive runs the real binary against a real API server.
 func TestDiagnoseLive(t *testing.T) {
 	assets, err := assetsDir()
 	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "webhook")
+	bin := filepath.Join(t.TempDir(), "ta-guard")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
 	build.Dir = repoRoot
 	out, err := build.CombinedOutput()

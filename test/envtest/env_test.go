@@ -21,10 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/testenv"
-	"github.com/ta-guard/ta-guard/pkg/manifest"
-	"github.com/ta-guard/ta-guard/pkg/server"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
 var repoRoot = testenv.RepoRoot()

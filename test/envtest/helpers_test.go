@@ -19,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ta-guard/ta-guard/pkg/manifest"
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/pkg/model"
-	"github.com/ta-guard/ta-guard/pkg/server"
 )
 
 func metaType(apiVersion, kind string) metav1.TypeMeta {

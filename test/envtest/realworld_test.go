@@ -18,9 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/pkg/metrics"
-	"github.com/ta-guard/ta-guard/pkg/server"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
 // liveOnly are the rules a bare API server adds to any setup: nothing runs

@@ -23,10 +23,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/rules"
-	"github.com/ta-guard/ta-guard/pkg/server"
 	"github.com/ta-guard/ta-guard/pkg/validate"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
 )
 
 // TestWebhook walks ta-guard through a real API server. Its steps share one

@@ -186,7 +186,7 @@ func (a *Auditor) writeReports(ctx context.Context, reports map[string]*Report) 
 		if same {
 			continue
 		}
-		if err := a.Client.Patch(ctx, u, client.Apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -22,16 +22,16 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/ta-guard/ta-guard/pkg/access"
-	"github.com/ta-guard/ta-guard/pkg/audit"
+	"github.com/ta-guard/ta-guard/internal/access"
+	"github.com/ta-guard/ta-guard/internal/audit"
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/watch"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/metrics"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
-	"github.com/ta-guard/ta-guard/pkg/watch"
-	"github.com/ta-guard/ta-guard/pkg/webhook"
 )
 
 // Options configure the server.

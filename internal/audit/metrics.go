@@ -22,7 +22,7 @@ func NewMetrics() *Metrics {
 			Name: "ta_guard_audit_last_run_timestamp_seconds", Help: "When the last audit finished (Unix time).",
 		}),
 		Duration: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ta_guard_audit_duration_seconds", Help: "How long the last audit took.",
+			Name: "ta_guard_audit_last_duration_seconds", Help: "How long the last audit took.",
 		}),
 		Objects: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ta_guard_audit_objects", Help: "Objects evaluated by the last audit.",

@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/metrics"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -107,8 +107,8 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 			warnings = append(warnings, truncate(f.Summary()))
 		}
 		if f.Action == rules.Audit || f.Action == rules.Deny {
-			h.Log.Info("finding", "rule", f.Rule, "name", f.Name, "action", f.Action,
-				"kind", f.Object.Kind, "namespace", f.Object.Namespace, "object", f.Object.Name,
+			h.Log.Info("finding", "rule", f.Rule, "ruleName", f.Name, "action", f.Action,
+				"kind", f.Object.Kind, "namespace", f.Object.Namespace, "name", f.Object.Name,
 				"job", f.Job, "operation", req.Operation, "dryRun", req.DryRun != nil && *req.DryRun,
 				"message", f.Summary())
 		}

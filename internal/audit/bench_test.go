@@ -7,8 +7,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/worldgen"
-	"github.com/ta-guard/ta-guard/pkg/audit"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 )
 
