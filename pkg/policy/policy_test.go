@@ -96,8 +96,6 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		// wantText are fragments the message must carry so the user knows
 		// what to fix.
 		wantText []string
-		// knownBug, when set, skips the case: it describes a reported bug.
-		knownBug string
 	}{
 		{
 			name:     "unknown top-level field",
@@ -200,19 +198,120 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantText: []string{`kind "Config"`, "Policy"},
 		},
 		{
+			// Lines count from the top of the file, not of the document; the
+			// parser notices the open "[" at the end of the stream, past the
+			// last line.
 			name:     "invalid YAML in a second document",
 			in:       "defaultAction: warn\n---\nrules: [\n",
 			wantLine: "3",
-			wantText: []string{},
+			wantText: []string{"did not find expected node content"},
 		},
+		// yaml.v3 gives its parser's errors (a structure left open or
+		// broken) 0-based lines and its scanner's 1-based ones: each kind
+		// must land on the line the user has to look at.
 		{
+			// The line where the "{" was opened, not yaml.v3's 0-based "1".
 			name:     "unclosed flow mapping",
 			in:       "defaultAction: warn\nrules: {TA101: deny\n",
 			wantLine: "2",
 			wantText: []string{"did not find expected ',' or '}'"},
-			// A limitation of yaml.v3, not of ta-guard: for this error it
-			// reports the 0-based line of its context mark.
-			knownBug: `yaml.v3 reports its 0-based context line, so the message says "1:" for a "{" opened on line 2`,
+		},
+		{
+			name:     "unclosed flow sequence",
+			in:       "defaultAction: warn\nexcludeNamespaces: [a, b\n",
+			wantLine: "2",
+			wantText: []string{"did not find expected ',' or ']'"},
+		},
+		{
+			// yaml.v3 drops a mark on the first line and names the end of the
+			// stream, past the final newline; that is still the file's last line.
+			name:     "unclosed flow mapping on the only line",
+			in:       "rules: {TA101: deny\n",
+			wantLine: "1",
+			wantText: []string{"did not find expected ',' or '}'"},
+		},
+		{
+			name:     "list item in the top-level mapping",
+			in:       "defaultAction: warn\n- TA101\n",
+			wantLine: "2",
+			wantText: []string{"did not find expected key"},
+		},
+		{
+			// yaml.v3 names where the broken structure starts, as for "{".
+			name:     "mapping entry among list items",
+			in:       "excludeNamespaces:\n  - a\n  b: c\n",
+			wantLine: "2",
+			wantText: []string{"did not find expected '-' indicator"},
+		},
+		{
+			name:     "undefined tag handle",
+			in:       "defaultAction: warn\nrules: !foo!bar {}\n",
+			wantLine: "2",
+			wantText: []string{"found undefined tag handle"},
+		},
+		{
+			name:     "directive inside a document",
+			in:       "defaultAction: warn\n%YAML 1.1\n",
+			wantLine: "2",
+			wantText: []string{"did not find expected <document start>"},
+		},
+		{
+			name:     "incompatible YAML version",
+			in:       "# policy\n%YAML 2.0\n---\ndefaultAction: warn\n",
+			wantLine: "2",
+			wantText: []string{"found incompatible YAML document"},
+		},
+		{
+			// A scanner error on the first line comes without a line.
+			name:     "mapping value on the first line",
+			in:       "defaultAction: warn: deny\n",
+			wantLine: "1",
+			wantText: []string{"mapping values are not allowed"},
+		},
+		{
+			name:     "unterminated quoted action",
+			in:       "defaultAction: warn\nrules:\n  TA101: 'deny\n",
+			wantLine: "3",
+			wantText: []string{"found unexpected end of stream"},
+		},
+		// yaml.v3's reader and its aliases name no line at all.
+		{
+			name:     "invalid UTF-8",
+			in:       "defaultAction: warn\nexcludeNamespaces: [\xff]\n",
+			wantLine: "2",
+			wantText: []string{"invalid leading UTF-8 octet"},
+		},
+		{
+			name:     "control character",
+			in:       "defaultAction: warn\nrules:\n  TA101: de\x01ny\n",
+			wantLine: "3",
+			wantText: []string{"control characters are not allowed"},
+		},
+		{
+			// The comment's "*ns" is not the alias.
+			name:     "unknown alias",
+			in:       "# reuse *ns below\nx: &other [a]\nexcludeNamespaces: *ns\n",
+			wantLine: "3",
+			wantText: []string{"unknown anchor 'ns' referenced"},
+		},
+		// Parse's own errors point at the node.
+		{
+			name:     "rule action that is not a scalar",
+			in:       "rules:\n  TA101: deny\n  TA102: [deny]\n",
+			wantLine: "3",
+			wantText: []string{"deny, warn, audit, off"},
+		},
+		{
+			name:     "empty namespace name",
+			in:       "excludeNamespaces:\n  - a\n  - ''\n",
+			wantLine: "3",
+			wantText: []string{"each entry is a namespace name"},
+		},
+		{
+			name:     "unknown field of a flow-style policy",
+			in:       "{defaultAction: warn,\n rule: {}}\n",
+			wantLine: "2",
+			wantText: []string{`unknown field "rule"`},
 		},
 		{
 			name:     "tab on the first line",
@@ -223,9 +322,6 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.knownBug != "" {
-				t.Skip("known bug: " + tt.knownBug)
-			}
 			p, err := Parse([]byte(tt.in))
 			require.Error(t, err)
 			assert.Nil(t, p)
