@@ -7,8 +7,6 @@ package watch
 import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -16,6 +14,7 @@ import (
 
 	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
 	otelv1beta1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // Kind is one informer the watcher runs.
@@ -25,24 +24,26 @@ type Kind struct {
 	// Alternatives are the object types to watch, the first one served wins
 	// (OpenTelemetryCollector: v1beta1, else v1alpha1).
 	Alternatives []client.Object
-	// Builtin kinds are always served; the others come from CRDs.
-	Builtin bool
 }
 
-// Kinds are the informers of ta-guard, in start order.
+// Kinds are the informers of ta-guard, in start order: one per watched kind
+// of the model's registry, whichever of its versions is served.
 func Kinds() []Kind {
-	return []Kind{
-		{Name: "Namespace", Alternatives: []client.Object{&corev1.Namespace{}}, Builtin: true},
-		{Name: "Service", Alternatives: []client.Object{&corev1.Service{}}, Builtin: true},
-		{Name: "Pod", Alternatives: []client.Object{&corev1.Pod{}}, Builtin: true},
-		{Name: "EndpointSlice", Alternatives: []client.Object{&discoveryv1.EndpointSlice{}}, Builtin: true},
-		{Name: "OpenTelemetryCollector", Alternatives: []client.Object{&otelv1beta1.OpenTelemetryCollector{}, &otelv1alpha1.OpenTelemetryCollector{}}},
-		{Name: "TargetAllocator", Alternatives: []client.Object{&otelv1alpha1.TargetAllocator{}}},
-		{Name: "ServiceMonitor", Alternatives: []client.Object{&monitoringv1.ServiceMonitor{}}},
-		{Name: "PodMonitor", Alternatives: []client.Object{&monitoringv1.PodMonitor{}}},
-		{Name: "Prometheus", Alternatives: []client.Object{&monitoringv1.Prometheus{}}},
-		{Name: "PrometheusAgent", Alternatives: []client.Object{&monitoringv1alpha1.PrometheusAgent{}}},
+	var out []Kind
+	at := map[string]int{}
+	for _, k := range model.Kinds() {
+		if !k.Watched {
+			continue
+		}
+		i, ok := at[k.GVK.Kind]
+		if !ok {
+			i = len(out)
+			at[k.GVK.Kind] = i
+			out = append(out, Kind{Name: k.GVK.Kind})
+		}
+		out[i].Alternatives = append(out[i].Alternatives, k.New())
 	}
+	return out
 }
 
 // NewScheme registers every type the watcher and the webhook decode.
