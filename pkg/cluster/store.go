@@ -65,45 +65,87 @@ func NewStore() *Store {
 }
 
 // Upsert adds or replaces an object (matched by kind, namespace and name).
+// Its kind's bucket in the model's registry says where it goes; an object
+// of a kind ta-guard does not read, or of the wrong type for its kind, is
+// left out.
 func (s *Store) Upsert(obj model.Object) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.removeLocked(obj.GetMeta().Ref)
 	ref := obj.GetMeta().Ref
-	switch o := obj.(type) {
-	case *model.Namespace:
-		s.namespaces[ref.Name] = o
-		return
-	case *model.Service:
-		s.services.add(o)
-	case *model.Pod:
-		s.pods.add(o)
-	case *model.Monitor:
-		s.monitors[o.Kind].add(o)
+	s.removeLocked(ref)
+	b := model.BucketOf(ref.Kind)
+	if s.addLocked(b, ref, obj) && occupies(b) && ref.Namespace != "" {
+		s.implicit[ref.Namespace]++
+	}
+}
+
+// occupies reports whether objects of the bucket make their namespace
+// exist offline. A Namespace is the namespace; EndpointSlices are only ever
+// seen live, where every namespace is listed.
+func occupies(b model.Bucket) bool {
+	return b != model.NamespaceBucket && b != model.EndpointSliceBucket
+}
+
+func (s *Store) addLocked(b model.Bucket, ref model.Ref, obj model.Object) bool {
+	switch b {
+	case model.NamespaceBucket:
+		o, ok := obj.(*model.Namespace)
+		if ok {
+			s.namespaces[ref.Name] = o
+		}
+		return ok
+	case model.ServiceBucket:
+		o, ok := obj.(*model.Service)
+		if ok {
+			s.services.add(o)
+		}
+		return ok
+	case model.PodBucket:
+		o, ok := obj.(*model.Pod)
+		if ok {
+			s.pods.add(o)
+		}
+		return ok
+	case model.MonitorBucket:
+		o, ok := obj.(*model.Monitor)
+		k, known := model.MonitorKindOf(ref.Kind)
+		if !ok || !known {
+			return false
+		}
+		s.monitors[k].add(o)
 		var nss []string
 		if !o.Namespaces.All {
 			nss = o.Namespaces.Names
 		}
-		s.selecting[o.Kind].add(o, nss, o.Selector.Selector())
-	case *model.EndpointSlice:
+		s.selecting[k].add(o, nss, o.Selector.Selector())
+		return true
+	case model.EndpointSliceBucket:
+		o, ok := obj.(*model.EndpointSlice)
+		if !ok {
+			return false
+		}
 		k := ref.Namespace + "/" + o.Service
 		if s.slices[k] == nil {
 			s.slices[k] = map[string]*model.EndpointSlice{}
 		}
 		s.slices[k][ref.Name] = o
 		s.sliceOwner[ref.Namespace+"/"+ref.Name] = k
-		return // slices do not make a namespace exist
-	case *model.Allocator:
-		s.allocators[ref.Key()] = o
-		s.addReaderLocked(&o.Reader)
-	case *model.Reader:
-		s.addReaderLocked(o)
-	default:
-		return
+		return true
+	case model.AllocatorBucket:
+		o, ok := obj.(*model.Allocator)
+		if ok {
+			s.allocators[ref.Key()] = o
+			s.addReaderLocked(&o.Reader)
+		}
+		return ok
+	case model.ReaderBucket:
+		o, ok := obj.(*model.Reader)
+		if ok {
+			s.addReaderLocked(o)
+		}
+		return ok
 	}
-	if ref.Namespace != "" {
-		s.implicit[ref.Namespace]++
-	}
+	return false
 }
 
 func (s *Store) addReaderLocked(r *model.Reader) {
@@ -124,49 +166,39 @@ func (s *Store) Delete(ref model.Ref) {
 }
 
 func (s *Store) removeLocked(ref model.Ref) {
+	if s.getLocked(ref) == nil {
+		return
+	}
 	key := ref.Key()
-	found := false
-	switch ref.Kind {
-	case "Namespace":
+	b := model.BucketOf(ref.Kind)
+	switch b {
+	case model.NamespaceBucket:
 		delete(s.namespaces, ref.Name)
-		return
-	case "EndpointSlice":
-		id := ref.Namespace + "/" + ref.Name
-		if k, ok := s.sliceOwner[id]; ok {
-			delete(s.sliceOwner, id)
-			delete(s.slices[k], ref.Name)
-			if len(s.slices[k]) == 0 {
-				delete(s.slices, k)
-			}
-		}
-		return
-	case "Service":
-		_, found = s.services.get(ref)
+	case model.ServiceBucket:
 		s.services.remove(ref)
-	case "ServiceMonitor", "PodMonitor":
-		k := model.ServiceMonitor
-		if ref.Kind == "PodMonitor" {
-			k = model.PodMonitor
-		}
-		_, found = s.monitors[k].get(ref)
+	case model.PodBucket:
+		s.pods.remove(ref)
+	case model.MonitorBucket:
+		k, _ := model.MonitorKindOf(ref.Kind)
 		s.monitors[k].remove(ref)
 		s.selecting[k].remove(key)
-	default:
-		if _, ok := s.readers[key]; ok {
-			found = true
-			s.readerList, s.allocatorList = nil, nil
-			delete(s.readers, key)
-			delete(s.allocators, key)
-			for _, k := range model.MonitorKinds {
-				s.readersBySelector[k].remove(key)
-			}
-		} else {
-			// Pods, and workloads standing for their pods offline.
-			_, found = s.pods.get(ref)
-			s.pods.remove(ref)
+	case model.EndpointSliceBucket:
+		id := ref.Namespace + "/" + ref.Name
+		k := s.sliceOwner[id]
+		delete(s.sliceOwner, id)
+		delete(s.slices[k], ref.Name)
+		if len(s.slices[k]) == 0 {
+			delete(s.slices, k)
+		}
+	case model.AllocatorBucket, model.ReaderBucket:
+		s.readerList, s.allocatorList = nil, nil
+		delete(s.readers, key)
+		delete(s.allocators, key)
+		for _, k := range model.MonitorKinds {
+			s.readersBySelector[k].remove(key)
 		}
 	}
-	if found && ref.Namespace != "" {
+	if occupies(b) && ref.Namespace != "" {
 		if s.implicit[ref.Namespace]--; s.implicit[ref.Namespace] <= 0 {
 			delete(s.implicit, ref.Namespace)
 		}
@@ -300,7 +332,9 @@ func (s *Store) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, lim
 	return s.pods.queryOutside(exclude, sel, limit)
 }
 
-// Readers implements View. The list is shared: callers must not modify it.
+// Readers returns every reader, active or not; the rules ask only for the
+// readers of a monitor (ReadersOf). The list is shared: callers must not
+// modify it.
 func (s *Store) Readers() []*model.Reader {
 	s.mu.RLock()
 	list := s.readerList
@@ -378,62 +412,41 @@ func (s *Store) Subjects() []model.Object {
 func (s *Store) Get(ref model.Ref) model.Object {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	switch ref.Kind {
-	case "Namespace":
-		if ns := s.namespaces[ref.Name]; ns != nil {
-			return ns
+	return s.getLocked(ref)
+}
+
+// getLocked never returns a typed nil: callers compare with nil.
+func (s *Store) getLocked(ref model.Ref) model.Object {
+	var (
+		o  model.Object
+		ok bool
+	)
+	switch model.BucketOf(ref.Kind) {
+	case model.NamespaceBucket:
+		o, ok = s.namespaces[ref.Name]
+	case model.ServiceBucket:
+		o, ok = s.services.get(ref)
+	case model.PodBucket:
+		o, ok = s.pods.get(ref)
+	case model.MonitorBucket:
+		if k, known := model.MonitorKindOf(ref.Kind); known {
+			o, ok = s.monitors[k].get(ref)
 		}
+	case model.EndpointSliceBucket:
+		o, ok = s.slices[s.sliceOwner[ref.Namespace+"/"+ref.Name]][ref.Name]
+	case model.AllocatorBucket:
+		o, ok = s.allocators[ref.Key()]
+	case model.ReaderBucket:
+		o, ok = s.readers[ref.Key()]
+	}
+	if !ok {
 		return nil
-	case "Service":
-		if o, ok := s.services.get(ref); ok {
-			return o
-		}
-		return nil
-	case "ServiceMonitor", "PodMonitor":
-		k := model.ServiceMonitor
-		if ref.Kind == "PodMonitor" {
-			k = model.PodMonitor
-		}
-		if o, ok := s.monitors[k].get(ref); ok {
-			return o
-		}
-		return nil
 	}
-	if a, ok := s.allocators[ref.Key()]; ok {
-		return a
-	}
-	if r, ok := s.readers[ref.Key()]; ok {
-		return r
-	}
-	if p, ok := s.pods.get(ref); ok {
-		return p
-	}
-	return nil
+	return o
 }
 
 // Has reports whether the store holds the object (by kind, namespace, name).
-func (s *Store) Has(ref model.Ref) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	switch ref.Kind {
-	case "Namespace":
-		return s.namespaces[ref.Name] != nil
-	case "Service":
-		_, ok := s.services.get(ref)
-		return ok
-	case "ServiceMonitor":
-		_, ok := s.monitors[model.ServiceMonitor].get(ref)
-		return ok
-	case "PodMonitor":
-		_, ok := s.monitors[model.PodMonitor].get(ref)
-		return ok
-	}
-	if _, ok := s.readers[ref.Key()]; ok {
-		return true
-	}
-	_, ok := s.pods.get(ref)
-	return ok
-}
+func (s *Store) Has(ref model.Ref) bool { return s.Get(ref) != nil }
 
 // Counts reports how many objects of each sort the store holds.
 func (s *Store) Counts() map[string]int {
