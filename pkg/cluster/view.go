@@ -40,8 +40,6 @@ type View interface {
 	// ReadersOf returns the active readers (TAs with prometheusCR on,
 	// Prometheus, PrometheusAgent) that read the monitor.
 	ReadersOf(m *model.Monitor) []*model.Reader
-	// Readers returns every reader, active or not.
-	Readers() []*model.Reader
 	// Allocators returns every Target Allocator.
 	Allocators() []*model.Allocator
 	// EndpointSlices of a Service (live only; offline views hold none).

@@ -16,10 +16,13 @@ type overlay struct {
 	ref  model.Ref
 	key  string
 	obj  model.Object
+	// bucket is where the store files the object's kind: the only look-ups
+	// the change can alter.
+	bucket model.Bucket
 }
 
 func newOverlay(base cluster.View, ref model.Ref, obj model.Object) *overlay {
-	return &overlay{base: base, ref: ref, key: ref.Key(), obj: obj}
+	return &overlay{base: base, ref: ref, key: ref.Key(), obj: obj, bucket: model.BucketOf(ref.Kind)}
 }
 
 // swap removes the overlay's object from a result and, when add is true,
@@ -73,7 +76,7 @@ func (o *overlay) Described(namespace string) bool { return o.base.Described(nam
 
 func (o *overlay) Services(ns model.NamespaceSet, sel labels.Selector) []*model.Service {
 	res := o.base.Services(ns, sel)
-	if o.ref.Kind != "Service" {
+	if o.bucket != model.ServiceBucket {
 		return res
 	}
 	s, ok := o.obj.(*model.Service)
@@ -82,16 +85,16 @@ func (o *overlay) Services(ns model.NamespaceSet, sel labels.Selector) []*model.
 
 func (o *overlay) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod {
 	res := o.base.Pods(ns, sel)
-	p, ok := o.obj.(*model.Pod)
-	if !ok && !isPodKind(o.ref.Kind) {
+	if o.bucket != model.PodBucket {
 		return res
 	}
+	p, ok := o.obj.(*model.Pod)
 	return swap(res, o.key, p, ok && ns.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels)))
 }
 
 func (o *overlay) ServicesOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Service {
 	res := o.base.ServicesOutside(exclude, sel, limit+1)
-	if o.ref.Kind != "Service" {
+	if o.bucket != model.ServiceBucket {
 		return trim(res, limit)
 	}
 	s, ok := o.obj.(*model.Service)
@@ -100,10 +103,10 @@ func (o *overlay) ServicesOutside(exclude model.NamespaceSet, sel labels.Selecto
 
 func (o *overlay) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Pod {
 	res := o.base.PodsOutside(exclude, sel, limit+1)
-	p, ok := o.obj.(*model.Pod)
-	if !ok && !isPodKind(o.ref.Kind) {
+	if o.bucket != model.PodBucket {
 		return trim(res, limit)
 	}
+	p, ok := o.obj.(*model.Pod)
 	return trim(swap(res, o.key, p, ok && !exclude.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels))), limit)
 }
 
@@ -114,16 +117,8 @@ func trim[T any](in []T, limit int) []T {
 	return in
 }
 
-func isPodKind(kind string) bool {
-	switch kind {
-	case "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob":
-		return true
-	}
-	return false
-}
-
 func (o *overlay) monitorOf(kind model.MonitorKind) (*model.Monitor, bool, bool) {
-	if o.ref.Kind != kind.String() {
+	if o.bucket != model.MonitorBucket || o.ref.Kind != kind.String() {
 		return nil, false, false
 	}
 	m, ok := o.obj.(*model.Monitor)
@@ -150,15 +145,15 @@ func (o *overlay) MonitorsSelecting(kind model.MonitorKind, ns string, l map[str
 
 // reader returns the overlay's object as a reader, when it is one.
 func (o *overlay) reader() (*model.Reader, bool, bool) {
-	switch r := o.obj.(type) {
-	case *model.Allocator:
-		return &r.Reader, true, true
-	case *model.Reader:
-		return r, true, true
-	}
-	switch o.ref.Kind {
-	case "OpenTelemetryCollector", "TargetAllocator", "Prometheus", "PrometheusAgent":
+	switch o.bucket {
+	case model.AllocatorBucket:
+		if a, ok := o.obj.(*model.Allocator); ok {
+			return &a.Reader, true, true
+		}
 		return nil, false, true
+	case model.ReaderBucket:
+		r, ok := o.obj.(*model.Reader)
+		return r, ok, true
 	}
 	return nil, false, false
 }
@@ -172,21 +167,12 @@ func (o *overlay) ReadersOf(m *model.Monitor) []*model.Reader {
 	return swap(res, o.key, r, ok && r.Reads(m, o.Namespace(m.Ref.Namespace)))
 }
 
-func (o *overlay) Readers() []*model.Reader {
-	res := o.base.Readers()
-	r, ok, mine := o.reader()
-	if !mine {
-		return res
-	}
-	return swap(res, o.key, r, ok)
-}
-
 func (o *overlay) Allocators() []*model.Allocator {
 	res := o.base.Allocators()
-	a, ok := o.obj.(*model.Allocator)
-	if !ok && o.ref.Kind != "OpenTelemetryCollector" && o.ref.Kind != "TargetAllocator" {
+	if o.bucket != model.AllocatorBucket {
 		return res
 	}
+	a, ok := o.obj.(*model.Allocator)
 	return swap(res, o.key, a, ok)
 }
 
