@@ -49,9 +49,22 @@ type finding struct {
 		Namespace  string `json:"namespace"`
 		Name       string `json:"name"`
 	} `json:"object"`
-	Job     string `json:"job"`
-	AtRisk  bool   `json:"atRisk"`
-	Message string `json:"message"`
+	Job     string   `json:"job"`
+	AtRisk  bool     `json:"atRisk"`
+	Subject string   `json:"subject"`
+	What    string   `json:"what"`
+	Fix     string   `json:"fix"`
+	Field   string   `json:"field"`
+	Related []ref    `json:"related"`
+	Reasons []string `json:"reasons"`
+	Message string   `json:"message"`
+}
+
+type ref struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
 }
 
 func decodeOutput(t *testing.T, s string) output {

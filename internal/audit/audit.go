@@ -168,17 +168,11 @@ func (a *Auditor) Evaluate(ctx context.Context) ([]rules.Finding, int, error) {
 	var errs []error
 	for _, s := range subjects {
 		req := validate.Request{Operation: validate.Create, Object: s}
-		var fs []rules.Finding
-		var err error
-		if a.Facts != nil {
-			fs, err = validate.EvaluateLive(ctx, req, a.View, a.Facts, pol)
-		} else {
-			fs = validate.Evaluate(req, a.View, pol)
-		}
+		res, err := validate.Evaluate(ctx, req, a.View, validate.Options{Facts: a.Facts, Policy: pol})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.GetMeta().Ref, err))
 		}
-		all = append(all, fs...)
+		all = append(all, res.Findings...)
 	}
 	return all, len(subjects), errors.Join(errs...)
 }

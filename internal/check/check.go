@@ -4,6 +4,7 @@
 package check
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -110,8 +111,11 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	}
 	res := &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources, Undescribed: w.Undescribed()}
 	for _, obj := range w.Subjects {
-		fs := validate.Evaluate(validate.Request{Operation: validate.Create, Object: obj}, w.Store, pol)
-		res.Findings = append(res.Findings, fs...)
+		r, err := validate.Evaluate(context.Background(), validate.Request{Operation: validate.Create, Object: obj}, w.Store, validate.Options{Policy: pol})
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, r.Findings...)
 	}
 	return res, nil
 }
@@ -151,7 +155,11 @@ func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Po
 		if c.old != nil {
 			req.Operation, req.OldObject = validate.Update, c.old
 		}
-		res.Findings = append(res.Findings, validate.Evaluate(req, cluster, pol)...)
+		r, err := validate.Evaluate(context.Background(), req, cluster, validate.Options{Policy: pol})
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, r.Findings...)
 	}
 	return res, nil
 }
@@ -224,22 +232,19 @@ func (r *Result) WriteText(w io.Writer) error {
 			}
 			b.WriteByte('\n')
 		}
-		lines := strings.Split(detail(f), "\n")
-		fmt.Fprintf(&b, "  %-5s %s %s\n", f.Action, f.Rule, lines[0])
-		for _, l := range lines[1:] {
-			fmt.Fprintf(&b, "        %s\n", l)
+		// The grouping already names the object; the rest comes from the
+		// finding's own fields.
+		what := f.What
+		if f.Subject != "" {
+			what = f.Subject + ": " + what
+		}
+		fmt.Fprintf(&b, "  %-5s %s %s\n", f.Action, f.Rule, what)
+		if f.Fix != "" {
+			fmt.Fprintf(&b, "        fix: %s\n", f.Fix)
 		}
 	}
 	fmt.Fprintf(&b, "\n%d finding(s): %d deny, %d warn, %d audit\n",
 		len(r.Findings), counts[rules.Deny], counts[rules.Warn], counts[rules.Audit])
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// detail is the message without the "<ID> <Kind> <ns/name>" prefix, which
-// the grouping already shows.
-func detail(f rules.Finding) string {
-	m := strings.TrimPrefix(f.Message, string(f.Rule)+" "+f.Object.String())
-	m = strings.TrimPrefix(m, ": ")
-	return strings.TrimPrefix(m, " ")
 }

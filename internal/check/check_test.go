@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"strings"
 	"testing"
 
@@ -170,16 +171,12 @@ func TestResultFailed(t *testing.T) {
 }
 
 func TestWriteJSON(t *testing.T) {
-	f := rules.Finding{
-		Rule:   rules.TA103,
-		Name:   "endpoint-port-not-found",
-		Action: rules.Warn,
-		Object: model.Ref{APIVersion: "monitoring.coreos.com/v1", Kind: "ServiceMonitor", Namespace: "shop", Name: "sm"},
-		Job:    "serviceMonitor/shop/sm/0",
-		// "<unnamed 80>" is how messages show unnamed ports: it must reach a
-		// CI log as written, not as \u003c.
-		Message: "TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it",
-	}
+	// "<unnamed 80>" is how messages show unnamed ports: it must reach a
+	// CI log as written, not as \u003c.
+	f := rules.New(rules.TA103, model.Ref{APIVersion: "monitoring.coreos.com/v1", Kind: "ServiceMonitor", Namespace: "shop", Name: "sm"},
+		"serviceMonitor/shop/sm/0", "endpoint 0", `no port named "metrics"; app has: <unnamed 80>`, "name it")
+	f.Field = field.NewPath("spec", "endpoints").Index(0).Child("port")
+	f.Related = []model.Ref{{APIVersion: "v1", Kind: "Service", Namespace: "shop", Name: "app"}}
 	var buf bytes.Buffer
 	require.NoError(t, (&Result{Findings: []rules.Finding{f}}).WriteJSON(&buf))
 
@@ -198,6 +195,11 @@ func TestWriteJSON(t *testing.T) {
 				"name":       "sm",
 			},
 			"job":     "serviceMonitor/shop/sm/0",
+			"subject": "endpoint 0",
+			"what":    "no port named \"metrics\"; app has: <unnamed 80>",
+			"fix":     "name it",
+			"field":   "spec.endpoints[0].port",
+			"related": []any{map[string]any{"apiVersion": "v1", "kind": "Service", "namespace": "shop", "name": "app"}},
 			"message": "TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it",
 		}},
 	}, decoded)
@@ -209,7 +211,8 @@ func TestWriteJSON(t *testing.T) {
 	assert.Equal(t,
 		`{"findings":[{"rule":"TA103","name":"endpoint-port-not-found","action":"warn",`+
 			`"object":{"apiVersion":"monitoring.coreos.com/v1","kind":"ServiceMonitor","namespace":"shop","name":"sm"},`+
-			`"job":"serviceMonitor/shop/sm/0",`+
+			`"job":"serviceMonitor/shop/sm/0","subject":"endpoint 0","what":"no port named \"metrics\"; app has: <unnamed 80>","fix":"name it",`+
+			`"field":"spec.endpoints[0].port","related":[{"apiVersion":"v1","kind":"Service","namespace":"shop","name":"app"}],`+
 			`"message":"TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it"}]}`,
 		compact.String())
 }

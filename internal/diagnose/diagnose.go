@@ -1,15 +1,14 @@
 // Package diagnose explains a Target Allocator setup the way the
 // troubleshooting guide walks it, by hand: is the TA on, is prometheusCR on,
 // do mode and receiver fit, which monitors do its selectors read and which do
-// they miss, and what each endpoint (each TA job) finds. It runs the rule
-// engine for the verdicts and validate.Trace for the facts behind them.
+// they miss, and what each endpoint (each TA job) finds. It is a projection
+// of the rule engine's answer: every ✗ is an engine finding, every ✓ a check
+// the engine made and passed; it decides nothing itself.
 package diagnose
 
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -46,11 +45,16 @@ func (d *Diagnosis) Failed() bool { return d.Blind || d.AtRisk }
 // Step is one link of the chain: ✓ or ✗, what was seen, and for a ✗ the
 // rule and the fix.
 type Step struct {
-	Name   string   `json:"name"`
-	OK     bool     `json:"ok"`
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Off: the check failed but the policy or ta-guard.io/skip turned its
+	// finding off.
+	Off    bool     `json:"off,omitempty"`
 	Detail string   `json:"detail"`
 	Rule   rules.ID `json:"rule,omitempty"`
-	Fix    string   `json:"fix,omitempty"`
+	// Action is the finding's action, policy applied (✗ only).
+	Action rules.Action `json:"action,omitempty"`
+	Fix    string       `json:"fix,omitempty"`
 }
 
 // Allocator is the diagnosis of one TA.
@@ -61,8 +65,9 @@ type Allocator struct {
 	// Access holds the live checks: monitoring CRDs, service account, RBAC.
 	Access []Step `json:"access,omitempty"`
 	// TA compares with the running TA's own answers (--ta-url).
-	TA    *Comparison `json:"ta,omitempty"`
-	Blind bool        `json:"blind"`
+	TA *Comparison `json:"ta,omitempty"`
+	// Blind: a finding at or above the threshold is shown in this tree.
+	Blind bool `json:"blind"`
 }
 
 // Kind is what an allocator does with one monitor kind.
@@ -71,8 +76,8 @@ type Kind struct {
 	Selector   Step      `json:"selector"`
 	Namespaces Step      `json:"namespaces"`
 	Monitors   []Monitor `json:"monitors"`
-	// NearMisses are monitors it does not read that no other reader reads,
-	// with what keeps them out.
+	// NearMisses are the TA101 findings of monitors no reader reads whose
+	// closest TA is this one, with what keeps them out.
 	NearMisses []NearMiss `json:"nearMisses"`
 }
 
@@ -81,7 +86,8 @@ type Monitor struct {
 	Object    model.Ref  `json:"object"`
 	Selects   []string   `json:"selects"`
 	Endpoints []Endpoint `json:"endpoints"`
-	// Problems are monitor-level findings (TA102, TA105, TA106).
+	// Problems are the monitor's findings that concern no single job
+	// (TA102, TA105, TA106).
 	Problems []Step `json:"problems,omitempty"`
 }
 
@@ -92,20 +98,22 @@ type Endpoint struct {
 	Port  string `json:"port"`
 	// Found lists the Services or Pods where the port is; Unknown those
 	// whose Pods the input does not describe (offline).
-	Found   []string `json:"found"`
-	Unknown []string `json:"unknown,omitempty"`
-	OK      bool     `json:"ok"`
-	Rule    rules.ID `json:"rule,omitempty"`
-	Reason  string   `json:"reason,omitempty"`
-	Fix     string   `json:"fix,omitempty"`
+	Found   []string     `json:"found"`
+	Unknown []string     `json:"unknown,omitempty"`
+	OK      bool         `json:"ok"`
+	Rule    rules.ID     `json:"rule,omitempty"`
+	Action  rules.Action `json:"action,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	Fix     string       `json:"fix,omitempty"`
 	// Targets are the addresses the TA should get (live only).
 	Targets []string `json:"targets,omitempty"`
 }
 
 // NearMiss is a monitor kept out, and why.
 type NearMiss struct {
-	Object  model.Ref `json:"object"`
-	Reasons []string  `json:"reasons"`
+	Object  model.Ref    `json:"object"`
+	Action  rules.Action `json:"action,omitempty"`
+	Reasons []string     `json:"reasons"`
 }
 
 // Options select what to diagnose.
@@ -114,8 +122,8 @@ type Options struct {
 	Only *model.Ref
 	// Facts enable the live checks.
 	Facts validate.Facts
-	// Subjects are the objects whose findings decide the verdict (nil: the
-	// allocators and the monitors they are shown with).
+	// Subjects are the objects the engine reviews (nil: everything the view
+	// holds); their findings decide the verdict.
 	Subjects []model.Object
 	// Policy and FailOn decide, as for check, which findings count.
 	Policy *policy.Policy
@@ -134,18 +142,14 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		opts.Subjects = subjectsOf(v)
 	}
 	d := &Diagnosis{Live: opts.Facts != nil, Findings: []rules.Finding{}}
-	ix := &findingIndex{byObject: map[string][]rules.Finding{}}
+	r := &run{v: v, opts: opts, results: map[string]*validate.Result{}, shown: map[string]bool{}}
 	for _, s := range opts.Subjects {
-		fs, err := evaluate(ctx, v, s, opts)
+		res, err := r.evaluate(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range fs {
-			ix.byObject[f.Object.Key()] = append(ix.byObject[f.Object.Key()], f)
-		}
-		d.Findings = append(d.Findings, fs...)
+		d.Findings = append(d.Findings, res.Findings...)
 	}
-	shown := map[string]bool{}
 	for _, a := range v.Allocators() {
 		if opts.Only != nil && ((opts.Only.Kind != "" && a.Ref.Kind != opts.Only.Kind) || a.Ref.Namespace != opts.Only.Namespace || a.Ref.Name != opts.Only.Name) {
 			continue
@@ -153,7 +157,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		if !isTA(v, a) && opts.Only == nil {
 			continue // a collector without a TA of its own (tracing only, or attached to a TargetAllocator)
 		}
-		ad, err := diagnoseAllocator(ctx, v, a, opts, ix, shown)
+		ad, err := r.allocator(ctx, a, d.Findings)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +167,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		return nil, fmt.Errorf("no OpenTelemetryCollector or TargetAllocator %s", opts.Only.NamespacedName())
 	}
 	for _, f := range d.Findings {
-		if f.Action.Severity() < opts.FailOn.Severity() {
+		if !r.counts(f) {
 			continue
 		}
 		if f.AtRisk {
@@ -171,7 +175,9 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		} else {
 			d.Blind = true
 		}
-		if !shown[f.Object.Key()] {
+	}
+	for _, f := range d.Findings {
+		if !r.shown[f.Key()] {
 			d.Other = append(d.Other, f)
 		}
 	}
@@ -179,6 +185,33 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		d.AtRisk = false
 	}
 	return d, nil
+}
+
+// run holds the engine's results of one diagnosis, by subject.
+type run struct {
+	v       cluster.View
+	opts    Options
+	results map[string]*validate.Result
+	// shown are the findings (by Key) the allocator trees show.
+	shown map[string]bool
+}
+
+func (r *run) counts(f rules.Finding) bool {
+	return f.Action.Severity() >= r.opts.FailOn.Severity()
+}
+
+func (r *run) evaluate(ctx context.Context, obj model.Object) (*validate.Result, error) {
+	key := obj.GetMeta().Ref.Key()
+	if res, ok := r.results[key]; ok {
+		return res, nil
+	}
+	res, err := validate.Evaluate(ctx, validate.Request{Operation: validate.Create, Object: obj}, r.v,
+		validate.Options{Facts: r.opts.Facts, Policy: r.opts.Policy, Trace: true})
+	if err != nil {
+		return nil, fmt.Errorf("%s: live checks: %w", obj.GetMeta().Ref, err)
+	}
+	r.results[key] = &res
+	return &res, nil
 }
 
 // isTA reports whether an allocator is a TA to diagnose: a standalone
@@ -209,285 +242,206 @@ func subjectsOf(v cluster.View) []model.Object {
 	return out
 }
 
-// findingIndex holds the engine's findings by object.
-type findingIndex struct {
-	byObject map[string][]rules.Finding
+// Compare's differences are reported beside the chain, never judged: they
+// show what ta-guard could not see (objects outside the input, a TA that has
+// not caught up), and the verdict stays the engine's.
+func (d *Diagnosis) AttachTA(a *Allocator, c *Comparison) { a.TA = c }
+
+// step renders one check: ✓ with what was seen, ✗ with the finding's what
+// and fix.
+func (r *run) step(name string, c validate.Check) Step {
+	switch {
+	case c.Finding != nil:
+		r.shown[c.Finding.Key()] = true
+		return Step{Name: name, Detail: c.Finding.What, Rule: c.Rule, Action: c.Finding.Action, Fix: c.Finding.Fix}
+	case c.Off:
+		return Step{Name: name, OK: true, Off: true, Detail: "failed, but turned off by the policy or " + policy.SkipAnnotation, Rule: c.Rule}
+	}
+	return Step{Name: name, OK: true, Detail: c.Detail}
 }
 
-func (ix *findingIndex) of(ref model.Ref) []rules.Finding { return ix.byObject[ref.Key()] }
+// checks indexes a result's checks by rule and subject.
+type checks map[string][]validate.Check
 
-func evaluate(ctx context.Context, v cluster.View, obj model.Object, opts Options) ([]rules.Finding, error) {
-	req := validate.Request{Operation: validate.Create, Object: obj}
-	if opts.Facts == nil {
-		return validate.Evaluate(req, v, opts.Policy), nil
-	}
-	fs, err := validate.EvaluateLive(ctx, req, v, opts.Facts, opts.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("%s: live checks: %w", obj.GetMeta().Ref, err)
-	}
-	return fs, nil
-}
-
-// AttachTA records a comparison with a running TA; a difference that the
-// chain did not already predict makes the allocator blind.
-func (d *Diagnosis) AttachTA(a *Allocator, c *Comparison) {
-	a.TA = c
-	for _, diff := range c.Differences {
-		if !strings.HasPrefix(diff.Why, "as predicted") {
-			a.Blind = true
-			d.Blind = true
-			d.AtRisk = false
-		}
-	}
-}
-
-func byRule(fs []rules.Finding) map[rules.ID][]rules.Finding {
-	out := map[rules.ID][]rules.Finding{}
-	for _, f := range fs {
-		out[f.Rule] = append(out[f.Rule], f)
+func indexChecks(res *validate.Result) checks {
+	out := checks{}
+	for _, c := range res.Checks {
+		k := string(c.Rule) + "/" + c.Subject
+		out[k] = append(out[k], c)
 	}
 	return out
 }
 
-// split turns a finding's message into what is wrong and the fix.
-func split(f rules.Finding) (string, string) {
-	what := f.Summary()
-	if i := strings.Index(what, ": "); i >= 0 {
-		what = what[i+2:]
-	}
-	fix := ""
-	if i := strings.Index(f.Message, "\nfix: "); i >= 0 {
-		fix = f.Message[i+len("\nfix: "):]
-	}
-	return what, fix
+func (cs checks) of(id rules.ID, subject string) []validate.Check { return cs[string(id)+"/"+subject] }
+
+// allocatorSteps are the allocator's checks in the order of the guide, with
+// the name each step has there.
+var allocatorSteps = []struct {
+	rule rules.ID
+	name string
+}{
+	{rules.TA013, "collectors attached"},
+	{rules.TA001, "target allocator enabled"},
+	{rules.TA002, "prometheusCR enabled"},
+	{rules.TA006, "scrape configs"},
+	{rules.TA004, "mode and allocation strategy"},
+	{rules.TA005, `receiver "prometheus" in a metrics pipeline`},
+	{rules.TA007, "namespace filters"},
 }
 
-func failStep(name string, f rules.Finding) Step {
-	what, fix := split(f)
-	return Step{Name: name, OK: false, Detail: what, Rule: f.Rule, Fix: fix}
+var accessSteps = []struct {
+	rule rules.ID
+	name string
+}{
+	{rules.TA009, "monitoring CRDs served"},
+	{rules.TA010, "service account exists"},
+	{rules.TA008, "service account permissions"},
 }
 
-func diagnoseAllocator(ctx context.Context, v cluster.View, a *model.Allocator, opts Options, ix *findingIndex, shown map[string]bool) (*Allocator, error) {
-	shown[a.Ref.Key()] = true
-	fs := ix.of(a.Ref)
-	found := byRule(fs)
+func (r *run) allocator(ctx context.Context, a *model.Allocator, all []rules.Finding) (*Allocator, error) {
+	res, err := r.evaluate(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	cs := indexChecks(res)
 	ad := &Allocator{Object: a.Ref}
-	step := func(name string, okDetail string, ids ...rules.ID) {
-		for _, id := range ids {
-			if f := found[id]; len(f) > 0 {
-				ad.Steps = append(ad.Steps, failStep(name, f[0]))
-				return
-			}
-		}
-		ad.Steps = append(ad.Steps, Step{Name: name, OK: true, Detail: okDetail})
-	}
-
-	// 1. The TA itself.
-	if a.Standalone {
-		if f := found[rules.TA013]; len(f) > 0 {
-			ad.Steps = append(ad.Steps, failStep("collectors attached", f[0]))
-		} else if cs := validate.AttachedCollectors(v, a); len(cs) > 0 {
-			names := make([]string, len(cs))
-			for i, c := range cs {
-				names[i] = c.Ref.Name
-			}
-			ad.Steps = append(ad.Steps, Step{Name: "collectors attached", OK: true, Detail: strings.Join(names, ", ")})
+	for _, st := range allocatorSteps {
+		for _, c := range cs.of(st.rule, "") {
+			ad.Steps = append(ad.Steps, r.step(st.name, c))
 		}
 	}
-	switch {
-	case a.Standalone:
-		ad.Steps = append(ad.Steps, Step{Name: "target allocator enabled", OK: true, Detail: "standalone TargetAllocator (always on)"})
-	case a.Enabled:
-		ad.Steps = append(ad.Steps, Step{Name: "target allocator enabled", OK: true, Detail: "spec.targetAllocator.enabled: true"})
-	default:
-		s := Step{Name: "target allocator enabled", Detail: "spec.targetAllocator.enabled is not true: no TA runs", Rule: rules.TA001,
-			Fix: "set spec.targetAllocator.enabled: true"}
-		if f := found[rules.TA001]; len(f) > 0 {
-			s = failStep(s.Name, f[0])
-		} else {
-			s.OK, s.Rule, s.Fix = true, "", ""
-		}
-		ad.Steps = append(ad.Steps, s)
-		ad.Blind = !s.OK
-		return ad, nil // nothing below runs without a TA
-	}
-	// 2. Prometheus CR discovery.
-	if a.PrometheusCR {
-		ad.Steps = append(ad.Steps, Step{Name: "prometheusCR enabled", OK: true, Detail: "prometheusCR.enabled: true"})
-	} else {
-		s := Step{Name: "prometheusCR enabled", OK: true,
-			Detail: fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs)}
-		if f := found[rules.TA002]; len(f) > 0 {
-			s = failStep(s.Name, f[0])
-		}
-		ad.Steps = append(ad.Steps, s)
-		if f := found[rules.TA006]; len(f) > 0 {
-			ad.Steps = append(ad.Steps, failStep("scrape configs", f[0]))
+	for _, st := range accessSteps {
+		for _, c := range cs.of(st.rule, "") {
+			ad.Access = append(ad.Access, r.step(st.name, c))
 		}
 	}
-	// 3. Mode, strategy, receiver, namespace filters.
-	if !a.Standalone {
-		step("mode and allocation strategy", fmt.Sprintf("mode %s, allocationStrategy %s", a.Mode, a.AllocationStrategy), rules.TA004)
-		step(`receiver "prometheus" in a metrics pipeline`, "receivers.prometheus is in a metrics pipeline", rules.TA005)
-	}
-	if f := found[rules.TA007]; len(f) > 0 {
-		ad.Steps = append(ad.Steps, failStep("namespace filters", f[0]))
-	}
-	// Live: what only the API server knows.
-	if opts.Facts != nil {
-		ad.Access = append(ad.Access, liveStep(found, rules.TA009, "monitoring CRDs served", "ServiceMonitor and PodMonitor are served"))
-		if a.ServiceAccount != "" {
-			ad.Access = append(ad.Access, liveStep(found, rules.TA010, "service account exists", "ServiceAccount "+a.ServiceAccount+" exists"))
-		}
-		ad.Access = append(ad.Access, liveStep(found, rules.TA008, "service account permissions",
-			"service account "+a.EffectiveServiceAccount()+" holds every permission the TA needs"))
-	}
-	// 4. Per kind: selectors, scope, monitors read, near misses.
-	if a.PrometheusCR {
+	if a.Enabled && a.PrometheusCR {
 		for _, k := range model.MonitorKinds {
-			ad.Kinds = append(ad.Kinds, diagnoseKind(ctx, v, a, k, found, opts, ix, shown))
-		}
-	}
-	for _, s := range append(append([]Step{}, ad.Steps...), ad.Access...) {
-		if !s.OK {
-			ad.Blind = true
-		}
-	}
-	for _, k := range ad.Kinds {
-		if !k.Selector.OK || len(k.NearMisses) > 0 {
-			ad.Blind = true
-		}
-		for _, m := range k.Monitors {
-			if len(m.Problems) > 0 {
-				ad.Blind = true
+			kd, err := r.kind(ctx, a, k, res, cs, all)
+			if err != nil {
+				return nil, err
 			}
-			for _, e := range m.Endpoints {
-				if !e.OK {
-					ad.Blind = true
-				}
-			}
+			ad.Kinds = append(ad.Kinds, kd)
 		}
 	}
+	// The engine's findings on this allocator that no step shows (a rule
+	// added later) still belong to its tree.
+	for _, f := range res.Findings {
+		if !r.shown[f.Key()] {
+			ad.Steps = append(ad.Steps, r.step(f.Name, validate.Check{Rule: f.Rule, Finding: &f}))
+		}
+	}
+	ad.Blind = r.blind(ad)
 	return ad, nil
 }
 
-func liveStep(found map[rules.ID][]rules.Finding, id rules.ID, name, ok string) Step {
-	if f := found[id]; len(f) > 0 {
-		return failStep(name, f[0])
-	}
-	return Step{Name: name, OK: true, Detail: ok}
-}
-
-func diagnoseKind(ctx context.Context, v cluster.View, a *model.Allocator, k model.MonitorKind, found map[rules.ID][]rules.Finding, opts Options, ix *findingIndex, shown map[string]bool) *Kind {
-	s := &a.Scopes[k]
-	kd := &Kind{Kind: k.String(), Monitors: []Monitor{}, NearMisses: []NearMiss{}}
-	field := s.MonitorsField
-	switch {
-	case s.Monitors.Nothing():
-		kd.Selector = Step{Name: field, OK: true, Detail: fmt.Sprintf("unset: under v1beta1 this selects NO %s", k)}
-		if f := found[rules.TA003]; len(f) > 0 {
-			kd.Selector = Step{Name: field, Detail: kd.Selector.Detail, Rule: rules.TA003,
-				Fix: fmt.Sprintf("set %s: {} to read every %s", field, k)}
+// blind: some finding at or above the threshold is shown in the tree.
+func (r *run) blind(ad *Allocator) bool {
+	counts := func(a rules.Action) bool { return a.Severity() >= r.opts.FailOn.Severity() }
+	for _, s := range append(append([]Step{}, ad.Steps...), ad.Access...) {
+		if !s.OK && counts(s.Action) {
+			return true
 		}
-	case s.Monitors.All():
-		kd.Selector = Step{Name: field, OK: true, Detail: fmt.Sprintf("%s: every %s", s.Monitors, k)}
-	default:
-		kd.Selector = Step{Name: field, OK: true, Detail: fmt.Sprintf("%ss whose labels match %s", k, s.Monitors)}
 	}
-	var scope []string
-	switch {
-	case s.OwnNamespace != "":
-		scope = append(scope, "only its own namespace "+s.OwnNamespace)
-	case s.Namespaces.All():
-		scope = append(scope, "all namespaces")
-	default:
-		scope = append(scope, "namespaces whose labels match "+s.Namespaces.String())
-	}
-	if s.Allow != nil {
-		scope = append(scope, "allowNamespaces: "+model.SetList(s.Allow))
-	}
-	if s.Deny != nil {
-		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
-	}
-	kd.Namespaces = Step{Name: s.NamespacesField, OK: true, Detail: strings.Join(scope, "; ")}
-
-	// Monitors read.
-	if !s.Monitors.Nothing() {
-		for _, m := range v.Monitors(k, s.Monitors.Selector()) {
-			if a.Reads(m, v.Namespace(m.Ref.Namespace)) {
-				kd.Monitors = append(kd.Monitors, diagnoseMonitor(v, m, ix, shown))
+	for _, k := range ad.Kinds {
+		if !k.Selector.OK && counts(k.Selector.Action) {
+			return true
+		}
+		for _, nm := range k.NearMisses {
+			if counts(nm.Action) {
+				return true
 			}
 		}
-	}
-	// Near misses: monitors the engine says no TA reads (TA101), closest
-	// first; a monitor that opts out of TA101 is meant for no TA.
-	type miss struct {
-		m *model.Monitor
-		n int
-	}
-	var misses []miss
-	for _, m := range v.Monitors(k, labels.Everything()) {
-		if !hasRule(ix.of(m.Ref), rules.TA101) {
-			continue
-		}
-		shown[m.Ref.Key()] = true
-		misses = append(misses, miss{m, a.Misses(m, v.Namespace(m.Ref.Namespace))})
-	}
-	sort.SliceStable(misses, func(i, j int) bool { return misses[i].n < misses[j].n })
-	for i, mm := range misses {
-		if i == maxNearMisses {
-			kd.NearMisses = append(kd.NearMisses, NearMiss{Reasons: []string{fmt.Sprintf("and %d more", len(misses)-maxNearMisses)}})
-			break
-		}
-		kd.NearMisses = append(kd.NearMisses, NearMiss{Object: mm.m.Ref, Reasons: a.WhyNot(mm.m, v.Namespace(mm.m.Ref.Namespace))})
-	}
-	return kd
-}
-
-func hasRule(fs []rules.Finding, id rules.ID) bool {
-	for _, f := range fs {
-		if f.Rule == id {
-			return true
+		for _, m := range k.Monitors {
+			for _, p := range m.Problems {
+				if !p.OK && counts(p.Action) {
+					return true
+				}
+			}
+			for _, e := range m.Endpoints {
+				if !e.OK && counts(e.Action) {
+					return true
+				}
+			}
 		}
 	}
 	return false
 }
 
-func diagnoseMonitor(v cluster.View, m *model.Monitor, ix *findingIndex, shown map[string]bool) Monitor {
-	shown[m.Ref.Key()] = true
-	tr := validate.Trace(v, m)
-	fs := ix.of(m.Ref)
-	byJob := map[string]rules.Finding{}
-	md := Monitor{Object: m.Ref, Selects: names(tr.Selects), Endpoints: []Endpoint{}}
-	for _, f := range fs {
+func (r *run) kind(ctx context.Context, a *model.Allocator, k model.MonitorKind, res *validate.Result, cs checks, all []rules.Finding) (*Kind, error) {
+	s := &a.Scopes[k]
+	kd := &Kind{Kind: k.String(), Monitors: []Monitor{}, NearMisses: []NearMiss{}}
+	for _, c := range cs.of(rules.TA003, k.String()) {
+		kd.Selector = r.step(s.MonitorsField.String(), c)
+	}
+	for _, c := range cs.of("", k.String()) {
+		kd.Namespaces = r.step(s.NamespacesField.String(), c)
+	}
+	for _, m := range res.Reads {
+		if m.Kind != k {
+			continue
+		}
+		md, err := r.monitor(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		kd.Monitors = append(kd.Monitors, md)
+	}
+	// Near misses: the TA101 findings whose closest TA is this one.
+	var misses []rules.Finding
+	for _, f := range all {
+		if f.Rule == rules.TA101 && f.Object.Kind == k.String() && len(f.Related) > 0 && f.Related[0] == a.Ref {
+			misses = append(misses, f)
+			r.shown[f.Key()] = true
+		}
+	}
+	for i, f := range misses {
+		if i == maxNearMisses {
+			kd.NearMisses = append(kd.NearMisses, NearMiss{Reasons: []string{fmt.Sprintf("and %d more", len(misses)-maxNearMisses)}})
+			break
+		}
+		kd.NearMisses = append(kd.NearMisses, NearMiss{Object: f.Object, Action: f.Action, Reasons: f.Reasons})
+	}
+	return kd, nil
+}
+
+func (r *run) monitor(ctx context.Context, m *model.Monitor) (Monitor, error) {
+	res, err := r.evaluate(ctx, m)
+	if err != nil {
+		return Monitor{}, err
+	}
+	md := Monitor{Object: m.Ref, Endpoints: []Endpoint{}}
+	byJob := map[string]*rules.Finding{}
+	for i := range res.Findings {
+		f := &res.Findings[i]
 		switch {
 		case f.Job != "":
 			if _, ok := byJob[f.Job]; !ok {
 				byJob[f.Job] = f
 			}
+		case f.Rule == rules.TA101:
+			// shown under the TA it is closest to, among the near misses
 		default:
-			md.Problems = append(md.Problems, failStep(f.Name, f))
+			md.Problems = append(md.Problems, r.step(f.Name, validate.Check{Rule: f.Rule, Finding: f}))
 		}
 	}
+	tr := res.Monitor
+	if tr == nil {
+		return md, nil
+	}
+	md.Selects = names(tr.Selects)
 	for _, et := range tr.Endpoints {
-		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets}
-		e.OK = len(et.Found) > 0 || len(et.Unknown) > 0
+		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets, OK: true}
 		if f, ok := byJob[et.Job]; ok {
-			e.OK = false
-			e.Rule = f.Rule
-			e.Reason, e.Fix = split(f)
-		} else if !e.OK && hasRule(fs, rules.TA102) {
-			e.Rule = rules.TA102
-			e.Reason = "the monitor's selector matches nothing, so this job has no target"
-		} else {
-			e.OK = true // nothing found, but nothing the input describes says it is missing
-		}
-		if e.Found == nil {
-			e.Found = []string{}
+			r.shown[f.Key()] = true
+			e.OK, e.Rule, e.Action, e.Reason, e.Fix = false, f.Rule, f.Action, f.What, f.Fix
 		}
 		md.Endpoints = append(md.Endpoints, e)
 	}
-	return md
+	for _, f := range byJob {
+		r.shown[f.Key()] = true
+	}
+	return md, nil
 }
 
 func names(refs []model.Ref) []string {

@@ -32,8 +32,11 @@ func (d *Diagnosis) WriteText(w io.Writer, color bool) error {
 		p.b.WriteByte('\n')
 		p.line(0, p.bold("Other findings"))
 		for _, f := range d.Other {
-			what, fix := split(f)
-			p.step(1, Step{Name: f.Object.String(), Detail: what, Rule: f.Rule, Fix: fix})
+			name := f.Object.String()
+			if f.Subject != "" {
+				name += " " + f.Subject
+			}
+			p.step(1, Step{Name: name, Detail: f.What, Rule: f.Rule, Action: f.Action, Fix: f.Fix})
 		}
 	}
 	p.b.WriteByte('\n')
@@ -79,7 +82,11 @@ func (p *printer) mark(ok bool) string {
 }
 
 func (p *printer) step(depth int, s Step) {
-	text := fmt.Sprintf("%s %s: %s", p.mark(s.OK), s.Name, s.Detail)
+	mark := p.mark(s.OK)
+	if s.Off {
+		mark = "–"
+	}
+	text := fmt.Sprintf("%s %s: %s", mark, s.Name, s.Detail)
 	if !s.OK && s.Rule != "" {
 		text += " [" + string(s.Rule) + "]"
 	}
@@ -140,7 +147,13 @@ func (p *printer) monitor(m Monitor) {
 		case len(e.Unknown) > 0:
 			where = " (not checked: the Pods of " + strings.Join(abbreviate(e.Unknown, 3), ", ") + " are not in the input)"
 		}
-		text := fmt.Sprintf("%s job %s: %s%s", p.mark(e.OK), e.Job, e.Port, where)
+		mark := p.mark(e.OK)
+		if e.OK && len(e.Found) == 0 && len(e.Unknown) == 0 {
+			// Nothing is selected: the monitor-level finding (TA102) says
+			// why, when the input shows it.
+			mark, where = "–", " (nothing selected)"
+		}
+		text := fmt.Sprintf("%s job %s: %s%s", mark, e.Job, e.Port, where)
 		if !e.OK {
 			text += ": " + e.Reason
 			if e.Rule != "" {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // Comparison sets the prediction against what the running TA serves.
@@ -28,6 +30,9 @@ type Difference struct {
 	Job  string `json:"job"`
 	Kind string `json:"kind"` // not-configured, no-targets, unexpected-targets, targets-differ
 	Why  string `json:"why"`
+	// Rule is set when the chain predicted the difference: that finding
+	// explains it.
+	Rule rules.ID `json:"rule,omitempty"`
 	// Expected and Actual targets, for targets-differ.
 	Expected []string `json:"expected,omitempty"`
 	Actual   []string `json:"actual,omitempty"`
@@ -159,7 +164,7 @@ func Compare(ctx context.Context, c *TAClient, ad *Allocator, staticJobs []strin
 		}
 		if !hasTargets && configured && p.ep != nil && !p.ep.OK {
 			// Expected blind: already a ✗ in the chain; say so here too.
-			cmp.Differences = append(cmp.Differences, Difference{Job: job, Kind: "no-targets",
+			cmp.Differences = append(cmp.Differences, Difference{Job: job, Kind: "no-targets", Rule: p.ep.Rule,
 				Why: fmt.Sprintf("as predicted: %s (%s)", p.ep.Reason, p.ep.Rule)})
 		}
 	}

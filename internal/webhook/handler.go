@@ -75,14 +75,8 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if h.Policy != nil {
 		pol = h.Policy()
 	}
-	var findings []rules.Finding
-	var liveErr error
-	if h.Facts != nil {
-		findings, liveErr = validate.EvaluateLive(ctx, r, h.View, h.Facts, pol)
-	} else {
-		findings = validate.Evaluate(r, h.View, pol)
-	}
-	resp = h.respond(req, findings)
+	res, liveErr := validate.Evaluate(ctx, r, h.View, validate.Options{Facts: h.Facts, Policy: pol})
+	resp = h.respond(req, res.Findings)
 	if liveErr != nil {
 		h.Log.Error(liveErr, "live checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
 		h.count("live_facts")

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
 	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
@@ -63,8 +64,8 @@ type Allocator struct {
 	ScrapeConfigs int
 	// StaticJobs are their job_name values: TA jobs besides the monitors'.
 	StaticJobs []string
-	// Field is the path of the TA block in the source ("spec.targetAllocator").
-	Field string
+	// Field is the path of the TA block in the source (spec.targetAllocator).
+	Field *field.Path
 	// AttachedTo is the standalone TargetAllocator a collector is attached
 	// to (label opentelemetry.io/target-allocator), in its own namespace.
 	AttachedTo string
@@ -103,17 +104,17 @@ func (a *Allocator) EffectiveServiceAccount() string {
 func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, error) {
 	ta := &c.Spec.TargetAllocator
 	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1beta1", "OpenTelemetryCollector")
-	a.Field = "spec.targetAllocator"
+	a.Field = field.NewPath("spec", "targetAllocator")
 	a.Enabled = ta.Enabled
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
 	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
-	if err := a.setPrometheusCR(&ta.PrometheusCR, a.Field+".prometheusCR"); err != nil {
+	if err := a.setPrometheusCR(&ta.PrometheusCR, a.Field.Child("prometheusCR")); err != nil {
 		return nil, err
 	}
 	if ta.PrometheusCR.Enabled {
-		a.Settings = append([]string{a.Field + ".prometheusCR.enabled"}, a.Settings...)
+		a.Settings = append([]string{a.Field.Child("prometheusCR", "enabled").String()}, a.Settings...)
 	}
 	a.Settings = append(a.Settings, a.CRSettings...)
 	rcv, n, err := parseCollectorConfig(c.Spec.Config.Raw)
@@ -130,30 +131,30 @@ func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, er
 func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, error) {
 	ta := &c.Spec.TargetAllocator
 	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1alpha1", "OpenTelemetryCollector")
-	a.Field = "spec.targetAllocator"
+	a.Field = field.NewPath("spec", "targetAllocator")
 	a.Enabled = ta.Enabled
 	a.PrometheusCR = ta.PrometheusCR.Enabled
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
 	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
-	cr := a.Field + ".prometheusCR"
+	cr := a.Field.Child("prometheusCR")
 	selectors := [numMonitorKinds]map[string]string{ta.PrometheusCR.ServiceMonitorSelector, ta.PrometheusCR.PodMonitorSelector}
 	for _, k := range MonitorKinds {
-		field := cr + "." + k.lowerCamel() + "Selector"
+		mf := cr.Child(k.lowerCamel() + "Selector")
 		sel := SelectMap(selectors[k])
 		if len(selectors[k]) == 0 {
 			sel.Text = "unset (v1alpha1: all)"
 		} else {
-			a.CRSettings = append(a.CRSettings, field)
+			a.CRSettings = append(a.CRSettings, mf.String())
 		}
 		a.Scopes[k] = Scope{
-			Monitors: sel, MonitorsField: field,
-			Namespaces: SelectAll("all"), NamespacesField: cr + "." + k.lowerCamel() + "NamespaceSelector",
+			Monitors: sel, MonitorsField: mf,
+			Namespaces: SelectAll("all"), NamespacesField: cr.Child(k.lowerCamel() + "NamespaceSelector"),
 		}
 	}
 	if ta.PrometheusCR.Enabled {
-		a.Settings = append([]string{cr + ".enabled"}, a.Settings...)
+		a.Settings = append([]string{cr.Child("enabled").String()}, a.Settings...)
 	}
 	a.Settings = append(a.Settings, a.CRSettings...)
 	var raw []byte
@@ -176,12 +177,12 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 // AllocatorFromTargetAllocator normalizes a standalone TargetAllocator.
 func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, error) {
 	a := newAllocator(t.ObjectMeta, "opentelemetry.io/v1alpha1", "TargetAllocator")
-	a.Field = "spec"
+	a.Field = field.NewPath("spec")
 	a.Standalone = true
 	a.Enabled = true
 	a.AllocationStrategy = orDefault(t.Spec.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = t.Spec.ServiceAccount
-	if err := a.setPrometheusCR(&t.Spec.PrometheusCR, "spec.prometheusCR"); err != nil {
+	if err := a.setPrometheusCR(&t.Spec.PrometheusCR, a.Field.Child("prometheusCR")); err != nil {
 		return nil, err
 	}
 	a.ScrapeConfigs = len(t.Spec.ScrapeConfigs)
@@ -212,21 +213,21 @@ func newAllocator(om metav1.ObjectMeta, apiVersion, kind string) *Allocator {
 // setPrometheusCR applies the v1beta1 semantics shared by v1beta1 collectors
 // and TargetAllocators: a nil monitor selector selects nothing, a nil or {}
 // namespace selector selects every namespace.
-func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) error {
+func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Path) error {
 	a.PrometheusCR = cr.Enabled
 	allow, deny := toSet(cr.AllowNamespaces), toSet(cr.DenyNamespaces)
 	a.AllowAndDeny = allow != nil && deny != nil
 	if allow != nil {
-		a.CRSettings = append(a.CRSettings, field+".allowNamespaces")
+		a.CRSettings = append(a.CRSettings, path.Child("allowNamespaces").String())
 	}
 	if deny != nil {
-		a.CRSettings = append(a.CRSettings, field+".denyNamespaces")
+		a.CRSettings = append(a.CRSettings, path.Child("denyNamespaces").String())
 	}
 	monitorSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorSelector, cr.PodMonitorSelector}
 	nsSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorNamespaceSelector, cr.PodMonitorNamespaceSelector}
 	for _, k := range MonitorKinds {
-		mf := field + "." + k.lowerCamel() + "Selector"
-		nf := field + "." + k.lowerCamel() + "NamespaceSelector"
+		mf := path.Child(k.lowerCamel() + "Selector")
+		nf := path.Child(k.lowerCamel() + "NamespaceSelector")
 		s := Scope{MonitorsField: mf, NamespacesField: nf, Allow: allow, Deny: deny}
 		if monitorSel[k] == nil {
 			s.Monitors = SelectNothing("unset")
@@ -237,7 +238,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) 
 				return fmt.Errorf("%s: %w", mf, err)
 			}
 			s.Monitors = sel
-			a.CRSettings = append(a.CRSettings, mf)
+			a.CRSettings = append(a.CRSettings, mf.String())
 		}
 		sel, err := SelectLabels(nsSel[k])
 		if err != nil {
@@ -245,7 +246,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) 
 		}
 		if !sel.All() {
 			// {} is the CRD default; only a real restriction is a setting.
-			a.CRSettings = append(a.CRSettings, nf)
+			a.CRSettings = append(a.CRSettings, nf.String())
 		}
 		s.Namespaces = sel
 		a.Scopes[k] = s
@@ -255,7 +256,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) 
 		name string
 	}{{cr.ScrapeConfigSelector, "scrapeConfigSelector"}, {cr.ProbeSelector, "probeSelector"}} {
 		if extra.sel != nil {
-			a.CRSettings = append(a.CRSettings, field+"."+extra.name)
+			a.CRSettings = append(a.CRSettings, path.Child(extra.name).String())
 			a.ScrapeConfigsAndProbes = true
 		}
 	}
@@ -266,16 +267,16 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, field string) 
 // embeddedSettings lists the fields of an embedded TA block that only a user
 // sets: the operator defaults allocationStrategy, filterStrategy, intervals
 // and namespace selectors into every collector, so those prove nothing.
-func embeddedSettings(field, serviceAccount, image, strategy string) []string {
+func embeddedSettings(path *field.Path, serviceAccount, image, strategy string) []string {
 	var out []string
 	if serviceAccount != "" {
-		out = append(out, field+".serviceAccount")
+		out = append(out, path.Child("serviceAccount").String())
 	}
 	if image != "" {
-		out = append(out, field+".image")
+		out = append(out, path.Child("image").String())
 	}
 	if strategy != "" && strategy != DefaultAllocationStrategy {
-		out = append(out, field+".allocationStrategy")
+		out = append(out, path.Child("allocationStrategy").String())
 	}
 	return out
 }

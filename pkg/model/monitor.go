@@ -8,6 +8,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Monitor is a ServiceMonitor or a PodMonitor.
@@ -153,6 +154,15 @@ func (e Endpoint) Describe(kind MonitorKind) string {
 }
 
 // Job is the TA job name of endpoint i: serviceMonitor/<ns>/<name>/<i>.
+// EndpointPath is the field of endpoint i: spec.endpoints[i] or
+// spec.podMetricsEndpoints[i].
+func (m *Monitor) EndpointPath(i int) *field.Path {
+	if m.Kind == PodMonitor {
+		return field.NewPath("spec", "podMetricsEndpoints").Index(i)
+	}
+	return field.NewPath("spec", "endpoints").Index(i)
+}
+
 func (m *Monitor) Job(i int) string {
 	return fmt.Sprintf("%s/%s/%s/%d", m.Kind.lowerCamel(), m.Ref.Namespace, m.Ref.Name, i)
 }

@@ -6,6 +6,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // ReaderFromPrometheus normalizes a Prometheus: a nil monitor selector
@@ -31,8 +32,8 @@ func promReader(om metav1.ObjectMeta, apiVersion, kind string, c *monitoringv1.C
 	nsSel := [numMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorNamespaceSelector, c.PodMonitorNamespaceSelector}
 	for _, k := range MonitorKinds {
 		s := Scope{
-			MonitorsField:   "spec." + k.lowerCamel() + "Selector",
-			NamespacesField: "spec." + k.lowerCamel() + "NamespaceSelector",
+			MonitorsField:   field.NewPath("spec", k.lowerCamel()+"Selector"),
+			NamespacesField: field.NewPath("spec", k.lowerCamel()+"NamespaceSelector"),
 		}
 		if monitorSel[k] == nil {
 			s.Monitors = SelectNothing("unset")

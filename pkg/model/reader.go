@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // MonitorKind is ServiceMonitor or PodMonitor.
@@ -40,10 +41,10 @@ type Scope struct {
 	// Monitors selects over the monitor's own labels.
 	Monitors Selection
 	// MonitorsField is the field that holds that selector, for messages.
-	MonitorsField string
+	MonitorsField *field.Path
 	// Namespaces selects over the labels of the monitor's namespace.
 	Namespaces      Selection
-	NamespacesField string
+	NamespacesField *field.Path
 	// OwnNamespace, when set, restricts the reader to that one namespace
 	// (a Prometheus without a namespace selector).
 	OwnNamespace string
@@ -64,73 +65,77 @@ type Reader struct {
 	Scopes [numMonitorKinds]Scope
 }
 
-// Reads reports whether the reader turns this monitor into jobs. ns may be nil
-// when the namespace is unknown; it then has no labels.
-func (r *Reader) Reads(m *Monitor, ns *Namespace) bool {
-	if !r.Active {
-		return false
-	}
-	s := &r.Scopes[m.Kind]
-	return s.Monitors.Matches(m.Labels) && s.coversNamespace(m.Ref.Namespace, ns)
+// MissReason is one condition of a reader's scope that a monitor fails.
+type MissReason int
+
+const (
+	// Inactive: the reader reads no monitor at all.
+	Inactive MissReason = iota
+	// SelectorUnset: the monitor selector is unset and selects nothing.
+	SelectorUnset
+	// LabelsUnmet: the monitor's labels miss requirements of the selector.
+	LabelsUnmet
+	// OtherNamespace: the reader reads only its own namespace.
+	OtherNamespace
+	// NamespaceLabels: the namespace's labels miss the namespace selector.
+	NamespaceLabels
+	// NotAllowed: the namespace is not in allowNamespaces.
+	NotAllowed
+	// Denied: the namespace is in denyNamespaces.
+	Denied
+)
+
+// Miss is one unmet condition, with what is needed to explain it.
+type Miss struct {
+	Reason MissReason
+	// Field is the reader's field that imposes the condition.
+	Field *field.Path
+	// Unmet are the selector requirements the labels fail (LabelsUnmet).
+	Unmet []string
+	// Weight is how many conditions this miss stands for: each unmet
+	// requirement of a selector counts, so the nearest reader is the one
+	// needing the fewest changes.
+	Weight int
 }
 
-// MightRead is Reads where a namespace whose labels are unknown (offline,
-// no Namespace manifest) is given the benefit of the doubt: a namespace
-// label selector cannot be judged against labels nobody described.
-func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
-	if !r.Active {
-		return false
-	}
-	s := &r.Scopes[m.Kind]
-	if !s.Monitors.Matches(m.Labels) {
-		return false
-	}
-	if ns == nil || !ns.LabelsKnown {
-		return s.coversNamespaceName(m.Ref.Namespace)
-	}
-	return s.coversNamespace(m.Ref.Namespace, ns)
+// ScopeResult is how a monitor fares against a reader's scope.
+type ScopeResult struct {
+	// Distance is the sum of the misses' weights: 0 means it is read.
+	Distance int
+	// Misses are filled only when an explanation was asked for.
+	Misses []Miss
+	// OnlyNamespaceLabels is true when every miss is NamespaceLabels.
+	OnlyNamespaceLabels bool
 }
 
-// coversNamespaceName checks what a namespace's name alone decides: the
-// own-namespace restriction and the allow / deny lists.
-func (s *Scope) coversNamespaceName(name string) bool {
-	if s.OwnNamespace != "" && name != s.OwnNamespace {
-		return false
-	}
-	if s.Allow != nil && !s.Allow[name] {
-		return false
-	}
-	return !s.Deny[name]
-}
-
-func (s *Scope) coversNamespace(name string, ns *Namespace) bool {
-	if !s.coversNamespaceName(name) {
-		return false
-	}
-	if s.OwnNamespace == "" && !s.Namespaces.All() {
-		var l map[string]string
-		if ns != nil {
-			l = ns.Labels
+// Scope is the one place that decides whether the reader reads the monitor
+// and, when explain is set, why not. ns may be nil when the namespace is
+// unknown; it then has no labels. Without explain it allocates nothing, so
+// the hot path (indexes, admission) stays cheap.
+func (r *Reader) Scope(m *Monitor, ns *Namespace, explain bool) ScopeResult {
+	var res ScopeResult
+	nsLabelMisses := 0
+	miss := func(mi Miss) {
+		if mi.Weight == 0 {
+			mi.Weight = 1
 		}
-		if !s.Namespaces.Matches(l) {
-			return false
+		res.Distance += mi.Weight
+		if mi.Reason == NamespaceLabels {
+			nsLabelMisses += mi.Weight
+		}
+		if explain {
+			res.Misses = append(res.Misses, mi)
 		}
 	}
-	return true
-}
-
-// Misses counts the conditions the monitor fails for this reader (each unmet
-// selector requirement counts): 0 means it reads it. It allocates nothing,
-// so ranking many readers stays cheap; WhyNot explains the chosen one.
-func (r *Reader) Misses(m *Monitor, ns *Namespace) int {
-	n := 0
 	if !r.Active {
-		n++
+		miss(Miss{Reason: Inactive})
 	}
 	s := &r.Scopes[m.Kind]
-	if s.Monitors.Nothing() {
-		n++
-	} else {
+	switch {
+	case s.Monitors.Nothing():
+		miss(Miss{Reason: SelectorUnset, Field: s.MonitorsField})
+	case !s.Monitors.Matches(m.Labels):
+		n := 0
 		reqs, _ := s.Monitors.sel.Requirements()
 		set := labels.Set(m.Labels)
 		for i := range reqs {
@@ -138,77 +143,99 @@ func (r *Reader) Misses(m *Monitor, ns *Namespace) int {
 				n++
 			}
 		}
+		mi := Miss{Reason: LabelsUnmet, Field: s.MonitorsField, Weight: n}
+		if explain {
+			mi.Unmet = s.Monitors.Unmet(m.Labels)
+		}
+		miss(mi)
 	}
 	name := m.Ref.Namespace
-	if s.OwnNamespace != "" {
+	switch {
+	case s.OwnNamespace != "":
 		if name != s.OwnNamespace {
-			n++
+			miss(Miss{Reason: OtherNamespace, Field: s.NamespacesField})
 		}
-	} else if !s.Namespaces.All() {
+	case !s.Namespaces.All():
 		var l map[string]string
 		if ns != nil {
 			l = ns.Labels
 		}
 		if !s.Namespaces.Matches(l) {
-			n++
+			miss(Miss{Reason: NamespaceLabels, Field: s.NamespacesField})
 		}
 	}
 	if s.Allow != nil && !s.Allow[name] {
-		n++
+		miss(Miss{Reason: NotAllowed})
 	}
 	if s.Deny[name] {
-		n++
+		miss(Miss{Reason: Denied})
 	}
-	return n
+	res.OnlyNamespaceLabels = res.Distance > 0 && nsLabelMisses == res.Distance
+	return res
+}
+
+// Reads reports whether the reader turns this monitor into jobs.
+func (r *Reader) Reads(m *Monitor, ns *Namespace) bool {
+	return r.Scope(m, ns, false).Distance == 0
+}
+
+// MightRead is Reads where a namespace whose labels are unknown (offline,
+// no Namespace manifest) is given the benefit of the doubt: a namespace
+// label selector cannot be judged against labels nobody described.
+func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
+	res := r.Scope(m, ns, false)
+	return res.Distance == 0 || (res.OnlyNamespaceLabels && (ns == nil || !ns.LabelsKnown))
+}
+
+// Misses is the distance of the monitor from the reader's scope: 0 means
+// it reads it.
+func (r *Reader) Misses(m *Monitor, ns *Namespace) int {
+	return r.Scope(m, ns, false).Distance
 }
 
 // WhyNot lists why the reader does not read the monitor (empty: it does),
 // each reason phrased so that the fix is apparent.
 func (r *Reader) WhyNot(m *Monitor, ns *Namespace) []string {
-	var out []string
-	if !r.Active {
-		out = append(out, "it reads no monitors (target allocator or prometheusCR not enabled)")
-	}
-	s := &r.Scopes[m.Kind]
-	switch {
-	case s.Monitors.Nothing():
-		out = append(out, fmt.Sprintf("%s is unset (selects no %s)", short(s.MonitorsField), m.Kind))
-	default:
-		if unmet := s.Monitors.Unmet(m.Labels); len(unmet) > 0 {
-			out = append(out, fmt.Sprintf("does not match %s (needs %s)", short(s.MonitorsField), strings.Join(unmet, ", ")))
-		}
-	}
-	nsName := m.Ref.Namespace
-	switch {
-	case s.OwnNamespace != "":
-		if nsName != s.OwnNamespace {
-			out = append(out, fmt.Sprintf("%s is unset, so it reads only its own namespace %s", short(s.NamespacesField), s.OwnNamespace))
-		}
-	case !s.Namespaces.All():
-		var nsLabels map[string]string
-		if ns != nil {
-			nsLabels = ns.Labels
-		}
-		if !s.Namespaces.Matches(nsLabels) {
-			out = append(out, fmt.Sprintf("namespace %s does not match %s %s (namespace labels: %s)",
-				nsName, short(s.NamespacesField), s.Namespaces, FormatLabels(nsLabels)))
-		}
-	}
-	if s.Allow != nil && !s.Allow[nsName] {
-		out = append(out, fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, SetList(s.Allow)))
-	}
-	if s.Deny[nsName] {
-		out = append(out, fmt.Sprintf("namespace %s is in denyNamespaces", nsName))
+	res := r.Scope(m, ns, true)
+	out := make([]string, 0, len(res.Misses))
+	for _, mi := range res.Misses {
+		out = append(out, r.explain(mi, m, ns))
 	}
 	return out
 }
 
-// short is the last element of a field path, for one-line messages.
-func short(field string) string {
-	if i := strings.LastIndexByte(field, '.'); i >= 0 {
-		return field[i+1:]
+func (r *Reader) explain(mi Miss, m *Monitor, ns *Namespace) string {
+	s := &r.Scopes[m.Kind]
+	nsName := m.Ref.Namespace
+	switch mi.Reason {
+	case Inactive:
+		return "it reads no monitors (target allocator or prometheusCR not enabled)"
+	case SelectorUnset:
+		return fmt.Sprintf("%s is unset (selects no %s)", short(mi.Field), m.Kind)
+	case LabelsUnmet:
+		return fmt.Sprintf("does not match %s (needs %s)", short(mi.Field), strings.Join(mi.Unmet, ", "))
+	case OtherNamespace:
+		return fmt.Sprintf("%s is unset, so it reads only its own namespace %s", short(mi.Field), s.OwnNamespace)
+	case NamespaceLabels:
+		var l map[string]string
+		if ns != nil {
+			l = ns.Labels
+		}
+		return fmt.Sprintf("namespace %s does not match %s %s (namespace labels: %s)", nsName, short(mi.Field), s.Namespaces, FormatLabels(l))
+	case NotAllowed:
+		return fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, SetList(s.Allow))
+	default:
+		return fmt.Sprintf("namespace %s is in denyNamespaces", nsName)
 	}
-	return field
+}
+
+// short is the last element of a field path, for one-line messages.
+func short(p *field.Path) string {
+	s := p.String()
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 // SetList renders a set of names sorted and comma-separated.

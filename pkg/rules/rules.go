@@ -5,9 +5,13 @@
 package rules
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
@@ -137,7 +141,8 @@ func LiveIDs() []ID {
 }
 
 // Finding is one problem with one object. Its JSON form is part of the
-// contract (check -o json).
+// contract (check -o json). Every part is typed; Message is rendered from
+// them and never parsed back.
 type Finding struct {
 	Rule   ID        `json:"rule"`
 	Name   string    `json:"name"`
@@ -148,40 +153,89 @@ type Finding struct {
 	// AtRisk: nothing is blind yet, but the next object of some kind will
 	// be (an unset v1beta1 selector while no monitor of that kind exists).
 	AtRisk bool `json:"atRisk,omitempty"`
+	// Subject narrows the object to a part of it ("endpoint 1 (job ...)").
+	Subject string `json:"subject,omitempty"`
+	// What is wrong, in one clause; Fix how to repair it.
+	What string `json:"what"`
+	Fix  string `json:"fix,omitempty"`
+	// Field is the field of Object the finding is about.
+	Field *field.Path `json:"-"`
+	// Related are the other objects the finding names (the closest TA, the
+	// ServiceMonitor that selects a Service, ...).
+	Related []model.Ref `json:"related,omitempty"`
+	// Reasons detail What, one clause each (why a reader misses a monitor).
+	Reasons []string `json:"reasons,omitempty"`
 	// Message: a first line saying what is wrong, under 120 characters where
-	// possible, starting with the rule ID; then lines saying how to fix it.
+	// possible, starting with the rule ID; then a line saying how to fix it.
 	Message string `json:"message"`
+}
+
+// MarshalJSON renders Field as its string form ("spec.endpoints[0].port"),
+// in the documented key order.
+func (f Finding) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Rule    ID          `json:"rule"`
+		Name    string      `json:"name"`
+		Action  Action      `json:"action"`
+		Object  model.Ref   `json:"object"`
+		Job     string      `json:"job"`
+		AtRisk  bool        `json:"atRisk,omitempty"`
+		Subject string      `json:"subject,omitempty"`
+		What    string      `json:"what"`
+		Fix     string      `json:"fix,omitempty"`
+		Field   string      `json:"field,omitempty"`
+		Related []model.Ref `json:"related,omitempty"`
+		Reasons []string    `json:"reasons,omitempty"`
+		Message string      `json:"message"`
+	}{f.Rule, f.Name, f.Action, f.Object, f.Job, f.AtRisk, f.Subject, f.What, f.Fix, "", f.Related, f.Reasons, f.Message}
+	if f.Field != nil {
+		out.Field = f.Field.String()
+	}
+	// Escaping is the outer encoder's choice ("<unnamed 80>" stays
+	// readable in check -o json): encode here without it.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // Summary is the first line of the message: what kubectl prints.
 func (f Finding) Summary() string {
-	if i := strings.IndexByte(f.Message, '\n'); i >= 0 {
-		return f.Message[:i]
-	}
-	return f.Message
-}
-
-// New builds a finding with the rule's default action. The message is
-// prefixed "<ID> <Kind> <ns/name>" and, when subject is set, that subject
-// ("endpoint 1 (job ...)").
-func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
-	r := byID[id]
 	var b strings.Builder
-	b.WriteString(string(id))
+	b.WriteString(string(f.Rule))
 	b.WriteByte(' ')
-	b.WriteString(obj.String())
-	if subject != "" {
+	b.WriteString(f.Object.String())
+	if f.Subject != "" {
 		b.WriteByte(' ')
-		b.WriteString(subject)
+		b.WriteString(f.Subject)
 	}
 	b.WriteString(": ")
-	b.WriteString(what)
-	if fix != "" {
-		b.WriteString("\nfix: ")
-		b.WriteString(fix)
-	}
-	return Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Message: b.String()}
+	b.WriteString(f.What)
+	return b.String()
 }
+
+// Render sets Message from the typed fields; call it after changing them.
+func (f *Finding) Render() {
+	f.Message = f.Summary()
+	if f.Fix != "" {
+		f.Message += "\nfix: " + f.Fix
+	}
+}
+
+// New builds a finding with the rule's default action and renders its
+// message.
+func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
+	r := byID[id]
+	f := Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Subject: subject, What: what, Fix: fix}
+	f.Render()
+	return f
+}
+
+// Key identifies what a finding is about: rule, object and job.
+func (f Finding) Key() string { return string(f.Rule) + " " + f.Object.Key() + " " + f.Job }
 
 // Sort orders findings by object, then rule; findings of one rule keep the
 // order they were made in (endpoint order).

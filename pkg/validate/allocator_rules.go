@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -36,29 +38,28 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	}
 	if !a.Enabled {
 		if len(a.Settings) > 0 {
-			ev.add(rules.TA001, "", "",
+			f := ev.add(rules.TA001, "", "",
 				fmt.Sprintf("%s has settings but enabled is not true: no target allocator runs", block),
-				fmt.Sprintf("it sets %s; set %s.enabled: true, or remove those settings",
-					trimFields(a.Settings, block+"."), block))
+				fmt.Sprintf("it sets %s; set %s: true, or remove those settings",
+					trimFields(a.Settings, block.String()+"."), block.Child("enabled")))
+			f.Field = block.Child("enabled")
+		} else {
+			ev.pass(rules.TA001, "", "", block.Child("enabled").String()+" is not true and nothing is configured for a TA: none runs")
 		}
 		return
 	}
-	cr := block + ".prometheusCR"
+	if a.Standalone {
+		ev.pass(rules.TA001, "", "", "standalone TargetAllocator (always on)")
+	} else {
+		ev.pass(rules.TA001, "", "", block.Child("enabled").String()+": true")
+	}
+	cr := block.Child("prometheusCR")
 	if !a.PrometheusCR {
 		ev.prometheusCROff(a, cr)
 	} else {
-		for _, k := range a.NilSelectors {
-			field := a.Scopes[k].MonitorsField
-			ev.add(rules.TA003, "", "",
-				fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(field), k),
-				fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", field, k))
-			// Blind only once a monitor of that kind exists that {} would read.
-			probe := a.Reader
-			probe.Active = true
-			probe.Scopes[k].Monitors = model.SelectAll("{}")
-			if !ev.anyRead(&probe, k) {
-				ev.findings[len(ev.findings)-1].AtRisk = true
-			}
+		ev.pass(rules.TA002, "", "", "prometheusCR.enabled: true")
+		for _, k := range model.MonitorKinds {
+			ev.selectorRule(a, k)
 		}
 	}
 	if !a.Standalone {
@@ -74,28 +75,28 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	// that would feed it may be applied a moment later.
 	if !a.PrometheusCR && a.ScrapeConfigs == 0 && !hasScrapeConfigs(attached) && !(a.Standalone && len(attached) == 0) {
 		where := "the prometheus receiver has no scrape_configs"
-		fix := "set " + cr + ".enabled: true, or add scrape_configs to receivers.prometheus.config"
+		fix := "set " + cr.Child("enabled").String() + ": true, or add scrape_configs to receivers.prometheus.config"
 		if a.Standalone {
 			where = "spec.scrapeConfigs is empty and no attached collector's prometheus receiver has scrape_configs"
-			fix = "set " + cr + ".enabled: true, or add spec.scrapeConfigs"
+			fix = "set " + cr.Child("enabled").String() + ": true, or add spec.scrapeConfigs"
 		}
 		ev.add(rules.TA006, "", "",
 			"prometheusCR is off and there are no scrape configs: the TA refuses to start",
-			where+"; "+fix)
+			where+"; "+fix).Field = cr.Child("enabled")
 	}
 	if a.AllowAndDeny {
 		ev.add(rules.TA007, "", "",
 			"prometheusCR sets both allowNamespaces and denyNamespaces: the TA refuses to start",
-			fmt.Sprintf("keep only one of %s.allowNamespaces and %s.denyNamespaces", cr, cr))
+			fmt.Sprintf("keep only one of %s and %s", cr.Child("allowNamespaces"), cr.Child("denyNamespaces"))).Field = cr.Child("denyNamespaces")
 	}
 }
 
 // prometheusCROff is TA002: discovery is off although the user configured it,
 // or although monitors exist that it would read.
-func (ev *evaluation) prometheusCROff(a *model.Allocator, cr string) {
+func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 	var why string
 	if len(a.CRSettings) > 0 {
-		why = "prometheusCR sets " + trimFields(a.CRSettings, cr+".")
+		why = "prometheusCR sets " + trimFields(a.CRSettings, cr.String()+".")
 	} else {
 		// Would it read anything if it were on?
 		probe := a.Reader
@@ -115,29 +116,85 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr string) {
 			}
 		}
 		if n == 0 {
+			ev.pass(rules.TA002, "", "", fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs))
 			return
 		}
 		why = fmt.Sprintf("%d monitors exist that it would read (e.g. %s)", n, example)
 	}
 	ev.add(rules.TA002, "", "",
 		"prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read",
-		fmt.Sprintf("%s; set %s.enabled: true", why, cr))
+		fmt.Sprintf("%s; set %s: true", why, cr.Child("enabled"))).Field = cr.Child("enabled")
+}
+
+// selectorRule is TA003 for one monitor kind, and with it the facts of the
+// allocator's scope for that kind: the selectors and the monitors it reads.
+func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
+	s := &a.Scopes[k]
+	kind := k.String()
+	switch {
+	case s.Monitors.Nothing():
+		f := ev.add(rules.TA003, "", "",
+			fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(s.MonitorsField), k),
+			fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k))
+		f.Field = s.MonitorsField
+		ev.checks[len(ev.checks)-1].Subject = kind
+		// Blind only once a monitor of that kind exists that {} would read.
+		probe := a.Reader
+		probe.Active = true
+		probe.Scopes[k].Monitors = model.SelectAll("{}")
+		if !ev.anyRead(&probe, k) {
+			f.AtRisk = true
+		}
+	case s.Monitors.All():
+		ev.pass(rules.TA003, kind, "", fmt.Sprintf("%s: every %s", s.Monitors, k))
+	default:
+		ev.pass(rules.TA003, kind, "", fmt.Sprintf("%ss whose labels match %s", k, s.Monitors))
+	}
+	if !ev.trace {
+		return
+	}
+	var scope []string
+	switch {
+	case s.OwnNamespace != "":
+		scope = append(scope, "only its own namespace "+s.OwnNamespace)
+	case s.Namespaces.All():
+		scope = append(scope, "all namespaces")
+	default:
+		scope = append(scope, "namespaces whose labels match "+s.Namespaces.String())
+	}
+	if s.Allow != nil {
+		scope = append(scope, "allowNamespaces: "+model.SetList(s.Allow))
+	}
+	if s.Deny != nil {
+		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
+	}
+	ev.pass("", kind, "", strings.Join(scope, "; "))
+	if !s.Monitors.Nothing() {
+		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
+			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
+				ev.result.Reads = append(ev.result.Reads, m)
+			}
+		}
+	}
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {
+	mode := field.NewPath("spec", "mode")
 	switch {
 	case a.Mode != "statefulset" && a.Mode != "daemonset":
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("mode %s does not support a target allocator", a.Mode),
-			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)")
+			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)").Field = mode
 	case a.Mode == "daemonset" && a.AllocationStrategy != model.StrategyPerNode:
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("mode daemonset needs allocationStrategy per-node, not %s", a.AllocationStrategy),
-			"set spec.targetAllocator.allocationStrategy: per-node, or spec.mode: statefulset")
+			"set spec.targetAllocator.allocationStrategy: per-node, or spec.mode: statefulset").Field = a.Field.Child("allocationStrategy")
 	case a.AllocationStrategy == model.StrategyPerNode && a.Mode != "daemonset":
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("allocationStrategy per-node works only with mode daemonset, not %s", a.Mode),
-			"set spec.mode: daemonset, or another allocationStrategy")
+			"set spec.mode: daemonset, or another allocationStrategy").Field = mode
+	default:
+		ev.pass(rules.TA004, "", "", fmt.Sprintf("mode %s, allocationStrategy %s", a.Mode, a.AllocationStrategy))
 	}
 }
 
@@ -149,11 +206,13 @@ func (ev *evaluation) receiverRules(a *model.Allocator) {
 		if r != nil && len(r.Lookalikes) > 0 {
 			fix = fmt.Sprintf("the TA feeds only the receiver named prometheus, %s does not count; %s", strings.Join(r.Lookalikes, ", "), fix)
 		}
-		ev.add(rules.TA005, "", "", `no receiver named exactly "prometheus" in spec.config: the TA feeds only that one`, fix)
+		ev.add(rules.TA005, "", "", `no receiver named exactly "prometheus" in spec.config: the TA feeds only that one`, fix).Field = field.NewPath("spec", "config", "receivers")
 	case !r.InMetricsPipeline:
 		ev.add(rules.TA005, "", "",
 			"the prometheus receiver is in no metrics pipeline: allocated targets go nowhere",
-			"add prometheus to service.pipelines.metrics.receivers")
+			"add prometheus to service.pipelines.metrics.receivers").Field = field.NewPath("spec", "config", "service", "pipelines")
+	default:
+		ev.pass(rules.TA005, "", "", "receivers.prometheus is in a metrics pipeline")
 	}
 }
 
@@ -189,6 +248,10 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 		names = append(names, m.Ref.String())
 	}
 	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), strings.Join(names, ", "))
+	related := make([]model.Ref, len(orphans))
+	for i, m := range orphans {
+		related[i] = m.Ref
+	}
 	fix := "keep the selectors matching them, or point another target allocator at them"
 	if cur == nil {
 		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), strings.Join(names, ", "))
@@ -196,7 +259,7 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	} else if why := cur.WhyNot(orphans[0], ev.after.Namespace(orphans[0].Ref.Namespace)); len(why) > 0 {
 		fix = fmt.Sprintf("%s: %s; %s", orphans[0].Ref, strings.Join(why, "; "), fix)
 	}
-	ev.add(rules.TA011, "", "", what, fix)
+	ev.add(rules.TA011, "", "", what, fix).Related = related
 }
 
 func readByAllocator(rs []*model.Reader) bool {
@@ -217,8 +280,8 @@ func trimFields(fields []string, prefix string) string {
 	return strings.Join(out, ", ")
 }
 
-func shortField(field string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(field, "spec.targetAllocator."), "spec.")
+func shortField(p *field.Path) string {
+	return strings.TrimPrefix(strings.TrimPrefix(p.String(), "spec.targetAllocator."), "spec.")
 }
 
 // activeAllocators are the TAs that read monitors, without the operator's
@@ -280,9 +343,13 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 			}
 		}
 		if !exists {
-			ev.add(rules.TA012, "", "",
+			f := ev.add(rules.TA012, "", "",
 				fmt.Sprintf("attached to TargetAllocator %s, which does not exist in its namespace: it gets no targets", c.AttachedTo),
 				fmt.Sprintf("create TargetAllocator %s/%s, or correct the label %s", ns, c.AttachedTo, model.AttachLabel))
+			f.Field = field.NewPath("metadata", "labels").Key(model.AttachLabel)
+			f.Related = []model.Ref{{APIVersion: "opentelemetry.io/v1alpha1", Kind: "TargetAllocator", Namespace: ns, Name: c.AttachedTo}}
+		} else {
+			ev.pass(rules.TA012, "", "", "TargetAllocator "+c.AttachedTo+" exists")
 		}
 	}
 	ev.receiverRules(c)
@@ -291,7 +358,15 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 // unattached is TA013: a standalone TargetAllocator whose targets go to no
 // collector.
 func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocator) {
-	if len(attached) > 0 || !ev.after.Described(ta.Ref.Namespace) {
+	if len(attached) > 0 {
+		names := make([]string, len(attached))
+		for i, c := range attached {
+			names[i] = c.Ref.Name
+		}
+		ev.pass(rules.TA013, "", "", strings.Join(names, ", "))
+		return
+	}
+	if !ev.after.Described(ta.Ref.Namespace) {
 		return
 	}
 	ev.add(rules.TA013, "", "",

@@ -13,6 +13,7 @@ package validate_test
 // the world) out of the timing.
 
 import (
+	"context"
 	"runtime"
 	"sort"
 	"strings"
@@ -79,12 +80,14 @@ var sink []rules.Finding
 // any order; none when empty), then measures Evaluate on it.
 func evaluate(b *testing.B, w *benchWorld, req validate.Request, want ...rules.ID) {
 	b.Helper()
-	fs := validate.Evaluate(req, w.store, nil)
+	res, _ := validate.Evaluate(context.Background(), req, w.store, validate.Options{})
+	fs := res.Findings
 	require.Equal(b, sortedIDs(want), findingIDs(fs), "findings:\n%s", findingMessages(fs))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		sink = validate.Evaluate(req, w.store, nil)
+		res, _ := validate.Evaluate(context.Background(), req, w.store, validate.Options{})
+		sink = res.Findings
 	}
 }
 

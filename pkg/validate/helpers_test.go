@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -70,7 +71,17 @@ func (c change) run(t testing.TB) []rules.Finding {
 	if req.Operation == "" {
 		req.Operation = Create
 	}
-	return Evaluate(req, s, c.pol)
+	return offline(t, req, s, c.pol)
+}
+
+// offline runs the engine without facts, as check does.
+func offline(t testing.TB, req Request, v cluster.View, pol *policy.Policy) []rules.Finding {
+	t.Helper()
+	res, err := Evaluate(context.Background(), req, v, Options{Policy: pol})
+	if err != nil {
+		t.Fatalf("offline evaluation failed: %v", err)
+	}
+	return res.Findings
 }
 
 // ids renders findings as "TA103 serviceMonitor/ns/name/1" (job when set),

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
-	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -74,31 +72,6 @@ func RequiredPermissions(a *model.Allocator) []Permission {
 	return out
 }
 
-// EvaluateLive runs the offline rules and the live ones. When a fact cannot
-// be had, the other findings still come back, with the error: the caller
-// says the change was not fully checked, and never blocks on it.
-func EvaluateLive(ctx context.Context, req Request, view cluster.View, facts Facts, pol *policy.Policy) ([]rules.Finding, error) {
-	fs := Evaluate(req, view, pol)
-	subj := req.subject()
-	if subj == nil || req.Operation == Delete || pol.Excluded(subj.GetMeta().Ref.Namespace) {
-		return fs, nil
-	}
-	ev := &evaluation{req: req, ref: subj.GetMeta().Ref, after: newOverlay(view, subj.GetMeta().Ref, req.Object)}
-	var err error
-	switch o := subj.(type) {
-	case *model.Allocator:
-		err = ev.liveAllocator(ctx, o, facts)
-	case *model.Monitor:
-		ev.noEndpoints(o)
-	}
-	live := pol.Apply(subj.GetMeta(), ev.findings)
-	if len(live) > 0 {
-		fs = append(fs, live...)
-		rules.Sort(fs)
-	}
-	return fs, err
-}
-
 func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, facts Facts) error {
 	if !a.Enabled || !a.PrometheusCR {
 		return nil
@@ -112,7 +85,9 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 	if len(missingKinds) > 0 {
 		ev.add(rules.TA009, "", "",
 			fmt.Sprintf("prometheusCR is on but the API server serves no %s: the TA skips them silently", strings.Join(missingKinds, " / ")),
-			"install the Prometheus Operator CRDs (monitoring.coreos.com)")
+			"install the Prometheus Operator CRDs (monitoring.coreos.com)").Field = a.Field.Child("prometheusCR", "enabled")
+	} else {
+		ev.pass(rules.TA009, "", "", "ServiceMonitor and PodMonitor are served")
 	}
 	var errs []error
 	sa := a.EffectiveServiceAccount()
@@ -122,9 +97,13 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 		case err != nil:
 			errs = append(errs, fmt.Errorf("service account %s/%s: %w", a.Ref.Namespace, sa, err))
 		case !ok:
-			ev.add(rules.TA010, "", "",
+			f := ev.add(rules.TA010, "", "",
 				fmt.Sprintf("serviceAccount %s does not exist in namespace %s: the TA pod cannot start", sa, a.Ref.Namespace),
-				fmt.Sprintf("create ServiceAccount %s/%s with the TA's permissions, or fix %s.serviceAccount", a.Ref.Namespace, sa, a.Field))
+				fmt.Sprintf("create ServiceAccount %s/%s with the TA's permissions, or fix %s", a.Ref.Namespace, sa, a.Field.Child("serviceAccount")))
+			f.Field = a.Field.Child("serviceAccount")
+			f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
+		default:
+			ev.pass(rules.TA010, "", "", "ServiceAccount "+sa+" exists")
 		}
 	}
 	missing, err := facts.MissingPermissions(ctx, a.Ref.Namespace, sa, RequiredPermissions(a))
@@ -133,8 +112,12 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 	} else if len(missing) > 0 {
 		grouped := groupPermissions(missing)
 		what := fmt.Sprintf("service account %s lacks %d permission(s) the TA needs, e.g. %s", sa, len(missing), missing[0])
-		ev.add(rules.TA008, "", "", what,
+		f := ev.add(rules.TA008, "", "", what,
 			fmt.Sprintf("bind ServiceAccount %s/%s to roles granting: %s", a.Ref.Namespace, sa, strings.Join(grouped, "; ")))
+		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
+		f.Reasons = grouped
+	} else {
+		ev.pass(rules.TA008, "", "", "service account "+sa+" holds every permission the TA needs")
 	}
 	return errors.Join(errs...)
 }
@@ -174,10 +157,13 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 				}
 			}
 		}
-		ev.add(rules.TA106, "", "",
+		f := ev.add(rules.TA106, "", "",
 			fmt.Sprintf("the matched Services have no endpoints (%s): its jobs exist but stay empty",
 				listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.NamespacedName() })),
 			"check that the Services' selectors match running Pods")
+		for _, s := range svcs {
+			f.Related = append(f.Related, s.Ref)
+		}
 		return
 	}
 	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())

@@ -128,7 +128,8 @@ status: {phase: Failed}
 		t.Run(tt.name, func(t *testing.T) {
 			s := store(t, tt.world...)
 			req := Request{Operation: Create, Object: object(t, tt.obj)}
-			fs, err := EvaluateLive(context.Background(), req, s, tt.facts, nil)
+			res, err := Evaluate(context.Background(), req, s, Options{Facts: tt.facts})
+			fs := res.Findings
 			if tt.wantErr {
 				require.Error(t, err)
 			} else {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -36,7 +37,14 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 
 // notSelected is TA101.
 func (ev *evaluation) notSelected(m *model.Monitor) {
-	if len(ev.after.ReadersOf(m)) > 0 {
+	if rs := ev.after.ReadersOf(m); len(rs) > 0 {
+		if ev.trace {
+			names := make([]string, len(rs))
+			for i, r := range rs {
+				names[i] = r.Ref.String()
+			}
+			ev.pass(rules.TA101, "", "", "read by "+strings.Join(names, ", "))
+		}
 		return
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
@@ -77,7 +85,10 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 		fix = append(fix, fmt.Sprintf("%d target allocators checked", len(tas)))
 	}
 	fix = append(fix, `if no TA is meant to read it, annotate it ta-guard.io/skip: "TA101"`)
-	ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
+	f := ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
+	f.Field = field.NewPath("metadata", "labels")
+	f.Related = []model.Ref{best.Ref}
+	f.Reasons = bestWhy
 }
 
 // namespacesExist is TA105.
@@ -94,9 +105,13 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	if len(gone) == 0 {
 		return
 	}
-	ev.add(rules.TA105, "", "",
+	f := ev.add(rules.TA105, "", "",
 		fmt.Sprintf("namespaceSelector.matchNames names %s, which does not exist", strings.Join(gone, ", ")),
 		"create the namespace, or correct spec.namespaceSelector.matchNames")
+	f.Field = field.NewPath("spec", "namespaceSelector", "matchNames")
+	for _, n := range gone {
+		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
+	}
 }
 
 // matchesNothing is TA102, with near misses as hints.
@@ -106,7 +121,9 @@ func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []stri
 	if len(hints) > 0 {
 		fix = "near misses: " + strings.Join(hints, "; ")
 	}
-	ev.add(rules.TA102, "", "", what, fix)
+	f := ev.add(rules.TA102, "", "", what, fix)
+	f.Field = field.NewPath("spec", "selector")
+	f.Reasons = hints
 }
 
 const maxHints = 3
@@ -167,26 +184,32 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		if numeric && onServices(ev.after, ep, svcs) != found {
 			ev.add(rules.TA104, m.Job(i), subject,
 				fmt.Sprintf("port %q is a number, but port takes the name of a Service port", name),
-				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name))
+				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name)).Field = m.EndpointPath(i).Child("port")
 			continue // TA104 says it better than TA103 would
 		}
 		if len(svcs) == 0 || mode == model.MatchAll || onServices(ev.after, ep, svcs) != missing ||
 			!describedSet(ev.after, m.Namespaces) {
 			continue // found, or it may be on a Service the input does not describe
 		}
+		var f *rules.Finding
 		if mode == model.MatchServicePortName {
-			ev.add(rules.TA103, m.Job(i), subject,
+			f = ev.add(rules.TA103, m.Job(i), subject,
 				fmt.Sprintf("no matched Service has a port named %q; %s", name,
 					listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
 				"name a Service port "+fmt.Sprintf("%q", name)+", or set the endpoint's port to an existing port name")
-			continue
+			f.Field = m.EndpointPath(i).Child("port")
+		} else {
+			f = ev.add(rules.TA103, m.Job(i), subject,
+				fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
+					listEach(svcs, maxHints, func(s *model.Service) string {
+						return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
+					})),
+				"declare the port in the Pods' containers, or change the endpoint's targetPort")
+			f.Field = m.EndpointPath(i).Child("targetPort")
 		}
-		ev.add(rules.TA103, m.Job(i), subject,
-			fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
-				listEach(svcs, maxHints, func(s *model.Service) string {
-					return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
-				})),
-			"declare the port in the Pods' containers, or change the endpoint's targetPort")
+		for _, s := range svcs {
+			f.Related = append(f.Related, s.Ref)
+		}
 	}
 }
 
@@ -204,10 +227,11 @@ func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
 		if mode == model.MatchContainerPortName && isDigits(name) {
 			fix = fmt.Sprintf("container port names contain a letter: use portNumber: %s", name)
 		}
-		ev.add(rules.TA103, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+		f := ev.add(rules.TA103, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
 			fmt.Sprintf("no matched Pod declares %s; %s", containerPortText(mode, name, num),
 				listEach(distinctPorts(pods), maxHints, func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
 			fix)
+		f.Field = m.EndpointPath(i).Child(map[bool]string{true: "portNumber", false: "port"}[mode == model.MatchContainerPortNumber])
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -60,9 +62,11 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		if !blind {
 			continue
 		}
-		ev.add(rules.TA202, "", "",
+		f := ev.add(rules.TA202, "", "",
 			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", m.Ref, s.PortList()),
 			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; %s, or change the endpoints", endpointPorts(m), portAdvice(m)))
+		f.Field = field.NewPath("spec", "ports")
+		f.Related = []model.Ref{m.Ref}
 	}
 }
 
@@ -88,7 +92,7 @@ func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 			}
 			ev.add(rules.TA201, m.Job(i), "",
 				fmt.Sprintf("job %s loses its last target Service: %s", m.Job(i), whatChanged(m, ep, old, cur)),
-				"keep the label or port the ServiceMonitor "+m.Ref.NamespacedName()+" depends on, or update the ServiceMonitor first")
+				"keep the label or port the ServiceMonitor "+m.Ref.NamespacedName()+" depends on, or update the ServiceMonitor first").Related = []model.Ref{m.Ref}
 		}
 	}
 }

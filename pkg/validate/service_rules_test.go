@@ -120,7 +120,7 @@ spec:
 		with := store(t, c.world...)
 		with.Upsert(subj)
 		req := Request{Operation: Create, Object: subj}
-		a, b := Evaluate(req, without, nil), Evaluate(req, with, nil)
+		a, b := offline(t, req, without, nil), offline(t, req, with, nil)
 		require.NotEmpty(t, a, "the case must produce findings to compare")
 		assert.Equal(t, a, b)
 	}
@@ -133,7 +133,7 @@ func TestUpdateReplacesInView(t *testing.T) {
 	old := object(t, smExample)
 	s.Upsert(old)
 	fixed := object(t, strings.Replace(smExample, "- port: py-client-port\n  - port: py-server-port\n", "", 1))
-	fs := Evaluate(Request{Operation: Update, OldObject: old, Object: fixed}, s, nil)
+	fs := offline(t, Request{Operation: Update, OldObject: old, Object: fixed}, s, nil)
 	assert.Empty(t, fs, messages(fs))
 }
 

@@ -5,6 +5,8 @@
 package validate
 
 import (
+	"context"
+
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
@@ -36,49 +38,155 @@ func (r Request) subject() model.Object {
 	return r.OldObject
 }
 
-// Evaluate runs every offline rule that applies to the change against the
-// view (which may or may not hold the object already: the engine places the
-// change into it), then applies the policy. A nil policy keeps the catalog's
-// default actions.
-func Evaluate(req Request, view cluster.View, pol *policy.Policy) []rules.Finding {
+// Options say how to evaluate a change.
+type Options struct {
+	// Facts answer the live rules (discovery, service accounts, access
+	// reviews); nil means offline: the live rules are not run.
+	Facts Facts
+	// Policy sets actions, exclusions and skips; nil keeps the catalog's
+	// default actions.
+	Policy *policy.Policy
+	// Trace records, beside the findings, what was checked and passed: the
+	// ✓ lines of diagnose.
+	Trace bool
+}
+
+// Result is the engine's answer for one change.
+type Result struct {
+	// Findings are what is wrong, policy applied.
+	Findings []rules.Finding
+	// Checks are every check made, in order, passed or not (Trace only).
+	Checks []Check
+	// Reads are the monitors an allocator subject reads (Trace only).
+	Reads []*model.Monitor
+	// Monitor is what a monitor subject finds, endpoint by endpoint
+	// (Trace only).
+	Monitor *MonitorTrace
+}
+
+// Check is one check the engine made of the subject. Rule is empty for a
+// plain fact (an allocator's namespace scope).
+type Check struct {
+	Rule rules.ID `json:"rule,omitempty"`
+	// Subject narrows the check to a part of the object: a monitor kind
+	// for an allocator's per-kind checks.
+	Subject string `json:"subject,omitempty"`
+	Job     string `json:"job,omitempty"`
+	// Detail is what was seen when the check passed.
+	Detail string `json:"detail,omitempty"`
+	// Finding is set when the check failed and the policy kept the
+	// finding; Off when it failed but the policy or a skip annotation
+	// turned it off.
+	Finding *rules.Finding `json:"finding,omitempty"`
+	Off     bool           `json:"off,omitempty"`
+}
+
+// Passed reports whether the check found nothing wrong.
+func (c Check) Passed() bool { return c.Finding == nil && !c.Off }
+
+// Evaluate is the engine's one entry point. It runs every rule that applies
+// to the change against the view (which may or may not hold the object
+// already: the engine places the change into it), the live ones when
+// opts.Facts is set, then applies the policy. When a fact cannot be had, the
+// other findings still come back, with the error: the caller says the change
+// was not fully checked, and never blocks on it.
+func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options) (Result, error) {
 	subj := req.subject()
 	if subj == nil {
-		return nil
+		return Result{}, nil
 	}
 	meta := subj.GetMeta()
-	if pol.Excluded(meta.Ref.Namespace) {
-		return nil
+	if opts.Policy.Excluded(meta.Ref.Namespace) {
+		return Result{}, nil
 	}
-	if policy.Skips(meta.Annotations)["*"] {
-		return nil
-	}
-	ev := &evaluation{req: req, ref: meta.Ref}
+	ev := &evaluation{req: req, ref: meta.Ref, trace: opts.Trace}
 	ev.after = newOverlay(view, meta.Ref, req.Object)
 	if req.Operation != Create && req.OldObject != nil {
 		ev.before = newOverlay(view, meta.Ref, req.OldObject)
 	}
-	switch o := subj.(type) {
-	case *model.Allocator:
-		ev.allocatorRules(o)
-	case *model.Monitor:
-		ev.monitorRules(o)
-	case *model.Service:
-		ev.serviceRules(o)
+	var err error
+	if !policy.Skips(meta.Annotations)["*"] {
+		switch o := subj.(type) {
+		case *model.Allocator:
+			ev.allocatorRules(o)
+			if opts.Facts != nil && req.Operation != Delete {
+				err = ev.liveAllocator(ctx, o, opts.Facts)
+			}
+		case *model.Monitor:
+			ev.monitorRules(o)
+			if opts.Facts != nil && req.Operation != Delete {
+				ev.noEndpoints(o)
+			}
+			if opts.Trace && req.Operation != Delete {
+				t := Trace(ev.after, o)
+				ev.result.Monitor = &t
+			}
+		case *model.Service:
+			ev.serviceRules(o)
+		}
 	}
-	fs := pol.Apply(meta, ev.findings)
-	rules.Sort(fs)
-	return fs
+	ev.finish(meta, opts.Policy)
+	return ev.result, err
 }
 
 // evaluation carries one request through the rules.
 type evaluation struct {
-	req      Request
-	ref      model.Ref
-	before   cluster.View // nil on CREATE
-	after    cluster.View
+	req    Request
+	ref    model.Ref
+	before cluster.View // nil on CREATE
+	after  cluster.View
+	trace  bool
+	// findings are the rules' findings before the policy; checks refer to
+	// them by index.
 	findings []rules.Finding
+	checks   []pending
+	result   Result
 }
 
-func (ev *evaluation) add(id rules.ID, job, subject, what, fix string) {
+type pending struct {
+	Check
+	finding int // index into findings, or -1 for a passed check
+}
+
+// add records a failed check: a finding of the rule about the subject.
+func (ev *evaluation) add(id rules.ID, job, subject, what, fix string) *rules.Finding {
 	ev.findings = append(ev.findings, rules.New(id, ev.ref, job, subject, what, fix))
+	ev.checks = append(ev.checks, pending{Check{Rule: id, Job: job}, len(ev.findings) - 1})
+	return &ev.findings[len(ev.findings)-1]
+}
+
+// pass records a passed check (only when tracing: admission pays nothing).
+func (ev *evaluation) pass(id rules.ID, subject, job, detail string) {
+	if ev.trace {
+		ev.checks = append(ev.checks, pending{Check{Rule: id, Subject: subject, Job: job, Detail: detail}, -1})
+	}
+}
+
+// finish applies the policy finding by finding, so that each check knows
+// what became of its finding, and renders the messages.
+func (ev *evaluation) finish(meta *model.Meta, pol *policy.Policy) {
+	kept := make([]*rules.Finding, len(ev.findings))
+	for i := range ev.findings {
+		f := &ev.findings[i]
+		f.Render()
+		if out := pol.Apply(meta, []rules.Finding{*f}); len(out) == 1 {
+			ev.result.Findings = append(ev.result.Findings, out[0])
+			kept[i] = &out[0]
+		}
+	}
+	rules.Sort(ev.result.Findings)
+	if !ev.trace {
+		return
+	}
+	for _, p := range ev.checks {
+		c := p.Check
+		if p.finding >= 0 {
+			if k := kept[p.finding]; k != nil {
+				c.Finding = k
+			} else {
+				c.Off = true
+			}
+		}
+		ev.result.Checks = append(ev.result.Checks, c)
+	}
 }

@@ -247,7 +247,9 @@ func engineFindings(t *testing.T, pol *policy.Policy, op validate.Operation, fil
 	if old != "" {
 		req.OldObject = load(t, old)
 	}
-	return validate.Evaluate(req, store, pol)
+	res, err := validate.Evaluate(context.Background(), req, store, validate.Options{Policy: pol})
+	require.NoError(t, err)
+	return res.Findings
 }
 
 func load(t *testing.T, file string) model.Object {
