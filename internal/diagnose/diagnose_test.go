@@ -13,7 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -209,3 +212,56 @@ func TestTAErrorsAreClear(t *testing.T) {
 }
 
 func refOf(ns, name string) *model.Ref { return &model.Ref{Namespace: ns, Name: name} }
+
+// diagnose judges with the policy and the skip annotation, as check does:
+// a finding the policy turns off, or one below --fail-on, blinds nothing.
+func TestPolicyAndSkip(t *testing.T) {
+	seed := []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"} // two TA103
+	tests := []struct {
+		name   string
+		policy string
+		skip   string
+		failOn rules.Action
+		blind  bool
+		ta103  int // ✗ endpoint lines
+	}{
+		{name: "defaults", blind: true, ta103: 2},
+		{name: "TA103 off", policy: "rules:\n  TA103: off\n", blind: false},
+		{name: "TA103 audit, fail on warn", policy: "rules:\n  TA103: audit\n", failOn: rules.Warn, blind: false, ta103: 2},
+		{name: "TA103 audit, fail on audit", policy: "rules:\n  TA103: audit\n", blind: true, ta103: 2},
+		{name: "monitor skips TA103", skip: "TA103", blind: false},
+		{name: "monitor skips another rule", skip: "TA101", blind: true, ta103: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := testenv.SeedStore(t, seed...)
+			if tt.skip != "" {
+				for _, m := range v.Monitors(model.ServiceMonitor, labels.Everything()) {
+					m.Annotations = map[string]string{policy.SkipAnnotation: tt.skip}
+				}
+			}
+			opts := Options{FailOn: tt.failOn}
+			if tt.policy != "" {
+				p, err := policy.Parse([]byte(tt.policy))
+				require.NoError(t, err)
+				opts.Policy = p
+			}
+			d, err := Run(context.Background(), v, opts)
+			require.NoError(t, err)
+			assert.Equal(t, tt.blind, d.Blind)
+			assert.Equal(t, tt.blind, d.Failed())
+			n := 0
+			for _, k := range d.Allocators[0].Kinds {
+				for _, m := range k.Monitors {
+					for _, e := range m.Endpoints {
+						if !e.OK {
+							assert.Equal(t, rules.TA103, e.Rule)
+							n++
+						}
+					}
+				}
+			}
+			assert.Equal(t, tt.ta103, n)
+		})
+	}
+}
