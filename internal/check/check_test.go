@@ -212,8 +212,8 @@ func TestWriteJSON(t *testing.T) {
 		`{"findings":[{"rule":"TA103","name":"endpoint-port-not-found","action":"warn",`+
 			`"object":{"apiVersion":"monitoring.coreos.com/v1","kind":"ServiceMonitor","namespace":"shop","name":"sm"},`+
 			`"job":"serviceMonitor/shop/sm/0","subject":"endpoint 0","what":"no port named \"metrics\"; app has: <unnamed 80>","fix":"name it",`+
-			`"field":"spec.endpoints[0].port","related":[{"apiVersion":"v1","kind":"Service","namespace":"shop","name":"app"}],`+
-			`"message":"TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it"}]}`,
+			`"related":[{"apiVersion":"v1","kind":"Service","namespace":"shop","name":"app"}],`+
+			`"message":"TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it","field":"spec.endpoints[0].port"}]}`,
 		compact.String())
 }
 

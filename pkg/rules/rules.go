@@ -170,24 +170,14 @@ type Finding struct {
 	Message string `json:"message"`
 }
 
-// MarshalJSON renders Field as its string form ("spec.endpoints[0].port"),
-// in the documented key order.
+// MarshalJSON adds Field in its string form ("spec.endpoints[0].port"),
+// after the other keys.
 func (f Finding) MarshalJSON() ([]byte, error) {
+	type plain Finding // the same fields without this method
 	out := struct {
-		Rule    ID          `json:"rule"`
-		Name    string      `json:"name"`
-		Action  Action      `json:"action"`
-		Object  model.Ref   `json:"object"`
-		Job     string      `json:"job"`
-		AtRisk  bool        `json:"atRisk,omitempty"`
-		Subject string      `json:"subject,omitempty"`
-		What    string      `json:"what"`
-		Fix     string      `json:"fix,omitempty"`
-		Field   string      `json:"field,omitempty"`
-		Related []model.Ref `json:"related,omitempty"`
-		Reasons []string    `json:"reasons,omitempty"`
-		Message string      `json:"message"`
-	}{f.Rule, f.Name, f.Action, f.Object, f.Job, f.AtRisk, f.Subject, f.What, f.Fix, "", f.Related, f.Reasons, f.Message}
+		plain
+		Field string `json:"field,omitempty"`
+	}{plain: plain(f)}
 	if f.Field != nil {
 		out.Field = f.Field.String()
 	}
