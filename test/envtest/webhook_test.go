@@ -25,6 +25,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
@@ -136,11 +137,16 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("TA201 on a Service port rename and on its deletion", func(t *testing.T) {
+		var guide []*unstructured.Unstructured
 		for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"} {
-			_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
+			o := objectsOf(t, "testdata/seed/"+f)[0]
+			_, err := k.apply(ctx, o)
 			require.NoError(t, err)
+			guide = append(guide, o)
 		}
-		waitFor(t, "the store sees the guide's objects", func() bool { return len(srv.Store.Allocators()) == 1 })
+		// TA201 is about the Service's monitor losing its last target: the
+		// store must hold all three, with the Service's port still prom.
+		waitForStore(t, srv, guide, -1)
 		waitForService(t, srv, "py-prometheus-app", "prom")
 		w, err := k.apply(ctx, objectsOf(t, "testdata/seed/service-port-bleh.yaml")[0])
 		require.NoError(t, err)
@@ -162,7 +168,23 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("TA011 when a collector's selector stops matching sm-example", func(t *testing.T) {
-		waitFor(t, "sm-example in the store", func() bool { return len(srv.Store.Readers()) == 1 })
+		// TA011 compares what the collector reads before and after the
+		// change: before it, the store must hold sm-example and see the
+		// collector read it.
+		smRef := model.Ref{Kind: "ServiceMonitor", Namespace: "opentelemetry", Name: "sm-example"}
+		var sm *model.Monitor
+		waitFor(t, "ServiceMonitor sm-example in the store", func() bool {
+			sm, _ = srv.Store.Get(smRef).(*model.Monitor)
+			return sm != nil
+		})
+		waitFor(t, "the store to see OpenTelemetryCollector otelcol read sm-example", func() bool {
+			for _, r := range srv.Store.ReadersOf(sm) {
+				if r.Ref.Kind == "OpenTelemetryCollector" && r.Ref.Namespace == "opentelemetry" && r.Ref.Name == "otelcol" {
+					return true
+				}
+			}
+			return false
+		})
 		narrowed := objectsOf(t, "testdata/seed/collector-sm-selector-app.yaml")[0]
 		w, err := k.apply(ctx, narrowed)
 		require.NoError(t, err)
