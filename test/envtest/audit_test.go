@@ -199,19 +199,20 @@ func expectedResults(t *testing.T, files []string) []string {
 	return out
 }
 
+// waitForReport waits until the namespace's PolicyReport holds exactly the
+// results wanted; on time-out the last difference seen fails the test.
 func waitForReport(t *testing.T, ctx context.Context, k *kube, ns string, want []string) {
 	t.Helper()
-	var got []string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		got = reportResults(ctx, k, ns)
-		if strings.Join(got, "\n") == strings.Join(want, "\n") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	if want == nil {
+		want = []string{}
 	}
-	assert.Equal(t, want, got, "PolicyReport of %s", ns)
-	t.FailNow()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got := reportResults(ctx, k, ns)
+		if got == nil {
+			got = []string{}
+		}
+		assert.Equal(c, want, got, "PolicyReport of %s", ns)
+	}, 30*time.Second, 100*time.Millisecond)
 }
 
 func reportResults(ctx context.Context, k *kube, ns string) []string {

@@ -45,8 +45,7 @@ func TestRealWorldLive(t *testing.T) {
 	enforce, err := os.ReadFile(filepath.Join(repoRoot, "config/webhook/overlays/enforce/policy.yaml"))
 	require.NoError(t, err)
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	setPolicy := func(p []byte) { require.NoError(t, os.WriteFile(policyFile, p, 0o600)) }
-	setPolicy(enforce)
+	require.NoError(t, os.WriteFile(policyFile, enforce, 0o600))
 	wo := env.WebhookInstallOptions
 	srv, err := server.New(server.Options{
 		Config: cfg, PolicyFile: policyFile,
@@ -87,7 +86,7 @@ func TestRealWorldLive(t *testing.T) {
 			for _, ns := range namespacesOf(objs) {
 				_ = k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 			}
-			t.Cleanup(func() { removeAll(t, ctx, k, srv, objs, setPolicy, enforce) })
+			t.Cleanup(func() { removeAll(t, ctx, k, srv, objs, policyFile, string(enforce)) })
 			for _, o := range podsOf(t, objs) {
 				require.NoError(t, k.Create(ctx, o), "pod %s", o.GetName())
 			}
@@ -266,10 +265,10 @@ func findingOf(text string) string {
 
 // removeAll deletes a setup under a policy that turns every rule off (a
 // deletion the enforce policy would deny is no concern of the next setup),
-// and waits until the webhook's view has forgotten it.
-func removeAll(t *testing.T, ctx context.Context, k *kube, srv *server.Server, objs []*unstructured.Unstructured, setPolicy func([]byte), restore []byte) {
-	setPolicy([]byte("defaultAction: off\n"))
-	time.Sleep(300 * time.Millisecond) // the policy is re-read every 50 ms
+// waits until the webhook's view has forgotten it, and puts the enforce
+// policy back in force.
+func removeAll(t *testing.T, ctx context.Context, k *kube, srv *server.Server, objs []*unstructured.Unstructured, policyFile, restore string) {
+	setPolicy(t, srv, policyFile, "defaultAction: off\n")
 	for _, p := range podsOf(t, objs) {
 		_, err := k.remove(ctx, p)
 		require.NoError(t, err)
@@ -289,6 +288,5 @@ func removeAll(t *testing.T, ctx context.Context, k *kube, srv *server.Server, o
 		}
 		return true
 	})
-	setPolicy(restore)
-	time.Sleep(300 * time.Millisecond)
+	setPolicy(t, srv, policyFile, restore)
 }

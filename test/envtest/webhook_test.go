@@ -26,7 +26,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/model"
-	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
@@ -120,8 +120,8 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("deny policy rejects the blind collector with our message, and admits it fixed", func(t *testing.T) {
-		setPolicy(t, srv, policyFile, "defaultAction: deny\n", rules.Deny)
-		defer setPolicy(t, srv, policyFile, "# defaults\n", "")
+		setPolicy(t, srv, policyFile, "defaultAction: deny\n")
+		defer setPolicy(t, srv, policyFile, "# defaults\n")
 		blind := objectsOf(t, "testdata/seed/collector-selectors-omitted.yaml")[0]
 		_, err := k.apply(ctx, blind)
 		require.Error(t, err)
@@ -340,8 +340,14 @@ func waitForService(t *testing.T, srv *server.Server, name, port string) {
 	})
 }
 
-func setPolicy(t *testing.T, srv *server.Server, file, content string, want rules.Action) {
+// setPolicy writes the policy file and waits until the server has put that
+// very policy in force, so that the next request is judged by it.
+func setPolicy(t *testing.T, srv *server.Server, file, content string) {
 	t.Helper()
+	want, err := policy.Parse([]byte(content))
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(file, []byte(content), 0o600))
-	waitFor(t, "policy reload", func() bool { return srv.Policy().DefaultAction == want })
+	waitFor(t, "the server to put the new policy in force", func() bool {
+		return assert.ObjectsAreEqual(want, srv.Policy())
+	})
 }
