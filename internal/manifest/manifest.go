@@ -1,9 +1,10 @@
 // Package manifest reads Kubernetes manifests from files, directories and
 // standard input, and turns the objects ta-guard reads into model objects.
-// Every error names the file and the document it comes from.
+// Every error names the file, the document and the line it comes from.
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -12,12 +13,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -27,10 +29,14 @@ import (
 type Doc struct {
 	// Source is the file ("-" for standard input).
 	Source string
-	// Index is the 1-based position of the YAML document in the file.
+	// Index is the 1-based position of the document in the file; each of
+	// JSON values written back to back counts as one.
 	Index int
 	// Item is the 1-based position inside a kind: List, or 0.
 	Item int
+	// Line is the line of the file the document starts on (for a List
+	// item, the List's).
+	Line int
 	GVK  schema.GroupVersionKind
 	// Object is the normalized object, or nil when ta-guard does not read
 	// the kind.
@@ -43,6 +49,17 @@ type Doc struct {
 // Where renders the position for messages: "a.yaml, document 2".
 func (d Doc) Where() string {
 	s := fmt.Sprintf("%s, document %d", d.Source, d.Index)
+	if d.Item > 0 {
+		s += fmt.Sprintf(", item %d", d.Item)
+	}
+	return s
+}
+
+// at renders the position for errors, with the line the document starts
+// on: "a.yaml, document 2 (line 14), item 1". Where leaves the line out, as
+// it names objects in reports, where the document is enough.
+func (d Doc) at() string {
+	s := fmt.Sprintf("%s, document %d (line %d)", d.Source, d.Index, d.Line)
 	if d.Item > 0 {
 		s += fmt.Sprintf(", item %d", d.Item)
 	}
@@ -142,129 +159,317 @@ func expand(p string) ([]string, error) {
 	return out, nil
 }
 
-// Read splits a stream into documents and decodes each. A stream that
-// starts with { or [ is JSON: one or more JSON values, each a document.
+// Read decodes every document of a stream. Documents are split by
+// k8s.io/apimachinery's YAML reader, the one kubectl uses, so what ta-guard
+// checks is what kubectl would apply: "---" separates documents whether they
+// are YAML or JSON, and a run of JSON values with no separator (what `jq -c`
+// writes) is one document per value.
 func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return readJSON(source, data, namespace)
-	}
+	s := newStream(source, data)
 	var out []Doc
-	for _, seg := range splitYAML(data) {
-		docs, err := decodeDocument(source, seg.index, seg.line, seg.text, namespace)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, docs...)
-	}
-	return out, nil
-}
-
-func readJSON(source string, data []byte, namespace string) ([]Doc, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []Doc
-	for index := 1; ; index++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+	for {
+		seg, err := s.next()
+		if errors.Is(err, io.EOF) {
 			return out, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("%s, document %d: not valid JSON: %w", source, index, err)
 		}
-		docs, err := decodeDocument(source, index, 1, raw, namespace)
 		if err != nil {
 			return nil, err
 		}
+		docs, values, err := decodeSegment(seg, namespace)
+		if err != nil {
+			return nil, err
+		}
+		// Every JSON value after the first takes a document number, so the
+		// documents after it move on as well.
+		s.extra += values - 1
 		out = append(out, docs...)
 	}
 }
 
+// segment is one document as the YAML reader returned it, with where it
+// starts in the file.
 type segment struct {
-	index, line int
-	text        []byte
+	pos  Doc // Source, Index and Line only
+	text []byte
 }
 
-// splitYAML cuts a stream at "---" lines. Every document between two
-// separators counts, empty or not, so "document N" is what a person counting
-// separators finds; only an empty stretch before the first separator is not
-// a document.
-func splitYAML(data []byte) []segment {
-	var segs []segment
-	var cur []byte
-	curLine, lineNo := 1, 0
-	flush := func(first bool) {
-		if !first || len(bytes.TrimSpace(cur)) > 0 {
-			segs = append(segs, segment{index: len(segs) + 1, line: curLine, text: cur})
-		}
-		cur = nil
+// stream walks the file's lines alongside the YAML reader, which hands out
+// document texts with nothing of where they come from. A text runs up to
+// the next separator, which the reader drops; a separator with no text
+// before it (at the start, or right after another one) is kept as the
+// first line of the next text instead. Lines starting with "---" are
+// exactly those the reader takes for separators (or refuses), so walking
+// the same lines keeps the document and line numbers a person reading the
+// file sees, including for the empty document between "---" and "---".
+type stream struct {
+	source string
+	data   []byte
+	reader *utilyaml.YAMLReader
+	// off is the offset in data of the first line the reader has not yet
+	// handed out; line is that line's number.
+	off, line int
+	// seps counts the separators before off.
+	seps int
+	// lead is 1 when the stretch before the first separator holds something,
+	// even only a comment: it is then document 1. An empty stretch is not a
+	// document, since a leading "---" only opens the first one.
+	lead int
+	// extra counts document numbers taken by JSON values after the first in
+	// one segment.
+	extra int
+}
+
+func newStream(source string, data []byte) *stream {
+	s := &stream{
+		source: source,
+		data:   data,
+		reader: utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data))),
+		line:   1,
 	}
-	first := true
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		if len(line) == 0 {
-			continue
+	for off := 0; off < len(data); {
+		l, next := lineAt(data, off)
+		if isSeparator(l) {
+			break
 		}
-		lineNo++
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if bytes.HasPrefix(trimmed, []byte("---")) && (len(trimmed) == 3 || trimmed[3] == ' ' || trimmed[3] == '\t') {
-			flush(first)
-			first = false
-			curLine = lineNo + 1
-			if rest := bytes.TrimSpace(trimmed[3:]); len(rest) > 0 && rest[0] != '#' {
-				cur = append(cur, rest...)
-				cur = append(cur, '\n')
-				curLine = lineNo
+		if len(bytes.TrimSpace(l)) > 0 {
+			s.lead = 1
+			break
+		}
+		off = next
+	}
+	return s
+}
+
+// lineAt returns the line starting at off, and the offset of the next one.
+func lineAt(data []byte, off int) (line []byte, next int) {
+	if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+		return data[off : off+i+1], off + i + 1
+	}
+	return data[off:], len(data)
+}
+
+func isSeparator(line []byte) bool { return bytes.HasPrefix(line, []byte("---")) }
+
+func (s *stream) skipLine() {
+	_, s.off = lineAt(s.data, s.off)
+	s.line++
+}
+
+func (s *stream) next() (segment, error) {
+	text, err := s.reader.Read()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return segment{}, s.separatorError(err)
+	}
+	if len(text) == 0 {
+		return segment{}, io.EOF
+	}
+	if isSeparator(text) {
+		// A separator the reader kept: it opens a document all the same, and
+		// off the text a JSON document starts with "{" again.
+		_, rest := lineAt(text, 0)
+		text = text[rest:]
+		s.seps++
+		s.skipLine()
+	}
+	seg := segment{pos: Doc{Source: s.source, Index: s.seps + s.lead + s.extra, Line: s.line}, text: text}
+	// The reader ends every line it returns with one newline, CRLF or not,
+	// so its newlines are the file's lines.
+	for range bytes.Count(text, []byte("\n")) {
+		s.skipLine()
+	}
+	if s.off < len(s.data) {
+		// The separator that ended the document, if it did not end at the
+		// end of the input.
+		if l, _ := lineAt(s.data, s.off); isSeparator(l) {
+			s.seps++
+			s.skipLine()
+		}
+	}
+	return seg, nil
+}
+
+// separatorError places the reader's refusal of a separator line. The
+// reader only refuses "---" followed by something other than a comment
+// (kubectl does not accept content on the separator line either), and does
+// not say where: the first such line from off on is the one, and it opens
+// the document the error is about.
+func (s *stream) separatorError(err error) error {
+	seps, line := s.seps, s.line
+	for off := s.off; off < len(s.data); line++ {
+		l, next := lineAt(s.data, off)
+		if isSeparator(l) {
+			seps++
+			if rest := bytes.TrimSpace(l[3:]); len(rest) > 0 && rest[0] != '#' {
+				break
 			}
-			continue
 		}
-		cur = append(cur, line...)
+		off = next
 	}
-	if len(bytes.TrimSpace(cur)) > 0 || (first && len(cur) > 0) {
-		flush(first)
-	}
-	return segs
+	at := Doc{Source: s.source, Index: seps + s.lead + s.extra, Line: line}
+	return fmt.Errorf("%s: not valid YAML: %w", at.at(), err)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-// fileLine turns a YAML error's line, counted from the document's start,
-// into a line of the file.
-func fileLine(err error, start int) string {
-	return yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
-		n, convErr := strconv.Atoi(strings.TrimPrefix(m, "line "))
-		if convErr != nil {
-			return m
+// decodeSegment decodes one document, or each value of a run of JSON
+// values; values says how many document numbers the segment takes, at
+// least 1.
+func decodeSegment(seg segment, namespace string) (docs []Doc, values int, err error) {
+	trimmed := bytes.TrimSpace(seg.text)
+	if len(trimmed) == 0 {
+		return nil, 1, nil
+	}
+	var jsonErr error
+	if trimmed[0] == '{' || trimmed[0] == '[' {
+		vals, err := jsonValues(seg)
+		if err == nil {
+			for _, v := range vals {
+				d, err := decodeDocument(v.pos, v.text, namespace)
+				if err != nil {
+					return nil, 0, err
+				}
+				docs = append(docs, d...)
+			}
+			return docs, len(vals), nil
 		}
-		return fmt.Sprintf("line %d", n+start-1)
-	})
-}
-
-func decodeDocument(source string, index, line int, raw []byte, namespace string) ([]Doc, error) {
-	where := Doc{Source: source, Index: index}
-	j, err := yaml.YAMLToJSON(raw)
+		// A YAML flow mapping also starts with "{", and JSON followed by a
+		// comment is YAML too: kubectl accepts both, so YAML gets its turn.
+		jsonErr = err
+	}
+	j, err := yamlDocument(seg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not valid YAML: %s", where.Where(), fileLine(err, line))
+		if jsonErr != nil {
+			// It looked like JSON: JSON's complaint is the one its author can use.
+			return nil, 0, jsonErr
+		}
+		return nil, 0, err
 	}
+	docs, err = decodeDocument(seg.pos, j, namespace)
+	return docs, 1, err
+}
+
+// yamlDocument converts a document to JSON with sigs.k8s.io/yaml, as
+// kubectl does, so that values mean what they mean to kubectl (yes is
+// true). That converter reads the first document of its input and drops
+// the rest without a word: after "...", or after a flow mapping, a second
+// one would vanish from every rule. A second parser, able to go on past the
+// first document, tells whether anything follows it.
+func yamlDocument(seg segment) ([]byte, error) {
+	j, err := yaml.YAMLToJSON(seg.text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not valid YAML: %s", seg.pos.at(), yamlProblem(err, seg.pos.Line))
+	}
+	dec := yamlv3.NewDecoder(bytes.NewReader(seg.text))
+	var node yamlv3.Node
+	if dec.Decode(&node) != nil {
+		// What sigs.k8s.io/yaml accepted, kubectl accepts: no second opinion.
+		return j, nil
+	}
+	second := dec.Decode(&node)
+	if errors.Is(second, io.EOF) {
+		return j, nil
+	}
+	at := node.Line // where the second document starts, when it parses
+	if second != nil {
+		// Where the parser, looking for the next "---", found more instead.
+		at, _, _ = yamlLine(second)
+	}
+	return nil, fmt.Errorf("%s: not valid YAML: line %d: more than one document, with no \"---\" between them",
+		seg.pos.at(), seg.pos.Line+max(at, 1)-1)
+}
+
+// jsonValues splits a run of JSON values, each a document of its own with
+// the line it starts on.
+func jsonValues(seg segment) ([]segment, error) {
+	dec := json.NewDecoder(bytes.NewReader(seg.text))
+	newline := []byte("\n")
+	var out []segment
+	// Lines are counted from the previous value on, not from the start, so
+	// that a long `jq -c` stream is not counted over and over.
+	counted, line := 0, seg.pos.Line
+	lineOf := func(off int) int {
+		line += bytes.Count(seg.text[counted:off], newline)
+		counted = off
+		return line
+	}
+	for {
+		off := int(dec.InputOffset())
+		rest := seg.text[off:]
+		pos := seg.pos
+		pos.Index += len(out)
+		pos.Line = lineOf(off + len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			// A value cut short fails at its last character.
+			at := len(bytes.TrimRight(seg.text, " \t\r\n"))
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				at = min(max(int(syn.Offset), counted), len(seg.text))
+			}
+			return nil, fmt.Errorf("%s: not valid JSON: line %d: %w", pos.at(), lineOf(at), err)
+		}
+		out = append(out, segment{pos: pos, text: raw})
+	}
+}
+
+// yamlProblem renders a YAML parser error with the line of the file, start
+// being the line the document starts on.
+func yamlProblem(err error, start int) string {
+	if rel, rest, ok := yamlLine(err); ok {
+		return fmt.Sprintf("line %d: %s", start+rel-1, rest)
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+// yamlLine reads the line out of a parser error ("yaml: line 3: ..."). The
+// parsers count from the start of the document they are given, not of the
+// file, and give the line in the message only.
+func yamlLine(err error) (line int, rest string, ok bool) {
+	msg, found := strings.CutPrefix(err.Error(), "yaml: line ")
+	if !found {
+		return 0, "", false
+	}
+	num, rest, found := strings.Cut(msg, ": ")
+	n, convErr := strconv.Atoi(num)
+	if !found || convErr != nil {
+		return 0, "", false
+	}
+	return n, rest, true
+}
+
+// decodeDocument decodes one document, already JSON, into the objects it
+// holds: none for an empty one, every item of a List.
+func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 	j = bytes.TrimSpace(j)
 	if len(j) == 0 || bytes.Equal(j, []byte("null")) {
 		return nil, nil // empty document or comments only
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(j, &obj); err != nil {
-		return nil, fmt.Errorf("%s: a document must be an object with apiVersion and kind", where.Where())
+	var v any
+	if err := json.Unmarshal(j, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", pos.at(), err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: a document must be an object with apiVersion and kind, not %s", pos.at(), describe(v))
 	}
 	if kind, _ := obj["kind"].(string); kind == "List" || strings.HasSuffix(kind, "List") && obj["items"] != nil {
 		items, ok := obj["items"].([]any)
 		if !ok {
-			return nil, fmt.Errorf("%s: %s.items must be a list", where.Where(), kind)
+			return nil, fmt.Errorf("%s: %s.items must be a list", pos.at(), kind)
 		}
 		var out []Doc
 		for i, it := range items {
-			d := Doc{Source: source, Index: index, Item: i + 1}
+			d := pos
+			d.Item = i + 1
 			m, ok := it.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("%s: a list item must be an object", d.Where())
+				return nil, fmt.Errorf("%s: a list item must be an object, not %s", d.at(), describe(it))
 			}
 			dd, err := decodeObject(d, m, namespace)
 			if err != nil {
@@ -274,28 +479,45 @@ func decodeDocument(source string, index, line int, raw []byte, namespace string
 		}
 		return out, nil
 	}
-	d, err := decodeObject(where, obj, namespace)
+	d, err := decodeObject(pos, obj, namespace)
 	if err != nil {
 		return nil, err
 	}
 	return []Doc{d}, nil
 }
 
+// describe names what a document holds instead of an object, so that the
+// author sees which mistake it is (a stray "- " makes a list).
+func describe(v any) string {
+	switch v := v.(type) {
+	case []any:
+		return "a list"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
 func decodeObject(d Doc, obj map[string]any, namespace string) (Doc, error) {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	if apiVersion == "" || kind == "" {
-		return d, fmt.Errorf("%s: missing apiVersion or kind", d.Where())
+		return d, fmt.Errorf("%s: missing apiVersion or kind", d.at())
 	}
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
-		return d, fmt.Errorf("%s: apiVersion %q: %w", d.Where(), apiVersion, err)
+		return d, fmt.Errorf("%s: apiVersion %q: %w", d.at(), apiVersion, err)
 	}
 	d.GVK = gv.WithKind(kind)
 	meta, _ := obj["metadata"].(map[string]any)
 	name, _ := meta["name"].(string)
 	if name == "" {
-		return d, fmt.Errorf("%s: %s has no metadata.name", d.Where(), kind)
+		return d, fmt.Errorf("%s: %s has no metadata.name", d.at(), kind)
 	}
 	if !model.Supported(d.GVK) {
 		return d, nil
@@ -305,11 +527,11 @@ func decodeObject(d Doc, obj map[string]any, namespace string) (Doc, error) {
 	}
 	j, err := json.Marshal(obj)
 	if err != nil {
-		return d, fmt.Errorf("%s: %w", d.Where(), err)
+		return d, fmt.Errorf("%s: %w", d.at(), err)
 	}
 	o, err := model.Decode(d.GVK, j)
 	if err != nil {
-		return d, fmt.Errorf("%s: %s %s: %w", d.Where(), kind, name, err)
+		return d, fmt.Errorf("%s: %s %s: %w", d.at(), kind, name, err)
 	}
 	d.Object = o
 	for _, u := range model.UnknownFields(d.GVK, j) {

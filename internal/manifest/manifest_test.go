@@ -142,7 +142,7 @@ func TestReadEmptyDocumentBetweenSeparators(t *testing.T) {
 
 	_, err := Read("f.yaml", strings.NewReader(svcA+"---\n---\nkind: Service\n"), "default")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "f.yaml, document 3:")
+	assert.Contains(t, err.Error(), "f.yaml, document 3 (line 12):")
 }
 
 func TestLoadDirectory(t *testing.T) {
@@ -259,44 +259,44 @@ func TestReadErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		// want are fragments of the error; every error must name the file
-		// and the document, given here first.
+		// want are fragments of the error; every error must name the file,
+		// the document and the line it starts on, given here first.
 		want []string
 	}{
 		{
 			name: "missing apiVersion",
 			in:   svcA + "---\nkind: Service\nmetadata: {name: b}\n",
-			want: []string{"bad.yaml, document 2:", "apiVersion"},
+			want: []string{"bad.yaml, document 2 (line 11):", "apiVersion"},
 		},
 		{
 			name: "missing kind",
 			in:   svcA + "---\n# c\n---\napiVersion: v1\nmetadata: {name: b}\n",
-			want: []string{"bad.yaml, document 3:", "kind"},
+			want: []string{"bad.yaml, document 3 (line 13):", "kind"},
 		},
 		{
 			name: "missing metadata.name",
 			in:   "apiVersion: v1\nkind: Service\nmetadata:\n  namespace: app\n",
-			want: []string{"bad.yaml, document 1:", "metadata.name"},
+			want: []string{"bad.yaml, document 1 (line 1):", "metadata.name"},
 		},
 		{
 			name: "missing name in a list item",
 			in:   "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Service\n  metadata: {}\n",
-			want: []string{"bad.yaml, document 1, item 2:", "metadata.name"},
+			want: []string{"bad.yaml, document 1 (line 1), item 2:", "metadata.name"},
 		},
 		{
 			name: "invalid YAML",
 			in:   svcA + "---\napiVersion: v1\nkind: Service\n  metadata: x\n",
-			want: []string{"bad.yaml, document 2:", "not valid YAML"},
+			want: []string{"bad.yaml, document 2 (line 11):", "not valid YAML", "line 13:"},
 		},
 		{
 			name: "document is not an object",
 			in:   "- apiVersion: v1\n",
-			want: []string{"bad.yaml, document 1:", "apiVersion and kind"},
+			want: []string{"bad.yaml, document 1 (line 1):", "apiVersion and kind"},
 		},
 		{
 			name: "service port of the wrong type",
 			in:   strings.Replace(svcA, "port: 8080", `port: "abc"`, 1),
-			want: []string{"bad.yaml, document 1:", "Service a", "spec.ports.port", "expected a number, got string"},
+			want: []string{"bad.yaml, document 1 (line 1):", "Service a", "spec.ports.port", "expected a number, got string"},
 		},
 		{
 			name: "servicemonitor endpoints is a mapping",
@@ -307,7 +307,7 @@ spec:
   selector: {}
   endpoints: {}
 `,
-			want: []string{"bad.yaml, document 1:", "ServiceMonitor sm", "spec.endpoints"},
+			want: []string{"bad.yaml, document 1 (line 1):", "ServiceMonitor sm", "spec.endpoints"},
 		},
 		{
 			name: "invalid label selector operator",
@@ -319,7 +319,7 @@ spec:
     matchExpressions:
       - {key: app, operator: Foo, values: [x]}
 `,
-			want: []string{"bad.yaml, document 1:", "ServiceMonitor sm", "spec.selector", `"Foo"`},
+			want: []string{"bad.yaml, document 1 (line 1):", "ServiceMonitor sm", "spec.selector", `"Foo"`},
 		},
 		{
 			name: "v1alpha1 collector config is not YAML",
@@ -331,12 +331,12 @@ spec:
   config: |
     receivers: [
 `,
-			want: []string{"bad.yaml, document 1:", "OpenTelemetryCollector otel", "spec.config", "not valid YAML"},
+			want: []string{"bad.yaml, document 1 (line 1):", "OpenTelemetryCollector otel", "spec.config", "not valid YAML"},
 		},
 		{
 			name: "label value of the wrong type",
 			in:   "apiVersion: v1\nkind: Service\nmetadata: {name: a, labels: {port: 80}}\n",
-			want: []string{"bad.yaml, document 1:", "metadata.labels"},
+			want: []string{"bad.yaml, document 1 (line 1):", "metadata.labels"},
 		},
 	}
 	for _, tt := range tests {
