@@ -405,12 +405,8 @@ func TestApply(t *testing.T) {
 		want        []got
 	}{
 		{
-			name: "nil policy sets catalog actions",
-			pol:  nil, namespace: "app",
-			in:   []rules.ID{rules.TA101, rules.TA106},
-			want: []got{{rules.TA101, rules.Warn}, {rules.TA106, rules.Audit}},
-		},
-		{
+			// Which action wins is ActionFor's (TestActionForPrecedence); here
+			// both differ from the catalog, so Apply must have asked the policy.
 			name: "policy actions are set",
 			pol:  &Policy{DefaultAction: rules.Deny, Rules: map[rules.ID]rules.Action{rules.TA106: rules.Warn}}, namespace: "app",
 			in:   []rules.ID{rules.TA101, rules.TA106},
@@ -455,6 +451,12 @@ func TestApply(t *testing.T) {
 		{
 			name: "skip with comma and space", namespace: "app",
 			annotations: map[string]string{SkipAnnotation: "TA101, TA106"},
+			in:          []rules.ID{rules.TA101, rules.TA103, rules.TA106},
+			want:        []got{{rules.TA103, rules.Warn}},
+		},
+		{
+			name: "skip with semicolons", namespace: "app",
+			annotations: map[string]string{SkipAnnotation: "TA101;TA106"},
 			in:          []rules.ID{rules.TA101, rules.TA103, rules.TA106},
 			want:        []got{{rules.TA103, rules.Warn}},
 		},

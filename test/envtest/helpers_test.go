@@ -67,6 +67,27 @@ func waitForStore(t *testing.T, srv *server.Server, objs []*unstructured.Unstruc
 	})
 }
 
+// waitForStoreToForget waits until the webhook's view holds none of the
+// objects of a kind ta-guard reviews: those are what the next setup or
+// scenario must not meet (its namespaces, say, are kept).
+func waitForStoreToForget(t *testing.T, srv *server.Server, objs []*unstructured.Unstructured) {
+	t.Helper()
+	var names []string
+	for _, o := range objs {
+		if reviewed(o.GetKind()) {
+			names = append(names, o.GetKind()+" "+o.GetName())
+		}
+	}
+	waitFor(t, "the store to forget "+strings.Join(names, ", "), func() bool {
+		for _, o := range objs {
+			if reviewed(o.GetKind()) && srv.Store.Has(refOf(o)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -280,13 +280,6 @@ func removeAll(t *testing.T, ctx context.Context, k *kube, srv *server.Server, o
 		_, err := k.remove(ctx, objs[i])
 		require.NoError(t, err)
 	}
-	waitFor(t, "the view to forget the setup", func() bool {
-		for _, o := range objs {
-			if reviewed(o.GetKind()) && srv.Store.Has(refOf(o)) {
-				return false
-			}
-		}
-		return true
-	})
+	waitForStoreToForget(t, srv, objs)
 	setPolicy(t, srv, policyFile, restore)
 }

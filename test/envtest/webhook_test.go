@@ -156,15 +156,17 @@ func TestWebhook(t *testing.T) {
 		require.NoError(t, err)
 		waitForService(t, srv, "py-prometheus-app", "prom")
 
-		// A dry run gets the same answer and changes nothing.
+		// A dry run gets the same answer as the deletion itself and changes
+		// nothing.
+		deleted := []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}
 		k.warn.take()
 		require.NoError(t, k.Delete(ctx, objectsOf(t, "testdata/seed/service.yaml")[0], client.DryRunAll))
-		assert.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, k.warn.take())
+		assert.Equal(t, deleted, k.warn.take(), "dry run")
 		require.NoError(t, k.Get(ctx, client.ObjectKey{Namespace: "opentelemetry", Name: "py-prometheus-app"}, &corev1.Service{}), "still there")
 
 		w, err = k.remove(ctx, objectsOf(t, "testdata/seed/service.yaml")[0])
 		require.NoError(t, err)
-		assert.Equal(t, []string{"TA201 Service opentelemetry/py-prometheus-app: job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"}, w)
+		assert.Equal(t, deleted, w, "deletion")
 	})
 
 	t.Run("TA011 when a collector's selector stops matching sm-example", func(t *testing.T) {
@@ -277,14 +279,7 @@ func runScenario(t *testing.T, ctx context.Context, k *kube, sc scenario) {
 		for i := len(objs) - 1; i >= 0; i-- {
 			_, _ = k.remove(ctx, objs[i])
 		}
-		waitFor(t, "the store to forget the scenario", func() bool {
-			for _, o := range objs {
-				if k.srv.Store.Has(refOf(o)) {
-					return false
-				}
-			}
-			return true
-		})
+		waitForStoreToForget(t, k.srv, objs)
 	}
 	defer cleanup()
 	for last := range objs {
