@@ -25,6 +25,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
 // TestAudit: the cluster as it is, with no admission webhook registered at
@@ -77,9 +78,12 @@ spec:
 
 	// Two replicas; only the elected one audits.
 	var replicas []*server.Server
+	var addrs []string
 	for i := 0; i < 2; i++ {
+		port := freePort(t)
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
 		srv, err := server.New(server.Options{
-			Config: cfg, Host: "127.0.0.1", Port: freePort(t), CertDir: t.TempDir(),
+			Config: cfg, Host: "127.0.0.1", Port: port, CertDir: t.TempDir(),
 			MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
 			WatchInterval: 300 * time.Millisecond, AccessCacheTTL: time.Millisecond,
 			AuditInterval: time.Hour, AuditDebounce: 200 * time.Millisecond,
@@ -122,6 +126,21 @@ spec:
 		// counts itself: wait for the count, then require it to be one.
 		waitFor(t, "an audit to complete", func() bool { return ran() > 0 })
 		assert.Equal(t, 1, ran())
+
+		// The follower does not audit but still judges admission requests
+		// with the live view: both give the same, checked answer. sm-example
+		// lacks the label the collector's serviceMonitorSelector asks for.
+		sm := objectsOf(t, "testdata/seed/servicemonitor.yaml")[0]
+		var answers [][]string
+		for _, addr := range addrs {
+			resp := reviewAt(t, addr, sm)
+			assert.True(t, resp.Allowed, addr)
+			answers = append(answers, resp.Warnings)
+		}
+		require.NotEmpty(t, answers[0])
+		assert.NotContains(t, strings.Join(answers[0], "\n"), webhook.NotChecked)
+		assert.Contains(t, strings.Join(answers[0], "\n"), "TA101 ServiceMonitor opentelemetry/sm-example")
+		assert.Equal(t, answers[0], answers[1], "the two replicas answer alike")
 	})
 
 	t.Run("a new finding gets a Warning Event on the object", func(t *testing.T) {
