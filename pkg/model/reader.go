@@ -113,6 +113,27 @@ type ScopeResult struct {
 // unknown; it then has no labels. Without explain it allocates nothing, so
 // the hot path (indexes, admission) stays cheap.
 func (r *Reader) Scope(m *Monitor, ns *Namespace, explain bool) ScopeResult {
+	mode := measure
+	if explain {
+		mode = explainMisses
+	}
+	return r.scope(m, ns, mode)
+}
+
+// scopeMode is how much of the scope to work out: whether the monitor is
+// read at all (the first miss settles it), how far it is, or also why.
+type scopeMode int
+
+const (
+	decide scopeMode = iota
+	// decideButNamespaceLabels settles at the first miss that is not about
+	// the namespace's labels (MightRead).
+	decideButNamespaceLabels
+	measure
+	explainMisses
+)
+
+func (r *Reader) scope(m *Monitor, ns *Namespace, mode scopeMode) ScopeResult {
 	var res ScopeResult
 	nsLabelMisses := 0
 	miss := func(mi Miss) {
@@ -123,31 +144,50 @@ func (r *Reader) Scope(m *Monitor, ns *Namespace, explain bool) ScopeResult {
 		if mi.Reason == NamespaceLabels {
 			nsLabelMisses += mi.Weight
 		}
-		if explain {
+		res.OnlyNamespaceLabels = nsLabelMisses == res.Distance
+		if mode == explainMisses {
 			res.Misses = append(res.Misses, mi)
 		}
 	}
+	done := func() bool {
+		switch mode {
+		case decide:
+			return res.Distance > 0
+		case decideButNamespaceLabels:
+			return res.Distance > nsLabelMisses
+		}
+		return false
+	}
 	if !r.Active {
 		miss(Miss{Reason: Inactive})
+		if done() {
+			return res
+		}
 	}
 	s := &r.Scopes[m.Kind]
 	switch {
 	case s.Monitors.Nothing():
 		miss(Miss{Reason: SelectorUnset, Field: s.MonitorsField})
 	case !s.Monitors.Matches(m.Labels):
-		n := 0
-		reqs, _ := s.Monitors.sel.Requirements()
-		set := labels.Set(m.Labels)
-		for i := range reqs {
-			if !reqs[i].Matches(set) {
-				n++
+		mi := Miss{Reason: LabelsUnmet, Field: s.MonitorsField, Weight: 1}
+		if mode >= measure {
+			n := 0
+			reqs, _ := s.Monitors.sel.Requirements()
+			set := labels.Set(m.Labels)
+			for i := range reqs {
+				if !reqs[i].Matches(set) {
+					n++
+				}
 			}
+			mi.Weight = n
 		}
-		mi := Miss{Reason: LabelsUnmet, Field: s.MonitorsField, Weight: n}
-		if explain {
+		if mode == explainMisses {
 			mi.Unmet = s.Monitors.Unmet(m.Labels)
 		}
 		miss(mi)
+	}
+	if done() {
+		return res
 	}
 	name := m.Ref.Namespace
 	switch {
@@ -164,26 +204,28 @@ func (r *Reader) Scope(m *Monitor, ns *Namespace, explain bool) ScopeResult {
 			miss(Miss{Reason: NamespaceLabels, Field: s.NamespacesField})
 		}
 	}
+	if done() {
+		return res
+	}
 	if s.Allow != nil && !s.Allow[name] {
 		miss(Miss{Reason: NotAllowed})
 	}
 	if s.Deny[name] {
 		miss(Miss{Reason: Denied})
 	}
-	res.OnlyNamespaceLabels = res.Distance > 0 && nsLabelMisses == res.Distance
 	return res
 }
 
 // Reads reports whether the reader turns this monitor into jobs.
 func (r *Reader) Reads(m *Monitor, ns *Namespace) bool {
-	return r.Scope(m, ns, false).Distance == 0
+	return r.scope(m, ns, decide).Distance == 0
 }
 
 // MightRead is Reads where a namespace whose labels are unknown (offline,
 // no Namespace manifest) is given the benefit of the doubt: a namespace
 // label selector cannot be judged against labels nobody described.
 func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
-	res := r.Scope(m, ns, false)
+	res := r.scope(m, ns, decideButNamespaceLabels)
 	return res.Distance == 0 || (res.OnlyNamespaceLabels && (ns == nil || !ns.LabelsKnown))
 }
 

@@ -194,7 +194,18 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 
 // Summary is the first line of the message: what kubectl prints.
 func (f Finding) Summary() string {
+	if f.Message != "" {
+		if i := strings.IndexByte(f.Message, '\n'); i >= 0 {
+			return f.Message[:i]
+		}
+		return f.Message
+	}
 	var b strings.Builder
+	f.summary(&b)
+	return b.String()
+}
+
+func (f *Finding) summary(b *strings.Builder) {
 	b.WriteString(string(f.Rule))
 	b.WriteByte(' ')
 	b.WriteString(f.Object.String())
@@ -204,24 +215,33 @@ func (f Finding) Summary() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(f.What)
-	return b.String()
 }
 
 // Render sets Message from the typed fields; call it after changing them.
 func (f *Finding) Render() {
-	f.Message = f.Summary()
+	var b strings.Builder
+	b.Grow(len(f.Rule) + len(f.Object.Kind) + len(f.Object.Namespace) + len(f.Object.Name) + len(f.Subject) + len(f.What) + len(f.Fix) + 16)
+	f.summary(&b)
 	if f.Fix != "" {
-		f.Message += "\nfix: " + f.Fix
+		b.WriteString("\nfix: ")
+		b.WriteString(f.Fix)
 	}
+	f.Message = b.String()
 }
 
 // New builds a finding with the rule's default action and renders its
 // message.
 func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
-	r := byID[id]
-	f := Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Subject: subject, What: what, Fix: fix}
+	f := Draft(id, obj, job, subject, what, fix)
 	f.Render()
 	return f
+}
+
+// Draft is New without the message, for a caller that sets more fields
+// and then calls Render once.
+func Draft(id ID, obj model.Ref, job, subject, what, fix string) Finding {
+	r := byID[id]
+	return Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Subject: subject, What: what, Fix: fix}
 }
 
 // Key identifies what a finding is about: rule, object and job.

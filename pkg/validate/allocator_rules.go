@@ -44,20 +44,22 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 					trimFields(a.Settings, block.String()+"."), block.Child("enabled")))
 			f.Field = block.Child("enabled")
 		} else {
-			ev.pass(rules.TA001, "", "", block.Child("enabled").String()+" is not true and nothing is configured for a TA: none runs")
+			ev.pass(rules.TA001, "", func() string {
+				return block.Child("enabled").String() + " is not true and nothing is configured for a TA: none runs"
+			})
 		}
 		return
 	}
 	if a.Standalone {
-		ev.pass(rules.TA001, "", "", "standalone TargetAllocator (always on)")
+		ev.pass(rules.TA001, "", func() string { return "standalone TargetAllocator (always on)" })
 	} else {
-		ev.pass(rules.TA001, "", "", block.Child("enabled").String()+": true")
+		ev.pass(rules.TA001, "", func() string { return block.Child("enabled").String() + ": true" })
 	}
 	cr := block.Child("prometheusCR")
 	if !a.PrometheusCR {
 		ev.prometheusCROff(a, cr)
 	} else {
-		ev.pass(rules.TA002, "", "", "prometheusCR.enabled: true")
+		ev.pass(rules.TA002, "", func() string { return "prometheusCR.enabled: true" })
 		for _, k := range model.MonitorKinds {
 			ev.selectorRule(a, k)
 		}
@@ -116,7 +118,9 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 			}
 		}
 		if n == 0 {
-			ev.pass(rules.TA002, "", "", fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs))
+			ev.pass(rules.TA002, "", func() string {
+				return fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs)
+			})
 			return
 		}
 		why = fmt.Sprintf("%d monitors exist that it would read (e.g. %s)", n, example)
@@ -137,7 +141,9 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 			fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(s.MonitorsField), k),
 			fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k))
 		f.Field = s.MonitorsField
-		ev.checks[len(ev.checks)-1].Subject = kind
+		if ev.trace {
+			ev.checks[len(ev.checks)-1].Subject = kind // the check is per kind; the finding names the field
+		}
 		// Blind only once a monitor of that kind exists that {} would read.
 		probe := a.Reader
 		probe.Active = true
@@ -146,9 +152,9 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 			f.AtRisk = true
 		}
 	case s.Monitors.All():
-		ev.pass(rules.TA003, kind, "", fmt.Sprintf("%s: every %s", s.Monitors, k))
+		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%s: every %s", s.Monitors, k) })
 	default:
-		ev.pass(rules.TA003, kind, "", fmt.Sprintf("%ss whose labels match %s", k, s.Monitors))
+		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%ss whose labels match %s", k, s.Monitors) })
 	}
 	if !ev.trace {
 		return
@@ -168,7 +174,7 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	if s.Deny != nil {
 		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
 	}
-	ev.pass("", kind, "", strings.Join(scope, "; "))
+	ev.pass("", kind, func() string { return strings.Join(scope, "; ") })
 	if !s.Monitors.Nothing() {
 		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
 			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
@@ -179,12 +185,12 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {
-	mode := field.NewPath("spec", "mode")
+	mode := func() *field.Path { return field.NewPath("spec", "mode") }
 	switch {
 	case a.Mode != "statefulset" && a.Mode != "daemonset":
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("mode %s does not support a target allocator", a.Mode),
-			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)").Field = mode
+			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)").Field = mode()
 	case a.Mode == "daemonset" && a.AllocationStrategy != model.StrategyPerNode:
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("mode daemonset needs allocationStrategy per-node, not %s", a.AllocationStrategy),
@@ -192,9 +198,9 @@ func (ev *evaluation) modeRules(a *model.Allocator) {
 	case a.AllocationStrategy == model.StrategyPerNode && a.Mode != "daemonset":
 		ev.add(rules.TA004, "", "",
 			fmt.Sprintf("allocationStrategy per-node works only with mode daemonset, not %s", a.Mode),
-			"set spec.mode: daemonset, or another allocationStrategy").Field = mode
+			"set spec.mode: daemonset, or another allocationStrategy").Field = mode()
 	default:
-		ev.pass(rules.TA004, "", "", fmt.Sprintf("mode %s, allocationStrategy %s", a.Mode, a.AllocationStrategy))
+		ev.pass(rules.TA004, "", func() string { return fmt.Sprintf("mode %s, allocationStrategy %s", a.Mode, a.AllocationStrategy) })
 	}
 }
 
@@ -212,7 +218,7 @@ func (ev *evaluation) receiverRules(a *model.Allocator) {
 			"the prometheus receiver is in no metrics pipeline: allocated targets go nowhere",
 			"add prometheus to service.pipelines.metrics.receivers").Field = field.NewPath("spec", "config", "service", "pipelines")
 	default:
-		ev.pass(rules.TA005, "", "", "receivers.prometheus is in a metrics pipeline")
+		ev.pass(rules.TA005, "", func() string { return "receivers.prometheus is in a metrics pipeline" })
 	}
 }
 
@@ -349,7 +355,7 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 			f.Field = field.NewPath("metadata", "labels").Key(model.AttachLabel)
 			f.Related = []model.Ref{{APIVersion: "opentelemetry.io/v1alpha1", Kind: "TargetAllocator", Namespace: ns, Name: c.AttachedTo}}
 		} else {
-			ev.pass(rules.TA012, "", "", "TargetAllocator "+c.AttachedTo+" exists")
+			ev.pass(rules.TA012, "", func() string { return "TargetAllocator " + c.AttachedTo + " exists" })
 		}
 	}
 	ev.receiverRules(c)
@@ -359,11 +365,13 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 // collector.
 func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocator) {
 	if len(attached) > 0 {
-		names := make([]string, len(attached))
-		for i, c := range attached {
-			names[i] = c.Ref.Name
-		}
-		ev.pass(rules.TA013, "", "", strings.Join(names, ", "))
+		ev.pass(rules.TA013, "", func() string {
+			names := make([]string, len(attached))
+			for i, c := range attached {
+				names[i] = c.Ref.Name
+			}
+			return strings.Join(names, ", ")
+		})
 		return
 	}
 	if !ev.after.Described(ta.Ref.Namespace) {

@@ -87,7 +87,7 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 			fmt.Sprintf("prometheusCR is on but the API server serves no %s: the TA skips them silently", strings.Join(missingKinds, " / ")),
 			"install the Prometheus Operator CRDs (monitoring.coreos.com)").Field = a.Field.Child("prometheusCR", "enabled")
 	} else {
-		ev.pass(rules.TA009, "", "", "ServiceMonitor and PodMonitor are served")
+		ev.pass(rules.TA009, "", func() string { return "ServiceMonitor and PodMonitor are served" })
 	}
 	var errs []error
 	sa := a.EffectiveServiceAccount()
@@ -103,7 +103,7 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 			f.Field = a.Field.Child("serviceAccount")
 			f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
 		default:
-			ev.pass(rules.TA010, "", "", "ServiceAccount "+sa+" exists")
+			ev.pass(rules.TA010, "", func() string { return "ServiceAccount " + sa + " exists" })
 		}
 	}
 	missing, err := facts.MissingPermissions(ctx, a.Ref.Namespace, sa, RequiredPermissions(a))
@@ -117,7 +117,7 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
 		f.Reasons = grouped
 	} else {
-		ev.pass(rules.TA008, "", "", "service account "+sa+" holds every permission the TA needs")
+		ev.pass(rules.TA008, "", func() string { return "service account " + sa + " holds every permission the TA needs" })
 	}
 	return errors.Join(errs...)
 }

@@ -38,37 +38,35 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 // notSelected is TA101.
 func (ev *evaluation) notSelected(m *model.Monitor) {
 	if rs := ev.after.ReadersOf(m); len(rs) > 0 {
-		if ev.trace {
+		ev.pass(rules.TA101, "", func() string {
 			names := make([]string, len(rs))
 			for i, r := range rs {
 				names[i] = r.Ref.String()
 			}
-			ev.pass(rules.TA101, "", "", "read by "+strings.Join(names, ", "))
-		}
+			return "read by " + strings.Join(names, ", ")
+		})
 		return
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
-	var tas []*model.Allocator
-	for _, a := range activeAllocators(ev.after) {
-		if a.MightRead(m, ns) {
-			return // only the namespace's labels, which the input does not give, could keep it out
-		}
-		tas = append(tas, a)
-	}
-	if len(tas) == 0 {
-		return // no TA discovers monitors at all: nothing to be blind to
-	}
+	labelsUnknown := ns == nil || !ns.LabelsKnown
 	// The closest TA is the one the monitor misses by the fewest unmet
 	// conditions; on a tie, one in the monitor's own namespace. Only the
 	// winner's reasons are spelled out.
 	var best *model.Allocator
-	bestDist := 0
-	for _, a := range tas {
-		dist := a.Misses(m, ns)
-		if best == nil || dist < bestDist ||
-			(dist == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
-			best, bestDist = a, dist
+	bestDist, n := 0, 0
+	for _, a := range activeAllocators(ev.after) {
+		sc := a.Scope(m, ns, false)
+		if sc.Distance == 0 || (sc.OnlyNamespaceLabels && labelsUnknown) {
+			return // only the namespace's labels, which the input does not give, could keep it out
 		}
+		n++
+		if best == nil || sc.Distance < bestDist ||
+			(sc.Distance == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
+			best, bestDist = a, sc.Distance
+		}
+	}
+	if best == nil {
+		return // no TA discovers monitors at all: nothing to be blind to
 	}
 	bestWhy := best.WhyNot(m, ns)
 	what := fmt.Sprintf("read by no TA; closest %s: %s", best.Ref, bestWhy[0])
@@ -81,8 +79,8 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	} else {
 		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, best.Ref))
 	}
-	if len(tas) > 1 {
-		fix = append(fix, fmt.Sprintf("%d target allocators checked", len(tas)))
+	if n > 1 {
+		fix = append(fix, fmt.Sprintf("%d target allocators checked", n))
 	}
 	fix = append(fix, `if no TA is meant to read it, annotate it ta-guard.io/skip: "TA101"`)
 	f := ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))

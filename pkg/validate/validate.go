@@ -150,21 +150,35 @@ type pending struct {
 
 // add records a failed check: a finding of the rule about the subject.
 func (ev *evaluation) add(id rules.ID, job, subject, what, fix string) *rules.Finding {
-	ev.findings = append(ev.findings, rules.New(id, ev.ref, job, subject, what, fix))
-	ev.checks = append(ev.checks, pending{Check{Rule: id, Job: job}, len(ev.findings) - 1})
+	ev.findings = append(ev.findings, rules.Draft(id, ev.ref, job, subject, what, fix))
+	if ev.trace {
+		ev.checks = append(ev.checks, pending{Check{Rule: id, Job: job}, len(ev.findings) - 1})
+	}
 	return &ev.findings[len(ev.findings)-1]
 }
 
-// pass records a passed check (only when tracing: admission pays nothing).
-func (ev *evaluation) pass(id rules.ID, subject, job, detail string) {
+// pass records a passed check. Only a trace pays for rendering the detail:
+// admission never calls it.
+func (ev *evaluation) pass(id rules.ID, subject string, detail func() string) {
 	if ev.trace {
-		ev.checks = append(ev.checks, pending{Check{Rule: id, Subject: subject, Job: job, Detail: detail}, -1})
+		ev.checks = append(ev.checks, pending{Check{Rule: id, Subject: subject, Detail: detail()}, -1})
 	}
 }
 
-// finish applies the policy finding by finding, so that each check knows
-// what became of its finding, and renders the messages.
+// finish renders the messages and applies the policy; when tracing, finding
+// by finding, so that each check knows what became of its finding.
 func (ev *evaluation) finish(meta *model.Meta, pol *policy.Policy) {
+	if len(ev.findings) == 0 && !ev.trace {
+		return
+	}
+	if !ev.trace {
+		for i := range ev.findings {
+			ev.findings[i].Render()
+		}
+		ev.result.Findings = pol.Apply(meta, ev.findings)
+		rules.Sort(ev.result.Findings)
+		return
+	}
 	kept := make([]*rules.Finding, len(ev.findings))
 	for i := range ev.findings {
 		f := &ev.findings[i]
@@ -175,9 +189,6 @@ func (ev *evaluation) finish(meta *model.Meta, pol *policy.Policy) {
 		}
 	}
 	rules.Sort(ev.result.Findings)
-	if !ev.trace {
-		return
-	}
 	for _, p := range ev.checks {
 		c := p.Check
 		if p.finding >= 0 {
