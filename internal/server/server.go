@@ -106,6 +106,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	listErrors := watch.NewListErrors()
 	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
 	if !opts.EnableHTTP2 {
 		// HTTP/2 stays off unless asked for (rapid-reset advisories).
@@ -114,7 +115,7 @@ func New(opts Options) (*Server, error) {
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
 		Scheme:                  scheme,
 		Logger:                  opts.Log,
-		Cache:                   watch.CacheOptions(),
+		Cache:                   watch.CacheOptions(listErrors),
 		Metrics:                 metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080"), TLSOpts: tlsOpts},
 		HealthProbeBindAddress:  orDefault(opts.HealthAddr, ":8081"),
 		LeaderElection:          opts.LeaderElection,
@@ -131,6 +132,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.Manager = mgr
 	s.Watcher = watch.New(mgr.GetCache(), mgr.GetRESTMapper(), scheme, s.Store, opts.Log.WithName("watch"))
+	s.Watcher.ListErrors = listErrors
 	if opts.WatchInterval > 0 {
 		s.Watcher.Interval = opts.WatchInterval
 	}

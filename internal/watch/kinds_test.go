@@ -53,7 +53,7 @@ func TestTransformsAreForWatchedTypes(t *testing.T) {
 			watched[reflect.TypeOf(obj)] = true
 		}
 	}
-	for obj := range CacheOptions().ByObject {
+	for obj := range CacheOptions(nil).ByObject {
 		assert.True(t, watched[reflect.TypeOf(obj)], "%T", obj)
 	}
 }

@@ -15,15 +15,20 @@ import (
 // CacheOptions strips what the rules never read before objects enter the
 // informers' caches: managed fields and foreign annotations everywhere, and
 // Pods down to labels, phase, IP and container ports. A 50,000-Pod cluster
-// then costs megabytes, not gigabytes.
-func CacheOptions() cache.Options {
-	return cache.Options{
+// then costs megabytes, not gigabytes. errs, when set, records each
+// informer's list and watch errors.
+func CacheOptions(errs *ListErrors) cache.Options {
+	o := cache.Options{
 		DefaultTransform: stripMeta,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:     {Transform: stripPod},
 			&corev1.Service{}: {Transform: stripService},
 		},
 	}
+	if errs != nil {
+		o.DefaultWatchErrorHandler = errs.handle
+	}
+	return o
 }
 
 func trimMeta(m *metav1.ObjectMeta) {

@@ -35,6 +35,9 @@ type Watcher struct {
 	OnError func(kind string)
 	// OnChange is told when an object of a kind changes (audit debounce).
 	OnChange func(kind string)
+	// ListErrors, when set, is the record the cache's informers report
+	// their list and watch errors to (CacheOptions).
+	ListErrors *ListErrors
 
 	mu      sync.RWMutex
 	running map[string]*running // by Kind.Name
@@ -44,6 +47,7 @@ type Watcher struct {
 type running struct {
 	gvk      schema.GroupVersionKind
 	informer cache.Informer
+	obj      client.Object // what the informer lists
 }
 
 // New makes a watcher; Start runs it.
@@ -109,7 +113,7 @@ func (w *Watcher) startKind(ctx context.Context, k Kind) error {
 			return err
 		}
 		w.mu.Lock()
-		w.running[k.Name] = &running{gvk: gvk, informer: inf}
+		w.running[k.Name] = &running{gvk: gvk, informer: inf, obj: obj}
 		w.mu.Unlock()
 		w.log.Info("watching", "kind", k.Name, "version", gvk.Version)
 		return nil
@@ -205,6 +209,22 @@ func (w *Watcher) SyncState() map[string]bool {
 	return out
 }
 
+// ListError is the last error the API server gave the kind's informer
+// while it has not synced (nil once it has, or when none was recorded).
+func (w *Watcher) ListError(kind string) error {
+	w.mu.RLock()
+	r, ok := w.running[kind]
+	w.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if r.informer.HasSynced() {
+		w.ListErrors.clear(r.obj)
+		return nil
+	}
+	return w.ListErrors.of(r.obj)
+}
+
 // ReadyCheck is a healthz checker: it fails until every informer synced.
 func (w *Watcher) ReadyCheck(_ *http.Request) error {
 	if w.Synced() {
@@ -213,6 +233,9 @@ func (w *Watcher) ReadyCheck(_ *http.Request) error {
 	var waiting []string
 	for k, ok := range w.SyncState() {
 		if !ok && w.Served(k) {
+			if err := w.ListError(k); err != nil {
+				k += " (" + err.Error() + ")"
+			}
 			waiting = append(waiting, k)
 		}
 	}

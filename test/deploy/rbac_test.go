@@ -125,7 +125,6 @@ func TestRBAC(t *testing.T) {
 	ca := newCA(t)
 	crt, key := ca.issue(t, 1)
 	certs := newSecretVolume(t, crt, key)
-	start := time.Now()
 	for _, r := range runs {
 		port := freePort(t)
 		srv, err := server.New(server.Options{
@@ -177,9 +176,11 @@ func TestRBAC(t *testing.T) {
 				}
 				return true
 			})
-			if d := 5*time.Second - time.Since(start); d > 0 {
-				time.Sleep(d)
-			}
+			// The positive proof that it will not sync: the API server has
+			// refused its list for lack of the grant.
+			waitUntil(t, 20*time.Second, kind+"'s list refused as forbidden", func() bool {
+				return apierrors.IsForbidden(r.srv.Watcher.ListError(kind))
+			})
 			assert.True(t, r.srv.Watcher.Served(kind), "the API serves %s; the role does not grant it", kind)
 			assert.False(t, r.srv.Watcher.SyncState()[kind], "%s synced without list/watch on %s", kind, r.without)
 			assert.False(t, r.srv.Watcher.Synced())
