@@ -32,8 +32,7 @@ type Store struct {
 
 	readers    map[string]*model.Reader
 	allocators map[string]*model.Allocator
-	// sorted caches of readers and allocators, rebuilt after a change
-	readerList    []*model.Reader
+	// allocatorList is the sorted allocators, rebuilt after a change.
 	allocatorList []*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
 	readersBySelector [2]*selectorIndex[*model.Reader]
@@ -149,7 +148,7 @@ func (s *Store) addLocked(b model.Bucket, ref model.Ref, obj model.Object) bool 
 }
 
 func (s *Store) addReaderLocked(r *model.Reader) {
-	s.readerList, s.allocatorList = nil, nil
+	s.allocatorList = nil
 	s.readers[r.Ref.Key()] = r
 	for _, k := range model.MonitorKinds {
 		if r.Active {
@@ -191,7 +190,7 @@ func (s *Store) removeLocked(ref model.Ref) {
 			delete(s.slices, k)
 		}
 	case model.AllocatorBucket, model.ReaderBucket:
-		s.readerList, s.allocatorList = nil, nil
+		s.allocatorList = nil
 		delete(s.readers, key)
 		delete(s.allocators, key)
 		for _, k := range model.MonitorKinds {
@@ -330,29 +329,6 @@ func (s *Store) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, lim
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.pods.queryOutside(exclude, sel, limit)
-}
-
-// Readers returns every reader, active or not; the rules ask only for the
-// readers of a monitor (ReadersOf). The list is shared: callers must not
-// modify it.
-func (s *Store) Readers() []*model.Reader {
-	s.mu.RLock()
-	list := s.readerList
-	s.mu.RUnlock()
-	if list != nil {
-		return list
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.readerList == nil {
-		out := make([]*model.Reader, 0, len(s.readers))
-		for _, r := range s.readers {
-			out = append(out, r)
-		}
-		sortObjects(out)
-		s.readerList = out
-	}
-	return s.readerList
 }
 
 // Allocators implements View. The list is shared: callers must not modify it.
