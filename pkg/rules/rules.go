@@ -78,12 +78,16 @@ const (
 	TA011 ID = "TA011"
 	TA012 ID = "TA012"
 	TA013 ID = "TA013"
+	TA014 ID = "TA014"
 	TA101 ID = "TA101"
 	TA102 ID = "TA102"
 	TA103 ID = "TA103"
 	TA104 ID = "TA104"
 	TA105 ID = "TA105"
 	TA106 ID = "TA106"
+	TA107 ID = "TA107"
+	TA108 ID = "TA108"
+	TA109 ID = "TA109"
 	TA201 ID = "TA201"
 	TA202 ID = "TA202"
 )
@@ -102,12 +106,16 @@ var catalog = []Rule{
 	{TA011, "monitors-orphaned-by-change", Warn, false, "monitors this TA read before the change are read by no TA after it"},
 	{TA012, "target-allocator-not-found", Warn, false, "a collector is attached (label opentelemetry.io/target-allocator) to a TargetAllocator that does not exist in its namespace"},
 	{TA013, "target-allocator-unattached", Warn, false, "no collector is attached to a standalone TargetAllocator: its targets go nowhere"},
+	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
 	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},
 	{TA104, "endpoint-port-numeric", Warn, false, "a ServiceMonitor endpoint's port is a number; port takes a name"},
 	{TA105, "namespace-not-found", Warn, false, "namespaceSelector.matchNames names a namespace that does not exist"},
 	{TA106, "no-endpoints", Audit, true, "the matched Services have no endpoints, or the matched Pods are all terminated"},
+	{TA107, "per-node-target-without-node", Warn, false, "a per-node TA reads the monitor, but its targets run on no node: per-node allocation drops them"},
+	{TA108, "secret-not-readable", Warn, true, "a monitor endpoint uses a Secret the TA's service account cannot read in the monitor's namespace: its scrapes fail"},
+	{TA109, "secret-not-found", Warn, true, "a monitor endpoint names a Secret, or a key of it, that does not exist"},
 	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a job of a ServiceMonitor a TA reads with no port on any Service"},
 	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
 }

@@ -111,11 +111,16 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 			ev.allocatorRules(o)
 			if opts.Facts != nil && req.Operation != Delete {
 				err = ev.liveAllocator(ctx, o, opts.Facts)
+				ev.collectorPods(o)
 			}
 		case *model.Monitor:
 			ev.monitorRules(o)
+			if req.Operation != Delete {
+				ev.perNode(o)
+			}
 			if opts.Facts != nil && req.Operation != Delete {
 				ev.noEndpoints(o)
+				err = ev.secretAccess(ctx, o, opts.Facts)
 			}
 			if opts.Trace && req.Operation != Delete {
 				t := Trace(ev.after, o)
