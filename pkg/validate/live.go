@@ -78,6 +78,10 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 	}
 	var missingKinds []string
 	for _, k := range model.MonitorKinds {
+		// ScrapeConfigs and Probes matter only to a TA that selects them.
+		if !k.SelectsWorkloads() && a.Scopes[k].Monitors.Nothing() {
+			continue
+		}
 		if !facts.MonitorKindServed(k) {
 			missingKinds = append(missingKinds, k.String())
 		}
