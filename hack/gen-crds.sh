@@ -6,12 +6,14 @@
 #   config/crd/monitoring/monitoring.coreos.com_podmonitors.yaml      (v1)
 #   config/crd/monitoring/monitoring.coreos.com_prometheuses.yaml     (v1)
 #   config/crd/monitoring/monitoring.coreos.com_prometheusagents.yaml (v1alpha1)
+#   config/crd/monitoring/monitoring.coreos.com_scrapeconfigs.yaml    (v1alpha1)
+#   config/crd/monitoring/monitoring.coreos.com_probes.yaml           (v1)
 #
 # It works in a throwaway Go module under .cache/crdgen/ (git-ignored): that
 # module requires the Prometheus Operator API module and controller-tools at
 # pinned versions (both pin k8s.io/* v0.37.x, like the project), builds
 # controller-gen from the Go module proxy and runs it on the API packages.
-# Nothing but the four YAML files above is written into the repository.
+# Nothing but the YAML files above is written into the repository.
 #
 # The OpenTelemetry CRDs in config/crd/opentelemetry/ are hand-written and are
 # not touched by this script.
@@ -33,12 +35,14 @@ OUT="${ROOT}/config/crd/monitoring"
 MON_MOD="github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring"
 CT_MOD="sigs.k8s.io/controller-tools"
 
-# The four kinds the project needs, as controller-gen names its output files.
+# The kinds the project needs, as controller-gen names its output files.
 KEEP=(
   monitoring.coreos.com_servicemonitors.yaml
   monitoring.coreos.com_podmonitors.yaml
   monitoring.coreos.com_prometheuses.yaml
   monitoring.coreos.com_prometheusagents.yaml
+  monitoring.coreos.com_scrapeconfigs.yaml
+  monitoring.coreos.com_probes.yaml
 )
 
 log() { printf 'gen-crds: %s\n' "$*" >&2; }
@@ -103,7 +107,7 @@ log "running controller-gen ${crd_opts}"
   paths="${MON_MOD}/v1alpha1" \
   output:crd:dir="${gen}"
 
-# --- 4. keep only the four kinds --------------------------------------------
+# --- 4. keep only the kinds above --------------------------------------------
 mkdir -p "${OUT}"
 for f in "${KEEP[@]}"; do
   if [[ ! -s "${gen}/${f}" ]]; then

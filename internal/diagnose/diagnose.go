@@ -107,6 +107,8 @@ type Endpoint struct {
 	Fix     string       `json:"fix,omitempty"`
 	// Targets are the addresses the TA should get (live only).
 	Targets []string `json:"targets,omitempty"`
+	// Own: the targets are the monitor's own (ScrapeConfig, Probe).
+	Own bool `json:"own,omitempty"`
 }
 
 // NearMiss is a monitor kept out, and why.
@@ -317,6 +319,9 @@ func (r *run) allocator(ctx context.Context, a *model.Allocator, all []rules.Fin
 	}
 	if a.Enabled && a.PrometheusCR {
 		for _, k := range model.MonitorKinds {
+			if !k.SelectsWorkloads() && len(cs.of(rules.TA003, k.String())) == 0 {
+				continue // no selector for it and nothing of the kind to be blind to
+			}
 			kd, err := r.kind(ctx, a, k, res, cs, all)
 			if err != nil {
 				return nil, err
@@ -431,7 +436,7 @@ func (r *run) monitor(ctx context.Context, m *model.Monitor) (Monitor, error) {
 	}
 	md.Selects = names(tr.Selects)
 	for _, et := range tr.Endpoints {
-		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets, OK: true}
+		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets, Own: et.Own, OK: true}
 		if f, ok := byJob[et.Job]; ok {
 			r.shown[f.Key()] = true
 			e.OK, e.Rule, e.Action, e.Reason, e.Fix = false, f.Rule, f.Action, f.What, f.Fix

@@ -132,8 +132,11 @@ func (p *printer) allocator(a *Allocator) {
 
 func (p *printer) monitor(m Monitor) {
 	sel := "selects nothing"
-	if len(m.Selects) > 0 {
+	switch {
+	case len(m.Selects) > 0:
 		sel = "selects " + strings.Join(abbreviate(m.Selects, 5), ", ")
+	case len(m.Endpoints) > 0 && m.Endpoints[0].Own:
+		sel = "static targets or its own service discovery"
 	}
 	p.line(2, fmt.Sprintf("%s (%s)", m.Object, sel))
 	for _, s := range m.Problems {
@@ -148,7 +151,9 @@ func (p *printer) monitor(m Monitor) {
 			where = " (not checked: the Pods of " + strings.Join(abbreviate(e.Unknown, 3), ", ") + " are not in the input)"
 		}
 		mark := p.mark(e.OK)
-		if e.OK && len(e.Found) == 0 && len(e.Unknown) == 0 {
+		if e.Own {
+			where = "its own targets"
+		} else if e.OK && len(e.Found) == 0 && len(e.Unknown) == 0 {
 			// Nothing is selected: the monitor-level finding (TA102) says
 			// why, when the input shows it.
 			mark, where = "–", " (nothing selected)"

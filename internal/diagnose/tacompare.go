@@ -178,7 +178,12 @@ func Compare(ctx context.Context, c *TAClient, ad *Allocator, staticJobs []strin
 }
 
 func isMonitorJob(job string) bool {
-	return strings.HasPrefix(job, "serviceMonitor/") || strings.HasPrefix(job, "podMonitor/")
+	for _, p := range []string{"serviceMonitor/", "podMonitor/", "scrapeConfig/", "probe/"} {
+		if strings.HasPrefix(job, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func keys[V any](m map[string]V) []string {

@@ -337,7 +337,8 @@ func webhookConfiguration(url string, caPEM []byte) *admissionregistrationv1.Val
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
 			Rules: []admissionregistrationv1.RuleWithOperations{
 				rule("opentelemetry.io", []string{"v1alpha1", "v1beta1"}, "opentelemetrycollectors", "targetallocators"),
-				rule("monitoring.coreos.com", []string{"v1"}, "servicemonitors", "podmonitors"),
+				rule("monitoring.coreos.com", []string{"v1"}, "servicemonitors", "podmonitors", "probes"),
+				rule("monitoring.coreos.com", []string{"v1alpha1"}, "scrapeconfigs"),
 				rule("", []string{"v1"}, "services"),
 			},
 		}},

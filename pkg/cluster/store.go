@@ -21,9 +21,9 @@ type Store struct {
 
 	services *labelIndex[*model.Service]
 	pods     *labelIndex[*model.Pod]
-	monitors [2]*labelIndex[*model.Monitor]
+	monitors [model.NumMonitorKinds]*labelIndex[*model.Monitor]
 	// selecting files monitors by what they select.
-	selecting [2]*selectorIndex[*model.Monitor]
+	selecting [model.NumMonitorKinds]*selectorIndex[*model.Monitor]
 
 	// slices holds EndpointSlices by namespace/service.
 	slices map[string]map[string]*model.EndpointSlice
@@ -35,7 +35,7 @@ type Store struct {
 	// allocatorList is the sorted allocators, rebuilt after a change.
 	allocatorList []*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
-	readersBySelector [2]*selectorIndex[*model.Reader]
+	readersBySelector [model.NumMonitorKinds]*selectorIndex[*model.Reader]
 
 	// partial: the store holds manifests, not a whole cluster; only the
 	// namespaces in described are known in full.
@@ -112,11 +112,13 @@ func (s *Store) addLocked(b model.Bucket, ref model.Ref, obj model.Object) bool 
 			return false
 		}
 		s.monitors[k].add(o)
-		var nss []string
-		if !o.Namespaces.All {
-			nss = o.Namespaces.Names
+		if k.SelectsWorkloads() {
+			var nss []string
+			if !o.Namespaces.All {
+				nss = o.Namespaces.Names
+			}
+			s.selecting[k].add(o, nss, o.Selector.Selector())
 		}
-		s.selecting[k].add(o, nss, o.Selector.Selector())
 		return true
 	case model.EndpointSliceBucket:
 		o, ok := obj.(*model.EndpointSlice)
@@ -357,7 +359,11 @@ func (s *Store) Allocators() []*model.Allocator {
 func (s *Store) Subjects() []model.Object {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]model.Object, 0, len(s.allocators)+s.services.len()+s.monitors[0].len()+s.monitors[1].len())
+	n := len(s.allocators) + s.services.len()
+	for _, ix := range s.monitors {
+		n += ix.len()
+	}
+	out := make([]model.Object, 0, n)
 	for _, a := range s.allocators {
 		out = append(out, a)
 	}
@@ -434,6 +440,8 @@ func (s *Store) Counts() map[string]int {
 		"pods":            s.pods.len(),
 		"serviceMonitors": s.monitors[model.ServiceMonitor].len(),
 		"podMonitors":     s.monitors[model.PodMonitor].len(),
+		"scrapeConfigs":   s.monitors[model.ScrapeConfig].len(),
+		"probes":          s.monitors[model.Probe].len(),
 		"readers":         len(s.readers),
 	}
 }

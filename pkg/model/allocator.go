@@ -139,9 +139,18 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 	a.ServiceAccount = ta.ServiceAccount
 	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
 	cr := a.Field.Child("prometheusCR")
-	selectors := [numMonitorKinds]map[string]string{ta.PrometheusCR.ServiceMonitorSelector, ta.PrometheusCR.PodMonitorSelector}
+	selectors := [NumMonitorKinds]map[string]string{ta.PrometheusCR.ServiceMonitorSelector, ta.PrometheusCR.PodMonitorSelector}
 	for _, k := range MonitorKinds {
 		mf := cr.Child(k.lowerCamel() + "Selector")
+		if !k.SelectsWorkloads() {
+			// v1alpha1 has no scrapeConfigSelector or probeSelector: the
+			// operator converts to v1beta1 with them nil, which reads none.
+			a.Scopes[k] = Scope{
+				Monitors: SelectNothing("not in v1alpha1"), MonitorsField: mf,
+				Namespaces: SelectAll("all"), NamespacesField: cr.Child(k.lowerCamel() + "NamespaceSelector"),
+			}
+			continue
+		}
 		sel := SelectMap(selectors[k])
 		if len(selectors[k]) == 0 {
 			sel.Text = "unset (v1alpha1: all)"
@@ -223,8 +232,8 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 	if deny != nil {
 		a.CRSettings = append(a.CRSettings, path.Child("denyNamespaces").String())
 	}
-	monitorSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorSelector, cr.PodMonitorSelector}
-	nsSel := [numMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorNamespaceSelector, cr.PodMonitorNamespaceSelector}
+	monitorSel := [NumMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorSelector, cr.PodMonitorSelector, cr.ScrapeConfigSelector, cr.ProbeSelector}
+	nsSel := [NumMonitorKinds]*metav1.LabelSelector{cr.ServiceMonitorNamespaceSelector, cr.PodMonitorNamespaceSelector, cr.ScrapeConfigNamespaceSelector, cr.ProbeNamespaceSelector}
 	for _, k := range MonitorKinds {
 		mf := path.Child(k.lowerCamel() + "Selector")
 		nf := path.Child(k.lowerCamel() + "NamespaceSelector")
@@ -251,15 +260,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 		s.Namespaces = sel
 		a.Scopes[k] = s
 	}
-	for _, extra := range []struct {
-		sel  *metav1.LabelSelector
-		name string
-	}{{cr.ScrapeConfigSelector, "scrapeConfigSelector"}, {cr.ProbeSelector, "probeSelector"}} {
-		if extra.sel != nil {
-			a.CRSettings = append(a.CRSettings, path.Child(extra.name).String())
-			a.ScrapeConfigsAndProbes = true
-		}
-	}
+	a.ScrapeConfigsAndProbes = cr.ScrapeConfigSelector != nil || cr.ProbeSelector != nil
 	a.SecretNamespaces = cr.SecretNamespaces
 	return nil
 }

@@ -93,6 +93,8 @@ var kinds = []Kind{
 	sparse(entry(otelv1alpha1.GroupVersion.WithKind("TargetAllocator"), AllocatorBucket, AllocatorFromTargetAllocator), "spec", "prometheusCR"),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"), MonitorBucket, MonitorFromServiceMonitor),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("PodMonitor"), MonitorBucket, MonitorFromPodMonitor),
+	entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("ScrapeConfig"), MonitorBucket, MonitorFromScrapeConfig),
+	entry(monitoringv1.SchemeGroupVersion.WithKind("Probe"), MonitorBucket, MonitorFromProbe),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("Prometheus"), ReaderBucket, ReaderFromPrometheus),
 	entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("PrometheusAgent"), ReaderBucket, ReaderFromPrometheusAgent),
 	workload(appsv1.SchemeGroupVersion.WithKind("Deployment"), func(o *appsv1.Deployment) *corev1.PodTemplateSpec { return &o.Spec.Template }),

@@ -11,17 +11,22 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Monitor is a ServiceMonitor or a PodMonitor.
+// Monitor is a ServiceMonitor, a PodMonitor, a ScrapeConfig or a Probe:
+// an object a TA turns into scrape jobs.
 type Monitor struct {
 	Meta
 	Kind MonitorKind
-	// Selector picks Services (ServiceMonitor) or Pods (PodMonitor).
+	// Selector picks Services (ServiceMonitor) or Pods (PodMonitor); it
+	// selects nothing for the kinds that bring their own targets.
 	Selector Selection
 	// Namespaces are the namespaces it looks in.
 	Namespaces NamespaceSet
 	// MatchNames is namespaceSelector.matchNames as written, when it applies.
 	MatchNames []string
 	Endpoints  []Endpoint
+	// NamespaceRefs are the namespaces a ScrapeConfig's Kubernetes service
+	// discovery or a Probe's ingress selector names.
+	NamespaceRefs []NamespaceRef
 }
 
 // NamespaceSet is a set of namespaces: all of them, or the listed ones.
@@ -153,7 +158,6 @@ func (e Endpoint) Describe(kind MonitorKind) string {
 	return "all ports"
 }
 
-// Job is the TA job name of endpoint i: serviceMonitor/<ns>/<name>/<i>.
 // EndpointPath is the field of endpoint i: spec.endpoints[i] or
 // spec.podMetricsEndpoints[i].
 func (m *Monitor) EndpointPath(i int) *field.Path {
@@ -163,8 +167,23 @@ func (m *Monitor) EndpointPath(i int) *field.Path {
 	return field.NewPath("spec", "endpoints").Index(i)
 }
 
+// Job is the TA job name of endpoint i: serviceMonitor/<ns>/<name>/<i>.
 func (m *Monitor) Job(i int) string {
 	return fmt.Sprintf("%s/%s/%s/%d", m.Kind.lowerCamel(), m.Ref.Namespace, m.Ref.Name, i)
+}
+
+// Jobs are the TA jobs the monitor makes: one per endpoint of a
+// ServiceMonitor or PodMonitor, one for a ScrapeConfig
+// (scrapeConfig/<ns>/<name>) or a Probe (probe/<ns>/<name>).
+func (m *Monitor) Jobs() []string {
+	if !m.Kind.SelectsWorkloads() {
+		return []string{fmt.Sprintf("%s/%s/%s", m.Kind.lowerCamel(), m.Ref.Namespace, m.Ref.Name)}
+	}
+	out := make([]string, len(m.Endpoints))
+	for i := range m.Endpoints {
+		out[i] = m.Job(i)
+	}
+	return out
 }
 
 // MonitorFromServiceMonitor normalizes a ServiceMonitor.

@@ -28,8 +28,8 @@ func promReader(om metav1.ObjectMeta, apiVersion, kind string, c *monitoringv1.C
 		},
 		Active: true,
 	}
-	monitorSel := [numMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorSelector, c.PodMonitorSelector}
-	nsSel := [numMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorNamespaceSelector, c.PodMonitorNamespaceSelector}
+	monitorSel := [NumMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorSelector, c.PodMonitorSelector, c.ScrapeConfigSelector, c.ProbeSelector}
+	nsSel := [NumMonitorKinds]*metav1.LabelSelector{c.ServiceMonitorNamespaceSelector, c.PodMonitorNamespaceSelector, c.ScrapeConfigNamespaceSelector, c.ProbeNamespaceSelector}
 	for _, k := range MonitorKinds {
 		s := Scope{
 			MonitorsField:   field.NewPath("spec", k.lowerCamel()+"Selector"),

@@ -9,32 +9,51 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// MonitorKind is ServiceMonitor or PodMonitor.
+// MonitorKind is one of the four Prometheus Operator kinds a TA reads:
+// ServiceMonitor, PodMonitor, ScrapeConfig, Probe.
 type MonitorKind int
 
 const (
 	ServiceMonitor MonitorKind = iota
 	PodMonitor
-	numMonitorKinds
+	ScrapeConfig
+	Probe
+	// NumMonitorKinds sizes per-kind arrays.
+	NumMonitorKinds
 )
 
 // MonitorKinds lists the kinds in a stable order.
-var MonitorKinds = []MonitorKind{ServiceMonitor, PodMonitor}
+var MonitorKinds = []MonitorKind{ServiceMonitor, PodMonitor, ScrapeConfig, Probe}
 
 func (k MonitorKind) String() string {
-	if k == PodMonitor {
+	switch k {
+	case PodMonitor:
 		return "PodMonitor"
+	case ScrapeConfig:
+		return "ScrapeConfig"
+	case Probe:
+		return "Probe"
 	}
 	return "ServiceMonitor"
 }
 
 // lowerCamel is the kind as it appears in field names and job names.
 func (k MonitorKind) lowerCamel() string {
-	if k == PodMonitor {
+	switch k {
+	case PodMonitor:
 		return "podMonitor"
+	case ScrapeConfig:
+		return "scrapeConfig"
+	case Probe:
+		return "probe"
 	}
 	return "serviceMonitor"
 }
+
+// SelectsWorkloads is true for the kinds that pick Services or Pods by
+// labels and scrape their ports (ServiceMonitor, PodMonitor); a ScrapeConfig
+// or a Probe brings its own targets (static, or its own service discovery).
+func (k MonitorKind) SelectsWorkloads() bool { return k == ServiceMonitor || k == PodMonitor }
 
 // Scope is how a reader picks monitors of one kind.
 type Scope struct {
@@ -62,7 +81,7 @@ type Reader struct {
 	// Active is false when the reader reads no monitor at all: a TA not
 	// enabled, or with prometheusCR off.
 	Active bool
-	Scopes [numMonitorKinds]Scope
+	Scopes [NumMonitorKinds]Scope
 }
 
 // MissReason is one condition of a reader's scope that a monitor fails.

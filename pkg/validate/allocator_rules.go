@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/pkg/cluster"
@@ -130,11 +131,52 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 		fmt.Sprintf("%s; set %s: true", why, cr.Child("enabled"))).Field = cr.Child("enabled")
 }
 
+// ownTargetsSelector is TA003 for ScrapeConfigs and Probes: it fires only
+// when such objects exist that no reader reads and {} would.
+func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind) {
+	s := &a.Scopes[k]
+	probe := a.Reader
+	probe.Active = true
+	probe.Scopes[k].Monitors = model.SelectAll("{}")
+	var example *model.Monitor
+	n := 0
+	for _, m := range ev.after.Monitors(k, labels.Everything()) {
+		// One a Prometheus (or another TA) reads is not meant for this TA.
+		if len(ev.after.ReadersOf(m)) == 0 && probe.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) {
+			if example == nil {
+				example = m
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	fix := fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k)
+	if a.Ref.APIVersion == "opentelemetry.io/v1alpha1" {
+		fix = fmt.Sprintf("v1alpha1 has no %s: move the collector to opentelemetry.io/v1beta1 and set it", shortField(s.MonitorsField))
+	}
+	f := ev.add(rules.TA003, "", "",
+		fmt.Sprintf("%s is unset, so the TA reads none of the %d %s(s) no reader reads (e.g. %s)", shortField(s.MonitorsField), n, k, example.Ref.NamespacedName()),
+		fix)
+	f.Field = s.MonitorsField
+	f.Related = []model.Ref{example.Ref}
+	if ev.trace {
+		ev.checks[len(ev.checks)-1].Subject = k.String()
+	}
+}
+
 // selectorRule is TA003 for one monitor kind, and with it the facts of the
 // allocator's scope for that kind: the selectors and the monitors it reads.
 func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	s := &a.Scopes[k]
 	kind := k.String()
+	if !k.SelectsWorkloads() && s.Monitors.Nothing() {
+		// Most setups have no ScrapeConfig or Probe, and an unset selector
+		// is the default: only a TA that would read one that exists is blind.
+		ev.ownTargetsSelector(a, k)
+		return
+	}
 	switch {
 	case s.Monitors.Nothing():
 		f := ev.add(rules.TA003, "", "",

@@ -20,6 +20,9 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 	}
 	ev.notSelected(m)
 	ev.namespacesExist(m)
+	if !m.Kind.SelectsWorkloads() {
+		return // its targets are its own: nothing of the cluster to match
+	}
 	if m.Kind == model.ServiceMonitor {
 		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
 		if len(svcs) == 0 && describedSet(ev.after, m.Namespaces) {
@@ -91,6 +94,10 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 
 // namespacesExist is TA105.
 func (ev *evaluation) namespacesExist(m *model.Monitor) {
+	if !m.Kind.SelectsWorkloads() {
+		ev.namespaceRefsExist(m)
+		return
+	}
 	if m.Namespaces.All {
 		return
 	}
@@ -107,6 +114,31 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 		fmt.Sprintf("namespaceSelector.matchNames names %s, which does not exist", strings.Join(gone, ", ")),
 		"create the namespace, or correct spec.namespaceSelector.matchNames")
 	f.Field = field.NewPath("spec", "namespaceSelector", "matchNames")
+	for _, n := range gone {
+		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
+	}
+}
+
+// namespaceRefsExist is TA105 for the namespaces a ScrapeConfig's
+// Kubernetes service discovery or a Probe's ingress selector names.
+func (ev *evaluation) namespaceRefsExist(m *model.Monitor) {
+	var gone []string
+	var at *field.Path
+	for _, r := range m.NamespaceRefs {
+		if ev.after.Described(r.Name) && ev.after.Namespace(r.Name) == nil {
+			gone = append(gone, r.Name)
+			if at == nil {
+				at = r.Field
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	f := ev.add(rules.TA105, "", "",
+		fmt.Sprintf("%s names %s, which does not exist: its service discovery finds nothing there", at, strings.Join(gone, ", ")),
+		"create the namespace, or correct "+at.String())
+	f.Field = at
 	for _, n := range gone {
 		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
 	}

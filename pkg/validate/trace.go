@@ -31,11 +31,20 @@ type EndpointTrace struct {
 	// Targets are the addresses the TA should get (ip:port), from
 	// EndpointSlices (ServiceMonitor) or Pod IPs (PodMonitor); live views only.
 	Targets []string
+	// Own: the job's targets are the monitor's own (a ScrapeConfig's or a
+	// Probe's), not Services or Pods of the cluster: nothing to trace.
+	Own bool
 }
 
 // Trace follows a monitor through the view.
 func Trace(v cluster.View, m *model.Monitor) MonitorTrace {
 	t := MonitorTrace{Monitor: m}
+	if !m.Kind.SelectsWorkloads() {
+		for i, job := range m.Jobs() {
+			t.Endpoints = append(t.Endpoints, EndpointTrace{Index: i, Job: job, Own: true})
+		}
+		return t
+	}
 	if m.Kind == model.ServiceMonitor {
 		svcs := v.Services(m.Namespaces, m.Selector.Selector())
 		for _, s := range svcs {

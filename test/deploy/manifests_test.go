@@ -155,6 +155,8 @@ func TestOverlaysRender(t *testing.T) {
 					"opentelemetry.io/v1alpha1/targetallocators",
 					"monitoring.coreos.com/v1/servicemonitors",
 					"monitoring.coreos.com/v1/podmonitors",
+					"monitoring.coreos.com/v1/probes",
+					"monitoring.coreos.com/v1alpha1/scrapeconfigs",
 					"/v1/services",
 				} {
 					assert.Contains(t, got, k)
@@ -396,6 +398,7 @@ var informerResources = []string{
 	"discovery.k8s.io/endpointslices",
 	"opentelemetry.io/opentelemetrycollectors", "opentelemetry.io/targetallocators",
 	"monitoring.coreos.com/servicemonitors", "monitoring.coreos.com/podmonitors",
+	"monitoring.coreos.com/scrapeconfigs", "monitoring.coreos.com/probes",
 	"monitoring.coreos.com/prometheuses", "monitoring.coreos.com/prometheusagents",
 }
 

@@ -60,7 +60,8 @@ func validatingWebhook() *admissionregistrationv1.ValidatingWebhookConfiguration
 			},
 			Rules: []admissionregistrationv1.RuleWithOperations{
 				rule("opentelemetry.io", []string{"v1alpha1", "v1beta1"}, "opentelemetrycollectors", "targetallocators"),
-				rule("monitoring.coreos.com", []string{"v1"}, "servicemonitors", "podmonitors"),
+				rule("monitoring.coreos.com", []string{"v1"}, "servicemonitors", "podmonitors", "probes"),
+				rule("monitoring.coreos.com", []string{"v1alpha1"}, "scrapeconfigs"),
 				rule("", []string{"v1"}, "services"),
 			},
 		}},

@@ -1,0 +1,71 @@
+package model
+
+import (
+	"fmt"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// NamespaceRef is a namespace a monitor names, and the field naming it.
+type NamespaceRef struct {
+	Name  string
+	Field *field.Path
+}
+
+// MonitorFromScrapeConfig normalizes a ScrapeConfig. It selects no Service
+// or Pod of its own: its targets come from its static configs or its own
+// service discovery, so only the namespaces its Kubernetes service
+// discovery names are checked.
+func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, error) {
+	m := ownTargetsMonitor(sc.ObjectMeta, monitoringv1alpha1.SchemeGroupVersion.String(), ScrapeConfig)
+	for i, sd := range sc.Spec.KubernetesSDConfigs {
+		if sd.Namespaces == nil {
+			continue
+		}
+		for _, n := range dedupe(sd.Namespaces.Names) {
+			m.NamespaceRefs = append(m.NamespaceRefs, NamespaceRef{
+				Name:  n,
+				Field: field.NewPath("spec", "kubernetesSDConfigs").Index(i).Child("namespaces", "names"),
+			})
+		}
+	}
+	return m, nil
+}
+
+// MonitorFromProbe normalizes a Probe: its targets are static, or the
+// Ingresses its ingress selector picks in the namespaces it names.
+func MonitorFromProbe(p *monitoringv1.Probe) (*Monitor, error) {
+	m := ownTargetsMonitor(p.ObjectMeta, monitoringv1.SchemeGroupVersion.String(), Probe)
+	if in := p.Spec.Targets.Ingress; in != nil {
+		if _, err := SelectLabels(&in.Selector); err != nil {
+			return nil, fmt.Errorf("spec.targets.ingress.selector: %w", err)
+		}
+		if !in.NamespaceSelector.Any {
+			for _, n := range dedupe(in.NamespaceSelector.MatchNames) {
+				m.NamespaceRefs = append(m.NamespaceRefs, NamespaceRef{
+					Name:  n,
+					Field: field.NewPath("spec", "targets", "ingress", "namespaceSelector", "matchNames"),
+				})
+			}
+		}
+	}
+	return m, nil
+}
+
+func ownTargetsMonitor(om metav1.ObjectMeta, apiVersion string, k MonitorKind) *Monitor {
+	return &Monitor{
+		Meta: Meta{
+			Ref:         Ref{APIVersion: apiVersion, Kind: k.String(), Namespace: om.Namespace, Name: om.Name},
+			Labels:      om.Labels,
+			Annotations: keepOwnAnnotations(om.Annotations),
+		},
+		Kind:     k,
+		Selector: SelectNothing("its own targets"),
+		// Nothing of the cluster is selected by labels: no Service change
+		// can cut it off.
+		Namespaces: NamespaceSet{},
+	}
+}

@@ -1,0 +1,144 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// scrapeConfig is a ScrapeConfig in namespace apps with the given labels and
+// spec body.
+func scrapeConfig(labels, spec string) string {
+	return `apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {name: ext, namespace: apps, labels: ` + labels + `}
+spec: ` + spec + `
+`
+}
+
+const probe = `apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata: {name: uptime, namespace: apps, labels: {team: a}}
+spec:
+  prober: {url: blackbox.apps:9115}
+  targets:
+    staticConfig: {static: [https://example.com]}
+`
+
+// ScrapeConfigs and Probes: the TA's scrapeConfigSelector / probeSelector
+// and their namespace selectors, with the v1beta1 rule that nil reads none.
+func TestScrapeConfigsAndProbes(t *testing.T) {
+	static := "{staticConfigs: [{targets: ['10.0.0.1:9100']}]}"
+	tests := []struct {
+		name  string
+		c     change
+		want  []string
+		check func(t *testing.T, fs []rules.Finding)
+	}{
+		{
+			name: "read by a TA whose scrapeConfigSelector is {}: no finding",
+			c: change{new: scrapeConfig("{team: a}", static), world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}")}},
+			want: []string{},
+		},
+		{
+			name: "TA101 when the TA's scrapeConfigSelector is nil, naming the field",
+			c: change{new: scrapeConfig("{team: a}", static), world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}")}},
+			want: []string{"TA101"},
+			check: func(t *testing.T, fs []rules.Finding) {
+				assert.Contains(t, fs[0].What, "scrapeConfigSelector is unset")
+			},
+		},
+		{
+			name: "TA101 when the labels miss the selector",
+			c: change{new: scrapeConfig("{team: a}", static), world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {matchLabels: {scrape: otel}}}")}},
+			want: []string{"TA101"},
+			check: func(t *testing.T, fs []rules.Finding) {
+				assert.Contains(t, fs[0].What, "needs scrape=otel")
+			},
+		},
+		{
+			name: "a Prometheus reads it: not the TA's, no finding",
+			c: change{new: scrapeConfig("{team: a}", static), world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}"),
+				`apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: apps}
+spec: {scrapeConfigSelector: {}}
+`}},
+			want: []string{},
+		},
+		{
+			name: "TA105 for a namespace its Kubernetes service discovery names that does not exist",
+			c: change{new: scrapeConfig("{team: a}", "{kubernetesSDConfigs: [{role: Pod, namespaces: {names: [apps, gone]}}]}"), world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}"),
+				"apiVersion: v1\nkind: Namespace\nmetadata: {name: gone-not}\n"}},
+			want: []string{"TA105"},
+			check: func(t *testing.T, fs []rules.Finding) {
+				assert.Equal(t, "spec.kubernetesSDConfigs[0].namespaces.names", fs[0].Field.String())
+				assert.Contains(t, fs[0].What, "gone")
+			},
+		},
+		{
+			name: "a Probe read by probeSelector {}: no finding",
+			c: change{new: probe, world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {}}")}},
+			want: []string{},
+		},
+		{
+			name: "a Probe no TA reads: TA101",
+			c: change{new: probe, world: []string{
+				ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}")}},
+			want: []string{"TA101"},
+		},
+		{
+			name: "collector with nil scrapeConfigSelector and no ScrapeConfig anywhere: no TA003 (the default)",
+			c:    change{new: ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}")},
+			want: []string{},
+		},
+		{
+			name: "collector with nil scrapeConfigSelector while a ScrapeConfig no reader reads exists: TA003",
+			c: change{new: ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}"),
+				world: []string{scrapeConfig("{team: a}", static)}},
+			want: []string{"TA003"},
+			check: func(t *testing.T, fs []rules.Finding) {
+				assert.Equal(t, "spec.targetAllocator.prometheusCR.scrapeConfigSelector", fs[0].Field.String())
+				assert.False(t, fs[0].AtRisk)
+			},
+		},
+		{
+			name: "collector with nil probeSelector while a Prometheus reads the Probes: no TA003",
+			c: change{new: ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}"),
+				world: []string{probe, `apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: apps}
+spec: {probeSelector: {}}
+`}},
+			want: []string{},
+		},
+		{
+			name: "TA011: the selector change orphans the ScrapeConfig it read",
+			c: change{op: Update,
+				old:   ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}"),
+				new:   ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {matchLabels: {scrape: otel}}}"),
+				world: []string{scrapeConfig("{team: a}", static)}},
+			want: []string{"TA011"},
+			check: func(t *testing.T, fs []rules.Finding) {
+				assert.Contains(t, fs[0].What, "ScrapeConfig apps/ext")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := tt.c.run(t)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			if tt.check != nil && len(fs) > 0 {
+				tt.check(t, fs)
+			}
+		})
+	}
+}
