@@ -8,6 +8,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -32,7 +33,13 @@ type Reviewer struct {
 	TTL time.Duration
 	// Parallel bounds concurrent reviews per question.
 	Parallel int
-	now      func() time.Time
+	// ReadSecrets lets LookupSecret read Secrets (TA109). Off by default:
+	// the API server grants a Secret's keys, and even its existence, only
+	// with get on Secrets, which hands over the values too, and ta-guard is
+	// installed without it (serve --check-secret-keys turns this on, the
+	// secret-keys kustomize component grants the access).
+	ReadSecrets bool
+	now         func() time.Time
 
 	mu      sync.Mutex
 	answers map[string]answer
@@ -92,8 +99,7 @@ func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name str
 // MissingPermissions implements validate.Facts with one SubjectAccessReview
 // per permission, as the service account (system:serviceaccount:ns:name).
 func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account string, perms []validate.Permission) ([]validate.Permission, error) {
-	user := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, account)
-	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+	user, groups := serviceAccountUser(namespace, account)
 	allowed := make([]bool, len(perms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Parallel)
@@ -129,4 +135,61 @@ func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account st
 		}
 	}
 	return missing, nil
+}
+
+// serviceAccountUser is who the API server takes a pod running as the
+// account to be: its user name and the groups every service account is in.
+func serviceAccountUser(namespace, account string) (string, []string) {
+	return fmt.Sprintf("system:serviceaccount:%s:%s", namespace, account),
+		[]string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+}
+
+// MayGetSecret implements validate.Facts with one SubjectAccessReview for
+// get on that one Secret: a Role may grant it by resourceNames, so a review
+// of get on Secrets in general would say no where the TA's request succeeds.
+func (r *Reviewer) MayGetSecret(ctx context.Context, namespace, account, secretNamespace, secret string) (bool, error) {
+	user, groups := serviceAccountUser(namespace, account)
+	key := "sar/" + user + "/get secrets/" + secretNamespace + "/" + secret
+	if ok, hit := r.cached(key); hit {
+		return ok, nil
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   user,
+		Groups: groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: secretNamespace, Verb: "get", Resource: "secrets", Name: secret,
+		},
+	}}
+	if err := r.Creator.Create(ctx, sar); err != nil {
+		return false, fmt.Errorf("get secrets/%s in %s: %w", secret, secretNamespace, err)
+	}
+	r.remember(key, sar.Status.Allowed)
+	return sar.Status.Allowed, nil
+}
+
+// LookupSecret implements validate.Facts. It reads the Secret straight from
+// the API server, keeps only the names of its keys and drops the values at
+// once; nothing is cached, so a Secret just created or fixed is seen at the
+// next request. A namespace whose Secrets ta-guard may not read (the grant
+// narrowed to some namespaces) is left unchecked rather than reported.
+func (r *Reviewer) LookupSecret(ctx context.Context, namespace, name string) (validate.SecretInfo, error) {
+	if !r.ReadSecrets {
+		return validate.SecretInfo{}, nil
+	}
+	var s corev1.Secret
+	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s)
+	switch {
+	case err == nil:
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return validate.SecretInfo{Checked: true, Exists: true, Keys: keys}, nil
+	case apierrors.IsNotFound(err):
+		return validate.SecretInfo{Checked: true}, nil
+	case apierrors.IsForbidden(err):
+		return validate.SecretInfo{}, nil
+	}
+	return validate.SecretInfo{}, err
 }

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -73,4 +75,99 @@ func TestServiceAccountCreatedIsSeenAtOnce(t *testing.T) {
 	ok, err = r.ServiceAccountExists(context.Background(), "obs", "ta")
 	require.NoError(t, err)
 	assert.True(t, ok)
+}
+
+// The TA gets each Secret by name in the monitor's namespace: the review
+// asks exactly that, as the TA's service account, and a grant is reused
+// while a refusal is asked again.
+func TestMayGetSecret(t *testing.T) {
+	var asked []authorizationv1.SubjectAccessReviewSpec
+	allowed := map[string]bool{"app/web-auth": true}
+	s := runtime.NewScheme()
+	require.NoError(t, authorizationv1.AddToScheme(s))
+	c := fake.NewClientBuilder().WithScheme(s).WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			sar := obj.(*authorizationv1.SubjectAccessReview)
+			asked = append(asked, sar.Spec)
+			a := sar.Spec.ResourceAttributes
+			sar.Status.Allowed = a.Verb == "get" && a.Resource == "secrets" && a.Group == "" && allowed[a.Namespace+"/"+a.Name]
+			return nil
+		},
+	}).Build()
+	r := NewReviewer(c, c)
+	ctx := context.Background()
+
+	ok, err := r.MayGetSecret(ctx, "obs", "ta", "app", "web-auth")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	require.Len(t, asked, 1)
+	assert.Equal(t, "system:serviceaccount:obs:ta", asked[0].User)
+	assert.Equal(t, []string{"system:serviceaccounts", "system:serviceaccounts:obs", "system:authenticated"}, asked[0].Groups)
+	assert.Equal(t, authorizationv1.ResourceAttributes{Namespace: "app", Verb: "get", Resource: "secrets", Name: "web-auth"}, *asked[0].ResourceAttributes)
+
+	ok, err = r.MayGetSecret(ctx, "obs", "ta", "app", "web-auth")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Len(t, asked, 1, "a grant is answered from the cache")
+
+	for range 2 {
+		ok, err = r.MayGetSecret(ctx, "obs", "ta", "app", "other")
+		require.NoError(t, err)
+		assert.False(t, ok)
+	}
+	assert.Len(t, asked, 3, "a refusal is asked again")
+
+	// Another namespace's Secret of the same name is another question.
+	ok, err = r.MayGetSecret(ctx, "obs", "ta", "team", "web-auth")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+func TestLookupSecret(t *testing.T) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-auth"},
+		Data: map[string][]byte{"user": []byte("u"), "pass": []byte("p")}}
+	gets := 0
+	s := runtime.NewScheme()
+	require.NoError(t, corev1.AddToScheme(s))
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(secret).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			gets++
+			switch key.Namespace {
+			case "locked":
+				return apierrors.NewForbidden(corev1.Resource("secrets"), key.Name, errors.New("no"))
+			case "down":
+				return errors.New("connection refused")
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	}).Build()
+	r := NewReviewer(c, c)
+	ctx := context.Background()
+
+	info, err := r.LookupSecret(ctx, "app", "web-auth")
+	require.NoError(t, err)
+	assert.Equal(t, validate.SecretInfo{}, info, "off by default")
+	assert.Zero(t, gets, "off, no Secret is read at all")
+
+	r.ReadSecrets = true
+	info, err = r.LookupSecret(ctx, "app", "web-auth")
+	require.NoError(t, err)
+	assert.Equal(t, validate.SecretInfo{Checked: true, Exists: true, Keys: []string{"pass", "user"}}, info)
+
+	info, err = r.LookupSecret(ctx, "app", "missing")
+	require.NoError(t, err)
+	assert.Equal(t, validate.SecretInfo{Checked: true}, info)
+
+	info, err = r.LookupSecret(ctx, "locked", "web-auth")
+	require.NoError(t, err)
+	assert.Equal(t, validate.SecretInfo{}, info, "where ta-guard may not read, unknown")
+
+	_, err = r.LookupSecret(ctx, "down", "web-auth")
+	require.Error(t, err)
+
+	// Nothing is cached: a Secret created now is seen now.
+	require.NoError(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "missing"}}))
+	info, err = r.LookupSecret(ctx, "app", "missing")
+	require.NoError(t, err)
+	assert.True(t, info.Exists)
 }

@@ -67,6 +67,9 @@ type Endpoint struct {
 	PortNumber *int32
 	// TargetPort is matched against the Pods' declared container ports.
 	TargetPort *intstr.IntOrString
+	// Secrets are the Secret keys the endpoint's credentials and TLS
+	// material come from (basicAuth, authorization, oauth2, tlsConfig, ...).
+	Secrets []SecretRef
 
 	// pattern is the compiled name pattern, when the name is a regex.
 	pattern *regexp.Regexp
@@ -196,6 +199,7 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort})
 	}
 	m.compileEndpoints()
+	m.serviceMonitorSecrets(sm.Spec.Endpoints)
 	return m, nil
 }
 
@@ -216,6 +220,7 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 		m.Endpoints = append(m.Endpoints, e)
 	}
 	m.compileEndpoints()
+	m.podMonitorSecrets(pm.Spec.PodMetricsEndpoints)
 	return m, nil
 }
 

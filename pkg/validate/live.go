@@ -37,6 +37,14 @@ type Facts interface {
 	ServiceAccountExists(ctx context.Context, namespace, name string) (bool, error)
 	// MissingPermissions returns the permissions the account does not have.
 	MissingPermissions(ctx context.Context, namespace, account string, perms []Permission) ([]Permission, error)
+	// MayGetSecret reports whether the account may get the Secret
+	// secretNamespace/secret. A TA gets each Secret a monitor uses by name,
+	// in the monitor's namespace, so a Role granting get on that one name
+	// is enough: the question is asked about the name.
+	MayGetSecret(ctx context.Context, namespace, account, secretNamespace, secret string) (bool, error)
+	// LookupSecret tells whether a Secret exists and which keys it has
+	// (TA109). SecretInfo.Checked is false when ta-guard did not look.
+	LookupSecret(ctx context.Context, namespace, name string) (SecretInfo, error)
 }
 
 var readVerbs = []string{"get", "list", "watch"}

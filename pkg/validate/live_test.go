@@ -17,6 +17,13 @@ type fakeFacts struct {
 	accounts map[string]bool
 	granted  map[string]bool // Permission.String() of what is granted
 	err      error
+	// readable: "<sa ns>/<sa> <secret ns>/<secret>" the account may get.
+	readable map[string]bool
+	// secrets: "<ns>/<name>" to its keys; looked at only with lookSecrets
+	// (TA109 is opt-in).
+	secrets     map[string][]string
+	lookSecrets bool
+	secretErr   error
 }
 
 func (f fakeFacts) MonitorKindServed(k model.MonitorKind) bool { return f.served[k] }
@@ -34,6 +41,23 @@ func (f fakeFacts) MissingPermissions(_ context.Context, _, _ string, perms []Pe
 		}
 	}
 	return out, nil
+}
+
+func (f fakeFacts) MayGetSecret(_ context.Context, ns, account, secretNS, secret string) (bool, error) {
+	if f.secretErr != nil {
+		return false, f.secretErr
+	}
+	return f.readable[ns+"/"+account+" "+secretNS+"/"+secret], nil
+}
+func (f fakeFacts) LookupSecret(_ context.Context, ns, name string) (SecretInfo, error) {
+	if !f.lookSecrets {
+		return SecretInfo{}, nil
+	}
+	if f.secretErr != nil {
+		return SecretInfo{}, f.secretErr
+	}
+	keys, ok := f.secrets[ns+"/"+name]
+	return SecretInfo{Checked: true, Exists: ok, Keys: keys}, nil
 }
 
 func grantAll(t *testing.T, a string) map[string]bool {

@@ -2,14 +2,366 @@ package validate
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 
+	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
+
+// SecretInfo is what ta-guard may learn of a Secret for TA109: whether it
+// exists and the names of its keys, never their values.
+type SecretInfo struct {
+	// Checked is false when ta-guard did not look. TA109 is opt-in (serve
+	// --check-secret-keys): seeing a Secret's keys, or even that it exists,
+	// takes get on Secrets, which the API server does not tell apart from
+	// reading their values, and ta-guard holds no such access by default.
+	// Where it may not read Secrets the answer stays unknown, not absent.
+	Checked bool
+	Exists  bool
+	Keys    []string
+}
 
 // secretAccess is TA108 and TA109 (live): the Secrets a monitor's endpoints
 // use must exist and be readable by the service account of every TA that
-// reads the monitor.
+// reads the monitor. The TA gets them while it turns the monitor into scrape
+// jobs, and one it cannot have (forbidden, missing, or without the key)
+// makes it reject the whole monitor, every endpoint of it. A monitor no TA
+// reads blinds no TA: both rules stay silent about it.
 func (ev *evaluation) secretAccess(ctx context.Context, m *model.Monitor, facts Facts) error {
-	_, _, _ = ctx, m, facts // issue 12, item 4: in progress
-	return nil
+	uses := secretUses(m)
+	if len(uses) == 0 {
+		return nil
+	}
+	tas := secretReaders(ev.after, m)
+	if len(tas) == 0 {
+		return nil
+	}
+	return errors.Join(ev.secretsReadable(ctx, m, uses, tas, facts), ev.secretsFound(ctx, m, uses, facts))
+}
+
+// secretUse is one Secret of the monitor and every place that names it.
+type secretUse struct {
+	name string
+	refs []endpointSecret
+}
+
+type endpointSecret struct {
+	endpoint int
+	model.SecretRef
+}
+
+// secretUses groups the monitor's references by Secret, in the order the
+// monitor names them: one access review and one lookup per Secret.
+func secretUses(m *model.Monitor) []secretUse {
+	var out []secretUse
+	at := map[string]int{}
+	for i, ep := range m.Endpoints {
+		for _, r := range ep.Secrets {
+			j, ok := at[r.Name]
+			if !ok {
+				j = len(out)
+				at[r.Name] = j
+				out = append(out, secretUse{name: r.Name})
+			}
+			out[j].refs = append(out[j].refs, endpointSecret{i, r})
+		}
+	}
+	return out
+}
+
+func (u secretUse) endpoints() []int {
+	var out []int
+	for _, r := range u.refs {
+		if len(out) == 0 || out[len(out)-1] != r.endpoint {
+			out = append(out, r.endpoint)
+		}
+	}
+	return out
+}
+
+func (u secretUse) fields() string {
+	out := make([]string, len(u.refs))
+	for i, r := range u.refs {
+		out[i] = r.Field.String()
+	}
+	return strings.Join(out, ", ")
+}
+
+// secretReaders are the TAs that read the monitor, the operator's
+// copies of embedded TAs left out: their collector stands for them, with
+// the same service account.
+func secretReaders(v cluster.View, m *model.Monitor) []*model.Allocator {
+	reads := map[string]bool{}
+	for _, r := range v.ReadersOf(m) {
+		if r.Allocator {
+			reads[r.Ref.Kind+" "+r.Ref.NamespacedName()] = true
+		}
+	}
+	if len(reads) == 0 {
+		return nil
+	}
+	var out []*model.Allocator
+	for _, a := range activeAllocators(v) {
+		if reads[a.Ref.Kind+" "+a.Ref.NamespacedName()] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// whoseTA names a TA for messages: a collector's embedded TA by its
+// collector, a standalone one by itself.
+func whoseTA(a *model.Allocator) string {
+	if a.Standalone {
+		return a.Ref.String()
+	}
+	return a.Ref.String() + "'s TA"
+}
+
+// secretEndpoints renders endpoint indexes: "endpoint 0", "endpoints 0, 2".
+func secretEndpoints(eps []int) string {
+	out := make([]string, len(eps))
+	for i, e := range eps {
+		out[i] = strconv.Itoa(e)
+	}
+	if len(eps) == 1 {
+		return "endpoint " + out[0]
+	}
+	return "endpoints " + strings.Join(out, ", ")
+}
+
+func keyWord(n int) string {
+	if n == 1 {
+		return "key"
+	}
+	return "keys"
+}
+
+func secretWord(n int) string {
+	if n == 1 {
+		return "Secret"
+	}
+	return "Secrets"
+}
+
+// soleJob is the monitor's job when it has exactly one: the job that goes
+// blind. With more, they all do, and the finding names no single one.
+func soleJob(m *model.Monitor) string {
+	if len(m.Endpoints) == 1 {
+		return m.Job(0)
+	}
+	return ""
+}
+
+// secretsReadable is TA108: one access review per (service account,
+// Secret), asked about get on that name in the monitor's namespace,
+// because that is the one request the TA makes. prometheusCR's
+// secretNamespaces does not enter into it: it only scopes the TA's watch
+// for changes to Secrets, and grants nothing.
+func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, uses []secretUse, tas []*model.Allocator, facts Facts) error {
+	type denial struct {
+		a    *model.Allocator
+		sa   string
+		uses []secretUse
+	}
+	var denials []denial
+	var errs []error
+	for _, a := range tas {
+		sa := a.EffectiveServiceAccount()
+		d := denial{a: a, sa: sa}
+		for _, u := range uses {
+			ok, err := facts.MayGetSecret(ctx, a.Ref.Namespace, sa, m.Ref.Namespace, u.name)
+			if err != nil {
+				// The next review of this account would most likely fail
+				// the same way: one error per TA is enough to say so.
+				errs = append(errs, fmt.Errorf("access review for %s/%s on Secret %s/%s: %w", a.Ref.Namespace, sa, m.Ref.Namespace, u.name, err))
+				break
+			}
+			if !ok {
+				d.uses = append(d.uses, u)
+			}
+		}
+		if len(d.uses) > 0 {
+			denials = append(denials, d)
+		}
+	}
+	if len(denials) == 0 {
+		if len(errs) == 0 {
+			ev.pass(rules.TA108, "", func() string {
+				names := make([]string, len(uses))
+				for i, u := range uses {
+					names[i] = u.name
+				}
+				return fmt.Sprintf("every TA that reads it may get %s %s", secretWord(len(uses)), strings.Join(names, ", "))
+			})
+		}
+		return errors.Join(errs...)
+	}
+
+	var who, fixes, reasons []string
+	var names []string
+	seen := map[string]bool{}
+	epSet := map[int]bool{}
+	var related []model.Ref
+	var secretRefs []model.Ref
+	for _, d := range denials {
+		who = append(who, whoseTA(d.a))
+		related = append(related, d.a.Ref)
+		var mine []string
+		for _, u := range d.uses {
+			mine = append(mine, u.name)
+			if !seen[u.name] {
+				seen[u.name] = true
+				names = append(names, u.name)
+				secretRefs = append(secretRefs, model.Ref{APIVersion: "v1", Kind: "Secret", Namespace: m.Ref.Namespace, Name: u.name})
+			}
+			for _, e := range u.endpoints() {
+				epSet[e] = true
+			}
+			reasons = append(reasons, fmt.Sprintf("%s (ServiceAccount %s/%s) may not get Secret %s/%s: %s",
+				whoseTA(d.a), d.a.Ref.Namespace, d.sa, m.Ref.Namespace, u.name, u.fields()))
+		}
+		fixes = append(fixes, fmt.Sprintf("grant ServiceAccount %s/%s get on secrets %s in namespace %s (a Role with resourceNames: [%s] and a RoleBinding there)",
+			d.a.Ref.Namespace, d.sa, strings.Join(mine, ", "), m.Ref.Namespace, strings.Join(mine, ", ")))
+		related = append(related, model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: d.a.Ref.Namespace, Name: d.sa})
+	}
+	eps := make([]int, 0, len(epSet))
+	for e := range epSet {
+		eps = append(eps, e)
+	}
+	sort.Ints(eps)
+	verb := "it drops"
+	if len(denials) > 1 {
+		verb = "they drop"
+	}
+	what := fmt.Sprintf("%s may not get %s %s (%s): %s the monitor",
+		strings.Join(who, " and "), secretWord(len(names)), strings.Join(names, ", "), secretEndpoints(eps), verb)
+	fix := strings.Join(fixes, "; ") + "; prometheusCR.secretNamespaces grants no access"
+	f := ev.add(rules.TA108, soleJob(m), "", what, fix)
+	f.Field = denials[0].uses[0].refs[0].Field
+	f.Related = append(related, secretRefs...)
+	f.Reasons = reasons
+	return errors.Join(errs...)
+}
+
+// secretsFound is TA109, when ta-guard may look: the Secret exists and has
+// every key the monitor names. Without the opt-in the lookups come back
+// unchecked and the rule says nothing, neither finding nor pass.
+func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses []secretUse, facts Facts) error {
+	type problem struct {
+		what, fix string
+		ref       endpointSecret
+		eps       []int
+		fields    string
+	}
+	var problems []problem
+	var errs []error
+	var related []model.Ref
+	var checked []string
+	for _, u := range uses {
+		info, err := facts.LookupSecret(ctx, m.Ref.Namespace, u.name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("looking up secret %s/%s: %w", m.Ref.Namespace, u.name, err))
+			continue
+		}
+		if !info.Checked {
+			continue
+		}
+		checked = append(checked, u.name)
+		ref := model.Ref{APIVersion: "v1", Kind: "Secret", Namespace: m.Ref.Namespace, Name: u.name}
+		if !info.Exists {
+			keys := u.keys()
+			problems = append(problems, problem{
+				what:   fmt.Sprintf("Secret %s does not exist", u.name),
+				fix:    fmt.Sprintf("create Secret %s/%s with %s %s, or correct %s", m.Ref.Namespace, u.name, keyWord(len(keys)), strings.Join(keys, ", "), u.refs[0].Field),
+				ref:    u.refs[0],
+				eps:    u.endpoints(),
+				fields: u.fields(),
+			})
+			related = append(related, ref)
+			continue
+		}
+		has := map[string]bool{}
+		for _, k := range info.Keys {
+			has[k] = true
+		}
+		missing := map[string]bool{}
+		for _, r := range u.refs {
+			if has[r.Key] || missing[r.Key] {
+				continue
+			}
+			missing[r.Key] = true
+			var at []endpointSecret
+			for _, o := range u.refs {
+				if o.Key == r.Key {
+					at = append(at, o)
+				}
+			}
+			one := secretUse{name: u.name, refs: at}
+			problems = append(problems, problem{
+				what:   fmt.Sprintf("Secret %s has no key %q", u.name, r.Key),
+				fix:    fmt.Sprintf("add key %q to Secret %s/%s (it has: %s), or correct %s", r.Key, m.Ref.Namespace, u.name, secretKeyList(info.Keys), r.Field),
+				ref:    r,
+				eps:    one.endpoints(),
+				fields: one.fields(),
+			})
+		}
+		if len(missing) > 0 {
+			related = append(related, ref)
+		}
+	}
+	if len(problems) == 0 {
+		if len(checked) > 0 && len(errs) == 0 {
+			ev.pass(rules.TA109, "", func() string {
+				verb := "has"
+				if len(checked) > 1 {
+					verb = "have"
+				}
+				return fmt.Sprintf("%s %s %s every key named", secretWord(len(checked)), strings.Join(checked, ", "), verb)
+			})
+		}
+		return errors.Join(errs...)
+	}
+	p := problems[0]
+	what := fmt.Sprintf("%s (%s): every TA that reads it drops the monitor", p.what, secretEndpoints(p.eps))
+	fix := p.fix
+	if len(problems) > 1 {
+		what = fmt.Sprintf("%s (%s), and %d more: every TA that reads it drops the monitor", p.what, secretEndpoints(p.eps), len(problems)-1)
+		fix = "create the Secrets and keys listed, or correct the references"
+	}
+	reasons := make([]string, len(problems))
+	for i, q := range problems {
+		reasons[i] = q.what + ": " + q.fields
+	}
+	f := ev.add(rules.TA109, soleJob(m), "", what, fix)
+	f.Field = p.ref.Field
+	f.Related = related
+	f.Reasons = reasons
+	return errors.Join(errs...)
+}
+
+func (u secretUse) keys() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range u.refs {
+		if !seen[r.Key] {
+			seen[r.Key] = true
+			out = append(out, r.Key)
+		}
+	}
+	return out
+}
+
+func secretKeyList(keys []string) string {
+	if len(keys) == 0 {
+		return "no keys"
+	}
+	s := append([]string(nil), keys...)
+	sort.Strings(s)
+	return strings.Join(s, ", ")
 }
