@@ -164,6 +164,7 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	if ev.trace {
 		ev.checks[len(ev.checks)-1].Subject = k.String()
 	}
+	ev.scopeFact(a, k)
 }
 
 // selectorRule is TA003 for one monitor kind, and with it the facts of the
@@ -198,9 +199,23 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	default:
 		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%ss whose labels match %s", k, s.Monitors) })
 	}
+	ev.scopeFact(a, k)
+	if !s.Monitors.Nothing() {
+		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
+			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
+				ev.result.Reads = append(ev.result.Reads, m)
+			}
+		}
+	}
+}
+
+// scopeFact records, for diagnose, which namespaces the TA looks in for a
+// kind.
+func (ev *evaluation) scopeFact(a *model.Allocator, k model.MonitorKind) {
 	if !ev.trace {
 		return
 	}
+	s := &a.Scopes[k]
 	var scope []string
 	switch {
 	case s.OwnNamespace != "":
@@ -216,14 +231,7 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	if s.Deny != nil {
 		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
 	}
-	ev.pass("", kind, func() string { return strings.Join(scope, "; ") })
-	if !s.Monitors.Nothing() {
-		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
-			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
-				ev.result.Reads = append(ev.result.Reads, m)
-			}
-		}
-	}
+	ev.pass("", k.String(), func() string { return strings.Join(scope, "; ") })
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
@@ -247,10 +248,11 @@ func namespacesOf(objs []*unstructured.Unstructured) []string {
 
 func reviewed(kind string) bool {
 	switch kind {
-	case "OpenTelemetryCollector", "TargetAllocator", "ServiceMonitor", "PodMonitor", "Service":
+	case "OpenTelemetryCollector", "TargetAllocator", "Service":
 		return true
 	}
-	return false
+	_, monitor := model.MonitorKindOf(kind)
+	return monitor
 }
 
 // findingOf reads "TA103 ServiceMonitor ns/name ..." (a warning, or a line
