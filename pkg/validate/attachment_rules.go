@@ -1,9 +1,225 @@
 package validate
 
-import "github.com/ta-guard/ta-guard/pkg/model"
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// The labels the operator selects its pods by (manifestutils.SelectorLabels
+// upstream). They are built here rather than taken from model.Generated: the
+// TA's own pods must be found whatever app.kubernetes.io/name says, and the
+// instance label must be shortened the way the operator does it.
+const (
+	opSelManagedBy       = "app.kubernetes.io/managed-by"
+	opSelInstance        = "app.kubernetes.io/instance"
+	opSelPartOf          = "app.kubernetes.io/part-of"
+	opSelComponent       = "app.kubernetes.io/component"
+	opComponentCollector = "opentelemetry-collector"
+	opComponentTA        = "opentelemetry-targetallocator"
+)
+
+// operatorSelector is the selector of the operator's pods of one component
+// for the object ref names (a collector, or a TargetAllocator).
+func operatorSelector(ref model.Ref, component string) labels.Set {
+	return labels.Set{
+		opSelManagedBy: model.OperatorName,
+		opSelInstance:  instanceLabel(ref.Namespace, ref.Name),
+		opSelPartOf:    "opentelemetry",
+		opSelComponent: component,
+	}
+}
+
+// instanceLabel is "<namespace>.<name>" cut to 63 characters as the operator
+// cuts it: the namespace gives way first, then the name, and what is left
+// loses any non-alphanumeric characters at either end. Cutting only the tail
+// would name other pods than the operator's once the two exceed 63.
+func instanceLabel(namespace, name string) string {
+	const maxLen = 63
+	excess := len(namespace) + 1 + len(name) - maxLen
+	parts := []string{namespace, name}
+	for i := range parts {
+		if excess <= 0 {
+			break
+		}
+		cut := min(excess, len(parts[i]))
+		parts[i] = parts[i][:len(parts[i])-cut]
+		excess -= cut
+	}
+	s := parts[0] + "." + parts[1]
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	return strings.TrimFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
+}
 
 // collectorPods is TA014 (live): the TA has targets to give and no collector
-// pod it can see runs to receive them.
+// pod it can see runs to receive them. The TA watches, in its own namespace
+// only, the pods matching the selector labels of the one collector it serves
+// (its owner, or the collector labelled opentelemetry.io/target-allocator:
+// <name>), and assigns targets to none other.
+//
+// It speaks only once the TA itself runs (a Running pod of it): until then
+// nothing is handed out, and the operator, which creates the TA's and the
+// collector's workloads together, may simply not be done. The collector's
+// pods exist within a second of its StatefulSet; a TA pod reaches Running
+// only after scheduling and image pull: a Running TA without collector pods
+// is a collector that cannot get any (quota, pod security, replicas: 0),
+// not one that is starting.
 func (ev *evaluation) collectorPods(a *model.Allocator) {
-	_ = a // issue 12, item 2: in progress
+	if !ev.subjectExisted() {
+		return // a new object: neither the TA nor its collector runs yet
+	}
+	ta, collectors := ev.taAndCollectors(a)
+	if ta == nil || len(collectors) == 0 {
+		return // no TA, or TA013's: nothing is attached to it
+	}
+	ns := ta.Ref.Namespace
+	if !ev.after.Described(ns) {
+		return
+	}
+	if !ta.PrometheusCR && ta.ScrapeConfigs == 0 && !hasScrapeConfigs(collectors) {
+		return // TA006's: the TA refuses to start, it has nothing to hand out
+	}
+	if !ev.allocatorRuns(ta) {
+		return
+	}
+	where := model.NamespaceSet{Names: []string{ns}}
+	live := 0
+	for _, c := range collectors {
+		for _, p := range ev.after.Pods(where, labels.SelectorFromSet(operatorSelector(c.Ref, opComponentCollector))) {
+			if !p.Terminated() {
+				live++
+			}
+		}
+	}
+	if live > 0 {
+		ev.pass(rules.TA014, "", func() string {
+			return fmt.Sprintf("%d collector pod(s) in %s match %s", live, ns, shortSelector(collectors))
+		})
+		return
+	}
+	ev.noCollectorPods(a, ta, collectors)
+}
+
+func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*model.Allocator) {
+	ns := ta.Ref.Namespace
+	who := "the TA"
+	if a != ta {
+		who = "TargetAllocator " + ta.Ref.Name
+	}
+	what := fmt.Sprintf("%s runs but sees no collector pod in %s matching %s", who, ns, shortSelector(collectors))
+	var fix []string
+	var related []model.Ref
+	if a != ta {
+		related = append(related, ta.Ref)
+	}
+	for _, c := range collectors {
+		if c != a {
+			related = append(related, c.Ref)
+		}
+		if c.Mode == "sidecar" {
+			// Injected sidecars carry only sidecar.opentelemetry.io/injected.
+			fix = append(fix, fmt.Sprintf("collector %s has mode sidecar, whose pods no TA can see: use mode statefulset or daemonset", c.Ref.Name))
+			continue
+		}
+		w := collectorWorkload(c)
+		related = append(related, w)
+		sel := labels.SelectorFromSet(operatorSelector(c.Ref, opComponentCollector)).String()
+		fix = append(fix, fmt.Sprintf("kubectl get pods -n %s -l %s lists what the TA sees; kubectl describe %s %s -n %s tells why there are none",
+			ns, sel, strings.ToLower(w.Kind), w.Name, ns))
+	}
+	if ta.Standalone {
+		fix = append(fix, fmt.Sprintf("the TA hands targets only to the collector of %s labelled %s: %s", ns, model.AttachLabel, ta.Ref.Name))
+	}
+	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
+}
+
+// subjectExisted reports whether the subject was in the cluster before the
+// request. A webhook CREATE is of an object no controller has acted on yet;
+// an audit or diagnose evaluates objects that exist as CREATEs too, and
+// those are what TA014 is for.
+func (ev *evaluation) subjectExisted() bool {
+	if ev.req.Operation != Create {
+		return true
+	}
+	o, ok := ev.after.(*overlay)
+	if !ok {
+		return false
+	}
+	for _, a := range o.base.Allocators() {
+		if a.Ref.Key() == ev.ref.Key() {
+			return true
+		}
+	}
+	return false
+}
+
+// taAndCollectors returns the TA the subject concerns and the collectors whose pods
+// that TA hands its targets to; a nil TA when there is none to judge here.
+func (ev *evaluation) taAndCollectors(a *model.Allocator) (*model.Allocator, []*model.Allocator) {
+	switch {
+	case a.Attached():
+		for _, t := range ev.after.Allocators() {
+			if t.Standalone && t.Ref.Namespace == a.Ref.Namespace && t.Ref.Name == a.AttachedTo {
+				if EmbeddedCopy(ev.after, t) {
+					// The operator gives such a TA its owner's pods, not ours.
+					return nil, nil
+				}
+				return t, AttachedCollectors(ev.after, t)
+			}
+		}
+		return nil, nil // TA012's
+	case a.Standalone:
+		if EmbeddedCopy(ev.after, a) {
+			return nil, nil // judged on its collector
+		}
+		return a, AttachedCollectors(ev.after, a)
+	case a.Enabled && a.Mode != "sidecar":
+		// An embedded TA on a sidecar is TA004's: the operator builds none.
+		return a, []*model.Allocator{a}
+	}
+	return nil, nil
+}
+
+// allocatorRuns reports whether a pod of the TA is Running: only then does it hand
+// out targets.
+func (ev *evaluation) allocatorRuns(ta *model.Allocator) bool {
+	where := model.NamespaceSet{Names: []string{ta.Ref.Namespace}}
+	for _, p := range ev.after.Pods(where, labels.SelectorFromSet(operatorSelector(ta.Ref, opComponentTA))) {
+		if p.Phase == corev1.PodRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// shortSelector names the collectors' pods by the two labels that tell them
+// apart, short enough for a warning: the full selector is in the fix.
+func shortSelector(collectors []*model.Allocator) string {
+	inst := make([]string, len(collectors))
+	for i, c := range collectors {
+		inst[i] = instanceLabel(c.Ref.Namespace, c.Ref.Name)
+	}
+	instance := opSelInstance + "=" + inst[0]
+	if len(inst) > 1 {
+		instance = opSelInstance + " in (" + strings.Join(inst, ",") + ")"
+	}
+	return instance + "," + opSelComponent + "=" + opComponentCollector
+}
+
+// collectorWorkload is the workload the operator runs a collector's pods with.
+func collectorWorkload(c *model.Allocator) model.Ref {
+	kind := map[string]string{"daemonset": "DaemonSet", "statefulset": "StatefulSet"}[c.Mode]
+	if kind == "" {
+		kind = "Deployment"
+	}
+	return model.Ref{APIVersion: "apps/v1", Kind: kind, Namespace: c.Ref.Namespace, Name: c.Ref.Name + "-collector"}
 }

@@ -1,0 +1,288 @@
+package validate
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// operatorPod is a pod in namespace ns as the operator labels it: instance
+// "<ns>.<owner>", component opentelemetry-collector or -targetallocator.
+func operatorPod(ns, name, instance, component, phase string) string {
+	return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ` + name + `
+  namespace: ` + ns + `
+  labels:
+    app.kubernetes.io/managed-by: opentelemetry-operator
+    app.kubernetes.io/instance: ` + instance + `
+    app.kubernetes.io/part-of: opentelemetry
+    app.kubernetes.io/component: ` + component + `
+    app.kubernetes.io/name: ` + name + `
+spec: {containers: [{name: c, image: i}]}
+status: {phase: ` + phase + `}
+`
+}
+
+func collectorPod(instance, phase string) string {
+	return operatorPod("obs", strings.ReplaceAll(instance, ".", "-")+"-collector-0", instance, "opentelemetry-collector", phase)
+}
+
+func allocatorPod(instance, phase string) string {
+	return operatorPod("obs", strings.ReplaceAll(instance, ".", "-")+"-targetallocator-x", instance, "opentelemetry-targetallocator", phase)
+}
+
+const (
+	crOn = "    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}\n"
+	// embeddedTA is collector obs/c with an enabled TA reading every monitor.
+	embeddedTA = "  mode: statefulset\n  targetAllocator:\n    enabled: true\n" + crOn + goodConfig
+	sharedTA   = `apiVersion: opentelemetry.io/v1alpha1
+kind: TargetAllocator
+metadata: {name: shared, namespace: obs}
+spec: {prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}
+`
+)
+
+func TestCollectorPods(t *testing.T) {
+	taRunning := allocatorPod("obs.c", "Running")
+	tests := []struct {
+		name string
+		obj  string
+		// as is how the engine meets the object: "" an UPDATE (the store
+		// holds the object), "create" a webhook CREATE (it does not),
+		// "audit" a CREATE of an object the store holds (audit, diagnose).
+		as       string
+		world    []string
+		want     []string
+		contains []string
+	}{
+		{
+			name: "embedded TA runs, no collector pod",
+			obj:  collector(embeddedTA), world: []string{taRunning},
+			want: []string{"TA014"},
+			contains: []string{
+				"TA014 OpenTelemetryCollector obs/c: the TA runs but sees no collector pod in obs matching " +
+					"app.kubernetes.io/instance=obs.c,app.kubernetes.io/component=opentelemetry-collector",
+				"fix: kubectl get pods -n obs -l app.kubernetes.io/component=opentelemetry-collector,app.kubernetes.io/instance=obs.c," +
+					"app.kubernetes.io/managed-by=opentelemetry-operator,app.kubernetes.io/part-of=opentelemetry lists what the TA sees; " +
+					"kubectl describe statefulset c-collector -n obs tells why there are none",
+			},
+		},
+		{name: "a Running collector pod", obj: collector(embeddedTA), world: []string{taRunning, collectorPod("obs.c", "Running")}, want: []string{}},
+		{
+			// The TA hands targets to a pod as soon as it is scheduled:
+			// a Pending one is on its way, not missing.
+			name: "a Pending collector pod counts", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Pending")}, want: []string{},
+		},
+		{
+			name: "only Failed / Succeeded collector pods", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Failed"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "Succeeded")},
+			want:  []string{"TA014"},
+		},
+		{
+			name: "the collector pod of another collector does not count", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.other", "Running")}, want: []string{"TA014"},
+		},
+		{
+			name: "a collector pod in another namespace does not count", obj: collector(embeddedTA),
+			world: []string{taRunning, operatorPod("elsewhere", "c-collector-0", "obs.c", "opentelemetry-collector", "Running")},
+			want:  []string{"TA014"},
+		},
+		{
+			name: "a pod missing one of the selector labels does not count", obj: collector(embeddedTA),
+			world: []string{taRunning, strings.Replace(collectorPod("obs.c", "Running"), "    app.kubernetes.io/part-of: opentelemetry\n", "", 1)},
+			want:  []string{"TA014"},
+		},
+		// Timing: TA014 speaks only of a TA that runs, on an object that
+		// existed before the request.
+		{name: "no TA pod yet: the operator may not be done", obj: collector(embeddedTA), want: []string{}},
+		{name: "the TA pod is still Pending", obj: collector(embeddedTA), world: []string{allocatorPod("obs.c", "Pending")}, want: []string{}},
+		{name: "a webhook CREATE is silent even beside a Running TA pod", obj: collector(embeddedTA), as: "create", world: []string{taRunning}, want: []string{}},
+		{name: "an audit of an existing collector fires", obj: collector(embeddedTA), as: "audit", world: []string{taRunning}, want: []string{"TA014"}},
+		// Only a TA with targets to give.
+		{
+			name: "TA not enabled", obj: collector("  mode: statefulset\n  targetAllocator:\n" + crOn + goodConfig),
+			world: []string{taRunning}, want: []string{},
+		},
+		{
+			name: "prometheusCR off and no scrape_configs is TA006's", obj: collector("  mode: statefulset\n  targetAllocator: {enabled: true}\n" + goodConfig),
+			world: []string{taRunning}, want: []string{},
+		},
+		{
+			name: "prometheusCR off with static scrape_configs", obj: collector(`  mode: statefulset
+  targetAllocator: {enabled: true}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: [{job_name: x}]}}}
+    service: {pipelines: {metrics: {receivers: [prometheus]}}}
+`),
+			world: []string{taRunning}, want: []string{"TA014"},
+		},
+		{
+			name: "an embedded TA on a sidecar is TA004's", obj: collector(strings.Replace(embeddedTA, "statefulset", "sidecar", 1)),
+			world: []string{taRunning}, want: []string{},
+		},
+		{
+			name: "daemonset: the workload in the fix", obj: collector("  mode: daemonset\n  targetAllocator:\n    enabled: true\n    allocationStrategy: per-node\n" + crOn + goodConfig),
+			world: []string{taRunning}, want: []string{"TA014"}, contains: []string{"kubectl describe daemonset c-collector -n obs"},
+		},
+		// Standalone TargetAllocators and the collectors attached to them.
+		{
+			name: "standalone TA runs, its collector has no pod", obj: sharedTA,
+			world: []string{attachedCollector("shared", "[]"), allocatorPod("obs.shared", "Running")},
+			want:  []string{"TA014"},
+			contains: []string{
+				"TA014 TargetAllocator obs/shared: the TA runs but sees no collector pod in obs matching app.kubernetes.io/instance=obs.feeder,",
+				"kubectl describe statefulset feeder-collector -n obs",
+				"the TA hands targets only to the collector of obs labelled opentelemetry.io/target-allocator: shared",
+			},
+		},
+		{
+			name: "standalone TA, its collector's pod runs", obj: sharedTA,
+			world: []string{attachedCollector("shared", "[]"), allocatorPod("obs.shared", "Running"), collectorPod("obs.feeder", "Running")},
+			want:  []string{},
+		},
+		{
+			// The TA's pods are named after the TargetAllocator, the
+			// collector's after the collector: not interchangeable.
+			name: "standalone TA: a pod of a collector of the TA's name does not count", obj: sharedTA,
+			world: []string{attachedCollector("shared", "[]"), allocatorPod("obs.shared", "Running"), collectorPod("obs.shared", "Running")},
+			want:  []string{"TA014"},
+		},
+		{
+			name: "standalone TA without attached collector is TA013's", obj: sharedTA,
+			world: []string{allocatorPod("obs.shared", "Running")}, want: []string{},
+		},
+		{
+			name:  "standalone TA fed only by its collectors' scrape_configs",
+			obj:   strings.Replace(sharedTA, "spec: {prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}", "spec: {}", 1),
+			world: []string{attachedCollector("shared", "[{job_name: x}]"), allocatorPod("obs.shared", "Running")},
+			want:  []string{"TA014"},
+		},
+		{
+			name: "standalone TA with nothing to give", obj: strings.Replace(sharedTA, "spec: {prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}", "spec: {}", 1),
+			world: []string{attachedCollector("shared", "[]"), allocatorPod("obs.shared", "Running")},
+			want:  []string{},
+		},
+		{
+			name:  "the operator's copy of an embedded TA is judged on its collector",
+			obj:   strings.Replace(sharedTA, "name: shared", "name: c", 1),
+			world: []string{collector(embeddedTA), taRunning}, want: []string{},
+		},
+		{
+			name: "attached collector: its TA runs and sees none of its pods", obj: attachedCollector("shared", "[]"),
+			world: []string{sharedTA, allocatorPod("obs.shared", "Running")},
+			want:  []string{"TA014"},
+			contains: []string{
+				"TA014 OpenTelemetryCollector obs/feeder: TargetAllocator shared runs but sees no collector pod in obs matching app.kubernetes.io/instance=obs.feeder,",
+			},
+		},
+		{
+			name: "attached collector with a pod", obj: attachedCollector("shared", "[]"),
+			world: []string{sharedTA, allocatorPod("obs.shared", "Running"), collectorPod("obs.feeder", "Running")},
+			want:  []string{},
+		},
+		{
+			name: "attached to a TargetAllocator that does not exist is TA012's", obj: attachedCollector("shared", "[]"),
+			world: []string{allocatorPod("obs.shared", "Running")}, want: []string{},
+		},
+		{
+			name: "attached sidecar collector: the fix says why no TA sees it", obj: strings.Replace(attachedCollector("shared", "[]"), "statefulset", "sidecar", 1),
+			world: []string{sharedTA, allocatorPod("obs.shared", "Running")},
+			want:  []string{"TA014"}, contains: []string{"collector feeder has mode sidecar, whose pods no TA can see"},
+		},
+		{
+			name: "two attached collectors, one has a pod", obj: sharedTA,
+			world: []string{attachedCollector("shared", "[]"), strings.Replace(attachedCollector("shared", "[]"), "name: feeder", "name: feeder2", 1),
+				allocatorPod("obs.shared", "Running"), collectorPod("obs.feeder2", "Running")},
+			want: []string{},
+		},
+		{
+			name: "two attached collectors, no pod", obj: sharedTA,
+			world: []string{attachedCollector("shared", "[]"), strings.Replace(attachedCollector("shared", "[]"), "name: feeder", "name: feeder2", 1),
+				allocatorPod("obs.shared", "Running")},
+			want: []string{"TA014"}, contains: []string{"no collector pod in obs matching app.kubernetes.io/instance in (obs.feeder,obs.feeder2),"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := store(t, tt.world...)
+			obj := object(t, tt.obj)
+			req := Request{Operation: Update, Object: obj, OldObject: obj}
+			switch tt.as {
+			case "create":
+				req = Request{Operation: Create, Object: obj}
+			case "audit":
+				req = Request{Operation: Create, Object: obj}
+				s.Upsert(obj)
+			default:
+				s.Upsert(obj)
+			}
+			res, err := Evaluate(context.Background(), req, s, Options{Facts: fakeFacts{}})
+			require.NoError(t, err)
+			var fs []rules.Finding
+			for _, f := range res.Findings {
+				if f.Rule == rules.TA014 {
+					fs = append(fs, f)
+				}
+			}
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			for _, c := range tt.contains {
+				assert.Contains(t, messages(fs), c)
+			}
+		})
+	}
+}
+
+// Offline there are no live facts: TA014 never runs, whatever the view.
+func TestCollectorPodsOffline(t *testing.T) {
+	obj := object(t, collector(embeddedTA))
+	s := store(t, allocatorPod("obs.c", "Running"))
+	s.Upsert(obj)
+	fs := offline(t, Request{Operation: Update, Object: obj, OldObject: obj}, s, nil)
+	assert.NotContains(t, ids(fs), "TA014")
+}
+
+func TestCollectorPodsTrace(t *testing.T) {
+	obj := object(t, collector(embeddedTA))
+	s := store(t, allocatorPod("obs.c", "Running"), collectorPod("obs.c", "Running"))
+	s.Upsert(obj)
+	res, err := Evaluate(context.Background(), Request{Operation: Create, Object: obj}, s, Options{Facts: fakeFacts{}, Trace: true})
+	require.NoError(t, err)
+	var details []string
+	for _, c := range res.Checks {
+		if c.Rule == rules.TA014 {
+			assert.True(t, c.Passed())
+			details = append(details, c.Detail)
+		}
+	}
+	assert.Equal(t, []string{"1 collector pod(s) in obs match app.kubernetes.io/instance=obs.c,app.kubernetes.io/component=opentelemetry-collector"}, details)
+}
+
+// instanceLabel must name the pods the operator labels: it shortens the
+// namespace before the name, and trims what the cut leaves at the ends.
+func TestInstanceLabel(t *testing.T) {
+	a, b := strings.Repeat("a", 70), strings.Repeat("b", 70)
+	tests := []struct {
+		ns, name, want string
+	}{
+		{"obs", "c", "obs.c"},
+		{a[:31], b[:31], a[:31] + "." + b[:31]}, // 63: untouched
+		{a[:40], b[:30], a[:32] + "." + b[:30]}, // the namespace gives way
+		{a[:10], b[:60], a[:2] + "." + b[:60]},
+		{a[:5], b[:70], b[:62]},                                // namespace gone, then the name cut, the leading dot trimmed
+		{a[:31] + "-" + a[:8], b[:30], a[:31] + "-." + b[:30]}, // a dash inside stays
+		{a[:5], b[:61] + "-" + b[:8], b[:61]},                  // a dash the cut leaves at the end goes
+	}
+	for _, tt := range tests {
+		got := instanceLabel(tt.ns, tt.name)
+		assert.Equal(t, tt.want, got, "%s.%s", tt.ns, tt.name)
+		assert.LessOrEqual(t, len(got), 63)
+	}
+}
