@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -141,4 +142,25 @@ spec: {probeSelector: {}}
 			}
 		})
 	}
+}
+
+// A TA that selects ScrapeConfigs or Probes needs to list and watch them:
+// TA008 asks for that, and only then.
+func TestRequiredPermissionsForOwnTargets(t *testing.T) {
+	has := func(doc, resource string) bool {
+		a := object(t, doc).(*model.Allocator)
+		for _, p := range RequiredPermissions(a) {
+			if p.Resource == resource && p.Verb == "watch" {
+				return true
+			}
+		}
+		return false
+	}
+	plain := ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}")
+	both := ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}, probeSelector: {matchLabels: {a: b}}}")
+	assert.False(t, has(plain, "scrapeconfigs"))
+	assert.False(t, has(plain, "probes"))
+	assert.True(t, has(both, "scrapeconfigs"))
+	assert.True(t, has(both, "probes"))
+	assert.True(t, has(plain, "servicemonitors"))
 }

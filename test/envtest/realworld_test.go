@@ -20,8 +20,8 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // liveOnly are the rules a bare API server adds to any setup: nothing runs

@@ -1,0 +1,114 @@
+package envtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// ScrapeConfigs and Probes go through the webhook like the monitors: their
+// CREATE is checked against the TAs in the informers, a collector UPDATE
+// that stops reading them and a DELETE that orphans them are seen too.
+func TestOwnTargetsLive(t *testing.T) {
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	env := newEnvironment(assets)
+	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring")
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
+	wo := env.WebhookInstallOptions
+	srv, err := server.New(server.Options{
+		Config: cfg, PolicyFile: policyFile,
+		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
+		WatchInterval: 300 * time.Millisecond, PolicyInterval: 100 * time.Millisecond,
+		AccessCacheTTL: time.Minute, Log: logr.Discard(),
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Start(ctx) }()
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	waitFor(t, "informers synced, ScrapeConfig and Probe among them", func() bool {
+		return srv.Watcher.Synced() && srv.Watcher.Served("ScrapeConfig") && srv.Watcher.Served("Probe")
+	})
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "observability"}}))
+
+	dir := "testdata/realworld/a14-scrapeconfig-probe-selected/"
+	selecting := objectsOf(t, dir+"collector.yaml")[1]
+	targets := objectsOf(t, dir+"targets.yaml")
+	omitting := objectsOf(t, "testdata/realworld/b14-scrapeconfig-selector-omitted/collector.yaml")[1]
+	joined := func(w []string) string { return strings.Join(w, "\n") }
+	// The TA's service account is not granted anything here: TA008 is
+	// expected on every collector and is not what these steps are about.
+	beside008 := func(w []string) []string {
+		var out []string
+		for _, s := range w {
+			if !strings.HasPrefix(s, "TA008 ") {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	t.Run("CREATE of a ScrapeConfig and a Probe no TA reads: TA101 each", func(t *testing.T) {
+		_, err := k.apply(ctx, omitting)
+		require.NoError(t, err)
+		waitForStore(t, srv, objectsOf(t, "testdata/realworld/b14-scrapeconfig-selector-omitted/collector.yaml"), -1)
+		for _, o := range targets {
+			w, err := k.apply(ctx, o)
+			require.NoError(t, err)
+			assert.Contains(t, joined(w), "TA101 "+o.GetKind()+" observability/"+o.GetName()+": read by no TA; closest OpenTelemetryCollector observability/platform-metrics")
+		}
+	})
+
+	t.Run("the collector that omits the selectors is told, once they exist: TA003 for each kind", func(t *testing.T) {
+		waitForStore(t, srv, targets, -1)
+		w, err := k.apply(ctx, omitting)
+		require.NoError(t, err)
+		assert.Contains(t, joined(w), "TA003 OpenTelemetryCollector observability/platform-metrics: prometheusCR.scrapeConfigSelector is unset")
+		assert.Contains(t, joined(w), "TA003 OpenTelemetryCollector observability/platform-metrics: prometheusCR.probeSelector is unset")
+	})
+
+	t.Run("UPDATE to the selecting collector: no finding", func(t *testing.T) {
+		w, err := k.apply(ctx, selecting)
+		require.NoError(t, err)
+		assert.Empty(t, beside008(w))
+		waitFor(t, "the store sees the TA read the ScrapeConfig", func() bool {
+			o := srv.Store.Get(model.Ref{Kind: "ScrapeConfig", Namespace: "observability", Name: "bare-metal-nodes"})
+			m, ok := o.(*model.Monitor)
+			return ok && len(srv.Store.ReadersOf(m)) == 1
+		})
+		for _, o := range targets {
+			w, err := k.apply(ctx, o)
+			require.NoError(t, err)
+			assert.Empty(t, w, "%s is read now", o.GetKind())
+		}
+	})
+
+	t.Run("DELETE of the collector orphans them: TA011 lists both", func(t *testing.T) {
+		w, err := k.remove(ctx, selecting)
+		require.NoError(t, err)
+		assert.Contains(t, joined(w), "TA011 OpenTelemetryCollector observability/platform-metrics: deleting it leaves 2 monitor(s) read by no TA")
+		assert.Contains(t, joined(w), "Probe observability/storefront")
+		assert.Contains(t, joined(w), "ScrapeConfig observability/bare-metal-nodes")
+	})
+}
