@@ -38,6 +38,7 @@ func runServe(args []string, stderr io.Writer) int {
 	auditDebounce := fs.Duration("audit-debounce", 30*time.Second, "how soon after a change in the cluster an audit follows")
 	leaderElect := fs.Bool("leader-elect", false, "elect one replica to run the audit (set it when running more than one)")
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	checkSecretKeys := fs.Bool("check-secret-keys", false, "read the Secrets monitors name to check they exist with their keys (TA109); needs get on secrets (kustomize component secret-keys)")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,6 +69,7 @@ func runServe(args []string, stderr io.Writer) int {
 		RequestTimeout: *timeout, Log: log,
 		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
+		CheckSecretKeys: *checkSecretKeys,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

@@ -56,6 +56,11 @@ type Options struct {
 	PolicyInterval time.Duration
 	// AccessCacheTTL is how long access-review answers are reused (30 s).
 	AccessCacheTTL time.Duration
+	// CheckSecretKeys lets ta-guard read the Secrets monitors name, to tell
+	// whether they exist with the keys named (TA109). Off, TA109 is not
+	// evaluated and ta-guard reads no Secret: it needs get on Secrets,
+	// which the base RBAC does not grant.
+	CheckSecretKeys bool
 	// AuditInterval is the period of the full audit (0 disables the audit);
 	// AuditDebounce how soon after a change an audit follows.
 	AuditInterval, AuditDebounce time.Duration
@@ -151,6 +156,7 @@ func New(opts Options) (*Server, error) {
 	if opts.AccessCacheTTL > 0 {
 		reviewer.TTL = opts.AccessCacheTTL
 	}
+	reviewer.ReadSecrets = opts.CheckSecretKeys
 	s.Handler = &webhook.Handler{
 		View:    s.Store,
 		Facts:   facts{Watcher: s.Watcher, Reviewer: reviewer},
