@@ -27,6 +27,8 @@ type Monitor struct {
 	// NamespaceRefs are the namespaces a ScrapeConfig's Kubernetes service
 	// discovery or a Probe's ingress selector names.
 	NamespaceRefs []NamespaceRef
+	// SDSelectors are a ScrapeConfig's label selectors for Services or Pods.
+	SDSelectors []SDSelector
 }
 
 // NamespaceSet is a set of namespaces: all of them, or the listed ones.

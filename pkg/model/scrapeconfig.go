@@ -2,10 +2,12 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -15,6 +17,16 @@ type NamespaceRef struct {
 	Field *field.Path
 }
 
+// SDSelector is a label selector of a ScrapeConfig's Kubernetes service
+// discovery for Services or Pods: what its targets come from.
+type SDSelector struct {
+	// Role is "service" or "pod".
+	Role       string
+	Namespaces NamespaceSet
+	Selector   labels.Selector
+	Field      *field.Path
+}
+
 // MonitorFromScrapeConfig normalizes a ScrapeConfig. It selects no Service
 // or Pod of its own: its targets come from its static configs or its own
 // service discovery, so only the namespaces its Kubernetes service
@@ -22,14 +34,34 @@ type NamespaceRef struct {
 func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, error) {
 	m := ownTargetsMonitor(sc.ObjectMeta, monitoringv1alpha1.SchemeGroupVersion.String(), ScrapeConfig)
 	for i, sd := range sc.Spec.KubernetesSDConfigs {
-		if sd.Namespaces == nil {
+		at := field.NewPath("spec", "kubernetesSDConfigs").Index(i)
+		// Without names (and without ownNamespace) Prometheus discovers in
+		// every namespace; ownNamespace is the reader's, unknown here.
+		nss := NamespaceSet{All: true}
+		if sd.Namespaces != nil {
+			for _, n := range dedupe(sd.Namespaces.Names) {
+				m.NamespaceRefs = append(m.NamespaceRefs, NamespaceRef{Name: n, Field: at.Child("namespaces", "names")})
+			}
+			if len(sd.Namespaces.Names) > 0 {
+				nss = NamespaceSet{Names: dedupe(sd.Namespaces.Names)}
+			}
+			if sd.Namespaces.IncludeOwnNamespace != nil && *sd.Namespaces.IncludeOwnNamespace {
+				continue
+			}
+		}
+		role := strings.ToLower(string(sd.Role))
+		if role != "service" && role != "pod" {
 			continue
 		}
-		for _, n := range dedupe(sd.Namespaces.Names) {
-			m.NamespaceRefs = append(m.NamespaceRefs, NamespaceRef{
-				Name:  n,
-				Field: field.NewPath("spec", "kubernetesSDConfigs").Index(i).Child("namespaces", "names"),
-			})
+		for j, sel := range sd.Selectors {
+			if strings.ToLower(string(sel.Role)) != role || sel.Label == nil || *sel.Label == "" {
+				continue
+			}
+			parsed, err := labels.Parse(*sel.Label)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", at.Child("selectors").Index(j).Child("label"), err)
+			}
+			m.SDSelectors = append(m.SDSelectors, SDSelector{Role: role, Namespaces: nss, Selector: parsed, Field: at.Child("selectors").Index(j).Child("label")})
 		}
 	}
 	return m, nil

@@ -21,7 +21,8 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 	ev.notSelected(m)
 	ev.namespacesExist(m)
 	if !m.Kind.SelectsWorkloads() {
-		return // its targets are its own: nothing of the cluster to match
+		ev.sdSelectorsMatch(m)
+		return // its other targets are its own: nothing of the cluster to match
 	}
 	if m.Kind == model.ServiceMonitor {
 		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
@@ -116,6 +117,31 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	f.Field = field.NewPath("spec", "namespaceSelector", "matchNames")
 	for _, n := range gone {
 		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
+	}
+}
+
+// sdSelectorsMatch is TA102 for a ScrapeConfig whose Kubernetes service
+// discovery looks for Services or Pods by labels that none has.
+func (ev *evaluation) sdSelectorsMatch(m *model.Monitor) {
+	for _, sd := range m.SDSelectors {
+		if !describedSet(ev.after, sd.Namespaces) {
+			continue // they may be where the input does not look
+		}
+		var n int
+		kind := "Service"
+		if sd.Role == "pod" {
+			kind = "Pod"
+			n = len(ev.after.Pods(sd.Namespaces, sd.Selector))
+		} else {
+			n = len(ev.after.Services(sd.Namespaces, sd.Selector))
+		}
+		if n > 0 {
+			continue
+		}
+		f := ev.add(rules.TA102, m.Jobs()[0], "",
+			fmt.Sprintf("its Kubernetes service discovery (role %s) finds no %s in %s with labels %s", sd.Role, kind, sd.Namespaces, sd.Selector),
+			fmt.Sprintf("check %s and the namespaces of that kubernetesSDConfigs entry", sd.Field))
+		f.Field = sd.Field
 	}
 }
 

@@ -164,3 +164,35 @@ func TestRequiredPermissionsForOwnTargets(t *testing.T) {
 	assert.True(t, has(both, "probes"))
 	assert.True(t, has(plain, "servicemonitors"))
 }
+
+// A ScrapeConfig's Kubernetes service discovery for Services or Pods by
+// labels: TA102 when nothing in the named namespaces has them.
+func TestScrapeConfigServiceDiscovery(t *testing.T) {
+	reader := ta("c", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}")
+	sd := func(role, sel, names string) string {
+		return scrapeConfig("{team: a}", "{kubernetesSDConfigs: [{role: "+role+", namespaces: {names: ["+names+"]}, selectors: [{role: "+role+", label: '"+sel+"'}]}]}")
+	}
+	tests := []struct {
+		name  string
+		c     change
+		want  []string
+		field string
+	}{
+		{name: "role Service finds the Service", c: change{new: sd("Service", "app=web", "apps"), world: []string{reader, nsApps, webService}}, want: []string{}},
+		{name: "role Service, labels nothing has", c: change{new: sd("Service", "app=shop", "apps"), world: []string{reader, nsApps, webService}},
+			want: []string{"TA102 scrapeConfig/apps/ext"}, field: "spec.kubernetesSDConfigs[0].selectors[0].label"},
+		{name: "role Pod finds the Pods of a Deployment", c: change{new: sd("Pod", "app=web", "apps"), world: []string{reader, nsApps, webPods}}, want: []string{}},
+		{name: "role Pod, set-based selector nothing matches", c: change{new: sd("Pod", "app in (api,db)", "apps"), world: []string{reader, nsApps, webPods}},
+			want: []string{"TA102 scrapeConfig/apps/ext"}},
+		{name: "role Node: not checked", c: change{new: sd("Node", "kubernetes.io/os=linux", "apps"), world: []string{reader, nsApps}}, want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := tt.c.run(t)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			if tt.field != "" && len(fs) == 1 {
+				assert.Equal(t, tt.field, fs[0].Field.String())
+			}
+		})
+	}
+}
