@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -162,4 +163,26 @@ func TestForeignAnnotationsDropped(t *testing.T) {
   annotations: {ta-guard.io/skip: TA202, kubectl.kubernetes.io/last-applied-configuration: "{}"}`)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"ta-guard.io/skip": "TA202"}, o.GetMeta().Annotations)
+}
+
+// The operator's instance label, which selects a collector's pods: cut as
+// the operator cuts it, or the offline world names other pods than it.
+func TestInstanceLabel(t *testing.T) {
+	a, b := strings.Repeat("a", 70), strings.Repeat("b", 70)
+	tests := []struct {
+		ns, name, want string
+	}{
+		{"obs", "c", "obs.c"},
+		{a[:31], b[:31], a[:31] + "." + b[:31]}, // 63: untouched
+		{a[:40], b[:30], a[:32] + "." + b[:30]}, // the namespace gives way
+		{a[:10], b[:60], a[:2] + "." + b[:60]},
+		{a[:5], b[:70], b[:62]},                                // namespace gone, then the name cut, the leading dot trimmed
+		{a[:31] + "-" + a[:8], b[:30], a[:31] + "-." + b[:30]}, // a dash inside stays
+		{a[:5], b[:61] + "-" + b[:8], b[:61]},                  // a dash the cut leaves at the end goes
+	}
+	for _, tt := range tests {
+		got := InstanceLabel(tt.ns, tt.name)
+		assert.Equal(t, tt.want, got, "%s.%s", tt.ns, tt.name)
+		assert.LessOrEqual(t, len(got), 63)
+	}
 }

@@ -118,7 +118,7 @@ func Generated(a *Allocator) []Object {
 func selectorLabels(a *Allocator, component string) map[string]string {
 	return map[string]string{
 		labelManagedBy: OperatorName,
-		labelInstance:  truncate63(a.Ref.Namespace + "." + a.Ref.Name),
+		labelInstance:  InstanceLabel(a.Ref.Namespace, a.Ref.Name),
 		labelPartOf:    "opentelemetry",
 		labelComponent: component,
 	}
@@ -141,9 +141,27 @@ func generatedLabels(a *Allocator, component, name string) map[string]string {
 	return l
 }
 
-func truncate63(s string) string {
-	if len(s) > 63 {
-		return s[:63]
+// InstanceLabel is "<namespace>.<name>" cut to 63 characters as the operator
+// cuts it: the namespace gives way first, then the name, and what is left
+// loses any non-alphanumeric characters at either end. Cutting only the tail
+// would name other pods than the operator's once the two exceed 63.
+func InstanceLabel(namespace, name string) string {
+	const maxLen = 63
+	excess := len(namespace) + 1 + len(name) - maxLen
+	parts := []string{namespace, name}
+	for i := range parts {
+		if excess <= 0 {
+			break
+		}
+		cut := min(excess, len(parts[i]))
+		parts[i] = parts[i][:len(parts[i])-cut]
+		excess -= cut
 	}
-	return s
+	s := parts[0] + "." + parts[1]
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	return strings.TrimFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
 }

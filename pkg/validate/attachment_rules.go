@@ -29,35 +29,10 @@ const (
 func operatorSelector(ref model.Ref, component string) labels.Set {
 	return labels.Set{
 		opSelManagedBy: model.OperatorName,
-		opSelInstance:  instanceLabel(ref.Namespace, ref.Name),
+		opSelInstance:  model.InstanceLabel(ref.Namespace, ref.Name),
 		opSelPartOf:    "opentelemetry",
 		opSelComponent: component,
 	}
-}
-
-// instanceLabel is "<namespace>.<name>" cut to 63 characters as the operator
-// cuts it: the namespace gives way first, then the name, and what is left
-// loses any non-alphanumeric characters at either end. Cutting only the tail
-// would name other pods than the operator's once the two exceed 63.
-func instanceLabel(namespace, name string) string {
-	const maxLen = 63
-	excess := len(namespace) + 1 + len(name) - maxLen
-	parts := []string{namespace, name}
-	for i := range parts {
-		if excess <= 0 {
-			break
-		}
-		cut := min(excess, len(parts[i]))
-		parts[i] = parts[i][:len(parts[i])-cut]
-		excess -= cut
-	}
-	s := parts[0] + "." + parts[1]
-	if len(s) > maxLen {
-		s = s[:maxLen]
-	}
-	return strings.TrimFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-	})
 }
 
 // collectorPods is TA014 (live): the TA has targets to give and no collector
@@ -206,7 +181,7 @@ func (ev *evaluation) allocatorRuns(ta *model.Allocator) bool {
 func shortSelector(collectors []*model.Allocator) string {
 	inst := make([]string, len(collectors))
 	for i, c := range collectors {
-		inst[i] = instanceLabel(c.Ref.Namespace, c.Ref.Name)
+		inst[i] = model.InstanceLabel(c.Ref.Namespace, c.Ref.Name)
 	}
 	instance := opSelInstance + "=" + inst[0]
 	if len(inst) > 1 {

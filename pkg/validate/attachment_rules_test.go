@@ -267,22 +267,3 @@ func TestCollectorPodsTrace(t *testing.T) {
 
 // instanceLabel must name the pods the operator labels: it shortens the
 // namespace before the name, and trims what the cut leaves at the ends.
-func TestInstanceLabel(t *testing.T) {
-	a, b := strings.Repeat("a", 70), strings.Repeat("b", 70)
-	tests := []struct {
-		ns, name, want string
-	}{
-		{"obs", "c", "obs.c"},
-		{a[:31], b[:31], a[:31] + "." + b[:31]}, // 63: untouched
-		{a[:40], b[:30], a[:32] + "." + b[:30]}, // the namespace gives way
-		{a[:10], b[:60], a[:2] + "." + b[:60]},
-		{a[:5], b[:70], b[:62]},                                // namespace gone, then the name cut, the leading dot trimmed
-		{a[:31] + "-" + a[:8], b[:30], a[:31] + "-." + b[:30]}, // a dash inside stays
-		{a[:5], b[:61] + "-" + b[:8], b[:61]},                  // a dash the cut leaves at the end goes
-	}
-	for _, tt := range tests {
-		got := instanceLabel(tt.ns, tt.name)
-		assert.Equal(t, tt.want, got, "%s.%s", tt.ns, tt.name)
-		assert.LessOrEqual(t, len(got), 63)
-	}
-}
