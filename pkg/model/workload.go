@@ -169,14 +169,30 @@ func NamespaceFromCore(n *corev1.Namespace) *Namespace {
 	return &Namespace{Meta: Meta{Ref: Ref{APIVersion: "v1", Kind: "Namespace", Name: n.Name}, Labels: l}, LabelsKnown: true}
 }
 
-// EndpointSlice is what TA106 and diagnose read: which Service it belongs
-// to, its ports and its addresses (readiness does not filter TA targets).
+// EndpointSlice is what TA106, TA107 and diagnose read: which Service it
+// belongs to, its ports and its addresses (readiness does not filter TA
+// targets), and where each endpoint runs.
 type EndpointSlice struct {
 	Meta
 	// Service is the kubernetes.io/service-name label.
 	Service   string
 	Ports     []ServicePort
 	Addresses []string
+	// Endpoints are the same addresses endpoint by endpoint, with what
+	// service discovery learns of their node: a per-node TA places a target
+	// by it (TA107).
+	Endpoints []SliceEndpoint
+}
+
+// SliceEndpoint is one endpoint of an EndpointSlice.
+type SliceEndpoint struct {
+	Addresses []string
+	// NodeName is endpoints[].nodeName.
+	NodeName string
+	// TargetKind and TargetName are endpoints[].targetRef's kind and name
+	// (a Pod for the Services the EndpointSlice controller manages); empty
+	// without a targetRef, as on hand-made slices and the API server's.
+	TargetKind, TargetName string
 }
 
 // EndpointSliceFromDiscovery normalizes an EndpointSlice.
@@ -197,6 +213,14 @@ func EndpointSliceFromDiscovery(s *discoveryv1.EndpointSlice) *EndpointSlice {
 	}
 	for _, ep := range s.Endpoints {
 		out.Addresses = append(out.Addresses, ep.Addresses...)
+		se := SliceEndpoint{Addresses: ep.Addresses}
+		if ep.NodeName != nil {
+			se.NodeName = *ep.NodeName
+		}
+		if ep.TargetRef != nil {
+			se.TargetKind, se.TargetName = ep.TargetRef.Kind, ep.TargetRef.Name
+		}
+		out.Endpoints = append(out.Endpoints, se)
 	}
 	return out
 }

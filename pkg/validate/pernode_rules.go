@@ -1,9 +1,226 @@
 package validate
 
-import "github.com/ta-guard/ta-guard/pkg/model"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
 
 // perNode is TA107: a per-node TA reads the monitor, but its targets run on
 // no node.
+//
+// The per-node strategy hands a target to the collector on the node its
+// discovery labels name, and leaves it unassigned when they name none
+// (operator cmd/otel-allocator/internal/allocation/per_node.go,
+// target.Item.GetNodeName). Only the operator's alpha feature gate
+// operator.targetallocator.fallbackstrategy gives such targets to
+// consistent-hashing instead, and a webhook cannot see the operator's flags:
+// the finding says so.
+//
+// A PodMonitor's targets are Pods, and a scheduled Pod always has a node
+// (__meta_kubernetes_pod_node_name): only ServiceMonitors can be caught.
 func (ev *evaluation) perNode(m *model.Monitor) {
-	_ = m // issue 12, item 3: in progress
+	if m.Kind != model.ServiceMonitor || len(m.Endpoints) == 0 {
+		return
+	}
+	tas, other := perNodeAllocators(ev.after, m)
+	if len(tas) == 0 {
+		return
+	}
+	if other != nil {
+		// The targets are scraped anyway: the per-node TA's empty share of
+		// them blinds nothing.
+		ev.pass(rules.TA107, "", func() string {
+			return fmt.Sprintf("also read by %s, which allocates targets that have no node", other.Ref)
+		})
+		return
+	}
+	svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
+	fired := false
+	for i, ep := range m.Endpoints {
+		var lost []placement
+		for _, s := range svcs {
+			if p := jobPlacement(ev.after, ep, s); p.unplaced != 0 {
+				lost = append(lost, p)
+			}
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		fired = true
+		f := ev.add(rules.TA107, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+			fmt.Sprintf("per-node TA %s drops %s on %s: they run on no node",
+				allocatorNames(tas), targetCount(lost), listEach(lost, maxHints, placement.String)),
+			perNodeFix(tas, m))
+		f.Field = m.EndpointPath(i)
+		for _, a := range tas {
+			f.Related = append(f.Related, a.Ref)
+		}
+		for _, p := range lost {
+			f.Related = append(f.Related, p.svc.Ref)
+		}
+	}
+	if !fired {
+		ev.pass(rules.TA107, "", func() string {
+			return "per-node TA " + allocatorNames(tas) + ": no target of the matched Services is known to run on no node"
+		})
+	}
+}
+
+// perNodeAllocators are the TAs reading the monitor that allocate per node,
+// without the operator's copies of embedded TAs (judged as their collector),
+// and one reader that is no such TA (another strategy, a Prometheus), if any.
+func perNodeAllocators(v cluster.View, m *model.Monitor) ([]*model.Allocator, *model.Reader) {
+	var tas map[string]*model.Reader
+	var other *model.Reader
+	for _, r := range v.ReadersOf(m) {
+		switch {
+		case !r.Active:
+		case !r.Allocator:
+			other = r
+		default:
+			if tas == nil {
+				tas = map[string]*model.Reader{}
+			}
+			tas[r.Ref.Key()] = r
+		}
+	}
+	if tas == nil {
+		return nil, other
+	}
+	var out []*model.Allocator
+	for _, a := range v.Allocators() {
+		if tas[a.Ref.Key()] == nil || (a.Standalone && EmbeddedCopy(v, a)) {
+			continue
+		}
+		if a.AllocationStrategy == model.StrategyPerNode {
+			out = append(out, a)
+		} else if other == nil {
+			other = tas[a.Ref.Key()]
+		}
+	}
+	return out, other
+}
+
+// placement is how many of one job's targets on one Service the per-node
+// strategy cannot place.
+type placement struct {
+	svc *model.Service
+	// unplaced and total count targets (address × port) from the
+	// EndpointSlices; unplaced is -1 for the API server's Service when no
+	// slice of it is in view: its endpoints are the API servers, never on a
+	// node, but how many there are is unknown.
+	unplaced, total int
+}
+
+func (p placement) String() string {
+	s := p.svc.Ref.NamespacedName()
+	if isAPIServer(p.svc) {
+		s += " (the API server)"
+	}
+	return s
+}
+
+// jobPlacement counts the targets a ServiceMonitor endpoint takes from the
+// Service's EndpointSlices (the TA discovers with role endpointslice), and
+// those of them the per-node strategy can place on no node.
+func jobPlacement(v cluster.View, ep model.Endpoint, s *model.Service) placement {
+	p := placement{svc: s}
+	mode, _, _ := ep.Match(model.ServiceMonitor)
+	if mode != model.MatchAll && mode != model.MatchServicePortName {
+		// targetPort keeps only targets with a Pod's container port labels:
+		// endpoints that are no Pod never become targets of the job.
+		return p
+	}
+	slices := v.EndpointSlices(s.Ref.Namespace, s.Ref.Name)
+	if len(slices) == 0 {
+		// Live, a Service without slices has no targets to lose; offline,
+		// the input rarely carries slices, so they are unknown. Only the API
+		// server's are known without looking: they never name a node.
+		if isAPIServer(s) && onService(v, ep, s) == found {
+			p.unplaced = -1
+		}
+		return p
+	}
+	for _, sl := range slices {
+		ports := 0
+		for _, sp := range sl.Ports {
+			// The operator keeps targets by the slice's port name, not the
+			// Service's.
+			if mode == model.MatchAll || ep.NameMatches(model.ServiceMonitor, sp.Name) {
+				ports++
+			}
+		}
+		for _, e := range sl.Endpoints {
+			n := len(e.Addresses) * ports
+			p.total += n
+			if !onSomeNode(e) {
+				p.unplaced += n
+			}
+		}
+	}
+	return p
+}
+
+// onSomeNode reports whether the TA may learn a node for the endpoint's
+// targets. Discovery labels a target with its node from a Pod targetRef
+// (the Pod's spec.nodeName) or a Node targetRef; endpoints[].nodeName alone
+// counts only under the ServiceMonitor's attachMetadata.node, which the
+// model does not carry: a nodeName is taken as a node, so that TA107 never
+// fires on a target that might be placed. A Pod targetRef is taken at its
+// word: the Pod it names is scheduled, or it would have no address.
+func onSomeNode(e model.SliceEndpoint) bool {
+	switch {
+	case e.TargetKind == "Pod", e.TargetKind == "Node" && e.TargetName != "", e.NodeName != "":
+		return true
+	}
+	return false
+}
+
+// isAPIServer: the Service default/kubernetes, whose endpoints the API
+// servers write themselves, with neither a node nor a targetRef.
+func isAPIServer(s *model.Service) bool {
+	return s.Ref.Namespace == "default" && s.Ref.Name == "kubernetes" && s.Selector == nil
+}
+
+// targetCount renders how many targets are lost: "its 1 target", "2 of its
+// 5 targets", or "its targets" when the API server's count is unknown.
+func targetCount(lost []placement) string {
+	unplaced, total := 0, 0
+	for _, p := range lost {
+		if p.unplaced < 0 {
+			return "its targets"
+		}
+		unplaced += p.unplaced
+		total += p.total
+	}
+	noun := "targets"
+	if total == 1 {
+		noun = "target"
+	}
+	if unplaced == total {
+		return fmt.Sprintf("its %d %s", total, noun)
+	}
+	return fmt.Sprintf("%d of its %d %s", unplaced, total, noun)
+}
+
+func allocatorNames(tas []*model.Allocator) string {
+	return listEach(tas, maxHints, func(a *model.Allocator) string { return a.Ref.NamespacedName() })
+}
+
+// perNodeFix names the two ways out: the operator's fallback strategy, or a
+// second, consistent-hashing TA for the targets that have no node.
+func perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
+	keepOut := "keep it out of the per-node TAs' serviceMonitorSelector"
+	if len(tas) == 1 {
+		keepOut = fmt.Sprintf("keep it out of %s of %s", tas[0].Scopes[m.Kind].MonitorsField, tas[0].Ref.NamespacedName())
+	}
+	return strings.Join([]string{
+		"read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and " + keepOut,
+		"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the ServiceMonitor ta-guard.io/skip: \"TA107\")",
+		"the TA logs them as \"Could not assign targets\" and counts them in opentelemetry_allocator_targets_unassigned",
+	}, "; ")
 }
