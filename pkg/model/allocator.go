@@ -88,6 +88,10 @@ type Receiver struct {
 	InMetricsPipeline bool
 	// Lookalikes are receivers such as prometheus/foo, which the TA ignores.
 	Lookalikes []string
+	// TAEndpoint is receivers.prometheus.target_allocator.endpoint as
+	// written: the operator sets it itself only when the collector's own TA
+	// is enabled.
+	TAEndpoint string
 	jobs       []string
 }
 
@@ -303,6 +307,9 @@ type prometheusReceiver struct {
 	Config struct {
 		ScrapeConfigs []scrapeConfig `json:"scrape_configs"`
 	} `json:"config"`
+	TargetAllocator struct {
+		Endpoint string `json:"endpoint"`
+	} `json:"target_allocator"`
 }
 
 type scrapeConfig struct {
@@ -338,6 +345,7 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 			}
 		}
 		n = len(pr.Config.ScrapeConfigs)
+		r.TAEndpoint = strings.TrimSpace(pr.TargetAllocator.Endpoint)
 		for _, sc := range pr.Config.ScrapeConfigs {
 			if sc.JobName != "" {
 				r.jobs = append(r.jobs, sc.JobName)

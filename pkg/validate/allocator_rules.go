@@ -2,6 +2,8 @@ package validate
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,6 +50,9 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 			ev.pass(rules.TA001, "", func() string {
 				return block.Child("enabled").String() + " is not true and nothing is configured for a TA: none runs"
 			})
+		}
+		if !a.Standalone {
+			ev.manualTAEndpoint(a)
 		}
 		return
 	}
@@ -409,6 +414,55 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 		}
 	}
 	ev.receiverRules(c)
+}
+
+// manualTAEndpoint is TA012 for a collector whose prometheus receiver is
+// pointed by hand (target_allocator.endpoint) at a TA Service of the cluster
+// that does not exist: the receiver gets no targets. The operator writes the
+// endpoint itself only for an enabled TA, so only then is it not the user's.
+func (ev *evaluation) manualTAEndpoint(c *model.Allocator) {
+	if c.Receiver == nil || c.Receiver.TAEndpoint == "" {
+		return
+	}
+	ns, name, ok := serviceOfURL(c.Receiver.TAEndpoint, c.Ref.Namespace)
+	if !ok || !ev.after.Described(ns) {
+		return // an address outside the cluster, a template, or a namespace the input does not describe
+	}
+	for _, s := range ev.after.Services(model.NamespaceSet{Names: []string{ns}}, labels.Everything()) {
+		if s.Ref.Name == name {
+			ev.pass(rules.TA012, "", func() string { return "target_allocator.endpoint names Service " + ns + "/" + name + ", which exists" })
+			return
+		}
+	}
+	f := ev.add(rules.TA012, "", "",
+		fmt.Sprintf("receivers.prometheus.target_allocator.endpoint %s names Service %s/%s, which does not exist: the receiver gets no targets", c.Receiver.TAEndpoint, ns, name),
+		fmt.Sprintf("point it at the TA's Service (<name>-targetallocator of a TargetAllocator, in %s), or attach the collector with the label %s instead", ns, model.AttachLabel))
+	f.Field = field.NewPath("spec", "config", "receivers", "prometheus", "target_allocator", "endpoint")
+	f.Related = []model.Ref{{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name}}
+}
+
+// serviceOfURL reads a cluster Service from a URL's host: svc, svc.ns,
+// svc.ns.svc or svc.ns.svc.<cluster domain>. Anything else (an IP, an
+// external name, an environment variable) is not judged.
+func serviceOfURL(raw, defaultNS string) (ns, name string, ok bool) {
+	if strings.Contains(raw, "${") {
+		return "", "", false
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil {
+		return "", "", false
+	}
+	parts := strings.Split(u.Hostname(), ".")
+	switch {
+	case len(parts) == 1:
+		return defaultNS, parts[0], true
+	case len(parts) == 2, len(parts) >= 3 && parts[2] == "svc":
+		return parts[1], parts[0], true
+	}
+	return "", "", false
 }
 
 // unattached is TA013: a standalone TargetAllocator whose targets go to no

@@ -196,3 +196,42 @@ func TestScrapeConfigServiceDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// A collector whose prometheus receiver is pointed by hand at a TA Service:
+// TA012 when that Service does not exist where the input describes it.
+func TestManualTargetAllocatorEndpoint(t *testing.T) {
+	collector := func(endpoint string) string {
+		return `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: agent, namespace: obs}
+spec:
+  mode: statefulset
+  config:
+    receivers:
+      prometheus:
+        config: {scrape_configs: []}
+        target_allocator: {endpoint: "` + endpoint + `", interval: 30s, collector_id: "${POD_NAME}"}
+    service: {pipelines: {metrics: {receivers: [prometheus]}}}
+`
+	}
+	taService := "apiVersion: v1\nkind: Service\nmetadata: {name: shared-targetallocator, namespace: obs}\nspec: {ports: [{name: http, port: 80}]}\n"
+	other := "apiVersion: v1\nkind: Namespace\nmetadata: {name: infra}\n"
+	tests := []struct {
+		name string
+		c    change
+		want []string
+	}{
+		{name: "the Service exists", c: change{new: collector("http://shared-targetallocator:80"), world: []string{taService}}, want: []string{}},
+		{name: "the Service does not exist", c: change{new: collector("http://shared-targetallocator:80"), world: []string{"apiVersion: v1\nkind: Namespace\nmetadata: {name: obs}\n"}}, want: []string{"TA012"}},
+		{name: "svc.ns form, namespace described, Service missing", c: change{new: collector("http://ta.infra.svc.cluster.local:80"), world: []string{other}}, want: []string{"TA012"}},
+		{name: "svc.ns form, a namespace the (whole) cluster does not have", c: change{new: collector("http://ta.elsewhere:80")}, want: []string{"TA012"}},
+		{name: "an IP is not judged", c: change{new: collector("http://10.0.0.5:80")}, want: []string{}},
+		{name: "a template is not judged", c: change{new: collector("http://${TA_HOST}:80")}, want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := tt.c.run(t)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+		})
+	}
+}
