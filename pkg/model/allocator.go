@@ -220,6 +220,7 @@ func newAllocator(om metav1.ObjectMeta, apiVersion, kind string) *Allocator {
 		Annotations: keepOwnAnnotations(om.Annotations),
 	}
 	a.Allocator = true
+	a.owner = a
 	return a
 }
 

@@ -82,7 +82,15 @@ type Reader struct {
 	// enabled, or with prometheusCR off.
 	Active bool
 	Scopes [NumMonitorKinds]Scope
+
+	// owner is the Allocator this reader is part of (nil for Prometheus).
+	owner *Allocator
 }
+
+// Owner is the Target Allocator the reader is, or nil for a Prometheus or
+// PrometheusAgent: rules that find a monitor's readers in an index reach the
+// TA's other settings without a scan of every allocator.
+func (r *Reader) Owner() *Allocator { return r.owner }
 
 // MissReason is one condition of a reader's scope that a monitor fails.
 type MissReason int

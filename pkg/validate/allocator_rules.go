@@ -205,7 +205,7 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%ss whose labels match %s", k, s.Monitors) })
 	}
 	ev.scopeFact(a, k)
-	if !s.Monitors.Nothing() {
+	if ev.trace && !s.Monitors.Nothing() {
 		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
 			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
 				ev.result.Reads = append(ev.result.Reads, m)

@@ -41,7 +41,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 
 // notSelected is TA101.
 func (ev *evaluation) notSelected(m *model.Monitor) {
-	if rs := ev.after.ReadersOf(m); len(rs) > 0 {
+	if rs := ev.readersOf(m); len(rs) > 0 {
 		ev.pass(rules.TA101, "", func() string {
 			names := make([]string, len(rs))
 			for i, r := range rs {

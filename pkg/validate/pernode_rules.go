@@ -26,7 +26,7 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 	if m.Kind != model.ServiceMonitor || len(m.Endpoints) == 0 {
 		return
 	}
-	tas, other := perNodeAllocators(ev.after, m)
+	tas, other := ev.perNodeAllocators(m)
 	if len(tas) == 0 {
 		return
 	}
@@ -71,35 +71,19 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 }
 
 // perNodeAllocators are the TAs reading the monitor that allocate per node,
-// without the operator's copies of embedded TAs (judged as their collector),
 // and one reader that is no such TA (another strategy, a Prometheus), if any.
-func perNodeAllocators(v cluster.View, m *model.Monitor) ([]*model.Allocator, *model.Reader) {
-	var tas map[string]*model.Reader
+func (ev *evaluation) perNodeAllocators(m *model.Monitor) ([]*model.Allocator, *model.Reader) {
+	all, others := ev.allocatorsReading(m)
 	var other *model.Reader
-	for _, r := range v.ReadersOf(m) {
-		switch {
-		case !r.Active:
-		case !r.Allocator:
-			other = r
-		default:
-			if tas == nil {
-				tas = map[string]*model.Reader{}
-			}
-			tas[r.Ref.Key()] = r
-		}
-	}
-	if tas == nil {
-		return nil, other
+	if len(others) > 0 {
+		other = others[0]
 	}
 	var out []*model.Allocator
-	for _, a := range v.Allocators() {
-		if tas[a.Ref.Key()] == nil || (a.Standalone && EmbeddedCopy(v, a)) {
-			continue
-		}
+	for _, a := range all {
 		if a.AllocationStrategy == model.StrategyPerNode {
 			out = append(out, a)
 		} else if other == nil {
-			other = tas[a.Ref.Key()]
+			other = &a.Reader
 		}
 	}
 	return out, other

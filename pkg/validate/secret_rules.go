@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -37,7 +36,7 @@ func (ev *evaluation) secretAccess(ctx context.Context, m *model.Monitor, facts 
 	if len(uses) == 0 {
 		return nil
 	}
-	tas := secretReaders(ev.after, m)
+	tas, _ := ev.allocatorsReading(m)
 	if len(tas) == 0 {
 		return nil
 	}
@@ -90,28 +89,6 @@ func (u secretUse) fields() string {
 		out[i] = r.Field.String()
 	}
 	return strings.Join(out, ", ")
-}
-
-// secretReaders are the TAs that read the monitor, the operator's
-// copies of embedded TAs left out: their collector stands for them, with
-// the same service account.
-func secretReaders(v cluster.View, m *model.Monitor) []*model.Allocator {
-	reads := map[string]bool{}
-	for _, r := range v.ReadersOf(m) {
-		if r.Allocator {
-			reads[r.Ref.Kind+" "+r.Ref.NamespacedName()] = true
-		}
-	}
-	if len(reads) == 0 {
-		return nil
-	}
-	var out []*model.Allocator
-	for _, a := range activeAllocators(v) {
-		if reads[a.Ref.Kind+" "+a.Ref.NamespacedName()] {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // whoseTA names a TA for messages: a collector's embedded TA by its

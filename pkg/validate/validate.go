@@ -146,6 +146,9 @@ type evaluation struct {
 	findings []rules.Finding
 	checks   []pending
 	result   Result
+	// readers memoizes ReadersOf(readersFor) (readersOf).
+	readers    []*model.Reader
+	readersFor *model.Monitor
 }
 
 type pending struct {
