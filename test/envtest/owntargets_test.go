@@ -26,7 +26,7 @@ func TestOwnTargetsLive(t *testing.T) {
 	assets, err := assetsDir()
 	require.NoError(t, err)
 	env := newEnvironment(assets)
-	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring")
+	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring", "policyreport")
 	cfg, err := env.Start()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = env.Stop() })
@@ -40,6 +40,7 @@ func TestOwnTargetsLive(t *testing.T) {
 		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
 		WatchInterval: 300 * time.Millisecond, PolicyInterval: 100 * time.Millisecond,
 		AccessCacheTTL: time.Minute, Log: logr.Discard(),
+		AuditInterval: time.Hour, AuditDebounce: 200 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -88,6 +89,15 @@ func TestOwnTargetsLive(t *testing.T) {
 		assert.Contains(t, joined(w), "TA003 OpenTelemetryCollector observability/platform-metrics: prometheusCR.probeSelector is unset")
 	})
 
+	t.Run("the audit reports them", func(t *testing.T) {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			got := strings.Join(reportResults(ctx, k, "observability"), "\n")
+			assert.Contains(c, got, "TA101 ScrapeConfig bare-metal-nodes warn")
+			assert.Contains(c, got, "TA101 Probe storefront warn")
+			assert.Contains(c, got, "TA003 OpenTelemetryCollector platform-metrics warn")
+		}, 30*time.Second, 100*time.Millisecond)
+	})
+
 	t.Run("UPDATE to the selecting collector: no finding", func(t *testing.T) {
 		w, err := k.apply(ctx, selecting)
 		require.NoError(t, err)
@@ -102,6 +112,32 @@ func TestOwnTargetsLive(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, w, "%s is read now", o.GetKind())
 		}
+	})
+
+	t.Run("a collector's receiver pointed by hand at a TA Service: TA012 until the Service exists", func(t *testing.T) {
+		agent := objectsFromYAML(t, `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: agent, namespace: observability}
+spec:
+  mode: statefulset
+  config:
+    receivers:
+      prometheus:
+        config: {scrape_configs: []}
+        target_allocator: {endpoint: "http://shared-targetallocator:80", interval: 30s, collector_id: "${POD_NAME}"}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`)[0]
+		w, err := k.apply(ctx, agent)
+		require.NoError(t, err)
+		assert.Contains(t, joined(w), "TA012 OpenTelemetryCollector observability/agent: receivers.prometheus.target_allocator.endpoint http://shared-targetallocator:80 names Service observability/shared-targetallocator, which does not exist")
+		svc := objectsFromYAML(t, "apiVersion: v1\nkind: Service\nmetadata: {name: shared-targetallocator, namespace: observability}\nspec: {ports: [{name: http, port: 80}]}\n")
+		_, err = k.apply(ctx, svc[0])
+		require.NoError(t, err)
+		waitForStore(t, srv, svc, -1)
+		w, err = k.apply(ctx, agent)
+		require.NoError(t, err)
+		assert.NotContains(t, joined(w), "TA012")
 	})
 
 	t.Run("DELETE of the collector orphans them: TA011 lists both", func(t *testing.T) {
