@@ -2,13 +2,10 @@ package envtest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 )
 
@@ -26,30 +22,8 @@ const ta014NS = "ta014"
 // no operator and no kubelet: the test creates the Pods they would, and sets
 // their phase itself.
 func TestCollectorPods(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := newEnvironment(assets)
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-
-	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
-	wo := env.WebhookInstallOptions
-	srv, err := server.New(server.Options{
-		Config: cfg, PolicyFile: policyFile,
-		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
-		WatchInterval: 300 * time.Millisecond, PolicyInterval: 100 * time.Millisecond,
-		AccessCacheTTL: time.Millisecond, Log: logr.Discard(),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-	waitFor(t, "informers synced", srv.Watcher.Synced)
+	w := startWebhook(t, webhookSetup{Tune: func(o *server.Options) { o.PolicyInterval = 100 * time.Millisecond }})
+	ctx, k, srv := w.ctx, w.k, w.srv
 	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ta014NS}}))
 
 	// ta014 applies the object and returns its TA014 warnings.

@@ -1,20 +1,15 @@
 package envtest
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
@@ -23,31 +18,10 @@ import (
 // CREATE is checked against the TAs in the informers, a collector UPDATE
 // that stops reading them and a DELETE that orphans them are seen too.
 func TestOwnTargetsLive(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := newEnvironment(assets)
-	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring", "policyreport")
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-
-	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
-	wo := env.WebhookInstallOptions
-	srv, err := server.New(server.Options{
-		Config: cfg, PolicyFile: policyFile,
-		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
-		WatchInterval: 300 * time.Millisecond, PolicyInterval: 100 * time.Millisecond,
-		AccessCacheTTL: time.Minute, Log: logr.Discard(),
-		AuditInterval: time.Hour, AuditDebounce: 200 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
+	w := startWebhook(t, webhookSetup{CRDs: []string{"monitoring", "policyreport"}, Tune: func(o *server.Options) {
+		o.AccessCacheTTL, o.AuditInterval, o.AuditDebounce = time.Minute, time.Hour, 200*time.Millisecond
+	}})
+	ctx, k, srv := w.ctx, w.k, w.srv
 	waitFor(t, "informers synced, ScrapeConfig and Probe among them", func() bool {
 		return srv.Watcher.Synced() && srv.Watcher.Served("ScrapeConfig") && srv.Watcher.Served("Probe")
 	})

@@ -1,14 +1,10 @@
 package envtest
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +14,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 )
 
@@ -42,37 +37,14 @@ spec:
 // the API server holds: the one it writes itself for default/kubernetes, and
 // hand-made ones.
 func TestPerNodeWebhook(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := newEnvironment(assets)
-	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring")
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-
-	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
-	wo := env.WebhookInstallOptions
-	srv, err := server.New(server.Options{
-		Config: cfg, PolicyFile: policyFile,
-		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(), // one registry per process
-		WatchInterval: 300 * time.Millisecond, PolicyInterval: 50 * time.Millisecond,
-		AccessCacheTTL: time.Minute, Log: logr.Discard(),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-	waitFor(t, "informers synced", srv.Watcher.Synced)
+	w := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Tune: func(o *server.Options) { o.AccessCacheTTL = time.Minute }})
+	ctx, k, srv := w.ctx, w.k, w.srv
 	for _, ns := range []string{"obs", "apps"} {
 		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
 
 	col := objectsFromYAML(t, perNodeCollector)[0]
-	_, err = k.apply(ctx, col)
+	_, err := k.apply(ctx, col)
 	require.NoError(t, err)
 	waitForStore(t, srv, []*unstructured.Unstructured{col}, -1)
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -35,33 +33,10 @@ var liveOnly = map[string]bool{"TA008": true, "TA009": true, "TA010": true, "TA1
 // broken setup, what the API server says (denials, dry-run warnings) is
 // among the findings check predicts.
 func TestRealWorldLive(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := newEnvironment(assets)
-	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring")
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-
 	enforce, err := os.ReadFile(filepath.Join(repoRoot, "config/webhook/overlays/enforce/policy.yaml"))
 	require.NoError(t, err)
-	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, enforce, 0o600))
-	wo := env.WebhookInstallOptions
-	srv, err := server.New(server.Options{
-		Config: cfg, PolicyFile: policyFile,
-		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(), // one registry per process
-		WatchInterval: 300 * time.Millisecond, PolicyInterval: 50 * time.Millisecond,
-		AccessCacheTTL: time.Minute, Log: logr.Discard(),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-	waitFor(t, "informers synced", srv.Watcher.Synced)
+	w := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Policy: string(enforce), Tune: func(o *server.Options) { o.AccessCacheTTL = time.Minute }})
+	ctx, k, srv, policyFile := w.ctx, w.k, w.srv, w.policyFile
 
 	dirs, err := filepath.Glob(filepath.Join(repoRoot, "testdata/realworld/*"))
 	require.NoError(t, err)

@@ -7,9 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/access"
-	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/validate"
@@ -47,31 +44,8 @@ const ta108 = "TA108 ServiceMonitor app/sm-auth: OpenTelemetryCollector opentele
 // TestSecrets: TA108 and TA109 against a real API server's RBAC and
 // Secrets, through the webhook, and the opt-in grant that TA109 needs.
 func TestSecrets(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := newEnvironment(assets)
-	env.CRDDirectoryPaths = crdPaths("opentelemetry", "monitoring")
-	cfg, err := env.Start()
-	require.NoError(t, err, "starting kube-apiserver and etcd")
-	t.Cleanup(func() { _ = env.Stop() })
-
-	wo := env.WebhookInstallOptions
-	srv, err := server.New(server.Options{
-		Config: cfg,
-		Host:   wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(), // one registry per process
-		WatchInterval: 300 * time.Millisecond, AccessCacheTTL: time.Millisecond,
-		CheckSecretKeys: true,
-		Log:             logr.Discard(),
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-	k.srv = srv
-	waitFor(t, "informers synced", srv.Watcher.Synced)
+	w := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Tune: func(o *server.Options) { o.CheckSecretKeys = true }})
+	ctx, k, srv, cfg := w.ctx, w.k, w.srv, w.cfg
 
 	for _, ns := range []string{"opentelemetry", "app"} {
 		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
@@ -80,7 +54,7 @@ func TestSecrets(t *testing.T) {
 	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account, Namespace: "opentelemetry"}}))
 	grantScoped(t, ctx, k, account)
 	collector := objectsOf(t, "testdata/seed/collector.yaml")[0]
-	_, err = k.apply(ctx, collector)
+	_, err := k.apply(ctx, collector)
 	require.NoError(t, err)
 	require.NoError(t, k.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-auth", Namespace: "app"},
@@ -125,6 +99,8 @@ func TestSecrets(t *testing.T) {
 	})
 
 	t.Run("the secret-keys component grants ta-guard get on Secrets, nothing more, and turns the flag on", func(t *testing.T) {
+		assets, err := assetsDir()
+		require.NoError(t, err)
 		objs := renderWithComponent(t, assets, "overlays/warn", "components/secret-keys")
 		var args []string
 		var grants []rbacv1.PolicyRule

@@ -1,0 +1,77 @@
+package envtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
+)
+
+// webhookSetup says what a test's API server holds and how ta-guard runs on
+// it.
+type webhookSetup struct {
+	// CRDs are directories of config/crd (opentelemetry is always there).
+	CRDs []string
+	// Policy is the policy file's content ("" for the defaults).
+	Policy string
+	// Tune adjusts the server's options (intervals, flags).
+	Tune func(*server.Options)
+}
+
+// liveWebhook is a real kube-apiserver and etcd with ta-guard registered and
+// serving, its informers synced.
+type liveWebhook struct {
+	ctx        context.Context
+	k          *kube
+	srv        *server.Server
+	cfg        *rest.Config // the API server's admin
+	policyFile string
+}
+
+// startWebhook starts the API server of the setup and ta-guard on it, each
+// test its own: the suites' clusters never share objects.
+func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
+	t.Helper()
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	env := newEnvironment(assets)
+	env.CRDDirectoryPaths = crdPaths(append([]string{"opentelemetry"}, s.CRDs...)...)
+	cfg, err := env.Start()
+	require.NoError(t, err, "starting kube-apiserver and etcd")
+	t.Cleanup(func() { _ = env.Stop() })
+
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	if s.Policy == "" {
+		s.Policy = "# defaults\n"
+	}
+	require.NoError(t, os.WriteFile(policyFile, []byte(s.Policy), 0o600))
+	wo := env.WebhookInstallOptions
+	opts := server.Options{
+		Config: cfg, PolicyFile: policyFile,
+		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(), // one registry per server
+		WatchInterval: 300 * time.Millisecond, PolicyInterval: 50 * time.Millisecond,
+		AccessCacheTTL: time.Millisecond, Log: logr.Discard(),
+	}
+	if s.Tune != nil {
+		s.Tune(&opts)
+	}
+	srv, err := server.New(opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Start(ctx) }()
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	k.srv = srv
+	waitFor(t, "informers synced", srv.Watcher.Synced)
+	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile}
+}
