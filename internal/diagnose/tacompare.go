@@ -38,10 +38,14 @@ type Difference struct {
 	Actual   []string `json:"actual,omitempty"`
 }
 
-// TAClient reads a TA's HTTP API.
+// TAClient reads a TA's HTTP API, directly (--ta-url) or through the API
+// server's service proxy.
 type TAClient struct {
 	Base   *url.URL
 	Client *http.Client
+	// proxied is "<namespace>/<service>" when Base is the API server's
+	// service proxy.
+	proxied string
 }
 
 // NewTAClient checks the URL; a bad one is an error before any request.
@@ -63,12 +67,15 @@ func (c *TAClient) get(ctx context.Context, path string, into any) error {
 	}
 	resp, err := c.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("target allocator unreachable at %s: %w", c.Base, err)
+		return fmt.Errorf("target allocator unreachable at %s: %w", c.where(), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.URL, err)
+	}
+	if err := proxyForbidden(c, resp.StatusCode); err != nil {
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: HTTP %d: %.200s", req.URL, resp.StatusCode, body)
@@ -77,6 +84,13 @@ func (c *TAClient) get(ctx context.Context, path string, into any) error {
 		return fmt.Errorf("%s: not the JSON a target allocator serves: %v (body starts %.80q)", req.URL, err, body)
 	}
 	return nil
+}
+
+func (c *TAClient) where() string {
+	if c.proxied != "" {
+		return "Service " + c.proxied + " (through the API server's proxy)"
+	}
+	return c.Base.String()
 }
 
 // jobPath is /jobs/<escaped job>/targets.
@@ -116,7 +130,7 @@ func Compare(ctx context.Context, c *TAClient, ad *Allocator, staticJobs []strin
 	if err := c.get(ctx, "/jobs", &jobs); err != nil {
 		return nil, err
 	}
-	cmp := &Comparison{URL: c.Base.String(), Configured: keys(configs), WithTargets: keys(jobs), Differences: []Difference{}}
+	cmp := &Comparison{URL: c.where(), Configured: keys(configs), WithTargets: keys(jobs), Differences: []Difference{}}
 	type prediction struct {
 		ep     *Endpoint
 		static bool
