@@ -28,14 +28,14 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fsFlags.SetOutput(stderr)
 	var paths pathList
 	fsFlags.Var(&paths, "f", "manifest file, directory (recursive: .yaml, .yml, .json) or - for stdin; repeatable")
-	output := fsFlags.String("o", "text", "output format: text or json")
+	output := fsFlags.String("o", "text", "output format: text, json, sarif (SARIF 2.1.0, for code scanning) or junit (JUnit XML, for CI test reports)")
 	policyFile := fsFlags.String("policy", "", "policy file (defaultAction, rules, excludeNamespaces)")
 	failOn := fsFlags.String("fail-on", "deny", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
 	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
 	fsFlags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ta-guard check -f PATH [-f PATH ...] [-o text|json] [--policy FILE] [--fail-on deny|warn|audit]")
+		fmt.Fprintln(stderr, "Usage: ta-guard check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]")
 		fsFlags.PrintDefaults()
 	}
 	if err := fsFlags.Parse(args); err != nil {
@@ -52,8 +52,10 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "check: no input: give -f PATH (a file, a directory or -)")
 		return 2
 	}
-	if *output != "text" && *output != "json" {
-		fmt.Fprintf(stderr, "check: -o %q: want text or json\n", *output)
+	switch *output {
+	case "text", "json", "sarif", "junit":
+	default:
+		fmt.Fprintf(stderr, "check: -o %q: want text or json, or a CI format: sarif or junit\n", *output)
 		return 2
 	}
 	threshold, err := rules.ParseAction(*failOn)
@@ -85,9 +87,16 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "note: monitors look in namespaces the input does not describe (%s): checks that need their contents were skipped there\n",
 			strings.ReplaceAll(strings.Join(res.Undescribed, ", "), "*", "all others"))
 	}
-	if *output == "json" {
+	// The machine formats keep stderr quiet, as json does: a CI step
+	// redirects stdout to a file and shows stderr as noise.
+	switch *output {
+	case "json":
 		err = res.WriteJSON(stdout)
-	} else {
+	case "sarif":
+		err = res.WriteSARIF(stdout, version)
+	case "junit":
+		err = res.WriteJUnit(stdout, threshold)
+	default:
 		err = res.WriteText(stdout)
 		fmt.Fprintf(stderr, "note: live-only rules not evaluated offline: %s (they need the API server)\n", joinIDs(rules.LiveIDs()))
 	}

@@ -30,6 +30,18 @@ type Result struct {
 	Undescribed []string `json:"-"`
 	// sources maps an object key to where it was read, for text output.
 	sources map[string]string
+	// positions and subjects are for the CI formats: SARIF points at a
+	// line, and JUnit lists every checked object, not only those with
+	// findings, so that a fixed object shows as a passing test.
+	positions map[string]Position
+	subjects  []model.Ref
+}
+
+// Position is where an object was read: the file as given ("-" for
+// standard input) and the 1-based line its document starts on.
+type Position struct {
+	File string
+	Line int
 }
 
 // Run loads the manifests, builds the world and evaluates it.
@@ -52,6 +64,8 @@ type World struct {
 	Subjects []model.Object
 	// Sources maps an object key to where it was read.
 	Sources map[string]string
+	// Positions maps an object key to its file and line.
+	Positions map[string]Position
 	// Warnings are input problems that did not stop the check.
 	Warnings []string
 }
@@ -60,7 +74,7 @@ type World struct {
 // describing the same object are an error: the outcome would depend on
 // their order. check and diagnose -f both build theirs here.
 func BuildWorld(docs []manifest.Doc) (*World, error) {
-	w := &World{Store: cluster.NewStore(), Sources: map[string]string{}}
+	w := &World{Store: cluster.NewStore(), Sources: map[string]string{}, Positions: map[string]Position{}}
 	w.Store.SetPartial()
 	var allocators []*model.Allocator
 	for _, d := range docs {
@@ -74,6 +88,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 			return nil, fmt.Errorf("%s: %s is already defined at %s", d.Where(), ref, prev)
 		}
 		w.Sources[key] = d.Where()
+		w.Positions[key] = Position{File: d.Source, Line: d.Line}
 		w.Store.Upsert(d.Object)
 		if ref.Kind == "Namespace" {
 			w.Store.Describe(ref.Name)
@@ -109,7 +124,8 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources, Undescribed: w.Undescribed()}
+	res := newResult(w)
+	res.Undescribed = w.Undescribed()
 	for _, obj := range w.Subjects {
 		r, err := validate.Evaluate(context.Background(), validate.Request{Operation: validate.Create, Object: obj}, w.Store, validate.Options{Policy: pol})
 		if err != nil {
@@ -118,6 +134,14 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 		res.Findings = append(res.Findings, r.Findings...)
 	}
 	return res, nil
+}
+
+func newResult(w *World) *Result {
+	subjects := make([]model.Ref, len(w.Subjects))
+	for i, o := range w.Subjects {
+		subjects[i] = o.GetMeta().Ref
+	}
+	return &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources, positions: w.Positions, subjects: subjects}
 }
 
 // EvaluateAgainst checks the documents as changes to a live cluster's
@@ -130,7 +154,7 @@ func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Po
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Findings: []rules.Finding{}, Warnings: w.Warnings, sources: w.Sources}
+	res := newResult(w)
 	type change struct{ obj, old model.Object }
 	changes := make([]change, 0, len(w.Subjects))
 	for _, o := range w.Subjects {
