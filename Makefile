@@ -13,6 +13,12 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/webhook
 
+## plugin: the same binary named as kubectl looks a plugin up, for `kubectl ta-guard`
+## (put bin/ on PATH, or copy it there) and for the krew archives (plugins/krew/).
+.PHONY: plugin
+plugin:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/kubectl-ta_guard ./cmd/webhook
+
 ## test: lint, then every test (unit, golden, and those on a real API server).
 ## The first run builds kube-apiserver, etcd and kubectl from the Go module
 ## proxy (about 5 minutes on 2 cores); later runs reuse them from .cache/.

@@ -34,6 +34,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
+	kubectlFlags(fsFlags, useCluster)
 	fsFlags.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ta-guard check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]")
 		fsFlags.PrintDefaults()

@@ -33,14 +33,15 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var paths pathList
 	fs.Var(&paths, "f", "diagnose manifests instead of the live cluster (like check); repeatable")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the live cluster (default: $KUBECONFIG, in-cluster)")
-	only := fs.String("collector", "", "namespace/name of one OpenTelemetryCollector or TargetAllocator (default: all)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the live cluster (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	only := fs.String("collector", "", "namespace/name (or name, with -n) of one OpenTelemetryCollector or TargetAllocator (default: all)")
 	taURL := fs.String("ta-url", "", "URL of the running TA to compare with, e.g. http://127.0.0.1:8080 after kubectl port-forward svc/<name>-targetallocator 8080:80")
 	output := fs.String("o", "text", "output: text or json")
 	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
-	namespace := fs.String("n", "default", "with -f: namespace of objects that name none")
+	namespace := fs.String("n", "", "live: diagnose the TAs of this namespace only (default: all); with -f: namespace of objects that name none (default: default)")
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
 	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
+	kubectlFlags(fs, nil)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -65,6 +66,13 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *only != "" {
 		ns, name, ok := strings.Cut(*only, "/")
+		if !ok && *namespace != "" {
+			ns, name, ok = *namespace, *only, true
+		}
+		if ok && *namespace != "" && ns != *namespace && len(paths) == 0 {
+			fmt.Fprintf(stderr, "diagnose: --collector %q is not in -n %q\n", *only, *namespace)
+			return 2
+		}
 		if !ok || ns == "" || name == "" {
 			fmt.Fprintf(stderr, "diagnose: --collector %q: want namespace/name\n", *only)
 			return 2
@@ -84,7 +92,11 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	var view cluster.View
 	if len(paths) > 0 {
-		docs, err := manifest.Load(paths, manifest.Options{Namespace: *namespace, Stdin: stdin})
+		defaultNS := *namespace
+		if defaultNS == "" {
+			defaultNS = "default"
+		}
+		docs, err := manifest.Load(paths, manifest.Options{Namespace: defaultNS, Stdin: stdin})
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2
@@ -115,6 +127,9 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "diagnose: %v\n", err)
 		return 2
+	}
+	if *namespace != "" && len(paths) == 0 {
+		inNamespace(d, *namespace, threshold)
 	}
 	if ta != nil {
 		if len(d.Allocators) != 1 {

@@ -9,28 +9,36 @@ import (
 	"os"
 )
 
+// usage is written for the name the user typed (see commandName).
 const usage = `ta-guard keeps OpenTelemetry Target Allocators from going blind.
 
 Usage:
-  ta-guard serve [flags]                          run the admission webhook
-  ta-guard check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
-  ta-guard diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
-  ta-guard rules                                  list the rule catalog
-  ta-guard version                                print the version
+  %[1]s serve [flags]                          run the admission webhook
+  %[1]s check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
+  %[1]s diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
+  %[1]s rules                                  list the rule catalog
+  %[1]s version                                print the version
 
-Run "ta-guard <command> -h" for the flags of a command.
+Cluster flags of check and diagnose, as kubectl's: --kubeconfig, --context, -n/--namespace.
+Run "%[1]s <command> -h" for the flags of a command.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runAs(commandName(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runAs("ta-guard", args, stdin, stdout, stderr)
+}
+
+// runAs is run for a binary invoked as name ("ta-guard", or "kubectl
+// ta-guard" as a kubectl plugin).
+func runAs(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, usage, name)
 		return 2
 	}
 	switch args[0] {
@@ -46,9 +54,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version)
 		return 0
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprintf(stdout, usage, name)
 		return 0
 	}
-	fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "unknown command %q\n\n", args[0])
+	fmt.Fprintf(stderr, usage, name)
 	return 2
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -29,7 +28,8 @@ func runServe(args []string, stderr io.Writer) int {
 	port := fs.Int("port", 9443, "webhook HTTPS port")
 	host := fs.String("host", "", "webhook bind host (all interfaces when empty)")
 	certDir := fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key (reloaded on change)")
-	metricsAddr := fs.String("metrics-bind-address", ":8080", `metrics address ("0" disables)`)
+	metricsAddr := fs.String("metrics-bind-address", ":8443", `metrics address ("0" disables)`)
+	metricsSecure := fs.Bool("metrics-secure", true, "serve metrics over HTTPS, to clients the API server authenticates and authorizes for get on /metrics; false: plain HTTP to anyone (local development)")
 	healthAddr := fs.String("health-probe-bind-address", ":8081", "healthz/readyz address")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, or $KUBECONFIG)")
 	enableHTTP2 := fs.Bool("enable-http2", false, "serve HTTP/2 (off by default: rapid-reset advisories)")
@@ -66,7 +66,7 @@ func runServe(args []string, stderr io.Writer) int {
 		Config: cfg, PolicyFile: *policyFile, DefaultAction: action,
 		Host: *host, Port: *port, CertDir: *certDir,
 		MetricsAddr: *metricsAddr, HealthAddr: *healthAddr, EnableHTTP2: *enableHTTP2,
-		RequestTimeout: *timeout, Log: log,
+		RequestTimeout: *timeout, Log: log, InsecureMetrics: !*metricsSecure,
 		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
 		CheckSecretKeys: *checkSecretKeys,
@@ -85,12 +85,5 @@ func runServe(args []string, stderr io.Writer) int {
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", server.ErrNoConfig, err)
-	}
-	return cfg, nil
+	return kubeRestConfig(kubeconfig, kubeContext)
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ta-guard/ta-guard/internal/diagnose"
+	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// pluginBinary is the name krew installs: kubectl maps `kubectl ta-guard` to
+// kubectl-ta_guard, a dash in a command becoming an underscore in the file.
+const pluginBinary = "kubectl-ta_guard"
+
+// commandName is what the user typed to run us, so that usage text can be
+// pasted back as is: kubectl runs a plugin by its path and passes only the
+// arguments after the plugin name, so argv[0] is the one hint we get.
+func commandName(argv0 string) string {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	if base == pluginBinary {
+		return "kubectl ta-guard"
+	}
+	return "ta-guard"
+}
+
+// kubeContext is --context of the command being run. It is package state
+// because check reaches restConfig through checkAgainstCluster, whose
+// signature carries only the kubeconfig path.
+var kubeContext string
+
+// kubectlFlags gives a command the flags a kubectl user reaches for, with
+// kubectl's meaning: --context picks the kubeconfig context, --namespace is
+// the long form of the command's -n. kubectl passes them through to a plugin
+// untouched (and refuses them before the plugin name), so the plugin has to
+// parse them itself; the same flags then work without kubectl too. Naming a
+// context asks for the live cluster, so it sets live when given.
+func kubectlFlags(fs *flag.FlagSet, live *bool) {
+	kubeContext = "" // a flag.Value keeps no default of its own across runs
+	fs.Var(contextFlag{live}, "context", "kubeconfig context to use (default: the kubeconfig's current-context)")
+	if n := fs.Lookup("n"); n != nil {
+		fs.Var(n.Value, "namespace", "same as -n")
+	}
+}
+
+type contextFlag struct{ live *bool }
+
+func (contextFlag) String() string { return kubeContext }
+
+func (c contextFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty context name")
+	}
+	kubeContext = v
+	if c.live != nil {
+		*c.live = true
+	}
+	return nil
+}
+
+// kubeRestConfig resolves the cluster as kubectl does: --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, with --context overriding the
+// current-context, and the in-cluster config when no kubeconfig exists.
+// kubectl's order, not controller-runtime's (which tries in-cluster before
+// ~/.kube/config), because a plugin user expects kubectl's cluster.
+func kubeRestConfig(kubeconfig, context string) (*rest.Config, error) {
+	loading := clientcmd.NewDefaultClientConfigLoadingRules()
+	loading.ExplicitPath = kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{CurrentContext: context})
+	cfg, err := cc.ClientConfig()
+	switch {
+	case err == nil:
+		return cfg, nil
+	case context != "":
+		return nil, contextError(cc, context, err)
+	case clientcmd.IsEmptyConfig(err):
+		return nil, fmt.Errorf("%w (%v)", server.ErrNoConfig, err)
+	}
+	return nil, err
+}
+
+// contextError names what is wrong with a context in kubectl's terms:
+// client-go reports a context without its cluster as "no configuration has
+// been provided", which sends the user after the wrong problem.
+func contextError(cc clientcmd.ClientConfig, context string, err error) error {
+	raw, rerr := cc.RawConfig()
+	if rerr != nil {
+		return fmt.Errorf("kubeconfig context %q: %w", context, err)
+	}
+	c, ok := raw.Contexts[context]
+	if !ok {
+		names := slices.Sorted(maps.Keys(raw.Contexts))
+		if len(names) == 0 {
+			return fmt.Errorf("kubeconfig context %q: %w", context, server.ErrNoConfig)
+		}
+		return fmt.Errorf("kubeconfig context %q does not exist (contexts: %s)", context, strings.Join(names, ", "))
+	}
+	if _, ok := raw.Clusters[c.Cluster]; !ok {
+		return fmt.Errorf("kubeconfig context %q: its cluster %q is not in the kubeconfig", context, c.Cluster)
+	}
+	return fmt.Errorf("kubeconfig context %q: %w", context, err)
+}
+
+// inNamespace narrows a live diagnosis to the TAs of one namespace, as -n
+// narrows kubectl get. The engine still ran over the whole cluster, so a
+// TA's tree keeps the monitors of other namespaces it reads; only the
+// findings on objects elsewhere no longer decide the exit status.
+func inNamespace(d *diagnose.Diagnosis, ns string, failOn rules.Action) {
+	var kept []*diagnose.Allocator
+	for _, a := range d.Allocators {
+		if a.Object.Namespace == ns {
+			kept = append(kept, a)
+		}
+	}
+	d.Allocators = kept
+	own := func(fs []rules.Finding) []rules.Finding {
+		var out []rules.Finding
+		for _, f := range fs {
+			if f.Object.Namespace == ns {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	d.Findings = own(d.Findings)
+	if d.Findings == nil {
+		d.Findings = []rules.Finding{}
+	}
+	d.Other = own(d.Other)
+	d.Blind, d.AtRisk = false, false
+	for _, f := range d.Findings {
+		if f.Action.Severity() < failOn.Severity() {
+			continue
+		}
+		if f.AtRisk {
+			d.AtRisk = true
+		} else {
+			d.Blind = true
+		}
+	}
+	// A tree can be blind through a monitor of another namespace; what the
+	// output shows as blind must fail the run.
+	for _, a := range kept {
+		if a.Blind && !d.Failed() {
+			d.Blind = true
+		}
+	}
+	if d.Blind {
+		d.AtRisk = false
+	}
+}
