@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -47,7 +48,14 @@ type Options struct {
 	CertDir string
 	// MetricsAddr and HealthAddr are bind addresses ("0" disables).
 	MetricsAddr, HealthAddr string
-	EnableHTTP2             bool
+	// InsecureMetrics serves /metrics over plain HTTP to anyone who can
+	// reach the port. Otherwise it is HTTPS with the serving certificate of
+	// CertDir (a self-signed one when CertDir has none), and each scrape is
+	// authenticated (TokenReview) and authorized (SubjectAccessReview for
+	// get on the non-resource URL /metrics) by the API server: the
+	// findings and the kinds ta-guard reads are not for every pod.
+	InsecureMetrics bool
+	EnableHTTP2     bool
 	// RequestTimeout bounds the live look-ups of one admission request.
 	RequestTimeout time.Duration
 	// WatchInterval is how often kinds not served yet are looked for.
@@ -121,7 +129,7 @@ func New(opts Options) (*Server, error) {
 		Scheme:                  scheme,
 		Logger:                  opts.Log,
 		Cache:                   watch.CacheOptions(listErrors),
-		Metrics:                 metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8080"), TLSOpts: tlsOpts},
+		Metrics:                 metricsOptions(opts, tlsOpts),
 		HealthProbeBindAddress:  orDefault(opts.HealthAddr, ":8081"),
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
@@ -276,6 +284,21 @@ func fileHash(path string) [32]byte {
 		return [32]byte{}
 	}
 	return sha256.Sum256(b)
+}
+
+func metricsOptions(opts Options, tlsOpts []func(*tls.Config)) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: orDefault(opts.MetricsAddr, ":8443"), TLSOpts: tlsOpts}
+	if opts.InsecureMetrics {
+		o.BindAddress = orDefault(opts.MetricsAddr, ":8080")
+		return o
+	}
+	o.SecureServing = true
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	// The webhook's certificate (cert-manager's Secret, already mounted):
+	// Prometheus can verify it against the same CA, and a renewal is
+	// picked up without a restart, as for the webhook.
+	o.CertDir = opts.CertDir
+	return o
 }
 
 func orDefault(s, d string) string {

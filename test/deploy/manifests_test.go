@@ -280,6 +280,8 @@ func TestOverlaysRender(t *testing.T) {
 				health := d.containerPort(t, "health")
 				assert.Equal(t, health, portOfAddress(t, d.args["health-probe-bind-address"]))
 				assert.Equal(t, d.containerPort(t, "metrics"), portOfAddress(t, d.args["metrics-bind-address"]))
+				_, plain := d.args["metrics-secure"]
+				assert.False(t, plain, "metrics stay HTTPS with authentication (the flag's default)")
 				for probe, p := range map[string]*corev1.Probe{"/readyz": d.container.ReadinessProbe, "/healthz": d.container.LivenessProbe} {
 					require.NotNil(t, p, probe)
 					require.NotNil(t, p.HTTPGet, probe)
@@ -416,7 +418,8 @@ func expectedGrants() []string {
 		add("", r, "list", "watch") // internal/watch: informers
 	}
 	add("", "/serviceaccounts", "get")                             // internal/access: TA010
-	add("", "authorization.k8s.io/subjectaccessreviews", "create") // internal/access: TA008
+	add("", "authorization.k8s.io/subjectaccessreviews", "create") // internal/access: TA008; the metrics endpoint
+	add("", "authentication.k8s.io/tokenreviews", "create")        // the metrics endpoint: who scrapes
 	// internal/audit: reports, events, and the leader election Lease.
 	add("", "wgpolicyk8s.io/policyreports", "create", "get", "list", "watch", "update", "patch", "delete")
 	add("", "/events", "create", "patch")

@@ -203,9 +203,50 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	reader := serviceAccountToken(t, cl, admin, "metrics-reader", metricsReaderRole)
+	t.Run("the metrics answer only a token the API server authorizes for /metrics", func(t *testing.T) {
+		// The binding is new and the API server's authorizer learns of it
+		// through a watch; ta-guard keeps a denial for 30 s.
+		stranger := serviceAccountToken(t, cl, admin, "not-a-metrics-reader", "")
+		for _, r := range replicas {
+			for _, tt := range []struct {
+				name, token string
+				want        int
+			}{
+				{"no token", "", http.StatusUnauthorized},
+				// controller-runtime's filter answers a token the TokenReview
+				// rejects with 500 ("Authentication failed"), not 401.
+				{"a token the API server does not know", "not-a-token", http.StatusInternalServerError},
+				{"a ServiceAccount not bound to " + metricsReaderRole, stranger, http.StatusForbidden},
+				{"a ServiceAccount bound to " + metricsReaderRole, reader, http.StatusOK},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					var code int
+					var body string
+					waitUntil(t, 40*time.Second, "HTTP "+strconv.Itoa(tt.want), func() bool {
+						var err error
+						code, body, err = scrape(ca, r.metrics, tt.token)
+						return err == nil && code == tt.want
+					})
+					if tt.want == http.StatusOK {
+						assert.Contains(t, body, "\nta_guard_informer_synced{")
+						assert.Contains(t, body, "\ncontroller_runtime_webhook_requests_total")
+					} else {
+						assert.NotContains(t, body, "ta_guard_", "nothing of the metrics leaks with HTTP %d", code)
+					}
+				})
+			}
+			// Go's TLS server answers plain HTTP with 400 and nothing else.
+			code, body, err := r.get("http://" + r.metrics + "/metrics")
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusBadRequest, code, "no plain HTTP on the metrics port")
+			assert.NotContains(t, body, "ta_guard_")
+		}
+	})
+
 	t.Run("every informer is reported synced in the metrics", func(t *testing.T) {
 		for _, r := range replicas {
-			code, body, err := r.get("http://" + r.metrics + "/metrics")
+			code, body, err := scrape(ca, r.metrics, reader)
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, code)
 			got, want := map[string]string{}, map[string]string{}
