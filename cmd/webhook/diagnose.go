@@ -38,6 +38,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	taURL := fs.String("ta-url", "", "URL of the running TA to compare with, e.g. http://127.0.0.1:8080 after kubectl port-forward svc/<name>-targetallocator 8080:80")
 	output := fs.String("o", "text", "output: text or json")
 	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
+	noProxy := fs.Bool("no-ta-proxy", false, "live: do not read the running TAs through the API server's service proxy")
 	namespace := fs.String("n", "", "live: diagnose the TAs of this namespace only (default: all); with -f: namespace of objects that name none (default: default)")
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
 	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
@@ -91,6 +92,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	var view cluster.View
+	var liveCfg *rest.Config // set when diagnosing the live cluster
 	if len(paths) > 0 {
 		defaultNS := *namespace
 		if defaultNS == "" {
@@ -116,6 +118,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2
 		}
+		liveCfg = cfg
 		store, facts, err := liveView(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
@@ -130,6 +133,9 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *namespace != "" && len(paths) == 0 {
 		inNamespace(d, *namespace, threshold)
+	}
+	if ta == nil && liveCfg != nil && !*noProxy {
+		compareThroughProxy(ctx, liveCfg, view, d, stderr)
 	}
 	if ta != nil {
 		if len(d.Allocators) != 1 {

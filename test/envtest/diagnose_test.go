@@ -71,6 +71,11 @@ func TestDiagnoseLive(t *testing.T) {
 	t.Run("targets from EndpointSlices, and the missing account and permissions", func(t *testing.T) {
 		code, out, stderr := run("-o", "json")
 		assert.Equal(t, 1, code, stderr)
+		// No TA runs here: diagnose asks the API server's proxy for it (the
+		// proxy test proves the answer is used), says it could not, and
+		// keeps the prediction.
+		assert.Contains(t, stderr, "OpenTelemetryCollector opentelemetry/otelcol: the running TA was not read")
+		assert.Contains(t, stderr, "services/http:otelcol-targetallocator:targetallocation/proxy")
 		d := decode(out)
 		require.True(t, d.Live)
 		require.Len(t, d.Allocators, 1)
