@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/server"
 )
 
 // metricsReaderRole is the ClusterRole the manifests ship for scrapers.
@@ -65,4 +72,74 @@ func scrape(ca *testCA, addr, token string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+// TestMetricsServing runs the webhook in-process as ServiceAccounts of the
+// rendered role, and of copies without one review grant, with the metrics
+// server on: each review grant is what a scrape needs (without it the
+// filter cannot ask the API server and refuses every scrape), and
+// InsecureMetrics (--metrics-secure=false) serves plain HTTP to anyone.
+func TestMetricsServing(t *testing.T) {
+	cl := apiServer(t)
+	admin, err := client.New(cl.cfg, client.Options{})
+	require.NoError(t, err)
+	installRBAC(t, cl, admin)
+	reader := serviceAccountToken(t, cl, admin, "metrics-reader", metricsReaderRole)
+	role := typed[rbacv1.ClusterRole](t, one(t, render(t, "base"), "ClusterRole", serviceAccount))
+	ca := newCA(t)
+	crt, key := ca.issue(t, 1)
+	certs := newSecretVolume(t, crt, key)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	for _, tt := range []struct {
+		name     string
+		without  string // group/resource left out of the role
+		insecure bool
+		want     int
+	}{
+		{name: "as rendered: a reader's token is served", want: http.StatusOK},
+		{name: "without tokenreviews: no scrape is authenticated", without: "authentication.k8s.io/tokenreviews", want: http.StatusInternalServerError},
+		{name: "without subjectaccessreviews: no scrape is authorized", without: "authorization.k8s.io/subjectaccessreviews", want: http.StatusInternalServerError},
+		{name: "insecure: plain HTTP, no token asked", insecure: true, want: http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			account := serviceAccount
+			if tt.without != "" {
+				_, res, _ := strings.Cut(tt.without, "/")
+				account = "ta-guard-metrics-without-" + res
+				objs := withoutResource(role, account, tt.without)
+				require.Equal(t, countResources(role.Rules)-1, countResources(objs[1].(*rbacv1.ClusterRole).Rules), "%s is left out", tt.without)
+				applyRendered(t, admin, objs...)
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			srv, err := server.New(server.Options{
+				Config: asServiceAccount(cl.cfg, account),
+				Host:   "127.0.0.1", Port: freePort(t), CertDir: certs.dir,
+				MetricsAddr: addr, InsecureMetrics: tt.insecure, HealthAddr: "0", Metrics: metrics.New(),
+				Log: logr.Discard(),
+			})
+			require.NoError(t, err)
+			sctx, stop := context.WithCancel(ctx)
+			t.Cleanup(stop)
+			go func() { _ = srv.Start(sctx) }()
+
+			var code int
+			var body string
+			waitUntil(t, 40*time.Second, "HTTP "+strconv.Itoa(tt.want), func() bool {
+				var err error
+				if tt.insecure {
+					code, body, err = (&replica{}).get("http://" + addr + "/metrics")
+				} else {
+					code, body, err = scrape(ca, addr, reader)
+				}
+				return err == nil && code == tt.want
+			})
+			if tt.want == http.StatusOK {
+				assert.Contains(t, body, "controller_runtime_")
+			} else {
+				assert.NotContains(t, body, "controller_runtime_")
+			}
+		})
+	}
 }
