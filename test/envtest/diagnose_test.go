@@ -176,7 +176,15 @@ func TestDiagnoseLive(t *testing.T) {
 // runBinary runs the built binary and returns its exit code and output.
 func runBinary(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCommand(t, "", nil, bin, args...)
+}
+
+// runCommand runs a program in dir (the test's when empty) with env (the
+// test's own when nil) and returns its exit code and output.
+func runCommand(t *testing.T, dir string, env []string, bin string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir, cmd.Env = dir, env
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

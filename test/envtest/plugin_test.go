@@ -1,7 +1,6 @@
 package envtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -45,19 +44,7 @@ func TestKubectlPlugin(t *testing.T) {
 	}
 	exe := func(t *testing.T, extraEnv []string, bin string, args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = repoRoot
-		cmd.Env = append(append([]string{}, env...), extraEnv...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return code, o.String(), e.String()
+		return runCommand(t, repoRoot, append(append([]string{}, env...), extraEnv...), bin, args...)
 	}
 	viaKubectl := func(t *testing.T, args ...string) (int, string, string) {
 		t.Helper()
