@@ -36,7 +36,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
 	kubectlFlags(fsFlags, useCluster)
 	fsFlags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ta-guard check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]")
+		fmt.Fprintf(stderr, "Usage: %s check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]\n", invokedAs)
 		fsFlags.PrintDefaults()
 	}
 	if err := fsFlags.Parse(args); err != nil {

@@ -34,9 +34,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runAs("ta-guard", args, stdin, stdout, stderr)
 }
 
+// invokedAs is how the user called the binary, for the usage texts.
+var invokedAs = "ta-guard"
+
 // runAs is run for a binary invoked as name ("ta-guard", or "kubectl
 // ta-guard" as a kubectl plugin).
 func runAs(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	invokedAs = name
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, name)
 		return 2

@@ -54,6 +54,8 @@ func TestUsageNamesTheCommandTyped(t *testing.T) {
 		{"kubectl ta-guard", []string{"--help"}, 0, true, `Run "kubectl ta-guard <command> -h"`},
 		{"kubectl ta-guard", []string{"nope"}, 2, false, "kubectl ta-guard check -f PATH"},
 		{"ta-guard", []string{"help"}, 0, true, "\n  ta-guard rules "},
+		{"kubectl ta-guard", []string{"check", "-h"}, 0, false, "Usage: kubectl ta-guard check -f PATH"},
+		{"ta-guard", []string{"check", "-h"}, 0, false, "Usage: ta-guard check -f PATH"},
 	} {
 		t.Run(fmt.Sprint(tc.name, tc.args), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
