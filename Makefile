@@ -30,6 +30,7 @@ unit:
 ## k8s-bins: build (once) the API server, etcd and kubectl the tests and the demo run.
 k8s-bins:
 	@hack/k8s-bins.sh >/dev/null
+	@hack/helm.sh >/dev/null
 
 ## lint: vet, gofmt, a tidy go.mod, and staticcheck (pinned by go.mod's tool directive).
 lint: vet fmt-check tidy-check staticcheck

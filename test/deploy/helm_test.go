@@ -1,0 +1,143 @@
+package deploy
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// helm is the helm binary hack/helm.sh builds from the Go module proxy.
+func helm(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
+	require.NoError(t, err, "hack/helm.sh builds helm")
+	cmd := exec.Command(strings.TrimSpace(string(out)), args...)
+	cmd.Dir = repoRoot
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "helm %s: %s", strings.Join(args, " "), b)
+	return string(b)
+}
+
+func helmTemplate(t *testing.T, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", "ta-guard", "charts/ta-guard", "--namespace", namespace}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return parseYAML(t, helm(t, args...))
+}
+
+func byKey(objs []*unstructured.Unstructured) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, o := range objs {
+		out[o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName()] = o.Object
+	}
+	return out
+}
+
+// The chart renders, for each mode, exactly the objects the kustomize overlay
+// of that mode renders: one set of objects, two ways to install them.
+func TestHelmChart(t *testing.T) {
+	t.Run("helm lint", func(t *testing.T) {
+		out := helm(t, "lint", "charts/ta-guard")
+		assert.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
+	})
+	for _, mode := range overlays {
+		t.Run("mode "+mode+" renders what overlays/"+mode+" renders", func(t *testing.T) {
+			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(helmTemplate(t, "mode="+mode)))
+		})
+	}
+	t.Run("a mode that does not exist is refused", func(t *testing.T) {
+		out, _ := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", "mode=strict").CombinedOutput()
+		assert.Contains(t, string(out), `mode "strict": want audit, warn or enforce`)
+	})
+	t.Run("values: policy, excluded namespaces, replicas, image, resources", func(t *testing.T) {
+		objs := helmTemplate(t, "policy=defaultAction: deny", "excludeNamespaces={team-x,team-y}", "replicas=3",
+			"image.repository=registry.example.com/ta-guard", "image.tag=v1.2.3", "resources.limits.memory=1Gi", "goMemLimit=900MiB")
+		cm := one(t, objs, "ConfigMap", "ta-guard-policy")
+		assert.Equal(t, "defaultAction: deny\n", cm.Object["data"].(map[string]any)["policy.yaml"])
+		vwc := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard")
+		wh := vwc.Object["webhooks"].([]any)[0].(map[string]any)
+		values := wh["namespaceSelector"].(map[string]any)["matchExpressions"].([]any)[0].(map[string]any)["values"]
+		assert.Equal(t, []any{"ta-guard", "team-x", "team-y"}, values)
+		d := renderedDeployment(t, objs)
+		assert.Equal(t, int32(3), *d.Spec.Replicas)
+		assert.Equal(t, "registry.example.com/ta-guard:v1.2.3", d.container.Image)
+		assert.Equal(t, "1Gi", d.container.Resources.Limits.Memory().String())
+		assert.Contains(t, d.container.Env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: "900MiB"})
+	})
+	t.Run("without cert-manager: a generated CA signs the serving certificate the webhook trusts", func(t *testing.T) {
+		objs := helmTemplate(t, "certManager.enabled=false")
+		for _, o := range objs {
+			assert.NotContains(t, []string{"Certificate", "Issuer"}, o.GetKind())
+		}
+		secret := one(t, objs, "Secret", "ta-guard-webhook-tls")
+		data := secret.Object["data"].(map[string]any)
+		ca, crt := decodePEM(t, data["ca.crt"].(string)), decodePEM(t, data["tls.crt"].(string))
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
+		_, err := crt.Verify(x509.VerifyOptions{DNSName: "ta-guard.ta-guard.svc", Roots: pool})
+		require.NoError(t, err)
+		vwc := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard")
+		assert.Empty(t, vwc.GetAnnotations())
+		cc := vwc.Object["webhooks"].([]any)[0].(map[string]any)["clientConfig"].(map[string]any)
+		assert.Equal(t, data["ca.crt"], cc["caBundle"])
+	})
+	t.Run("the PolicyReport CRD on request, the one the tests install", func(t *testing.T) {
+		want, err := os.ReadFile(filepath.Join(repoRoot, "config/crd/policyreport/wgpolicyk8s.io_policyreports.yaml"))
+		require.NoError(t, err)
+		crd := one(t, helmTemplate(t, "policyReportCRD.install=true"), "CustomResourceDefinition", "policyreports.wgpolicyk8s.io")
+		assert.Equal(t, byKey(parseYAML(t, string(want))), byKey([]*unstructured.Unstructured{crd}))
+		_, err = os.Stat(filepath.Join(repoRoot, "charts/ta-guard/files/wgpolicyk8s.io_policyreports.yaml"))
+		require.NoError(t, err)
+	})
+}
+
+// The chart's objects pass the real API server's validation in a server-side
+// dry run, with cert-manager's kinds and without them.
+func TestHelmChartServerDryRun(t *testing.T) {
+	cl := apiServer(t)
+	ensureNamespace(t, cl)
+	for _, set := range [][]string{{"mode=enforce"}, {"mode=audit", "certManager.enabled=false", "createNamespace=false"}} {
+		t.Run(strings.Join(set, " "), func(t *testing.T) {
+			args := []string{"template", "ta-guard", "charts/ta-guard", "--namespace", namespace}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			file := filepath.Join(t.TempDir(), "chart.yaml")
+			require.NoError(t, os.WriteFile(file, []byte(helm(t, args...)), 0o600))
+			stdout, stderr := kubectl(t, cl.kubeconfig, "apply", "--server-side", "--dry-run=server", "--field-manager=ta-guard-helm-test", "-f", file)
+			assert.NotContains(t, stderr, "Warning")
+			assert.Contains(t, stdout, "validatingwebhookconfiguration.admissionregistration.k8s.io/ta-guard serverside-applied (server dry run)")
+			assert.Contains(t, stdout, "deployment.apps/ta-guard serverside-applied (server dry run)")
+		})
+	}
+}
+
+func mustHelmPath(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+func decodePEM(t *testing.T, b64 string) *x509.Certificate {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	require.NoError(t, err)
+	block, _ := pem.Decode(raw)
+	require.NotNil(t, block)
+	c, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	return c
+}
