@@ -57,6 +57,9 @@ func TestHelmChart(t *testing.T) {
 			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(helmTemplate(t, "mode="+mode)))
 		})
 	}
+	t.Run("monitoring.enabled renders what components/monitoring adds", func(t *testing.T) {
+		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true")))
+	})
 	t.Run("a mode that does not exist is refused", func(t *testing.T) {
 		out, _ := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", "mode=strict").CombinedOutput()
 		assert.Contains(t, string(out), `mode "strict": want audit, warn or enforce`)
