@@ -340,15 +340,7 @@ spec:
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			docs, err := Read("bad.yaml", strings.NewReader(tt.in), "default")
-			require.Error(t, err)
-			assert.Nil(t, docs)
-			assert.True(t, strings.HasPrefix(err.Error(), tt.want[0]), "error %q should start with %q", err, tt.want[0])
-			for _, w := range tt.want[1:] {
-				assert.Contains(t, err.Error(), w)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { requireReadError(t, "bad.yaml", tt.in, tt.want) })
 	}
 }
 

@@ -181,15 +181,7 @@ func TestReadErrorPositions(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			docs, err := Read("f.yaml", strings.NewReader(tt.in), "default")
-			require.Error(t, err)
-			assert.Nil(t, docs)
-			assert.True(t, strings.HasPrefix(err.Error(), tt.want[0]), "error %q should start with %q", err, tt.want[0])
-			for _, w := range tt.want[1:] {
-				assert.Contains(t, err.Error(), w)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { requireReadError(t, "f.yaml", tt.in, tt.want) })
 	}
 }
 
@@ -213,4 +205,17 @@ func TestLoadErrorNamesFile(t *testing.T) {
 	docs, err = Load([]string{"-"}, Options{Stdin: strings.NewReader(jsonService("a") + "---\n" + svcA)})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"-, document 1 (line 1) Service", "-, document 2 (line 3) Service"}, placed(docs))
+}
+
+// requireReadError reads in as file and wants an error that starts with
+// want[0] (the position) and contains the rest.
+func requireReadError(t *testing.T, file, in string, want []string) {
+	t.Helper()
+	docs, err := Read(file, strings.NewReader(in), "default")
+	require.Error(t, err)
+	assert.Nil(t, docs)
+	assert.True(t, strings.HasPrefix(err.Error(), want[0]), "error %q should start with %q", err, want[0])
+	for _, w := range want[1:] {
+		assert.Contains(t, err.Error(), w)
+	}
 }
