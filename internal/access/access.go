@@ -2,17 +2,19 @@
 // only the API server can: does it exist, and what may it do. Positive
 // answers are cached briefly, so a burst of edits to one collector asks
 // once; negative ones are not, so a user who has just fixed the account or
-// its RBAC sees the warning go away at the next apply.
+// its RBAC sees the warning go away at the next apply. Concurrent requests
+// asking the same question share one API call.
 package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,6 +45,10 @@ type Reviewer struct {
 
 	mu      sync.Mutex
 	answers map[string]answer
+	// inflight shares one API call among concurrent requests asking the
+	// same question: a burst of dry runs naming one account sends each
+	// review once, not once per request.
+	inflight singleflight.Group
 }
 
 type answer struct {
@@ -84,16 +90,19 @@ func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name str
 	if ok, hit := r.cached(key); hit {
 		return ok, nil
 	}
-	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
-	switch {
-	case err == nil:
-		r.remember(key, true)
-		return true, nil
-	case apierrors.IsNotFound(err):
-		r.remember(key, false)
-		return false, nil
-	}
-	return false, err
+	v, err, _ := r.inflight.Do(key, func() (any, error) {
+		err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
+		switch {
+		case err == nil:
+			r.remember(key, true)
+			return true, nil
+		case apierrors.IsNotFound(err):
+			r.remember(key, false)
+			return false, nil
+		}
+		return false, err
+	})
+	return v.(bool), err
 }
 
 // MissingPermissions implements validate.Facts with one SubjectAccessReview
@@ -101,31 +110,41 @@ func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name str
 func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account string, perms []validate.Permission) ([]validate.Permission, error) {
 	user, groups := serviceAccountUser(namespace, account)
 	allowed := make([]bool, len(perms))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.Parallel)
+	errs := make([]error, len(perms))
+	sem := make(chan struct{}, max(r.Parallel, 1))
+	var wg sync.WaitGroup
 	for i, p := range perms {
 		key := "sar/" + user + "/" + p.String()
 		if ok, hit := r.cached(key); hit {
 			allowed[i] = ok
 			continue
 		}
-		g.Go(func() error {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   user,
-				Groups: groups,
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
-				},
-			}}
-			if err := r.Creator.Create(gctx, sar); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			allowed[i] = sar.Status.Allowed
-			r.remember(key, sar.Status.Allowed)
-			return nil
-		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// A failing review does not cancel the others: what they learn
+			// is cached and serves the next request.
+			v, err, _ := r.inflight.Do(key, func() (any, error) {
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+					User:   user,
+					Groups: groups,
+					ResourceAttributes: &authorizationv1.ResourceAttributes{
+						Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
+					},
+				}}
+				if err := r.Creator.Create(ctx, sar); err != nil {
+					return false, fmt.Errorf("%s: %w", p, err)
+				}
+				r.remember(key, sar.Status.Allowed)
+				return sar.Status.Allowed, nil
+			})
+			allowed[i], errs[i] = v.(bool), err
+		}()
 	}
-	if err := g.Wait(); err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	var missing []validate.Permission
@@ -160,11 +179,14 @@ func (r *Reviewer) MayGetSecret(ctx context.Context, namespace, account, secretN
 			Namespace: secretNamespace, Verb: "get", Resource: "secrets", Name: secret,
 		},
 	}}
-	if err := r.Creator.Create(ctx, sar); err != nil {
-		return false, fmt.Errorf("get secrets/%s in %s: %w", secret, secretNamespace, err)
-	}
-	r.remember(key, sar.Status.Allowed)
-	return sar.Status.Allowed, nil
+	v, err, _ := r.inflight.Do(key, func() (any, error) {
+		if err := r.Creator.Create(ctx, sar); err != nil {
+			return false, fmt.Errorf("get secrets/%s in %s: %w", secret, secretNamespace, err)
+		}
+		r.remember(key, sar.Status.Allowed)
+		return sar.Status.Allowed, nil
+	})
+	return v.(bool), err
 }
 
 // LookupSecret implements validate.Facts. It reads the Secret straight from

@@ -3,6 +3,8 @@ package access
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,9 +27,12 @@ func fakeClient(t *testing.T, allowed map[string]bool, reviews *int, objs ...cli
 	s := runtime.NewScheme()
 	require.NoError(t, corev1.AddToScheme(s))
 	require.NoError(t, authorizationv1.AddToScheme(s))
+	var mu sync.Mutex // the reviewer asks its questions concurrently
 	return fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if sar, ok := obj.(*authorizationv1.SubjectAccessReview); ok {
+				mu.Lock()
+				defer mu.Unlock()
 				*reviews++
 				sar.Status.Allowed = allowed[sar.Spec.ResourceAttributes.Verb+" "+sar.Spec.ResourceAttributes.Resource]
 				return nil
@@ -170,4 +175,67 @@ func TestLookupSecret(t *testing.T) {
 	info, err = r.LookupSecret(ctx, "app", "missing")
 	require.NoError(t, err)
 	assert.True(t, info.Exists)
+}
+
+// countingReviews answers SubjectAccessReviews slowly enough for concurrent
+// requests to overlap, denying every one, and counts them; fail makes the
+// review of that resource fail.
+type countingReviews struct {
+	client.Writer
+	n    atomic.Int64
+	fail string
+}
+
+func (c *countingReviews) Create(_ context.Context, obj client.Object, _ ...client.CreateOption) error {
+	sar := obj.(*authorizationv1.SubjectAccessReview)
+	c.n.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	if sar.Spec.ResourceAttributes.Resource == c.fail {
+		return errors.New("the API server is overloaded")
+	}
+	sar.Status.Allowed = false
+	return nil
+}
+
+// A storm of requests naming one account that lacks its permissions asks the
+// API server each question once at a time, not once per request, and a
+// review that fails spoils only its own question.
+func TestConcurrentRequestsShareReviews(t *testing.T) {
+	perms := []validate.Permission{{Resource: "pods", Verb: "list"}, {Resource: "services", Verb: "list"}, {Resource: "nodes", Verb: "list"}}
+	tests := []struct {
+		name    string
+		fail    string
+		wantErr bool
+	}{
+		{name: "every review answers"},
+		{name: "one review fails", fail: "nodes", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &countingReviews{fail: tt.fail}
+			r := NewReviewer(nil, w)
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			const requests = 50
+			for range requests {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					missing, err := r.MissingPermissions(context.Background(), "obs", "ta", perms)
+					if err != nil {
+						failed.Add(1)
+						assert.Contains(t, err.Error(), "list nodes")
+						return
+					}
+					assert.Len(t, missing, len(perms))
+				}()
+			}
+			wg.Wait()
+			// Denials are not cached (a fix must show at once), so requests
+			// that come after a shared review ask again; but far fewer than
+			// one review per request and permission.
+			assert.Less(t, w.n.Load(), int64(requests*len(perms)/4), "reviews sent for %d requests × %d permissions", requests, len(perms))
+			assert.Equal(t, tt.wantErr, failed.Load() > 0)
+		})
+	}
 }
