@@ -34,7 +34,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
-	kubectlFlags(fsFlags, useCluster)
+	kubeContext := kubectlFlags(fsFlags, useCluster)
 	fsFlags.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]\n", invokedAs)
 		fsFlags.PrintDefaults()
@@ -73,7 +73,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var res *check.Result
 	if *kubeconfig != "" || *useCluster {
-		res, err = checkAgainstCluster(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, *kubeconfig, pol)
+		res, err = checkAgainstCluster(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, *kubeconfig, *kubeContext, pol)
 	} else {
 		res, err = check.Run(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, pol)
 	}
@@ -132,12 +132,12 @@ func runRules(stdout io.Writer) int {
 
 // checkAgainstCluster reads the live cluster once and checks the manifests
 // as changes to it.
-func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig string, pol *policy.Policy) (*check.Result, error) {
+func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig, kubeContext string, pol *policy.Policy) (*check.Result, error) {
 	docs, err := manifest.Load(paths, opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := restConfig(kubeconfig)
+	cfg, err := kubeRestConfig(kubeconfig, kubeContext)
 	if err != nil {
 		return nil, err
 	}

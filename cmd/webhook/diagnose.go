@@ -42,7 +42,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	namespace := fs.String("n", "", "live: diagnose the TAs of this namespace only (default: all); with -f: namespace of objects that name none (default: default)")
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
 	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
-	kubectlFlags(fs, nil)
+	kubeContext := kubectlFlags(fs, nil)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -113,7 +113,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		view, opts.Subjects = world.Store, world.Subjects
 	} else {
-		cfg, err := restConfig(*kubeconfig)
+		cfg, err := kubeRestConfig(*kubeconfig, *kubeContext)
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2
@@ -126,13 +126,13 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		view, opts.Facts = store, facts
 	}
+	if len(paths) == 0 {
+		opts.Namespace = *namespace
+	}
 	d, err := diagnose.Run(ctx, view, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "diagnose: %v\n", err)
 		return 2
-	}
-	if *namespace != "" && len(paths) == 0 {
-		inNamespace(d, *namespace, threshold)
 	}
 	if ta == nil && liveCfg != nil && !*noProxy {
 		compareThroughProxy(ctx, liveCfg, view, d, stderr)

@@ -12,9 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/ta-guard/ta-guard/internal/diagnose"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // pluginBinary is the name krew installs: kubectl maps `kubectl ta-guard` to
@@ -32,34 +30,34 @@ func commandName(argv0 string) string {
 	return "ta-guard"
 }
 
-// kubeContext is --context of the command being run. It is package state
-// because check reaches restConfig through checkAgainstCluster, whose
-// signature carries only the kubeconfig path.
-var kubeContext string
-
 // kubectlFlags gives a command the flags a kubectl user reaches for, with
 // kubectl's meaning: --context picks the kubeconfig context, --namespace is
 // the long form of the command's -n. kubectl passes them through to a plugin
 // untouched (and refuses them before the plugin name), so the plugin has to
 // parse them itself; the same flags then work without kubectl too. Naming a
-// context asks for the live cluster, so it sets live when given.
-func kubectlFlags(fs *flag.FlagSet, live *bool) {
-	kubeContext = "" // a flag.Value keeps no default of its own across runs
-	fs.Var(contextFlag{live}, "context", "kubeconfig context to use (default: the kubeconfig's current-context)")
+// context asks for the live cluster, so it sets live when given. It returns
+// the --context value.
+func kubectlFlags(fs *flag.FlagSet, live *bool) *string {
+	f := &contextFlag{live: live}
+	fs.Var(f, "context", "kubeconfig context to use (default: the kubeconfig's current-context)")
 	if n := fs.Lookup("n"); n != nil {
 		fs.Var(n.Value, "namespace", "same as -n")
 	}
+	return &f.name
 }
 
-type contextFlag struct{ live *bool }
+type contextFlag struct {
+	name string
+	live *bool
+}
 
-func (contextFlag) String() string { return kubeContext }
+func (c *contextFlag) String() string { return c.name }
 
-func (c contextFlag) Set(v string) error {
+func (c *contextFlag) Set(v string) error {
 	if v == "" {
 		return errors.New("empty context name")
 	}
-	kubeContext = v
+	c.name = v
 	if c.live != nil {
 		*c.live = true
 	}
@@ -107,53 +105,4 @@ func contextError(cc clientcmd.ClientConfig, context string, err error) error {
 		return fmt.Errorf("kubeconfig context %q: its cluster %q is not in the kubeconfig", context, c.Cluster)
 	}
 	return fmt.Errorf("kubeconfig context %q: %w", context, err)
-}
-
-// inNamespace narrows a live diagnosis to the TAs of one namespace, as -n
-// narrows kubectl get. The engine still ran over the whole cluster, so a
-// TA's tree keeps the monitors of other namespaces it reads; only the
-// findings on objects elsewhere no longer decide the exit status.
-func inNamespace(d *diagnose.Diagnosis, ns string, failOn rules.Action) {
-	var kept []*diagnose.Allocator
-	for _, a := range d.Allocators {
-		if a.Object.Namespace == ns {
-			kept = append(kept, a)
-		}
-	}
-	d.Allocators = kept
-	own := func(fs []rules.Finding) []rules.Finding {
-		var out []rules.Finding
-		for _, f := range fs {
-			if f.Object.Namespace == ns {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
-	d.Findings = own(d.Findings)
-	if d.Findings == nil {
-		d.Findings = []rules.Finding{}
-	}
-	d.Other = own(d.Other)
-	d.Blind, d.AtRisk = false, false
-	for _, f := range d.Findings {
-		if f.Action.Severity() < failOn.Severity() {
-			continue
-		}
-		if f.AtRisk {
-			d.AtRisk = true
-		} else {
-			d.Blind = true
-		}
-	}
-	// A tree can be blind through a monitor of another namespace; what the
-	// output shows as blind must fail the run.
-	for _, a := range kept {
-		if a.Blind && !d.Failed() {
-			d.Blind = true
-		}
-	}
-	if d.Blind {
-		d.AtRisk = false
-	}
 }

@@ -15,9 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/diagnose"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -233,78 +231,6 @@ func TestNamespaceFlagWithManifests(t *testing.T) {
 			for _, f := range out.Findings {
 				assert.Equal(t, tc.want, f.Object.Namespace, f.Message)
 			}
-		})
-	}
-}
-
-func TestInNamespace(t *testing.T) {
-	ref := func(ns, name string) model.Ref {
-		return model.Ref{Kind: "OpenTelemetryCollector", Namespace: ns, Name: name}
-	}
-	finding := func(ns string, action rules.Action, atRisk bool) rules.Finding {
-		return rules.Finding{Rule: rules.TA003, Object: ref(ns, "c"), Action: action, AtRisk: atRisk}
-	}
-	for _, tc := range []struct {
-		name         string
-		allocators   []*diagnose.Allocator
-		findings     []rules.Finding
-		failOn       rules.Action
-		wantTAs      int
-		wantFindings int
-		blind        bool
-		atRisk       bool
-	}{
-		{
-			name:       "blind elsewhere only",
-			allocators: []*diagnose.Allocator{{Object: ref("a", "c")}, {Object: ref("b", "c"), Blind: true}},
-			findings:   []rules.Finding{finding("b", rules.Deny, false)},
-			failOn:     rules.Audit, wantTAs: 1,
-		},
-		{
-			name:       "blind here",
-			allocators: []*diagnose.Allocator{{Object: ref("a", "c"), Blind: true}, {Object: ref("b", "c")}},
-			findings:   []rules.Finding{finding("a", rules.Warn, false), finding("b", rules.Warn, false)},
-			failOn:     rules.Audit, wantTAs: 1, wantFindings: 1, blind: true,
-		},
-		{
-			name:       "at risk here",
-			allocators: []*diagnose.Allocator{{Object: ref("a", "c"), Blind: true}},
-			findings:   []rules.Finding{finding("a", rules.Warn, true), finding("b", rules.Deny, false)},
-			failOn:     rules.Audit, wantTAs: 1, wantFindings: 1, atRisk: true,
-		},
-		{
-			name:       "below the threshold",
-			allocators: []*diagnose.Allocator{{Object: ref("a", "c")}},
-			findings:   []rules.Finding{finding("a", rules.Audit, false)},
-			failOn:     rules.Warn, wantTAs: 1, wantFindings: 1,
-		},
-		{
-			// The finding is on a ServiceMonitor of namespace b that the TA
-			// of namespace a reads: its tree shows it.
-			name:       "blind through another namespace's monitor",
-			allocators: []*diagnose.Allocator{{Object: ref("a", "c"), Blind: true}},
-			findings:   []rules.Finding{finding("b", rules.Deny, false)},
-			failOn:     rules.Audit, wantTAs: 1, blind: true,
-		},
-		{
-			name:       "no TA in the namespace",
-			allocators: []*diagnose.Allocator{{Object: ref("b", "c"), Blind: true}},
-			findings:   []rules.Finding{finding("b", rules.Deny, false)},
-			failOn:     rules.Audit,
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := &diagnose.Diagnosis{Allocators: tc.allocators, Findings: tc.findings, Other: tc.findings, Blind: true}
-			inNamespace(d, "a", tc.failOn)
-			assert.Len(t, d.Allocators, tc.wantTAs)
-			for _, a := range d.Allocators {
-				assert.Equal(t, "a", a.Object.Namespace)
-			}
-			assert.NotNil(t, d.Findings, "findings stay a list in -o json")
-			assert.Len(t, d.Findings, tc.wantFindings)
-			assert.Len(t, d.Other, tc.wantFindings)
-			assert.Equal(t, tc.blind, d.Blind, "blind")
-			assert.Equal(t, tc.atRisk, d.AtRisk, "at risk")
 		})
 	}
 }

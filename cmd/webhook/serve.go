@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -57,7 +56,7 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.Level(-*logLevel)}))
 	ctrl.SetLogger(log)
-	cfg, err := restConfig(*kubeconfig)
+	cfg, err := kubeRestConfig(*kubeconfig, "")
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 2
@@ -82,8 +81,4 @@ func runServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	return kubeRestConfig(kubeconfig, kubeContext)
 }

@@ -122,6 +122,8 @@ type NearMiss struct {
 type Options struct {
 	// Only, when set, restricts the diagnosis to that allocator (by Key()).
 	Only *model.Ref
+	// Namespace, when set, restricts it to the TAs of that namespace (-n).
+	Namespace string
 	// Facts enable the live checks.
 	Facts validate.Facts
 	// Subjects are the objects the engine reviews (nil: everything the view
@@ -169,7 +171,25 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		return nil, fmt.Errorf("no OpenTelemetryCollector or TargetAllocator %s", opts.Only.NamespacedName())
 	}
 	for _, f := range d.Findings {
-		if !r.counts(f) {
+		if !r.shown[f.Key()] {
+			d.Other = append(d.Other, f)
+		}
+	}
+	if opts.Namespace != "" {
+		d.narrow(opts.Namespace, opts.FailOn)
+	} else {
+		d.judge(opts.FailOn)
+	}
+	return d, nil
+}
+
+// judge is the verdict: some finding at or above failOn; blind when one
+// says something is not scraped now, at risk when every one only says the
+// next object of a kind will not be.
+func (d *Diagnosis) judge(failOn rules.Action) {
+	d.Blind, d.AtRisk = false, false
+	for _, f := range d.Findings {
+		if f.Action.Severity() < failOn.Severity() {
 			continue
 		}
 		if f.AtRisk {
@@ -178,15 +198,39 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 			d.Blind = true
 		}
 	}
-	for _, f := range d.Findings {
-		if !r.shown[f.Key()] {
-			d.Other = append(d.Other, f)
-		}
-	}
 	if d.Blind {
 		d.AtRisk = false
 	}
-	return d, nil
+}
+
+// narrow keeps the TAs of one namespace, as -n narrows kubectl get. The
+// engine ran over the whole cluster, so a TA's tree keeps the monitors of
+// other namespaces it reads; only the findings on objects elsewhere no
+// longer decide the verdict, except those a kept tree shows blind.
+func (d *Diagnosis) narrow(ns string, failOn rules.Action) {
+	var kept []*Allocator
+	for _, a := range d.Allocators {
+		if a.Object.Namespace == ns {
+			kept = append(kept, a)
+		}
+	}
+	d.Allocators = kept
+	own := func(fs []rules.Finding) []rules.Finding {
+		out := []rules.Finding{}
+		for _, f := range fs {
+			if f.Object.Namespace == ns {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	d.Findings, d.Other = own(d.Findings), own(d.Other)
+	d.judge(failOn)
+	for _, a := range kept {
+		if a.Blind && !d.Failed() {
+			d.Blind = true
+		}
+	}
 }
 
 // run holds the engine's results of one diagnosis, by subject.
@@ -196,10 +240,6 @@ type run struct {
 	results map[string]*validate.Result
 	// shown are the findings (by Key) the allocator trees show.
 	shown map[string]bool
-}
-
-func (r *run) counts(f rules.Finding) bool {
-	return f.Action.Severity() >= r.opts.FailOn.Severity()
 }
 
 func (r *run) evaluate(ctx context.Context, obj model.Object) (*validate.Result, error) {
