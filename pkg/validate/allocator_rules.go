@@ -143,18 +143,17 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	probe := a.Reader
 	probe.Active = true
 	probe.Scopes[k].Monitors = model.SelectAll("{}")
+	// The first such object settles it. The name-and-label test goes first:
+	// it is free, the index look-up of the object's readers is not.
 	var example *model.Monitor
-	n := 0
 	for _, m := range ev.after.Monitors(k, labels.Everything()) {
 		// One a Prometheus (or another TA) reads is not meant for this TA.
-		if len(ev.after.ReadersOf(m)) == 0 && probe.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) {
-			if example == nil {
-				example = m
-			}
-			n++
+		if probe.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) && len(ev.after.ReadersOf(m)) == 0 {
+			example = m
+			break
 		}
 	}
-	if n == 0 {
+	if example == nil {
 		return
 	}
 	fix := fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k)
@@ -162,7 +161,7 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 		fix = fmt.Sprintf("v1alpha1 has no %s: move the collector to opentelemetry.io/v1beta1 and set it", shortField(s.MonitorsField))
 	}
 	f := ev.add(rules.TA003, "", "",
-		fmt.Sprintf("%s is unset, so the TA reads none of the %d %s(s) no reader reads (e.g. %s)", shortField(s.MonitorsField), n, k, example.Ref.NamespacedName()),
+		fmt.Sprintf("%s is unset, so the TA reads no %s, and %s %s is read by no reader", shortField(s.MonitorsField), k, k, example.Ref.NamespacedName()),
 		fix)
 	f.Field = s.MonitorsField
 	f.Related = []model.Ref{example.Ref}
