@@ -17,15 +17,15 @@ import (
 // operator: manifestutils.Labels and SelectorLabels).
 const (
 	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelInstance  = "app.kubernetes.io/instance"
+	LabelInstance  = "app.kubernetes.io/instance"
 	labelPartOf    = "app.kubernetes.io/part-of"
-	labelComponent = "app.kubernetes.io/component"
+	LabelComponent = "app.kubernetes.io/component"
 	labelName      = "app.kubernetes.io/name"
 	// The operator's name for itself in app.kubernetes.io/managed-by.
 	OperatorName = "opentelemetry-operator"
 
-	componentCollector = "opentelemetry-collector"
-	componentTA        = "opentelemetry-targetallocator"
+	ComponentCollector = "opentelemetry-collector"
+	ComponentTA        = "opentelemetry-targetallocator"
 	serviceTypeLabel   = "operator.opentelemetry.io/collector-service-type"
 	headlessLabel      = "operator.opentelemetry.io/collector-headless-service"
 	monitoringLabel    = "operator.opentelemetry.io/collector-monitoring-service"
@@ -65,10 +65,10 @@ func Generated(a *Allocator) []Object {
 	var out []Object
 	if !a.Standalone && a.Mode != "sidecar" {
 		base := a.Ref.Name + "-collector"
-		selector := selectorLabels(a, componentCollector)
+		selector := selectorLabels(a, ComponentCollector)
 		svc := func(name, typ string, extra map[string]string, ports []ServicePort, incomplete bool) *Service {
 			// The headless Service is a copy of the base one, name label included.
-			l := generatedLabels(a, componentCollector, strings.TrimSuffix(name, "-headless"))
+			l := generatedLabels(a, ComponentCollector, strings.TrimSuffix(name, "-headless"))
 			l[serviceTypeLabel] = typ
 			for k, v := range extra {
 				l[k] = v
@@ -89,26 +89,26 @@ func Generated(a *Allocator) []Object {
 			workload = "Deployment"
 		}
 		out = append(out, &Pod{
-			Meta:            Meta{Ref: Ref{APIVersion: "apps/v1", Kind: workload, Namespace: ns, Name: base}, Labels: generatedLabels(a, componentCollector, base)},
+			Meta:            Meta{Ref: Ref{APIVersion: "apps/v1", Kind: workload, Namespace: ns, Name: base}, Labels: generatedLabels(a, ComponentCollector, base)},
 			Ports:           []ContainerPort{{Name: "metrics", Number: DefaultMetricsPort}},
 			PortsIncomplete: true,
 		})
 	}
 	if a.Standalone || a.Enabled {
 		name := a.Ref.Name + "-targetallocator"
-		sel := selectorLabels(a, componentTA)
+		sel := selectorLabels(a, ComponentTA)
 		sel[labelName] = name
 		if n, ok := a.Labels[labelName]; ok && a.Standalone {
 			sel[labelName] = n
 		}
 		out = append(out,
 			&Service{
-				Meta:     Meta{Ref: Ref{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name}, Labels: generatedLabels(a, componentTA, name)},
+				Meta:     Meta{Ref: Ref{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name}, Labels: generatedLabels(a, ComponentTA, name)},
 				Selector: sel,
 				Ports:    []ServicePort{{Name: "targetallocation", Port: 80}},
 			},
 			&Pod{
-				Meta:  Meta{Ref: Ref{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name}, Labels: generatedLabels(a, componentTA, name)},
+				Meta:  Meta{Ref: Ref{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name}, Labels: generatedLabels(a, ComponentTA, name)},
 				Ports: []ContainerPort{{Name: "http", Number: 8080}},
 			})
 	}
@@ -116,11 +116,18 @@ func Generated(a *Allocator) []Object {
 }
 
 func selectorLabels(a *Allocator, component string) map[string]string {
+	return OperatorSelector(a.Ref, component)
+}
+
+// OperatorSelector is the labels the operator selects the pods of one
+// component (ComponentCollector, ComponentTA) of the object ref names by:
+// a collector's pods, or a TargetAllocator's.
+func OperatorSelector(ref Ref, component string) map[string]string {
 	return map[string]string{
 		labelManagedBy: OperatorName,
-		labelInstance:  InstanceLabel(a.Ref.Namespace, a.Ref.Name),
+		LabelInstance:  InstanceLabel(ref.Namespace, ref.Name),
 		labelPartOf:    "opentelemetry",
-		labelComponent: component,
+		LabelComponent: component,
 	}
 }
 

@@ -11,30 +11,6 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
-// The labels the operator selects its pods by (manifestutils.SelectorLabels
-// upstream). They are built here rather than taken from model.Generated: the
-// TA's own pods must be found whatever app.kubernetes.io/name says, and the
-// instance label must be shortened the way the operator does it.
-const (
-	opSelManagedBy       = "app.kubernetes.io/managed-by"
-	opSelInstance        = "app.kubernetes.io/instance"
-	opSelPartOf          = "app.kubernetes.io/part-of"
-	opSelComponent       = "app.kubernetes.io/component"
-	opComponentCollector = "opentelemetry-collector"
-	opComponentTA        = "opentelemetry-targetallocator"
-)
-
-// operatorSelector is the selector of the operator's pods of one component
-// for the object ref names (a collector, or a TargetAllocator).
-func operatorSelector(ref model.Ref, component string) labels.Set {
-	return labels.Set{
-		opSelManagedBy: model.OperatorName,
-		opSelInstance:  model.InstanceLabel(ref.Namespace, ref.Name),
-		opSelPartOf:    "opentelemetry",
-		opSelComponent: component,
-	}
-}
-
 // collectorPods is TA014 (live): the TA has targets to give and no collector
 // pod it can see runs to receive them. The TA watches, in its own namespace
 // only, the pods matching the selector labels of the one collector it serves
@@ -69,7 +45,7 @@ func (ev *evaluation) collectorPods(a *model.Allocator) {
 	where := model.NamespaceSet{Names: []string{ns}}
 	live := 0
 	for _, c := range collectors {
-		for _, p := range ev.after.Pods(where, labels.SelectorFromSet(operatorSelector(c.Ref, opComponentCollector))) {
+		for _, p := range ev.after.Pods(where, labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector))) {
 			if !p.Terminated() {
 				live++
 			}
@@ -107,7 +83,7 @@ func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*mode
 		}
 		w := collectorWorkload(c)
 		related = append(related, w)
-		sel := labels.SelectorFromSet(operatorSelector(c.Ref, opComponentCollector)).String()
+		sel := labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector)).String()
 		fix = append(fix, fmt.Sprintf("kubectl get pods -n %s -l %s lists what the TA sees; kubectl describe %s %s -n %s tells why there are none",
 			ns, sel, strings.ToLower(w.Kind), w.Name, ns))
 	}
@@ -168,7 +144,7 @@ func (ev *evaluation) taAndCollectors(a *model.Allocator) (*model.Allocator, []*
 // out targets.
 func (ev *evaluation) allocatorRuns(ta *model.Allocator) bool {
 	where := model.NamespaceSet{Names: []string{ta.Ref.Namespace}}
-	for _, p := range ev.after.Pods(where, labels.SelectorFromSet(operatorSelector(ta.Ref, opComponentTA))) {
+	for _, p := range ev.after.Pods(where, labels.SelectorFromSet(model.OperatorSelector(ta.Ref, model.ComponentTA))) {
 		if p.Phase == corev1.PodRunning {
 			return true
 		}
@@ -183,11 +159,11 @@ func shortSelector(collectors []*model.Allocator) string {
 	for i, c := range collectors {
 		inst[i] = model.InstanceLabel(c.Ref.Namespace, c.Ref.Name)
 	}
-	instance := opSelInstance + "=" + inst[0]
+	instance := model.LabelInstance + "=" + inst[0]
 	if len(inst) > 1 {
-		instance = opSelInstance + " in (" + strings.Join(inst, ",") + ")"
+		instance = model.LabelInstance + " in (" + strings.Join(inst, ",") + ")"
 	}
-	return instance + "," + opSelComponent + "=" + opComponentCollector
+	return instance + "," + model.LabelComponent + "=" + model.ComponentCollector
 }
 
 // collectorWorkload is the workload the operator runs a collector's pods with.
