@@ -9,6 +9,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/diagnose"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // compareThroughProxy does the guide's step 2 for every diagnosed TA: it
@@ -21,7 +22,7 @@ func compareThroughProxy(ctx context.Context, cfg *rest.Config, view cluster.Vie
 			if a.Ref != ad.Object {
 				continue
 			}
-			svc := diagnose.TAServiceName(a)
+			svc := model.TAServiceName(a)
 			c, err := diagnose.NewProxyTAClient(cfg, a.Ref.Namespace, svc, diagnose.TAServicePort)
 			if err == nil {
 				var cmp *diagnose.Comparison

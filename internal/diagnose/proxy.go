@@ -8,19 +8,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-
-	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // TAServicePort is the port of the operator's TA Service that serves the
 // HTTP API in plain text; with mTLS on, its https port asks for the
 // collectors' client certificates, which the API server's proxy cannot show.
 const TAServicePort = "targetallocation"
-
-// TAServiceName is the Service the operator creates for a TA:
-// <name>-targetallocator (a collector's embedded TA has the collector's
-// name).
-func TAServiceName(a *model.Allocator) string { return a.Ref.Name + "-targetallocator" }
 
 // NewProxyTAClient reads a TA's HTTP API through the API server's service
 // proxy, with the caller's own credentials: the guide's port-forward, done

@@ -95,7 +95,7 @@ func Generated(a *Allocator) []Object {
 		})
 	}
 	if a.Standalone || a.Enabled {
-		name := a.Ref.Name + "-targetallocator"
+		name := TAServiceName(a)
 		sel := selectorLabels(a, ComponentTA)
 		sel[labelName] = name
 		if n, ok := a.Labels[labelName]; ok && a.Standalone {
@@ -114,6 +114,11 @@ func Generated(a *Allocator) []Object {
 	}
 	return out
 }
+
+// TAServiceName is the Service (and Deployment) the operator creates for a
+// TA: <name>-targetallocator, a collector's embedded TA taking the
+// collector's name.
+func TAServiceName(a *Allocator) string { return a.Ref.Name + "-targetallocator" }
 
 func selectorLabels(a *Allocator, component string) map[string]string {
 	return OperatorSelector(a.Ref, component)
