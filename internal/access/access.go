@@ -1,9 +1,21 @@
 // Package access answers the questions about a TA's service account that
-// only the API server can: does it exist, and what may it do. Positive
-// answers are cached briefly, so a burst of edits to one collector asks
-// once; negative ones are not, so a user who has just fixed the account or
-// its RBAC sees the warning go away at the next apply. Concurrent requests
-// asking the same question share one API call.
+// only the API server can: does it exist, and what may it do.
+//
+// Admission sits on the API server's hot path and one collector asks about
+// 28 questions, so every answer is a bounded, shared cost:
+//   - an answer, granted or refused, is cached until its TTL passes or the
+//     objects it depends on change (the server watches RBAC objects and
+//     ServiceAccounts and calls InvalidateRBAC / InvalidateAccounts), so a
+//     fix is seen at the next apply while a storm of requests naming an
+//     account that lacks its permissions asks each question once;
+//   - concurrent requests asking the same question share one API call, made
+//     on a context of its own so that one request giving up does not spoil
+//     it for the others (its answer is cached for the next request);
+//   - each requester has a budget of API calls (WithRequester), so one
+//     user's burst cannot use up the client's rate limit for everyone;
+//   - a request waits on the API server at most Wait; then, and when its
+//     budget is spent, it is answered from the last known result, noted in
+//     the context (WithStaleNote) so the answer can say so.
 package access
 
 import (
@@ -12,9 +24,11 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,16 +38,32 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
+// ErrBudget is returned for a question the requester's budget does not pay
+// for and no earlier answer exists.
+var ErrBudget = errors.New("this requester's budget of access reviews is spent; try again in a few seconds")
+
 // Reviewer implements the account half of validate.Facts.
 type Reviewer struct {
 	// Reader reads ServiceAccounts directly from the API server: ta-guard
-	// keeps no informer (and needs no list/watch) for them.
+	// keeps only their metadata's changes (to invalidate answers), not the
+	// objects.
 	Reader client.Reader
 	// Creator creates SubjectAccessReviews.
 	Creator client.Writer
-	// TTL is how long an answer is reused.
+	// TTL is how long an answer is reused while nothing it depends on
+	// changes. The watch invalidates sooner; the TTL bounds what a missed
+	// event (a watch gap) can cost.
 	TTL time.Duration
-	// Parallel bounds concurrent reviews per question.
+	// Wait bounds how long one request waits for an answer from the API
+	// server before it takes the last known one (0: as long as its context).
+	Wait time.Duration
+	// CallTimeout bounds one API call, which outlives the request that
+	// started it so that its answer is cached.
+	CallTimeout time.Duration
+	// Budget and Burst are each requester's rate of API calls (0: no budget).
+	Budget rate.Limit
+	Burst  int
+	// Parallel bounds concurrent reviews per request.
 	Parallel int
 	// ReadSecrets lets LookupSecret read Secrets (TA109). Off by default:
 	// the API server grants a Secret's keys, and even its existence, only
@@ -43,104 +73,221 @@ type Reviewer struct {
 	ReadSecrets bool
 	now         func() time.Time
 
+	// rbacGen and accountGen count changes to RBAC objects and to
+	// ServiceAccounts: an answer computed under an older count is stale.
+	rbacGen, accountGen atomic.Uint64
+
 	mu      sync.Mutex
 	answers map[string]answer
+	budgets map[string]*rate.Limiter
 	// inflight shares one API call among concurrent requests asking the
-	// same question: a burst of dry runs naming one account sends each
-	// review once, not once per request.
+	// same question.
 	inflight singleflight.Group
 }
 
 type answer struct {
-	ok bool
-	at time.Time
+	ok  bool
+	at  time.Time
+	gen uint64
 }
 
-// NewReviewer returns a reviewer with a 30 s cache.
+// maxEntries bounds the cache and the budgets: past it they are forgotten
+// rather than grown without limit.
+const maxEntries = 20000
+
+// NewReviewer returns a reviewer with a 30 s cache, a 1.5 s wait and a budget
+// of 10 API calls per second (bursts of 60: two new collectors at once) for
+// each requester.
 func NewReviewer(r client.Reader, w client.Writer) *Reviewer {
-	return &Reviewer{Reader: r, Creator: w, TTL: 30 * time.Second, Parallel: 8, now: time.Now, answers: map[string]answer{}}
+	return &Reviewer{Reader: r, Creator: w, TTL: 30 * time.Second, Wait: 1500 * time.Millisecond,
+		CallTimeout: 10 * time.Second, Budget: 10, Burst: 60, Parallel: 8, now: time.Now,
+		answers: map[string]answer{}, budgets: map[string]*rate.Limiter{}}
 }
 
-func (r *Reviewer) cached(key string) (bool, bool) {
+// InvalidateRBAC marks every permission answer stale: a Role, ClusterRole or
+// binding changed.
+func (r *Reviewer) InvalidateRBAC() { r.rbacGen.Add(1) }
+
+// InvalidateAccounts marks every account-existence answer stale.
+func (r *Reviewer) InvalidateAccounts() { r.accountGen.Add(1) }
+
+type requesterKey struct{}
+
+// WithRequester names who a request's questions are asked for: each
+// requester spends its own budget. The audit asks without one.
+func WithRequester(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, user)
+}
+
+// StaleNote records that some answers of a request came from the last
+// known result rather than from the API server.
+type StaleNote struct {
+	mu     sync.Mutex
+	n      int
+	oldest time.Duration
+	why    error
+}
+
+type staleKey struct{}
+
+// WithStaleNote returns a context whose answers note when they are stale.
+func WithStaleNote(ctx context.Context) (context.Context, *StaleNote) {
+	n := &StaleNote{}
+	return context.WithValue(ctx, staleKey{}, n), n
+}
+
+// Stale reports how many answers were stale, the oldest one's age and why.
+func (n *StaleNote) Stale() (int, time.Duration, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.n, n.oldest, n.why
+}
+
+func noteStale(ctx context.Context, age time.Duration, why error) {
+	n, _ := ctx.Value(staleKey{}).(*StaleNote)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.n++
+	n.oldest = max(n.oldest, age)
+	if n.why == nil {
+		n.why = why
+	}
+}
+
+// spend takes one API call from the requester's budget.
+func (r *Reviewer) spend(ctx context.Context) bool {
+	user, _ := ctx.Value(requesterKey{}).(string)
+	if user == "" || r.Budget <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	l := r.budgets[user]
+	if l == nil {
+		if len(r.budgets) >= maxEntries {
+			r.budgets = map[string]*rate.Limiter{}
+		}
+		l = rate.NewLimiter(r.Budget, max(r.Burst, 1))
+		r.budgets[user] = l
+	}
+	r.mu.Unlock()
+	return l.Allow()
+}
+
+func (r *Reviewer) lookup(key string) (answer, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.answers[key]
-	if !ok || r.now().Sub(a.at) > r.TTL {
-		return false, false
-	}
-	return a.ok, true
+	return a, ok
 }
 
-func (r *Reviewer) remember(key string, ok bool) {
-	if !ok {
-		return
-	}
+func (r *Reviewer) store(key string, ok bool, gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.answers) > 10000 {
-		// Bounded: forget everything rather than grow without limit.
+	if len(r.answers) >= maxEntries {
 		r.answers = map[string]answer{}
 	}
-	r.answers[key] = answer{ok: ok, at: r.now()}
+	r.answers[key] = answer{ok: ok, at: r.now(), gen: gen}
+}
+
+// answer returns the cached answer to key while it is fresh, and otherwise
+// asks, within the requester's budget and the reviewer's Wait, falling back
+// to the last known answer.
+func (r *Reviewer) answer(ctx context.Context, key string, gen *atomic.Uint64, ask func(context.Context) (bool, error)) (bool, error) {
+	last, known := r.lookup(key)
+	if known && last.gen == gen.Load() && r.now().Sub(last.at) <= r.TTL {
+		return last.ok, nil
+	}
+	fallback := func(why error) (bool, error) {
+		if known {
+			noteStale(ctx, r.now().Sub(last.at), why)
+			return last.ok, nil
+		}
+		return false, why
+	}
+	if !r.spend(ctx) {
+		return fallback(ErrBudget)
+	}
+	ch := r.inflight.DoChan(key, func() (any, error) {
+		// The call is shared and its answer cached: it must not end when
+		// the request that started it gives up.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.CallTimeout)
+		defer cancel()
+		g := gen.Load() // before asking: a change during the call makes the answer stale
+		ok, err := ask(cctx)
+		if err == nil {
+			r.store(key, ok, g)
+		}
+		return ok, err
+	})
+	wait := ctx
+	if r.Wait > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, r.Wait)
+		defer cancel()
+	}
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return fallback(res.Err)
+		}
+		return res.Val.(bool), nil
+	case <-wait.Done():
+		return fallback(fmt.Errorf("the API server did not answer within %s: %w", r.Wait, wait.Err()))
+	}
 }
 
 // ServiceAccountExists implements validate.Facts.
 func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name string) (bool, error) {
-	key := "sa/" + namespace + "/" + name
-	if ok, hit := r.cached(key); hit {
-		return ok, nil
-	}
-	v, err, _ := r.inflight.Do(key, func() (any, error) {
+	return r.answer(ctx, "sa/"+namespace+"/"+name, &r.accountGen, func(ctx context.Context) (bool, error) {
 		err := r.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
 		switch {
 		case err == nil:
-			r.remember(key, true)
 			return true, nil
 		case apierrors.IsNotFound(err):
-			r.remember(key, false)
 			return false, nil
 		}
 		return false, err
 	})
-	return v.(bool), err
+}
+
+// review asks one SubjectAccessReview as the account.
+func (r *Reviewer) review(ctx context.Context, namespace, account string, attrs authorizationv1.ResourceAttributes) (bool, error) {
+	user, groups := serviceAccountUser(namespace, account)
+	key := fmt.Sprintf("sar/%s/%s %s.%s/%s in %q", user, attrs.Verb, attrs.Resource, attrs.Group, attrs.Name, attrs.Namespace)
+	return r.answer(ctx, key, &r.rbacGen, func(ctx context.Context) (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: groups, ResourceAttributes: &attrs,
+		}}
+		if err := r.Creator.Create(ctx, sar); err != nil {
+			return false, err
+		}
+		return sar.Status.Allowed, nil
+	})
 }
 
 // MissingPermissions implements validate.Facts with one SubjectAccessReview
 // per permission, as the service account (system:serviceaccount:ns:name).
 func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account string, perms []validate.Permission) ([]validate.Permission, error) {
-	user, groups := serviceAccountUser(namespace, account)
 	allowed := make([]bool, len(perms))
 	errs := make([]error, len(perms))
 	sem := make(chan struct{}, max(r.Parallel, 1))
 	var wg sync.WaitGroup
 	for i, p := range perms {
-		key := "sar/" + user + "/" + p.String()
-		if ok, hit := r.cached(key); hit {
-			allowed[i] = ok
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			// A failing review does not cancel the others: what they learn
-			// is cached and serves the next request.
-			v, err, _ := r.inflight.Do(key, func() (any, error) {
-				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-					User:   user,
-					Groups: groups,
-					ResourceAttributes: &authorizationv1.ResourceAttributes{
-						Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
-					},
-				}}
-				if err := r.Creator.Create(ctx, sar); err != nil {
-					return false, fmt.Errorf("%s: %w", p, err)
-				}
-				r.remember(key, sar.Status.Allowed)
-				return sar.Status.Allowed, nil
+			ok, err := r.review(ctx, namespace, account, authorizationv1.ResourceAttributes{
+				Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
 			})
-			allowed[i], errs[i] = v.(bool), err
+			if err != nil {
+				err = fmt.Errorf("%s: %w", p, err)
+			}
+			allowed[i], errs[i] = ok, err
 		}()
 	}
 	wg.Wait()
@@ -167,26 +314,13 @@ func serviceAccountUser(namespace, account string) (string, []string) {
 // get on that one Secret: a Role may grant it by resourceNames, so a review
 // of get on Secrets in general would say no where the TA's request succeeds.
 func (r *Reviewer) MayGetSecret(ctx context.Context, namespace, account, secretNamespace, secret string) (bool, error) {
-	user, groups := serviceAccountUser(namespace, account)
-	key := "sar/" + user + "/get secrets/" + secretNamespace + "/" + secret
-	if ok, hit := r.cached(key); hit {
-		return ok, nil
-	}
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User:   user,
-		Groups: groups,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: secretNamespace, Verb: "get", Resource: "secrets", Name: secret,
-		},
-	}}
-	v, err, _ := r.inflight.Do(key, func() (any, error) {
-		if err := r.Creator.Create(ctx, sar); err != nil {
-			return false, fmt.Errorf("get secrets/%s in %s: %w", secret, secretNamespace, err)
-		}
-		r.remember(key, sar.Status.Allowed)
-		return sar.Status.Allowed, nil
+	ok, err := r.review(ctx, namespace, account, authorizationv1.ResourceAttributes{
+		Namespace: secretNamespace, Verb: "get", Resource: "secrets", Name: secret,
 	})
-	return v.(bool), err
+	if err != nil {
+		return false, fmt.Errorf("get secrets/%s in %s: %w", secret, secretNamespace, err)
+	}
+	return ok, nil
 }
 
 // LookupSecret implements validate.Facts. It reads the Secret straight from

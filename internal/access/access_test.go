@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,10 @@ func fakeClient(t *testing.T, allowed map[string]bool, reviews *int, objs ...cli
 	}).Build()
 }
 
-func TestOnlyGrantsAreCached(t *testing.T) {
+// Both grants and refusals are reused until the TTL passes or RBAC changes:
+// a storm of requests naming an account that lacks permissions asks once,
+// and the fix (a new binding, seen by the watch) is seen at the next apply.
+func TestAnswersAreCachedUntilRBACChanges(t *testing.T) {
 	allowed := map[string]bool{"list pods": true}
 	reviews := 0
 	c := fakeClient(t, allowed, &reviews)
@@ -54,22 +58,33 @@ func TestOnlyGrantsAreCached(t *testing.T) {
 	assert.Equal(t, []validate.Permission{perms[1]}, missing)
 	assert.Equal(t, 2, reviews)
 
-	// The user grants the missing permission: the next question sees it at
-	// once, while the granted one is answered from the cache.
+	missing, err = r.MissingPermissions(context.Background(), "obs", "ta", perms)
+	require.NoError(t, err)
+	assert.Equal(t, []validate.Permission{perms[1]}, missing, "the refusal is reused")
+	assert.Equal(t, 2, reviews)
+
+	// The user grants the missing permission; the watch sees the binding.
 	allowed["list services"] = true
+	r.InvalidateRBAC()
 	missing, err = r.MissingPermissions(context.Background(), "obs", "ta", perms)
 	require.NoError(t, err)
 	assert.Empty(t, missing)
-	assert.Equal(t, 3, reviews)
+	assert.Equal(t, 4, reviews)
 
-	// Past the TTL, granted answers are asked again.
+	// A ServiceAccount change does not touch permission answers.
+	r.InvalidateAccounts()
+	_, err = r.MissingPermissions(context.Background(), "obs", "ta", perms)
+	require.NoError(t, err)
+	assert.Equal(t, 4, reviews)
+
+	// Past the TTL, answers are asked again (a missed watch event costs no more).
 	r.now = func() time.Time { return time.Now().Add(time.Minute) }
 	_, err = r.MissingPermissions(context.Background(), "obs", "ta", perms)
 	require.NoError(t, err)
-	assert.Equal(t, 5, reviews)
+	assert.Equal(t, 6, reviews)
 }
 
-func TestServiceAccountCreatedIsSeenAtOnce(t *testing.T) {
+func TestServiceAccountCreatedIsSeenWhenWatched(t *testing.T) {
 	reviews := 0
 	c := fakeClient(t, nil, &reviews)
 	r := NewReviewer(c, c)
@@ -79,12 +94,15 @@ func TestServiceAccountCreatedIsSeenAtOnce(t *testing.T) {
 	require.NoError(t, c.Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "obs", Name: "ta"}}))
 	ok, err = r.ServiceAccountExists(context.Background(), "obs", "ta")
 	require.NoError(t, err)
+	assert.False(t, ok, "until the watch reports the account, the answer is reused")
+	r.InvalidateAccounts()
+	ok, err = r.ServiceAccountExists(context.Background(), "obs", "ta")
+	require.NoError(t, err)
 	assert.True(t, ok)
 }
 
 // The TA gets each Secret by name in the monitor's namespace: the review
-// asks exactly that, as the TA's service account, and a grant is reused
-// while a refusal is asked again.
+// asks exactly that, as the TA's service account, and the answer is reused.
 func TestMayGetSecret(t *testing.T) {
 	var asked []authorizationv1.SubjectAccessReviewSpec
 	allowed := map[string]bool{"app/web-auth": true}
@@ -120,7 +138,7 @@ func TestMayGetSecret(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, ok)
 	}
-	assert.Len(t, asked, 3, "a refusal is asked again")
+	assert.Len(t, asked, 2, "a refusal is reused too")
 
 	// Another namespace's Secret of the same name is another question.
 	ok, err = r.MayGetSecret(ctx, "obs", "ta", "team", "web-auth")
@@ -231,11 +249,125 @@ func TestConcurrentRequestsShareReviews(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			// Denials are not cached (a fix must show at once), so requests
-			// that come after a shared review ask again; but far fewer than
-			// one review per request and permission.
-			assert.Less(t, w.n.Load(), int64(requests*len(perms)/4), "reviews sent for %d requests × %d permissions", requests, len(perms))
+			// Each question is asked once; only the failed one again.
+			assert.LessOrEqual(t, w.n.Load(), int64(2*len(perms)), "reviews sent for %d requests × %d permissions", requests, len(perms))
 			assert.Equal(t, tt.wantErr, failed.Load() > 0)
 		})
 	}
+}
+
+// slowReviews answers after delay, granting everything, unless blocked.
+type slowReviews struct {
+	client.Writer
+	n     atomic.Int64
+	delay atomic.Int64 // nanoseconds
+}
+
+func (c *slowReviews) Create(ctx context.Context, obj client.Object, _ ...client.CreateOption) error {
+	c.n.Add(1)
+	select {
+	case <-time.After(time.Duration(c.delay.Load())):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	obj.(*authorizationv1.SubjectAccessReview).Status.Allowed = true
+	return nil
+}
+
+// One requester's burst spends its own budget, not another's; past it the
+// requester gets the last known answer, or ErrBudget when there is none.
+func TestBudgetPerRequester(t *testing.T) {
+	w := &slowReviews{}
+	r := NewReviewer(nil, w)
+	r.Budget, r.Burst = 0.001, 3
+	perm := func(i int) []validate.Permission {
+		return []validate.Permission{{Resource: fmt.Sprintf("r%d", i), Verb: "list"}}
+	}
+	mallory := WithRequester(context.Background(), "mallory")
+	for i := range 3 {
+		_, err := r.MissingPermissions(mallory, "obs", "ta", perm(i))
+		require.NoError(t, err)
+	}
+	_, err := r.MissingPermissions(mallory, "obs", "ta", perm(3))
+	require.ErrorIs(t, err, ErrBudget)
+
+	// Answers already known still serve her, marked as stale once expired.
+	r.InvalidateRBAC()
+	ctx, note := WithStaleNote(mallory)
+	missing, err := r.MissingPermissions(ctx, "obs", "ta", perm(0))
+	require.NoError(t, err)
+	assert.Empty(t, missing)
+	n, _, why := note.Stale()
+	assert.Equal(t, 1, n)
+	assert.ErrorIs(t, why, ErrBudget)
+
+	// Alice has a budget of her own.
+	alice := WithRequester(context.Background(), "alice")
+	_, err = r.MissingPermissions(alice, "obs", "ta", perm(4))
+	require.NoError(t, err)
+	// The audit (no requester) has no budget.
+	for i := range 10 {
+		_, err = r.MissingPermissions(context.Background(), "obs", "ta", perm(10+i))
+		require.NoError(t, err)
+	}
+}
+
+// A slow API server makes a request wait at most Wait: then it is answered
+// from the last known result, noted as stale, and the call it started goes
+// on to refresh the cache for the next request.
+func TestSlowAPIServerAnswersFromLastKnown(t *testing.T) {
+	w := &slowReviews{}
+	r := NewReviewer(nil, w)
+	r.Wait = 50 * time.Millisecond
+	perms := []validate.Permission{{Resource: "pods", Verb: "list"}}
+	ctx := context.Background()
+	_, err := r.MissingPermissions(ctx, "obs", "ta", perms)
+	require.NoError(t, err)
+
+	w.delay.Store(int64(300 * time.Millisecond))
+	r.InvalidateRBAC()
+	sctx, note := WithStaleNote(ctx)
+	start := time.Now()
+	missing, err := r.MissingPermissions(sctx, "obs", "ta", perms)
+	require.NoError(t, err)
+	assert.Empty(t, missing)
+	assert.Less(t, time.Since(start), 250*time.Millisecond, "the request did not wait for the API server")
+	n, _, why := note.Stale()
+	assert.Equal(t, 1, n)
+	assert.ErrorIs(t, why, context.DeadlineExceeded)
+
+	// The refresh completes in the background and serves the next request fresh.
+	require.Eventually(t, func() bool {
+		a, ok := r.lookup(`sar/system:serviceaccount:obs:ta/list pods./ in ""`)
+		return ok && a.gen == r.rbacGen.Load()
+	}, 2*time.Second, 10*time.Millisecond)
+	sctx, note = WithStaleNote(ctx)
+	_, err = r.MissingPermissions(sctx, "obs", "ta", perms)
+	require.NoError(t, err)
+	n, _, _ = note.Stale()
+	assert.Zero(t, n)
+
+	// With nothing known, a slow API server is an error (not checked), in time.
+	_, err = r.MissingPermissions(ctx, "obs", "other", perms)
+	require.Error(t, err)
+}
+
+// A request that gives up does not spoil the shared call of the others.
+func TestCancelledRequestDoesNotCancelSharedCall(t *testing.T) {
+	w := &slowReviews{}
+	w.delay.Store(int64(100 * time.Millisecond))
+	r := NewReviewer(nil, w)
+	r.Wait = 0
+	perms := []validate.Permission{{Resource: "pods", Verb: "list"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.MissingPermissions(context.Background(), "obs", "ta", perms)
+		done <- err
+	}()
+	_, err := r.MissingPermissions(ctx, "obs", "ta", perms)
+	require.Error(t, err)
+	require.NoError(t, <-done)
+	assert.EqualValues(t, 1, w.n.Load())
 }

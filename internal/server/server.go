@@ -165,6 +165,12 @@ func New(opts Options) (*Server, error) {
 		reviewer.TTL = opts.AccessCacheTTL
 	}
 	reviewer.ReadSecrets = opts.CheckSecretKeys
+	// A request waits on the API server for half its time at most: the rest
+	// is for the engine and the answer, from the last known result if need be.
+	reviewer.Wait = opts.RequestTimeout / 2
+	if err := mgr.Add(watchAccessChanges(mgr.GetCache(), reviewer, opts.Log.WithName("access"))); err != nil {
+		return nil, err
+	}
 	s.Handler = &webhook.Handler{
 		View:    s.Store,
 		Facts:   facts{Watcher: s.Watcher, Reviewer: reviewer},

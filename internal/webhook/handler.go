@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ta-guard/ta-guard/internal/access"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -71,6 +72,10 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
+	// Live look-ups are paid from the requester's own budget, and answers
+	// from the last known result are said to be so.
+	ctx = access.WithRequester(ctx, req.UserInfo.Username)
+	ctx, stale := access.WithStaleNote(ctx)
 	var pol *policy.Policy
 	if h.Policy != nil {
 		pol = h.Policy()
@@ -81,6 +86,9 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		h.Log.Error(liveErr, "live checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
 		h.count("live_facts")
 		resp = resp.WithWarnings(truncate(NotChecked + "live checks (RBAC, service account) failed: " + liveErr.Error()))
+	}
+	if n, age, why := stale.Stale(); n > 0 {
+		resp = resp.WithWarnings(truncate(fmt.Sprintf("ta-guard: %d access answer(s) are the last known result (%s old), not fresh from the API server: %v", n, age.Round(time.Second), why)))
 	}
 	return resp
 }

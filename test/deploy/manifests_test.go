@@ -417,7 +417,10 @@ func expectedGrants() []string {
 	for _, r := range informerResources {
 		add("", r, "list", "watch") // internal/watch: informers
 	}
-	add("", "/serviceaccounts", "get")                             // internal/access: TA010
+	add("", "/serviceaccounts", "get", "list", "watch") // internal/access: TA010; metadata watch invalidates answers
+	for _, r := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
+		add("", "rbac.authorization.k8s.io/"+r, "list", "watch") // internal/server: RBAC changes invalidate TA008 answers
+	}
 	add("", "authorization.k8s.io/subjectaccessreviews", "create") // internal/access: TA008; the metrics endpoint
 	add("", "authentication.k8s.io/tokenreviews", "create")        // the metrics endpoint: who scrapes
 	// internal/audit: reports, events, and the leader election Lease.

@@ -216,7 +216,8 @@ func TestRBAC(t *testing.T) {
 			}
 			assert.False(t, can(ns, "", "services", "update"), "update services in %s", ns)
 			assert.False(t, can(ns, "", "pods", "get"), "get pods in %s", ns)
-			assert.False(t, can(ns, "", "serviceaccounts", "list"), "list serviceaccounts in %s", ns)
+			assert.False(t, can(ns, "", "serviceaccounts", "update"), "update serviceaccounts in %s", ns)
+			assert.False(t, can(ns, "rbac.authorization.k8s.io", "rolebindings", "create"), "create rolebindings in %s", ns)
 		}
 	})
 }
