@@ -21,7 +21,6 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ta-guard/ta-guard/internal/access"
 	"github.com/ta-guard/ta-guard/internal/audit"
@@ -56,6 +55,14 @@ type Options struct {
 	// findings and the kinds ta-guard reads are not for every pod.
 	InsecureMetrics bool
 	EnableHTTP2     bool
+	// WebhookReadHeaderTimeout, WebhookReadTimeout (the whole request),
+	// WebhookWriteTimeout and WebhookIdleTimeout bound the webhook's
+	// connections; 0 takes the defaults of webhookserver.go.
+	WebhookReadHeaderTimeout, WebhookReadTimeout, WebhookWriteTimeout, WebhookIdleTimeout time.Duration
+	// WebhookInFlightBytes is the budget of admission request bodies held at
+	// once, by declared length (0: DefaultInFlightBytes). Raise it with the
+	// memory limit.
+	WebhookInFlightBytes int64
 	// RequestTimeout bounds the live look-ups of one admission request.
 	RequestTimeout time.Duration
 	// WatchInterval is how often kinds not served yet are looked for.
@@ -136,8 +143,11 @@ func New(opts Options) (*Server, error) {
 		LeaderElectionID:        orDefault(opts.LeaderElectionID, "ta-guard-audit"),
 		// Hand the lease over at once on a clean shutdown (rolling update).
 		LeaderElectionReleaseOnCancel: true,
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+		WebhookServer: newWebhookServer(webhookServerOptions{
 			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts,
+			ReadHeaderTimeout: opts.WebhookReadHeaderTimeout, ReadTimeout: opts.WebhookReadTimeout,
+			WriteTimeout: opts.WebhookWriteTimeout, IdleTimeout: opts.WebhookIdleTimeout,
+			InFlightBytes: opts.WebhookInFlightBytes, Log: opts.Log.WithName("webhook-server"),
 		}),
 	})
 	if err != nil {

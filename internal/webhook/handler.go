@@ -180,8 +180,9 @@ func decodeRequest(req admission.Request) (validate.Request, error) {
 	return out, nil
 }
 
-// Server wraps the handler for http.ServeMux (controller-runtime's webhook
-// server registers it at Path).
+// Server wraps the handler for http.ServeMux (the webhook server registers
+// it at Path). It reads at most MaxRequestBytes of a review, and holds one
+// copy of its objects (see reviewHandler).
 func (h *Handler) Server() http.Handler {
-	return &admission.Webhook{Handler: h}
+	return &reviewHandler{h: h, limit: MaxRequestBytes}
 }
