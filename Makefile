@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook generate k8s-bins crds clean demo dev manifests docker-build
+.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook fuzz generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
@@ -58,6 +58,17 @@ BENCH_GOMEMLIMIT ?= 280MiB
 bench-webhook:
 	$(GO) build -o bin/loadbench ./test/loadbench
 	GOMEMLIMIT=$(BENCH_GOMEMLIMIT) bin/loadbench -rate 200 -duration 20s -rounds 2 -capacity 5s
+
+## fuzz: each fuzz target for $(FUZZTIME), one after another (docs/fuzzing.md);
+## their seeds in testdata/fuzz/ already run in `make test`.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest \
+	FuzzAdmissionObjects:./internal/webhook FuzzAdmissionBody:./internal/webhook
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} ($${t#*:}, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 ## crds: regenerate the Prometheus Operator CRDs of the tests from its Go types.
 crds:
