@@ -116,7 +116,7 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 			}
 			for _, m := range ev.after.Monitors(k, probe.Scopes[k].Monitors.Selector()) {
 				if probe.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
-					if n == 0 {
+					if example == "" && ev.shows(m.Ref) {
 						example = m.Ref.String()
 					}
 					n++
@@ -129,7 +129,10 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 			})
 			return
 		}
-		why = fmt.Sprintf("%d monitors exist that it would read (e.g. %s)", n, example)
+		why = fmt.Sprintf("%d monitors exist that it would read", n)
+		if example != "" {
+			why += " (e.g. " + example + ")"
+		}
 	}
 	ev.add(rules.TA002, "", "",
 		"prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read",
@@ -160,11 +163,15 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	if a.Ref.APIVersion == "opentelemetry.io/v1alpha1" {
 		fix = fmt.Sprintf("v1alpha1 has no %s: move the collector to opentelemetry.io/v1beta1 and set it", shortField(s.MonitorsField))
 	}
+	which := k.String() + " " + example.Ref.NamespacedName()
+	if !ev.shows(example.Ref) {
+		which = unseen(1, k.String())
+	}
 	f := ev.add(rules.TA003, "", "",
-		fmt.Sprintf("%s is unset, so the TA reads no %s, and %s %s is read by no reader", shortField(s.MonitorsField), k, k, example.Ref.NamespacedName()),
+		fmt.Sprintf("%s is unset, so the TA reads no %s, and %s is read by no reader", shortField(s.MonitorsField), k, which),
 		fix)
 	f.Field = s.MonitorsField
-	f.Related = []model.Ref{example.Ref}
+	f.Related = ev.visibleRefs([]model.Ref{example.Ref})
 	if ev.trace {
 		ev.checks[len(ev.checks)-1].Subject = k.String()
 	}
@@ -299,25 +306,40 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	if len(orphans) == 0 {
 		return
 	}
-	names := make([]string, 0, 3)
-	for i, m := range orphans {
+	// Monitors of namespaces the reader may not read are counted, not
+	// named; the first one they may read explains why the new state misses it.
+	var shown []*model.Monitor
+	for _, m := range orphans {
+		if ev.shows(m.Ref) {
+			shown = append(shown, m)
+		}
+	}
+	var first *model.Monitor
+	if len(shown) > 0 {
+		first = shown[0]
+	}
+	names := make([]string, 0, 5)
+	for i, m := range shown {
 		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(orphans)-3))
+			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
 			break
 		}
 		names = append(names, m.Ref.String())
 	}
-	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), strings.Join(names, ", "))
-	related := make([]model.Ref, len(orphans))
-	for i, m := range orphans {
-		related[i] = m.Ref
+	if hidden := len(orphans) - len(shown); hidden > 0 {
+		names = append(names, unseen(hidden, "monitor"))
 	}
+	list := strings.Join(names, ", ")
+	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), list)
+	related := ev.visibleRefs(refsOf(orphans, func(m *model.Monitor) model.Ref { return m.Ref }))
 	fix := "keep the selectors matching them, or point another target allocator at them"
 	if cur == nil {
-		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), strings.Join(names, ", "))
+		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), list)
 		fix = "point another target allocator at them before deleting this one"
-	} else if why := cur.WhyNot(orphans[0], ev.after.Namespace(orphans[0].Ref.Namespace)); len(why) > 0 {
-		fix = fmt.Sprintf("%s: %s; %s", orphans[0].Ref, strings.Join(why, "; "), fix)
+	} else if first != nil {
+		if why := cur.WhyNot(first, ev.after.Namespace(first.Ref.Namespace)); len(why) > 0 {
+			fix = fmt.Sprintf("%s: %s; %s", first.Ref, strings.Join(why, "; "), fix)
+		}
 	}
 	ev.add(rules.TA011, "", "", what, fix).Related = related
 }

@@ -171,11 +171,9 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 		}
 		f := ev.add(rules.TA106, "", "",
 			fmt.Sprintf("the matched Services have no endpoints (%s): its jobs exist but stay empty",
-				listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.NamespacedName() })),
+				listShown(ev, svcs, maxHints, serviceRef, "Service", "", func(s *model.Service) string { return s.Ref.NamespacedName() })),
 			"check that the Services' selectors match running Pods")
-		for _, s := range svcs {
-			f.Related = append(f.Related, s.Ref)
-		}
+		f.Related = ev.visibleRefs(refsOf(svcs, serviceRef))
 		return
 	}
 	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())

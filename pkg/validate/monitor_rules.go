@@ -73,15 +73,29 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 		return // no TA discovers monitors at all: nothing to be blind to
 	}
 	bestWhy := best.WhyNot(m, ns)
-	what := fmt.Sprintf("read by no TA; closest %s: %s", best.Ref, bestWhy[0])
+	name := best.Ref.String()
+	shown := ev.shows(best.Ref)
+	if !shown {
+		// The user fixes their own monitor: what the closest TA's selectors
+		// require of it (labels, namespace labels) stays, since it is the
+		// fix. Which TA that is, and the namespaces it lists, belong to a
+		// namespace the user may not read.
+		name = "TA (" + unseen(1, best.Ref.Kind) + ")"
+		bestWhy = redactedWhyNot(best, m, ns, bestWhy)
+	}
+	what := fmt.Sprintf("read by no TA; closest %s: %s", name, bestWhy[0])
 	var fix []string
 	if len(bestWhy) > 1 {
 		fix = append(fix, "also: "+strings.Join(bestWhy[1:], "; "))
 	}
+	of := name
+	if !shown {
+		of = "that TA"
+	}
 	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
-		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, best.Ref))
+		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, of))
 	} else {
-		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, best.Ref))
+		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, of))
 	}
 	if n > 1 {
 		fix = append(fix, fmt.Sprintf("%d target allocators checked", n))
@@ -89,8 +103,29 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	fix = append(fix, `if no TA is meant to read it, annotate it ta-guard.io/skip: "TA101"`)
 	f := ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
 	f.Field = field.NewPath("metadata", "labels")
-	f.Related = []model.Ref{best.Ref}
+	f.Related = ev.visibleRefs([]model.Ref{best.Ref})
 	f.Reasons = bestWhy
+}
+
+// redactedWhyNot is WhyNot for a reader whose namespace the audience may not
+// read: the reasons that quote its namespace lists or its namespace name say
+// what is wrong without them. why is WhyNot's answer, one reason per miss.
+func redactedWhyNot(a *model.Allocator, m *model.Monitor, ns *model.Namespace, why []string) []string {
+	out := append([]string(nil), why...)
+	for i, mi := range a.Scope(m, ns, true).Misses {
+		if i >= len(out) {
+			break
+		}
+		switch mi.Reason {
+		case model.OtherNamespace:
+			f := mi.Field.String()
+			f = f[strings.LastIndexByte(f, '.')+1:]
+			out[i] = fmt.Sprintf("its %s is unset, so it reads only its own namespace", f)
+		case model.NotAllowed:
+			out[i] = fmt.Sprintf("namespace %s is not in its allowNamespaces", m.Ref.Namespace)
+		}
+	}
+	return out
 }
 
 // namespacesExist is TA105.
@@ -185,30 +220,55 @@ func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []stri
 const maxHints = 3
 
 // nearMisses finds objects the monitor almost selects: the right labels in
-// another namespace, or its own namespaces with one requirement unmet.
-func nearMisses[T model.Object](m *model.Monitor, kind string, elsewhere, inScope []T) []string {
+// another namespace, or its own namespaces with one requirement unmet. Those
+// the reader may not see are only counted: their name, and which label they
+// lack (which tells the labels they have), stay out.
+func nearMisses[T model.Object](ev *evaluation, m *model.Monitor, kind string, elsewhere, inScope []T) []string {
 	var hints []string
+	hiddenElsewhere, hiddenInScope := 0, 0
 	if !m.Namespaces.All {
 		for _, o := range elsewhere {
-			if len(hints) == maxHints {
+			if len(hints)+min(hiddenElsewhere, 1) == maxHints {
 				break
 			}
 			r := o.GetMeta().Ref
 			if !m.Namespaces.Has(r.Namespace) {
+				if !ev.shows(r) {
+					hiddenElsewhere++
+					continue
+				}
 				hints = append(hints, fmt.Sprintf("%s %s matches the selector but is in namespace %s", kind, r.NamespacedName(), r.Namespace))
 			}
 		}
 	}
+	if hiddenElsewhere > 0 {
+		hints = append(hints, unseen(hiddenElsewhere, kind)+" outside spec.namespaceSelector "+verb(hiddenElsewhere, "matches", "match")+" the selector")
+	}
+	limit := 2 * maxHints
 	for _, o := range inScope {
-		if len(hints) == 2*maxHints {
+		if len(hints)+min(hiddenInScope, 1) == limit {
 			break
 		}
 		meta := o.GetMeta()
 		if unmet := m.Selector.Unmet(meta.Labels); len(unmet) == 1 {
+			if !ev.shows(meta.Ref) {
+				hiddenInScope++
+				continue
+			}
 			hints = append(hints, fmt.Sprintf("%s %s lacks %s", kind, meta.Ref.NamespacedName(), unmet[0]))
 		}
 	}
+	if hiddenInScope > 0 {
+		hints = append(hints, unseen(hiddenInScope, kind)+" "+verb(hiddenInScope, "misses", "miss")+" the selector by one requirement")
+	}
 	return hints
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {
@@ -219,7 +279,7 @@ func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {
 		// the whole cluster.
 		inScope = ev.after.Services(m.Namespaces, labels.Everything())
 	}
-	return nearMisses(m, "Service", elsewhere, inScope)
+	return nearMisses(ev, m, "Service", elsewhere, inScope)
 }
 
 func podsNearMiss(ev *evaluation, m *model.Monitor) []string {
@@ -228,7 +288,7 @@ func podsNearMiss(ev *evaluation, m *model.Monitor) []string {
 		elsewhere = ev.after.PodsOutside(m.Namespaces, m.Selector.Selector(), maxHints)
 		inScope = ev.after.Pods(m.Namespaces, labels.Everything())
 	}
-	return nearMisses(m, "Pod", elsewhere, inScope)
+	return nearMisses(ev, m, "Pod", elsewhere, inScope)
 }
 
 // serviceMonitorPorts is TA103 and TA104 for a ServiceMonitor.
@@ -251,23 +311,28 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		if mode == model.MatchServicePortName {
 			f = ev.add(rules.TA103, m.Job(i), subject,
 				fmt.Sprintf("no matched Service has a port named %q; %s", name,
-					listEach(svcs, maxHints, func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
+					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its ports not shown)", func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
 				"name a Service port "+fmt.Sprintf("%q", name)+", or set the endpoint's port to an existing port name")
 			f.Field = m.EndpointPath(i).Child("port")
 		} else {
 			f = ev.add(rules.TA103, m.Job(i), subject,
 				fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
-					listEach(svcs, maxHints, func(s *model.Service) string {
+					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its pods' ports not shown)", func(s *model.Service) string {
 						return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
 					})),
 				"declare the port in the Pods' containers, or change the endpoint's targetPort")
 			f.Field = m.EndpointPath(i).Child("targetPort")
 		}
 		for _, s := range svcs {
-			f.Related = append(f.Related, s.Ref)
+			if ev.shows(s.Ref) {
+				f.Related = append(f.Related, s.Ref)
+			}
 		}
 	}
 }
+
+func serviceRef(s *model.Service) model.Ref { return s.Ref }
+func podRef(p *model.Pod) model.Ref         { return p.Ref }
 
 // podMonitorPorts is TA103 for a PodMonitor.
 func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
@@ -285,7 +350,7 @@ func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
 		}
 		f := ev.add(rules.TA103, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
 			fmt.Sprintf("no matched Pod declares %s; %s", containerPortText(mode, name, num),
-				listEach(distinctPorts(pods), maxHints, func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
+				listShown(ev, distinctPorts(pods), maxHints, podRef, "Pod", " (its ports not shown)", func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
 			fix)
 		f.Field = m.EndpointPath(i).Child(map[bool]string{true: "portNumber", false: "port"}[mode == model.MatchContainerPortNumber])
 	}

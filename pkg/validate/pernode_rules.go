@@ -53,19 +53,14 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 		fired = true
 		f := ev.add(rules.TA107, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
 			fmt.Sprintf("per-node TA %s drops %s on %s: they run on no node",
-				allocatorNames(tas), targetCount(lost), listEach(lost, maxHints, placement.String)),
-			perNodeFix(tas, m))
+				ev.allocatorNames(tas), targetCount(lost), listShown(ev, lost, maxHints, placementRef, "Service", "", placement.String)),
+			ev.perNodeFix(tas, m))
 		f.Field = m.EndpointPath(i)
-		for _, a := range tas {
-			f.Related = append(f.Related, a.Ref)
-		}
-		for _, p := range lost {
-			f.Related = append(f.Related, p.svc.Ref)
-		}
+		f.Related = ev.visibleRefs(append(refsOf(tas, allocatorRef), refsOf(lost, placementRef)...))
 	}
 	if !fired {
 		ev.pass(rules.TA107, "", func() string {
-			return "per-node TA " + allocatorNames(tas) + ": no target of the matched Services is known to run on no node"
+			return "per-node TA " + ev.allocatorNames(tas) + ": no target of the matched Services is known to run on no node"
 		})
 	}
 }
@@ -191,15 +186,18 @@ func targetCount(lost []placement) string {
 	return fmt.Sprintf("%d of its %d %s", unplaced, total, noun)
 }
 
-func allocatorNames(tas []*model.Allocator) string {
-	return listEach(tas, maxHints, func(a *model.Allocator) string { return a.Ref.NamespacedName() })
+func (ev *evaluation) allocatorNames(tas []*model.Allocator) string {
+	return listShown(ev, tas, maxHints, allocatorRef, tas[0].Ref.Kind, "", func(a *model.Allocator) string { return a.Ref.NamespacedName() })
 }
+
+func allocatorRef(a *model.Allocator) model.Ref { return a.Ref }
+func placementRef(p placement) model.Ref        { return p.svc.Ref }
 
 // perNodeFix names the two ways out: the operator's fallback strategy, or a
 // second, consistent-hashing TA for the targets that have no node.
-func perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
+func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
 	keepOut := "keep it out of the per-node TAs' serviceMonitorSelector"
-	if len(tas) == 1 {
+	if len(tas) == 1 && ev.shows(tas[0].Ref) {
 		keepOut = fmt.Sprintf("keep it out of %s of %s", tas[0].Scopes[m.Kind].MonitorsField, tas[0].Ref.NamespacedName())
 	}
 	return strings.Join([]string{

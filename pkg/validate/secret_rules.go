@@ -187,8 +187,21 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 	var related []model.Ref
 	var secretRefs []model.Ref
 	for _, d := range denials {
-		who = append(who, whoseTA(d.a))
-		related = append(related, d.a.Ref)
+		// A TA of a namespace the reader may not read stays unnamed, and so
+		// does its ServiceAccount: the grant is asked of its owners.
+		saRef := model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: d.a.Ref.Namespace, Name: d.sa}
+		ta, account := whoseTA(d.a), "ServiceAccount "+saRef.NamespacedName()
+		taShown := ev.shows(d.a.Ref)
+		saShown := taShown && ev.shows(saRef)
+		if taShown {
+			related = append(related, d.a.Ref)
+		} else {
+			ta = "a TA in a namespace you cannot read"
+		}
+		if !saShown {
+			account = "its ServiceAccount (its owners know which)"
+		}
+		who = append(who, ta)
 		var mine []string
 		for _, u := range d.uses {
 			mine = append(mine, u.name)
@@ -200,12 +213,14 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 			for _, e := range u.endpoints() {
 				epSet[e] = true
 			}
-			reasons = append(reasons, fmt.Sprintf("%s (ServiceAccount %s/%s) may not get Secret %s/%s: %s",
-				whoseTA(d.a), d.a.Ref.Namespace, d.sa, m.Ref.Namespace, u.name, u.fields()))
+			reasons = append(reasons, fmt.Sprintf("%s (%s) may not get Secret %s/%s: %s",
+				ta, account, m.Ref.Namespace, u.name, u.fields()))
 		}
-		fixes = append(fixes, fmt.Sprintf("grant ServiceAccount %s/%s get on secrets %s in namespace %s (a Role with resourceNames: [%s] and a RoleBinding there)",
-			d.a.Ref.Namespace, d.sa, strings.Join(mine, ", "), m.Ref.Namespace, strings.Join(mine, ", ")))
-		related = append(related, model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: d.a.Ref.Namespace, Name: d.sa})
+		fixes = append(fixes, fmt.Sprintf("grant %s get on secrets %s in namespace %s (a Role with resourceNames: [%s] and a RoleBinding there)",
+			account, strings.Join(mine, ", "), m.Ref.Namespace, strings.Join(mine, ", ")))
+		if saShown {
+			related = append(related, saRef)
+		}
 	}
 	eps := make([]int, 0, len(epSet))
 	for e := range epSet {

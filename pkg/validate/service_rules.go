@@ -62,11 +62,17 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		if !blind {
 			continue
 		}
+		who, fix := m.Ref.String(), fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; %s, or change the endpoints", endpointPorts(m), portAdvice(m))
+		if !ev.shows(m.Ref) {
+			// The ports it asks for are its spec, in a namespace the user
+			// may not read: the owner of that namespace knows them.
+			who = unseen(1, m.Ref.Kind)
+			fix = fmt.Sprintf("ask the owners of that ServiceMonitor which port it scrapes; %s, or have them change its endpoints", portAdvice(m))
+		}
 		f := ev.add(rules.TA202, "", "",
-			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", m.Ref, s.PortList()),
-			fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; %s, or change the endpoints", endpointPorts(m), portAdvice(m)))
+			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", who, s.PortList()), fix)
 		f.Field = field.NewPath("spec", "ports")
-		f.Related = []model.Ref{m.Ref}
+		f.Related = ev.visibleRefs([]model.Ref{m.Ref})
 	}
 }
 
@@ -90,9 +96,16 @@ func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 			if onServices(ev.after, ep, after) != missing {
 				continue
 			}
+			// The job stays the finding's (the same whoever reads it); the
+			// webhook never shows a job, only the message. What changed is
+			// the user's own Service, so it is said either way.
+			job, which := "job "+m.Job(i), "the ServiceMonitor "+m.Ref.NamespacedName()
+			if !ev.shows(m.Ref) {
+				job, which = fmt.Sprintf("job %d of %s", i, unseen(1, m.Ref.Kind)), "that ServiceMonitor"
+			}
 			ev.add(rules.TA201, m.Job(i), "",
-				fmt.Sprintf("job %s loses its last target Service: %s", m.Job(i), whatChanged(m, ep, old, cur)),
-				"keep the label or port the ServiceMonitor "+m.Ref.NamespacedName()+" depends on, or update the ServiceMonitor first").Related = []model.Ref{m.Ref}
+				fmt.Sprintf("%s loses its last target Service: %s", job, whatChanged(m, ep, old, cur)),
+				"keep the label or port "+which+" depends on, or update the ServiceMonitor first").Related = ev.visibleRefs([]model.Ref{m.Ref})
 		}
 	}
 }

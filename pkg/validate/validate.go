@@ -49,6 +49,11 @@ type Options struct {
 	// Trace records, beside the findings, what was checked and passed: the
 	// ✓ lines of diagnose.
 	Trace bool
+	// Audience is who will read the findings; the texts name objects of
+	// other namespaces only where it may read them. nil sees everything:
+	// check reads files the user holds, diagnose runs with the user's own
+	// credentials.
+	Audience Audience
 }
 
 // Result is the engine's answer for one change.
@@ -99,7 +104,7 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 	if opts.Policy.Excluded(meta.Ref.Namespace) {
 		return Result{}, nil
 	}
-	ev := &evaluation{req: req, ref: meta.Ref, trace: opts.Trace}
+	ev := &evaluation{req: req, ref: meta.Ref, trace: opts.Trace, aud: opts.Audience, ctx: ctx}
 	ev.after = newOverlay(view, meta.Ref, req.Object)
 	if req.Operation != Create && req.OldObject != nil {
 		ev.before = newOverlay(view, meta.Ref, req.OldObject)
@@ -149,6 +154,11 @@ type evaluation struct {
 	// readers memoizes ReadersOf(readersFor) (readersOf).
 	readers    []*model.Reader
 	readersFor *model.Monitor
+	// aud is who reads the findings (nil: anyone); seen memoizes its
+	// answers by namespace and resource (shows).
+	aud  Audience
+	ctx  context.Context
+	seen map[string]bool
 }
 
 type pending struct {

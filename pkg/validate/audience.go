@@ -1,0 +1,136 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+)
+
+// Audience is who reads the findings. A warning goes back to the user who
+// made the request, a PolicyReport or Event to whoever may read the
+// namespace it is stored in; neither may learn from it the names, labels or
+// ports of objects in namespaces they may not read, which the engine, seeing
+// the whole cluster, would otherwise spell out in near misses and hints.
+//
+// The audience changes only the words: which findings exist, their rule,
+// action, object, job and field are the same whoever reads them, so a
+// verdict never depends on who asks (and diagnose, which runs with the
+// user's own credentials and no audience, agrees with the webhook).
+type Audience interface {
+	// MaySee reports whether the audience may read objects of the resource
+	// in the namespace. It must answer no when it cannot tell: a failed
+	// question must never reveal.
+	MaySee(ctx context.Context, namespace string, gr schema.GroupResource) bool
+}
+
+// SameNamespace is the audience of what is stored in one namespace (a
+// PolicyReport, an Event): ta-guard cannot enumerate who reads it, so it
+// names only what is in that namespace. The engine never asks about the
+// subject's own namespace nor about cluster-scoped objects (namespaces,
+// which the user named themselves), so this audience sees no other
+// namespace at all.
+type SameNamespace string
+
+// MaySee implements Audience.
+func (s SameNamespace) MaySee(_ context.Context, namespace string, _ schema.GroupResource) bool {
+	return namespace == string(s)
+}
+
+// resourceOf is the resource an audience must be allowed to read to see
+// the object. Every kind the engine names is plural with an -s, lowercase.
+func resourceOf(r model.Ref) schema.GroupResource {
+	gv, _ := schema.ParseGroupVersion(r.APIVersion)
+	return schema.GroupResource{Group: gv.Group, Resource: strings.ToLower(r.Kind) + "s"}
+}
+
+// shows reports whether the findings may name the object (its name, labels,
+// ports, what it selects). Objects of the subject's own namespace are the
+// requester's to read: they are asking to change something there. The
+// answers are kept for the evaluation, so that one look-up serves every
+// message about a namespace.
+func (ev *evaluation) shows(r model.Ref) bool {
+	if ev.aud == nil || r.Namespace == "" || r.Namespace == ev.ref.Namespace {
+		return true
+	}
+	gr := resourceOf(r)
+	k := r.Namespace + "/" + gr.String()
+	if v, ok := ev.seen[k]; ok {
+		return v
+	}
+	if ev.seen == nil {
+		ev.seen = map[string]bool{}
+	}
+	v := ev.aud.MaySee(ev.ctx, r.Namespace, gr)
+	ev.seen[k] = v
+	return v
+}
+
+// unseen says how many objects of a kind are in namespaces the reader
+// cannot read: "a Service in a namespace you cannot read".
+func unseen(n int, kind string) string {
+	if n == 1 {
+		return fmt.Sprintf("%s %s in a namespace you cannot read", article(kind), kind)
+	}
+	return fmt.Sprintf("%d %ss in namespaces you cannot read", n, kind)
+}
+
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("AEIOU", rune(kind[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// visibleRefs keeps the refs the reader may see, for Related.
+func (ev *evaluation) visibleRefs(refs []model.Ref) []model.Ref {
+	if ev.aud == nil {
+		return refs
+	}
+	var out []model.Ref
+	for _, r := range refs {
+		if ev.shows(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// listShown is listEach over the items the reader may see, and then one
+// clause counting those they may not: their names, ports and labels stay
+// out, that they exist does not, since the verdict rests on them ("and 2
+// Services in namespaces you cannot read" + tail).
+func listShown[T any](ev *evaluation, items []T, max int, ref func(T) model.Ref, kind, tail string, f func(T) string) string {
+	if ev.aud == nil {
+		return listEach(items, max, f)
+	}
+	var shown []T
+	hidden := 0
+	for _, it := range items {
+		if ev.shows(ref(it)) {
+			shown = append(shown, it)
+		} else {
+			hidden++
+		}
+	}
+	s := listEach(shown, max, f)
+	if hidden == 0 {
+		return s
+	}
+	h := unseen(hidden, kind) + tail
+	if s == "" {
+		return h
+	}
+	return s + "; and " + h
+}
+
+func refsOf[T any](items []T, ref func(T) model.Ref) []model.Ref {
+	out := make([]model.Ref, len(items))
+	for i, it := range items {
+		out[i] = ref(it)
+	}
+	return out
+}
