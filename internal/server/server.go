@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -71,6 +73,12 @@ type Options struct {
 	PolicyInterval time.Duration
 	// AccessCacheTTL is how long access-review answers are reused (30 s).
 	AccessCacheTTL time.Duration
+	// AccessBudget and AccessBurst are each requester's rate of access
+	// reviews (API calls per second; 20/s, bursts of 120 by default, about
+	// four collectors naming new accounts at once). A negative budget
+	// removes it (the storm test's baseline).
+	AccessBudget float64
+	AccessBurst  int
 	// CheckSecretKeys lets ta-guard read the Secrets monitors name, to tell
 	// whether they exist with the keys named (TA109). Off, TA109 is not
 	// evaluated and ta-guard reads no Secret: it needs get on Secrets,
@@ -138,11 +146,8 @@ func New(opts Options) (*Server, error) {
 		Cache:                   watch.CacheOptions(listErrors),
 		Metrics:                 metricsOptions(opts, tlsOpts),
 		HealthProbeBindAddress:  orDefault(opts.HealthAddr, ":8081"),
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		LeaderElectionID:        orDefault(opts.LeaderElectionID, "ta-guard-audit"),
-		// Hand the lease over at once on a clean shutdown (rolling update).
-		LeaderElectionReleaseOnCancel: true,
+		// No manager-wide leader election: losing the Lease would end the
+		// process (see elected); only the audit is elected.
 		WebhookServer: newWebhookServer(webhookServerOptions{
 			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts,
 			ReadHeaderTimeout: opts.WebhookReadHeaderTimeout, ReadTimeout: opts.WebhookReadTimeout,
@@ -170,7 +175,26 @@ func New(opts Options) (*Server, error) {
 	if err := mgr.Add(s.Watcher); err != nil {
 		return nil, err
 	}
-	reviewer := access.NewReviewer(mgr.GetAPIReader(), mgr.GetClient())
+	// Reviews have a client, and so a rate limit, of their own: the audit's
+	// writes and the watcher's look-ups never queue behind them, nor they
+	// behind those. SubjectAccessReviews cost the API server no storage.
+	reviewCfg := rest.CopyConfig(opts.Config)
+	reviewCfg.QPS, reviewCfg.Burst = 100, 200
+	reviews, err := client.New(reviewCfg, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("access review client: %w", err)
+	}
+	reviewer := access.NewReviewer(reviews, reviews)
+	reviewer.Budget, reviewer.Burst = 20, 120
+	switch {
+	case opts.AccessBudget < 0:
+		reviewer.Budget = 0
+	case opts.AccessBudget > 0:
+		reviewer.Budget = rate.Limit(opts.AccessBudget)
+	}
+	if opts.AccessBurst > 0 {
+		reviewer.Burst = opts.AccessBurst
+	}
 	if opts.AccessCacheTTL > 0 {
 		reviewer.TTL = opts.AccessCacheTTL
 	}
@@ -205,7 +229,15 @@ func New(opts Options) (*Server, error) {
 			Metrics: am, Log: opts.Log.WithName("audit"),
 		}
 		s.Watcher.OnChange = func(string) { s.Auditor.Trigger() }
-		if err := mgr.Add(s.Auditor); err != nil {
+		var audit manager.Runnable = everyReplica(s.Auditor.Start)
+		if opts.LeaderElection {
+			e, err := newElected(opts.Config, opts.LeaderElectionNamespace, orDefault(opts.LeaderElectionID, "ta-guard-audit"), s.Auditor, opts.Log.WithName("leader"))
+			if err != nil {
+				return nil, err
+			}
+			audit = e
+		}
+		if err := mgr.Add(audit); err != nil {
 			return nil, err
 		}
 	}
