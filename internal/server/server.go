@@ -141,11 +141,11 @@ func New(opts Options) (*Server, error) {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
-		Scheme:                  scheme,
-		Logger:                  opts.Log,
-		Cache:                   watch.CacheOptions(listErrors),
-		Metrics:                 metricsOptions(opts, tlsOpts),
-		HealthProbeBindAddress:  orDefault(opts.HealthAddr, ":8081"),
+		Scheme:                 scheme,
+		Logger:                 opts.Log,
+		Cache:                  watch.CacheOptions(listErrors),
+		Metrics:                metricsOptions(opts, tlsOpts),
+		HealthProbeBindAddress: orDefault(opts.HealthAddr, ":8081"),
 		// No manager-wide leader election: losing the Lease would end the
 		// process (see elected); only the audit is elected.
 		WebhookServer: newWebhookServer(webhookServerOptions{
