@@ -213,6 +213,8 @@ func New(opts Options) (*Server, error) {
 		Metrics: m,
 		Log:     opts.Log.WithName("admission"),
 		Timeout: opts.RequestTimeout,
+		// Their questions share the reviews' client and rate limit.
+		Audiences: access.NewAudiences(reviews),
 	}
 	mgr.GetWebhookServer().Register(webhook.Path, s.Handler.Server())
 	if opts.AuditInterval > 0 {

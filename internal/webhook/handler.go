@@ -45,6 +45,9 @@ type Handler struct {
 	// Timeout bounds the live look-ups of one request; it must stay below
 	// the webhook's timeoutSeconds.
 	Timeout time.Duration
+	// Audiences, when set, ask whether the requester may read the other
+	// namespaces a finding would name (nil: name everything).
+	Audiences *access.Audiences
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -80,7 +83,18 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	if h.Policy != nil {
 		pol = h.Policy()
 	}
-	res, liveErr := validate.Evaluate(ctx, r, h.View, validate.Options{Facts: h.Facts, Policy: pol})
+	opts := validate.Options{Facts: h.Facts, Policy: pol}
+	if h.Audiences != nil {
+		// The requester reads the warnings: objects of namespaces they may
+		// not list are counted, not named.
+		u := req.UserInfo
+		extra := map[string][]string{}
+		for k, v := range u.Extra {
+			extra[k] = v
+		}
+		opts.Audience = h.Audiences.For(access.User{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra})
+	}
+	res, liveErr := validate.Evaluate(ctx, r, h.View, opts)
 	resp = h.respond(req, res.Findings)
 	if liveErr != nil {
 		h.Log.Error(liveErr, "live checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)

@@ -1,0 +1,82 @@
+package envtest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// A developer who may read team-a only learns nothing of team-b from the
+// warnings of a dry run in team-a, while the cluster admin, sending the
+// same request, is shown the team-b objects (so the test can fail).
+func TestNoLeakAcrossNamespaces(t *testing.T) {
+	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}})
+	ctx, k := lw.ctx, lw.k
+	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
+		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	for _, u := range objectsFromYAML(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: secret-billing, namespace: team-b, labels: {app: billing}}
+spec:
+  selector: {app: billing}
+  ports: [{name: admin-9000, port: 9000}]
+`) {
+		_, err := k.apply(ctx, u)
+		require.NoError(t, err)
+	}
+	_, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
+	require.NoError(t, err)
+
+	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"}}))
+	require.NoError(t, k.Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
+	}))
+	require.NoError(t, k.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "dev"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "dev", Namespace: "team-a"}},
+	}))
+	asDev := rest.CopyConfig(lw.cfg)
+	asDev.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:team-a:dev",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"}}
+	dev, err := newKube(asDev)
+	require.NoError(t, err)
+	err = dev.List(ctx, &corev1.ServiceList{}, client.InNamespace("team-b"))
+	require.Error(t, err, "the developer may not list Services in team-b")
+
+	monitor := objectsFromYAML(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: billing, namespace: team-a}
+spec:
+  namespaceSelector: {matchNames: [team-b]}
+  selector: {matchLabels: {app: billing}}
+  endpoints: [{port: metrics}]
+`)[0]
+	dryRun := func(kc *kube) string {
+		kc.warn.take()
+		require.NoError(t, kc.Create(ctx, monitor.DeepCopy(), client.DryRunAll))
+		return strings.Join(kc.warn.take(), "\n")
+	}
+	asAdmin := dryRun(k)
+	require.Contains(t, asAdmin, "secret-billing", "the admin may read team-b: the Service is named")
+	require.Contains(t, asAdmin, "admin-9000")
+
+	asDevWarnings := dryRun(dev)
+	require.NotEmpty(t, asDevWarnings, "the developer is still warned")
+	for _, secret := range []string{"secret-billing", "admin-9000"} {
+		assert.NotContains(t, asDevWarnings, secret)
+	}
+	assert.Contains(t, asDevWarnings, "cannot read")
+	t.Logf("admin:\n%s\ndeveloper:\n%s", asAdmin, asDevWarnings)
+}
