@@ -43,6 +43,8 @@ type Auditor struct {
 	Policy func() *policy.Policy
 	// Ready reports whether the view describes the cluster yet.
 	Ready func() bool
+	// Redact keeps each finding's texts to its own namespace (docs/multi-tenancy.md).
+	Redact bool
 	// Client writes PolicyReports; Mapper tells whether they are served.
 	Client client.Client
 	Mapper meta.RESTMapper
@@ -168,7 +170,13 @@ func (a *Auditor) Evaluate(ctx context.Context) ([]rules.Finding, int, error) {
 	var errs []error
 	for _, s := range subjects {
 		req := validate.Request{Operation: validate.Create, Object: s}
-		res, err := validate.Evaluate(ctx, req, a.View, validate.Options{Facts: a.Facts, Policy: pol})
+		opts := validate.Options{Facts: a.Facts, Policy: pol}
+		if a.Redact {
+			// Reports and Events are stored in the object's namespace, read
+			// by whoever may read it there: name nothing outside it.
+			opts.Audience = validate.SameNamespace(s.GetMeta().Ref.Namespace)
+		}
+		res, err := validate.Evaluate(ctx, req, a.View, opts)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.GetMeta().Ref, err))
 		}

@@ -225,7 +225,7 @@ func New(opts Options) (*Server, error) {
 			}
 		}
 		s.Auditor = &audit.Auditor{
-			View: s.Store, Facts: s.Handler.Facts, Policy: s.policy.Load, Ready: s.Watcher.Synced,
+			View: s.Store, Facts: s.Handler.Facts, Policy: s.policy.Load, Ready: s.Watcher.Synced, Redact: true,
 			Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Events: mgr.GetEventRecorder("ta-guard"),
 			Interval: opts.AuditInterval, Debounce: opts.AuditDebounce,
 			Metrics: am, Log: opts.Log.WithName("audit"),

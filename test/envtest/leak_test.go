@@ -3,6 +3,7 @@ package envtest
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,13 +12,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ta-guard/ta-guard/internal/server"
 )
 
 // A developer who may read team-a only learns nothing of team-b from the
 // warnings of a dry run in team-a, while the cluster admin, sending the
 // same request, is shown the team-b objects (so the test can fail).
 func TestNoLeakAcrossNamespaces(t *testing.T) {
-	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}})
+	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring", "policyreport"}, Tune: func(o *server.Options) {
+		o.AuditInterval, o.AuditDebounce = time.Hour, 200*time.Millisecond
+	}})
 	ctx, k := lw.ctx, lw.k
 	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
 		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
@@ -78,5 +83,16 @@ spec:
 		assert.NotContains(t, asDevWarnings, secret)
 	}
 	assert.Contains(t, asDevWarnings, "cannot read")
+
+	// The audit's report in team-a, read by whoever may read team-a, names
+	// nothing of team-b either.
+	_, err = dev.apply(ctx, monitor)
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got := strings.Join(reportResults(ctx, k, "team-a"), "\n")
+		assert.Contains(c, got, "TA103")
+		assert.NotContains(c, got, "secret-billing")
+		assert.NotContains(c, got, "admin-9000")
+	}, 30*time.Second, 200*time.Millisecond)
 	t.Logf("admin:\n%s\ndeveloper:\n%s", asAdmin, asDevWarnings)
 }
