@@ -157,7 +157,9 @@ func noteStale(ctx context.Context, age time.Duration, why error) {
 	}
 }
 
-// spend takes one API call from the requester's budget.
+// spend takes one API call from the requester's budget, waiting for it as
+// long as ctx allows: a legitimate burst is smoothed, a storm is refused at
+// once when its wait would outlast the request (rate.Limiter knows ahead).
 func (r *Reviewer) spend(ctx context.Context) bool {
 	user, _ := ctx.Value(requesterKey{}).(string)
 	if user == "" || r.Budget <= 0 {
@@ -173,7 +175,7 @@ func (r *Reviewer) spend(ctx context.Context) bool {
 		r.budgets[user] = l
 	}
 	r.mu.Unlock()
-	return l.Allow()
+	return l.Wait(ctx) == nil
 }
 
 func (r *Reviewer) lookup(key string) (answer, bool) {
@@ -207,7 +209,13 @@ func (r *Reviewer) answer(ctx context.Context, key string, gen *atomic.Uint64, a
 		}
 		return false, why
 	}
-	if !r.spend(ctx) {
+	wait := ctx
+	if r.Wait > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, r.Wait)
+		defer cancel()
+	}
+	if !r.spend(wait) {
 		return fallback(ErrBudget)
 	}
 	ch := r.inflight.DoChan(key, func() (any, error) {
@@ -222,12 +230,6 @@ func (r *Reviewer) answer(ctx context.Context, key string, gen *atomic.Uint64, a
 		}
 		return ok, err
 	})
-	wait := ctx
-	if r.Wait > 0 {
-		var cancel context.CancelFunc
-		wait, cancel = context.WithTimeout(ctx, r.Wait)
-		defer cancel()
-	}
 	select {
 	case res := <-ch:
 		if res.Err != nil {

@@ -40,8 +40,8 @@ type stormResult struct {
 // per-requester budget: the baseline.
 func runStorm(t *testing.T, budget float64, legitRequests int, every time.Duration) stormResult {
 	lw := startWebhook(t, webhookSetup{Tune: func(o *server.Options) {
-		o.AccessCacheTTL = 30 * time.Second // as deployed, not the suites' 1 ms
-		o.AccessBudget = budget
+		o.AccessCacheTTL = 30 * time.Second       // as deployed, not the suites' 1 ms
+		o.AccessBudget, o.AccessBurst = budget, 0 // 0: the defaults
 	}})
 	ctx, k := lw.ctx, lw.k
 
