@@ -34,6 +34,8 @@ type liveWebhook struct {
 	srv        *server.Server
 	cfg        *rest.Config // the API server's admin
 	policyFile string
+	host       string // where ta-guard's webhook listens
+	port       int
 }
 
 // startWebhook starts the API server of the setup and ta-guard on it, each
@@ -76,5 +78,5 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	require.NoError(t, err)
 	k.srv = srv
 	waitFor(t, "informers synced", srv.Watcher.Synced)
-	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile}
+	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile, host: opts.Host, port: opts.Port}
 }
