@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -41,19 +40,8 @@ spec:
 	_, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
 	require.NoError(t, err)
 
-	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"}}))
-	require.NoError(t, k.Create(ctx, &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
-	}))
-	require.NoError(t, k.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dev"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "dev"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "dev", Namespace: "team-a"}},
-	}))
-	asDev := rest.CopyConfig(lw.cfg)
-	asDev.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:team-a:dev",
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"}}
+	asDev := accountWithRole(t, ctx, k, lw.cfg, "team-a", "dev",
+		rbacv1.PolicyRule{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}})
 	dev, err := newKube(asDev)
 	require.NoError(t, err)
 	err = dev.List(ctx, &corev1.ServiceList{}, client.InNamespace("team-b"))

@@ -62,19 +62,8 @@ func runStorm(t *testing.T, budget float64, legitRequests int, every time.Durati
 		Subjects:   []rbacv1.Subject{{Kind: "Group", Name: "system:serviceaccounts:obs", APIGroup: "rbac.authorization.k8s.io"}},
 	}))
 	// mallory may create collectors in attack, nothing else.
-	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "attack", Name: "mallory"}}))
-	require.NoError(t, k.Create(ctx, &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "attack", Name: "collectors"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"opentelemetry.io"}, Resources: []string{"opentelemetrycollectors"}, Verbs: []string{"create"}}},
-	}))
-	require.NoError(t, k.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "attack", Name: "mallory-collectors"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "collectors"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "mallory", Namespace: "attack"}},
-	}))
-	asMallory := rest.CopyConfig(lw.cfg)
-	asMallory.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:attack:mallory",
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:attack", "system:authenticated"}}
+	asMallory := accountWithRole(t, ctx, k, lw.cfg, "attack", "mallory",
+		rbacv1.PolicyRule{APIGroups: []string{"opentelemetry.io"}, Resources: []string{"opentelemetrycollectors"}, Verbs: []string{"create"}})
 	asMallory.QPS, asMallory.Burst = 1000, 1000
 	mallory, err := client.New(asMallory, client.Options{})
 	require.NoError(t, err)
