@@ -194,12 +194,16 @@ func (r *Reviewer) store(key string, ok bool, gen uint64) {
 	r.answers[key] = answer{ok: ok, at: r.now(), gen: gen}
 }
 
+func (r *Reviewer) fresh(a answer, known bool, gen *atomic.Uint64) bool {
+	return known && a.gen == gen.Load() && r.now().Sub(a.at) <= r.TTL
+}
+
 // answer returns the cached answer to key while it is fresh, and otherwise
 // asks, within the requester's budget and the reviewer's Wait, falling back
 // to the last known answer.
 func (r *Reviewer) answer(ctx context.Context, key string, gen *atomic.Uint64, ask func(context.Context) (bool, error)) (bool, error) {
 	last, known := r.lookup(key)
-	if known && last.gen == gen.Load() && r.now().Sub(last.at) <= r.TTL {
+	if r.fresh(last, known, gen) {
 		return last.ok, nil
 	}
 	fallback := func(why error) (bool, error) {
@@ -258,8 +262,7 @@ func (r *Reviewer) ServiceAccountExists(ctx context.Context, namespace, name str
 // review asks one SubjectAccessReview as the account.
 func (r *Reviewer) review(ctx context.Context, namespace, account string, attrs authorizationv1.ResourceAttributes) (bool, error) {
 	user, groups := serviceAccountUser(namespace, account)
-	key := fmt.Sprintf("sar/%s/%s %s.%s/%s in %q", user, attrs.Verb, attrs.Resource, attrs.Group, attrs.Name, attrs.Namespace)
-	return r.answer(ctx, key, &r.rbacGen, func(ctx context.Context) (bool, error) {
+	return r.answer(ctx, sarKey(user, attrs), &r.rbacGen, func(ctx context.Context) (bool, error) {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: user, Groups: groups, ResourceAttributes: &attrs,
 		}}
@@ -270,6 +273,14 @@ func (r *Reviewer) review(ctx context.Context, namespace, account string, attrs 
 	})
 }
 
+func sarKey(user string, attrs authorizationv1.ResourceAttributes) string {
+	return fmt.Sprintf("sar/%s/%s %s.%s/%s in %q", user, attrs.Verb, attrs.Resource, attrs.Group, attrs.Name, attrs.Namespace)
+}
+
+func permissionAttrs(p validate.Permission) authorizationv1.ResourceAttributes {
+	return authorizationv1.ResourceAttributes{Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource}
+}
+
 // MissingPermissions implements validate.Facts with one SubjectAccessReview
 // per permission, as the service account (system:serviceaccount:ns:name).
 func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account string, perms []validate.Permission) ([]validate.Permission, error) {
@@ -277,15 +288,20 @@ func (r *Reviewer) MissingPermissions(ctx context.Context, namespace, account st
 	errs := make([]error, len(perms))
 	sem := make(chan struct{}, max(r.Parallel, 1))
 	var wg sync.WaitGroup
+	user, _ := serviceAccountUser(namespace, account)
 	for i, p := range perms {
+		// The usual case on the admission path: every answer cached, no
+		// goroutine needed.
+		if a, known := r.lookup(sarKey(user, permissionAttrs(p))); r.fresh(a, known, &r.rbacGen) {
+			allowed[i] = a.ok
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			ok, err := r.review(ctx, namespace, account, authorizationv1.ResourceAttributes{
-				Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource,
-			})
+			ok, err := r.review(ctx, namespace, account, permissionAttrs(p))
 			if err != nil {
 				err = fmt.Errorf("%s: %w", p, err)
 			}
