@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -141,11 +141,13 @@ func New(opts Options) (*Server, error) {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
-		Scheme:                 scheme,
-		Logger:                 opts.Log,
-		Cache:                  watch.CacheOptions(listErrors),
-		Metrics:                metricsOptions(opts, tlsOpts),
-		HealthProbeBindAddress: orDefault(opts.HealthAddr, ":8081"),
+		Scheme:  scheme,
+		Logger:  opts.Log,
+		Cache:   watch.CacheOptions(listErrors),
+		Metrics: metricsOptions(opts, tlsOpts),
+		// Our own probe server (health.go) replaces the manager's: its
+		// /readyz must say when it answers from the cache.
+		HealthProbeBindAddress: "0",
 		// No manager-wide leader election: losing the Lease would end the
 		// process (see elected); only the audit is elected.
 		WebhookServer: newWebhookServer(webhookServerOptions{
@@ -243,14 +245,24 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("informers", s.Watcher.ReadyCheck); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return nil, err
+	if addr := orDefault(opts.HealthAddr, ":8081"); addr != "0" {
+		probe, err := newAPIProbe(opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(probe); err != nil {
+			return nil, err
+		}
+		hs, err := healthServer(addr, &health{
+			ready: []func(*http.Request) error{s.Watcher.ReadyCheck, mgr.GetWebhookServer().StartedChecker()},
+			probe: probe, now: time.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(hs); err != nil {
+			return nil, err
+		}
 	}
 	if opts.PolicyFile != "" {
 		if err := mgr.Add(everyReplica(s.watchPolicy)); err != nil {
