@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -24,6 +25,8 @@ type webhookSetup struct {
 	Policy string
 	// Tune adjusts the server's options (intervals, flags).
 	Tune func(*server.Options)
+	// Env adjusts the control plane before it starts.
+	Env func(*envtest.Environment)
 }
 
 // liveWebhook is a real kube-apiserver and etcd with ta-guard registered and
@@ -36,6 +39,10 @@ type liveWebhook struct {
 	policyFile string
 	host       string // where ta-guard's webhook listens
 	port       int
+	env        *envtest.Environment
+	opts       server.Options
+	// stopped receives what the server's Start returned.
+	stopped chan error
 }
 
 // startWebhook starts the API server of the setup and ta-guard on it, each
@@ -46,6 +53,9 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	require.NoError(t, err)
 	env := newEnvironment(assets)
 	env.CRDDirectoryPaths = crdPaths(append([]string{"opentelemetry"}, s.CRDs...)...)
+	if s.Env != nil {
+		s.Env(env)
+	}
 	cfg, err := env.Start()
 	require.NoError(t, err, "starting kube-apiserver and etcd")
 	t.Cleanup(func() { _ = env.Stop() })
@@ -73,10 +83,12 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() { _ = srv.Start(ctx) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Start(ctx) }()
 	k, err := newKube(cfg)
 	require.NoError(t, err)
 	k.srv = srv
 	waitFor(t, "informers synced", srv.Watcher.Synced)
-	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile, host: opts.Host, port: opts.Port}
+	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile, host: opts.Host, port: opts.Port,
+		env: env, opts: opts, stopped: stopped}
 }

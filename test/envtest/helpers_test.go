@@ -126,8 +126,24 @@ func writeSelfSigned(t *testing.T, srv *server.Server) {
 // endpoint (no API server in between) and returns the answer.
 func reviewAt(t *testing.T, addr string, obj *unstructured.Unstructured) *admissionv1.AdmissionResponse {
 	t.Helper()
-	raw, err := obj.MarshalJSON()
+	resp, err := postReview(reviewClient(10*time.Second), addr, obj)
 	require.NoError(t, err)
+	return resp
+}
+
+func reviewClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // our own test server's self-signed certificate
+	}}
+}
+
+// postReview is reviewAt for callers off the test's goroutine: every
+// failure is an error, the HTTP status and an empty answer included.
+func postReview(c *http.Client, addr string, obj *unstructured.Unstructured) (*admissionv1.AdmissionResponse, error) {
+	raw, err := obj.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
 	gvk := obj.GroupVersionKind()
 	body, err := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -140,16 +156,23 @@ func reviewAt(t *testing.T, addr string, obj *unstructured.Unstructured) *admiss
 			Object:    runtime.RawExtension{Raw: raw},
 		},
 	})
-	require.NoError(t, err)
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // our own test server's self-signed certificate
-	}}
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.Post("https://"+addr+webhook.Path, "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
 	var out admissionv1.AdmissionReview
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	require.NotNil(t, out.Response)
-	return out.Response
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decoding the AdmissionReview: %w", err)
+	}
+	if out.Response == nil {
+		return nil, fmt.Errorf("AdmissionReview without a response")
+	}
+	return out.Response, nil
 }
