@@ -38,11 +38,16 @@ func runServe(args []string, stderr io.Writer) int {
 	leaderElect := fs.Bool("leader-elect", false, "elect one replica to run the audit (set it when running more than one)")
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	checkSecretKeys := fs.Bool("check-secret-keys", false, "read the Secrets monitors name to check they exist with their keys (TA109); needs get on secrets (kustomize component secret-keys)")
+	inFlight := fs.Int64("max-in-flight-bytes", 0, "AdmissionReview bytes read or checked at once, by declared length; a request that finds no room within half its timeout is admitted \"not checked\" (0: 64 MiB, sized for a 512Mi limit)")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if *inFlight < 0 {
+		fmt.Fprintf(stderr, "serve: --max-in-flight-bytes: %d is negative\n", *inFlight)
 		return 2
 	}
 	var action rules.Action
@@ -68,7 +73,7 @@ func runServe(args []string, stderr io.Writer) int {
 		RequestTimeout: *timeout, Log: log, InsecureMetrics: !*metricsSecure,
 		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
-		CheckSecretKeys: *checkSecretKeys,
+		CheckSecretKeys: *checkSecretKeys, WebhookInFlightBytes: *inFlight,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

@@ -54,6 +54,8 @@ type Options struct {
 	CertDir string
 	// Policy is the content of the policy file the webhook starts with.
 	Policy string
+	// Args are more flags of `ta-guard serve`.
+	Args []string
 	// Progress, when set, is told what is being started.
 	Progress func(format string, args ...any)
 }
@@ -206,6 +208,7 @@ func (s *Sandbox) startWebhook(port, health int) error {
 		"--audit-debounce", "1s",
 	)
 	cmd.Args = append(cmd.Args, "--kubeconfig", s.Kubeconfig)
+	cmd.Args = append(cmd.Args, s.opts.Args...)
 	cmd.Env = withoutEnv(os.Environ(), "KUBECONFIG")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a Ctrl-C meant for the demo does not
@@ -347,6 +350,15 @@ func webhookConfiguration(url string, caPEM []byte) *admissionregistrationv1.Val
 
 // Exited is closed when the webhook process has ended.
 func (s *Sandbox) Exited() <-chan struct{} { return s.exited }
+
+// WebhookPID is the webhook process's ID (0 before it started): tests read
+// its memory in /proc.
+func (s *Sandbox) WebhookPID() int {
+	if s.webhook == nil || s.webhook.Process == nil {
+		return 0
+	}
+	return s.webhook.Process.Pid
+}
 
 // Webhook is the path of the ta-guard binary the sandbox runs.
 func (s *Sandbox) Webhook() string { return s.opts.Webhook }

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/internal/webhook"
+)
+
+// memoryLimit is the Deployment's limits.memory (config/webhook/base), and
+// gomemlimit its GOMEMLIMIT.
+const (
+	memoryLimit = 512 << 20
+	gomemlimit  = "460MiB"
+)
+
+// TestLargeReviewsStayUnderTheMemoryLimit sends the ta-guard binary, as the
+// Deployment runs it (GOMEMLIMIT), issue 14's flood at once: 40 reviews of
+// 6 MB declared, 40 of 6 MB sent chunked (no declared length), and 40 of
+// just under the 4 MiB ta-guard reads (an UPDATE whose two Services are
+// about 2 MiB each). Every one must be answered with an AdmissionReview
+// that allows the change, and the process's peak resident memory must stay
+// under the Deployment's limit. Before issue 14, 40 × 6 MB took a replica
+// to 614 MB with the same GOMEMLIMIT.
+//
+// TA_GUARD_MEMORY_BASELINE=1 first runs the same flood with a budget that
+// never binds (--max-in-flight-bytes 1 GiB), for docs/benchmarks.md.
+func TestLargeReviewsStayUnderTheMemoryLimit(t *testing.T) {
+	ctrl.SetLogger(logr.Discard())
+	// The child inherits it; this process's runtime read its own at start.
+	t.Setenv("GOMEMLIMIT", gomemlimit)
+	bin := buildWebhook(t)
+	if os.Getenv("TA_GUARD_MEMORY_BASELINE") == "1" {
+		t.Run("baseline: no in-flight budget", func(t *testing.T) {
+			peak, kinds := flood(t, bin, "--max-in-flight-bytes", strconv.Itoa(1<<30))
+			t.Logf("baseline peak %d MiB; answers %v", peak>>20, kinds)
+		})
+	}
+	peak, kinds := flood(t, bin)
+	assert.Less(t, peak, int64(memoryLimit), "peak RSS under the Deployment's memory limit")
+	assert.Equal(t, 40, kinds["6 MB declared"]["not checked: too large"], "a declared 6 MB is refused unread")
+	assert.Equal(t, 40, kinds["6 MB chunked"]["not checked: too large"], "an undeclared body is cut at the limit")
+	assert.Positive(t, kinds["under 4 MiB"]["checked"], "reviews within the limit are checked while the budget lasts")
+}
+
+// flood sends the flood to a sandbox running bin with args and returns the
+// webhook's peak RSS and the answers by kind of request and of answer.
+func flood(t *testing.T, bin string, args ...string) (int64, map[string]map[string]int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		Root: repoRoot, Assets: assetsDir(t), Webhook: bin, Policy: "# defaults\n", Args: args,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	pid := sb.WebhookPID()
+	require.NotZero(t, pid)
+	before := procStatusBytes(t, pid, "VmRSS")
+
+	sixMB := review(t, "six-mb", 6_000_000, false)
+	under := review(t, "under-the-limit", webhook.MaxRequestBytes-64<<10, true)
+	require.Greater(t, len(sixMB), 5_900_000)
+	require.Less(t, len(under), webhook.MaxRequestBytes)
+	require.Greater(t, len(under), webhook.MaxRequestBytes-128<<10)
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxConnsPerHost: 0, MaxIdleConnsPerHost: 200,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the sandbox's self-signed certificate
+	}}
+	type answer struct {
+		what     string
+		status   int
+		allowed  bool
+		warnings []string
+		err      error
+		took     time.Duration
+	}
+	var (
+		mu      sync.Mutex
+		answers []answer
+		wg      sync.WaitGroup
+	)
+	send := func(what string, body []byte, chunked bool) {
+		defer wg.Done()
+		var r io.Reader = bytes.NewReader(body)
+		if chunked {
+			r = io.MultiReader(r) // hides the length: Go sends it chunked
+		}
+		a := answer{what: what}
+		start := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, sb.WebhookURL, r)
+		var resp *http.Response
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			resp, err = client.Do(req)
+		}
+		a.took = time.Since(start)
+		if err != nil {
+			a.err = err
+		} else {
+			a.status = resp.StatusCode
+			var out admissionv1.AdmissionReview
+			if derr := json.NewDecoder(resp.Body).Decode(&out); derr != nil {
+				a.err = fmt.Errorf("HTTP %d, not an AdmissionReview: %w", resp.StatusCode, derr)
+			} else if out.Response != nil {
+				a.allowed, a.warnings = out.Response.Allowed, out.Response.Warnings
+			}
+			resp.Body.Close()
+		}
+		mu.Lock()
+		answers = append(answers, a)
+		mu.Unlock()
+	}
+	for range 40 {
+		wg.Add(3)
+		go send("6 MB declared", sixMB, false)
+		go send("6 MB chunked", sixMB, true)
+		go send("under 4 MiB", under, false)
+	}
+	wg.Wait()
+	peak := procStatusBytes(t, pid, "VmHWM")
+
+	kinds := map[string]map[string]int{}
+	var slowest time.Duration
+	for _, a := range answers {
+		slowest = max(slowest, a.took)
+		if !assert.NoError(t, a.err, a.what) {
+			continue
+		}
+		assert.Equal(t, http.StatusOK, a.status, a.what)
+		assert.True(t, a.allowed, "%s: ta-guard's own limits never deny: %v", a.what, a.warnings)
+		how := "checked"
+		if w := strings.Join(a.warnings, "\n"); strings.Contains(w, webhook.NotChecked) {
+			how = "not checked: " + reasonOf(w)
+		}
+		if kinds[a.what] == nil {
+			kinds[a.what] = map[string]int{}
+		}
+		kinds[a.what][how]++
+	}
+	t.Logf("serve %v: RSS before %d MiB, peak %d MiB (limit %d MiB, GOMEMLIMIT %s); slowest answer %s; answers: %v",
+		args, before>>20, peak>>20, memoryLimit>>20, gomemlimit, slowest.Round(time.Millisecond), kinds)
+	select {
+	case <-sb.Exited():
+		t.Fatal("the webhook exited")
+	default:
+	}
+	return peak, kinds
+}
+
+// reasonOf names a not-checked warning's reason by its text.
+func reasonOf(w string) string {
+	switch {
+	case strings.Contains(w, "larger than"):
+		return "too large"
+	case strings.Contains(w, "as many requests as its memory allows"):
+		return "busy"
+	}
+	return w
+}
+
+// review is an AdmissionReview of about size bytes for a Service: a CREATE,
+// or an UPDATE whose old and new object share the size.
+func review(t *testing.T, name string, size int, update bool) []byte {
+	t.Helper()
+	svc := func(pad int) []byte {
+		s := corev1.Service{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: map[string]string{"pad": strings.Repeat("x", pad)}},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+		}
+		raw, err := json.Marshal(s)
+		require.NoError(t, err)
+		return raw
+	}
+	req := &admissionv1.AdmissionRequest{
+		UID:       types.UID("memory-" + name + "-" + strconv.Itoa(size)),
+		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Service"},
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "services"},
+		Namespace: "default", Name: name, Operation: admissionv1.Create,
+	}
+	const envelope = 1 << 10
+	if update {
+		req.Operation = admissionv1.Update
+		req.Object = runtime.RawExtension{Raw: svc((size - envelope) / 2)}
+		req.OldObject = runtime.RawExtension{Raw: svc((size - envelope) / 2)}
+	} else {
+		req.Object = runtime.RawExtension{Raw: svc(size - envelope)}
+	}
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  req,
+	})
+	require.NoError(t, err)
+	return body
+}
+
+// procStatusBytes reads a memory figure (VmRSS, VmHWM: kB) of a process.
+func procStatusBytes(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err, line)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
