@@ -59,6 +59,14 @@ bench-webhook:
 	$(GO) build -o bin/loadbench ./test/loadbench
 	GOMEMLIMIT=$(BENCH_GOMEMLIMIT) bin/loadbench -rate 200 -duration 20s -rounds 2 -capacity 5s
 
+## bench-check: `ta-guard check` as a whole process on the generated world
+## (written as manifests) at 0.1x, 1x and 3x, against gator v3.23.1 with a
+## two-rule Rego template on the same files, same run (docs/benchmarks.md).
+## The first run builds gator from the Go module proxy into .cache/.
+BENCH_CHECK_SCALES ?= 0.1,1,3
+bench-check: build
+	$(GO) run ./test/checkbench -ta-guard bin/ta-guard -gator "$$(hack/gator.sh)" -scales $(BENCH_CHECK_SCALES) -runs 3
+
 ## fuzz: each fuzz target for $(FUZZTIME), one after another (docs/fuzzing.md);
 ## their seeds in testdata/fuzz/ already run in `make test`.
 FUZZTIME ?= 30s

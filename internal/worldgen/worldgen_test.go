@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
@@ -86,4 +88,27 @@ func TestPicks(t *testing.T) {
 	p2, err := small.Picks(st)
 	require.NoError(t, err)
 	assert.Equal(t, p, p2)
+}
+
+// TestWriteManifests: the manifests read back as the world's objects (Pods
+// left out), every one decoded and none with a warning.
+func TestWriteManifests(t *testing.T) {
+	dir := t.TempDir()
+	n, err := WriteManifests(dir, small)
+	require.NoError(t, err)
+	tot := small.Totals()
+	require.Equal(t, tot.Namespaces+tot.Services+tot.ServiceMonitors+tot.PodMonitors+tot.Collectors, n)
+
+	docs, err := manifest.Load([]string{dir}, manifest.Options{})
+	require.NoError(t, err)
+	require.Len(t, docs, n)
+	st := cluster.NewStore()
+	for _, d := range docs {
+		require.NotNil(t, d.Object, d.Where())
+		assert.Empty(t, d.Warnings, d.Where())
+		st.Upsert(d.Object)
+	}
+	want := Generate(small).Counts()
+	want["pods"] = 0
+	assert.Equal(t, want, st.Counts())
 }
