@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook fuzz generate k8s-bins crds clean demo dev manifests docker-build
+.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
