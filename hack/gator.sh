@@ -28,7 +28,7 @@ cd "${build}"
 # A throwaway module that requires gatekeeper: its own go.mod pins the rest
 # (it has no replace directives to carry over).
 go mod init gator-build >/dev/null 2>&1
-go get "github.com/open-policy-agent/gatekeeper/v3@${GATOR_VERSION}" >&2
+go get "github.com/open-policy-agent/gatekeeper/v3/cmd/gator@${GATOR_VERSION}" >&2
 mkdir -p "$(dirname "${BIN}")"
 CGO_ENABLED=0 go build -trimpath -o "${BIN}.tmp" github.com/open-policy-agent/gatekeeper/v3/cmd/gator >&2
 mv "${BIN}.tmp" "${BIN}"

@@ -13,13 +13,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -169,25 +173,115 @@ func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
+	// Splitting is sequential and cheap (document and line numbers depend
+	// on what came before); decoding, nearly all of the cost, runs on every
+	// core, and the first error in input order wins, as it would one by one.
 	s := newStream(source, data)
-	var out []Doc
+	var units []unit
 	for {
 		seg, err := s.next()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return decodeUnits(units, namespace)
 		}
 		if err != nil {
+			if _, derr := decodeUnits(units, namespace); derr != nil {
+				return nil, derr
+			}
 			return nil, err
 		}
-		docs, values, err := decodeSegment(seg, namespace)
-		if err != nil {
-			return nil, err
-		}
+		us, values := split(seg)
 		// Every JSON value after the first takes a document number, so the
 		// documents after it move on as well.
 		s.extra += values - 1
-		out = append(out, docs...)
+		units = append(units, us...)
 	}
+}
+
+// unit is one document to decode: YAML, or one value of a run of JSON
+// values, already placed in the file.
+type unit struct {
+	seg  segment
+	json bool
+	// jsonErr is why a document that looked like JSON is read as YAML: if
+	// YAML refuses it too, JSON's complaint is the one its author can use.
+	jsonErr error
+}
+
+// split cuts a segment into the documents it holds, and says how many
+// document numbers it takes, at least 1.
+func split(seg segment) ([]unit, int) {
+	trimmed := bytes.TrimSpace(seg.text)
+	if len(trimmed) == 0 {
+		return nil, 1
+	}
+	if trimmed[0] == '{' || trimmed[0] == '[' {
+		vals, err := jsonValues(seg)
+		if err == nil {
+			us := make([]unit, len(vals))
+			for i, v := range vals {
+				us[i] = unit{seg: v, json: true}
+			}
+			return us, len(vals)
+		}
+		// A YAML flow mapping also starts with "{", and JSON followed by a
+		// comment is YAML too: kubectl accepts both, so YAML gets its turn.
+		return []unit{{seg: seg, jsonErr: err}}, 1
+	}
+	return []unit{{seg: seg}}, 1
+}
+
+func (u unit) decode(namespace string) ([]Doc, error) {
+	if u.json {
+		return decodeDocument(u.seg.pos, u.seg.text, namespace)
+	}
+	j, err := yamlDocument(u.seg)
+	if err != nil {
+		if u.jsonErr != nil {
+			return nil, u.jsonErr
+		}
+		return nil, err
+	}
+	return decodeDocument(u.seg.pos, j, namespace)
+}
+
+// decodeUnits decodes the documents on all cores and returns their objects
+// in input order, or the first error in input order.
+func decodeUnits(units []unit, namespace string) ([]Doc, error) {
+	type result struct {
+		docs []Doc
+		err  error
+	}
+	results := make([]result, len(units))
+	workers := min(runtime.GOMAXPROCS(0), len(units))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) {
+					return
+				}
+				docs, err := units[i].decode(namespace)
+				results[i] = result{docs, err}
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		n += len(r.docs)
+	}
+	out := make([]Doc, 0, n)
+	for _, r := range results {
+		out = append(out, r.docs...)
+	}
+	return out, nil
 }
 
 // segment is one document as the YAML reader returned it, with where it
@@ -313,43 +407,6 @@ func (s *stream) separatorError(err error) error {
 	return fmt.Errorf("%s: not valid YAML: %w", at.at(), err)
 }
 
-// decodeSegment decodes one document, or each value of a run of JSON
-// values; values says how many document numbers the segment takes, at
-// least 1.
-func decodeSegment(seg segment, namespace string) (docs []Doc, values int, err error) {
-	trimmed := bytes.TrimSpace(seg.text)
-	if len(trimmed) == 0 {
-		return nil, 1, nil
-	}
-	var jsonErr error
-	if trimmed[0] == '{' || trimmed[0] == '[' {
-		vals, err := jsonValues(seg)
-		if err == nil {
-			for _, v := range vals {
-				d, err := decodeDocument(v.pos, v.text, namespace)
-				if err != nil {
-					return nil, 0, err
-				}
-				docs = append(docs, d...)
-			}
-			return docs, len(vals), nil
-		}
-		// A YAML flow mapping also starts with "{", and JSON followed by a
-		// comment is YAML too: kubectl accepts both, so YAML gets its turn.
-		jsonErr = err
-	}
-	j, err := yamlDocument(seg)
-	if err != nil {
-		if jsonErr != nil {
-			// It looked like JSON: JSON's complaint is the one its author can use.
-			return nil, 0, jsonErr
-		}
-		return nil, 0, err
-	}
-	docs, err = decodeDocument(seg.pos, j, namespace)
-	return docs, 1, err
-}
-
 // yamlDocument converts a document to JSON with sigs.k8s.io/yaml, as
 // kubectl does, so that values mean what they mean to kubectl (yes is
 // true). That converter reads the first document of its input and drops
@@ -360,6 +417,9 @@ func yamlDocument(seg segment) ([]byte, error) {
 	j, err := yaml.YAMLToJSON(seg.text)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %s", seg.pos.at(), yamlProblem(err, seg.pos.Line))
+	}
+	if !mayHoldMore(seg.text) {
+		return j, nil
 	}
 	dec := yamlv3.NewDecoder(bytes.NewReader(seg.text))
 	var node yamlv3.Node
@@ -378,6 +438,35 @@ func yamlDocument(seg segment) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%s: not valid YAML: line %d: more than one document, with no \"---\" between them",
 		seg.pos.at(), seg.pos.Line+max(at, 1)-1)
+}
+
+// mayHoldMore tells whether a document's text could hold a second document
+// that sigs.k8s.io/yaml would drop: one after a document end marker
+// ("..."), or a directive, or after a root node that is not a block mapping
+// (a flow collection, a quoted or tagged scalar). A block mapping can be
+// followed by nothing but its own keys, so the manifests people write skip
+// the second parse, which cost as much as the first.
+func mayHoldMore(text []byte) bool {
+	first := true
+	for off := 0; off < len(text); {
+		l, next := lineAt(text, off)
+		off = next
+		if bytes.HasPrefix(l, []byte("...")) || bytes.HasPrefix(l, []byte("%")) {
+			return true
+		}
+		if !first {
+			continue
+		}
+		t := bytes.TrimLeft(l, " \t")
+		if len(bytes.TrimSpace(t)) == 0 || t[0] == '#' {
+			continue
+		}
+		first = false
+		if strings.IndexByte("{[!&*|>'\"@`-?:", t[0]) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonValues splits a run of JSON values, each a document of its own with
@@ -443,35 +532,64 @@ func yamlLine(err error) (line int, rest string, ok bool) {
 	return n, rest, true
 }
 
+// header is what every document is read for, whatever its kind. Values are
+// kept raw so that a field of the wrong type reads as missing, as it did
+// when documents were decoded into maps.
+type header struct {
+	APIVersion json.RawMessage `json:"apiVersion"`
+	Kind       json.RawMessage `json:"kind"`
+	Metadata   json.RawMessage `json:"metadata"`
+	Items      json.RawMessage `json:"items"`
+}
+
+type metaHeader struct {
+	Name json.RawMessage `json:"name"`
+}
+
+// stringOf is a raw JSON value as a string, "" when it is not one.
+func stringOf(raw json.RawMessage) string {
+	var v string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v
+}
+
+// isObject tells a JSON object from the other values without decoding it.
+func isObject(j []byte) bool { return len(j) > 0 && j[0] == '{' }
+
 // decodeDocument decodes one document, already JSON, into the objects it
-// holds: none for an empty one, every item of a List.
+// holds: none for an empty one, every item of a List. The header is read
+// first (field names case-sensitive, as the API server reads them); only
+// kinds ta-guard reads are decoded further, into their typed form, once.
 func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 	j = bytes.TrimSpace(j)
 	if len(j) == 0 || bytes.Equal(j, []byte("null")) {
 		return nil, nil // empty document or comments only
 	}
-	var v any
-	if err := json.Unmarshal(j, &v); err != nil {
-		return nil, fmt.Errorf("%s: %w", pos.at(), err)
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	if !isObject(j) {
+		var v any
+		if err := json.Unmarshal(j, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", pos.at(), err)
+		}
 		return nil, fmt.Errorf("%s: a document must be an object with apiVersion and kind, not %s", pos.at(), describe(v))
 	}
-	if kind, _ := obj["kind"].(string); kind == "List" || strings.HasSuffix(kind, "List") && obj["items"] != nil {
-		items, ok := obj["items"].([]any)
-		if !ok {
+	var h header
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &h); err != nil {
+		return nil, fmt.Errorf("%s: %w", pos.at(), err)
+	}
+	kind := stringOf(h.Kind)
+	hasItems := len(h.Items) > 0 && !bytes.Equal(h.Items, []byte("null"))
+	if kind == "List" || strings.HasSuffix(kind, "List") && hasItems {
+		var items []json.RawMessage
+		if !hasItems || h.Items[0] != '[' || json.Unmarshal(h.Items, &items) != nil {
 			return nil, fmt.Errorf("%s: %s.items must be a list", pos.at(), kind)
 		}
-		var out []Doc
+		out := make([]Doc, 0, len(items))
 		for i, it := range items {
 			d := pos
 			d.Item = i + 1
-			m, ok := it.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%s: a list item must be an object, not %s", d.at(), describe(it))
-			}
-			dd, err := decodeObject(d, m, namespace)
+			dd, err := decodeItem(d, it, namespace)
 			if err != nil {
 				return nil, err
 			}
@@ -479,11 +597,25 @@ func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 		}
 		return out, nil
 	}
-	d, err := decodeObject(pos, obj, namespace)
+	d, err := decodeObject(pos, h, j, namespace)
 	if err != nil {
 		return nil, err
 	}
 	return []Doc{d}, nil
+}
+
+func decodeItem(d Doc, it json.RawMessage, namespace string) (Doc, error) {
+	it = bytes.TrimSpace(it)
+	if !isObject(it) {
+		var v any
+		_ = json.Unmarshal(it, &v)
+		return d, fmt.Errorf("%s: a list item must be an object, not %s", d.at(), describe(v))
+	}
+	var h header
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(it, &h); err != nil {
+		return d, fmt.Errorf("%s: %w", d.at(), err)
+	}
+	return decodeObject(d, h, it, namespace)
 }
 
 // describe names what a document holds instead of an object, so that the
@@ -503,9 +635,8 @@ func describe(v any) string {
 	}
 }
 
-func decodeObject(d Doc, obj map[string]any, namespace string) (Doc, error) {
-	apiVersion, _ := obj["apiVersion"].(string)
-	kind, _ := obj["kind"].(string)
+func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
+	apiVersion, kind := stringOf(h.APIVersion), stringOf(h.Kind)
 	if apiVersion == "" || kind == "" {
 		return d, fmt.Errorf("%s: missing apiVersion or kind", d.at())
 	}
@@ -514,27 +645,23 @@ func decodeObject(d Doc, obj map[string]any, namespace string) (Doc, error) {
 		return d, fmt.Errorf("%s: apiVersion %q: %w", d.at(), apiVersion, err)
 	}
 	d.GVK = gv.WithKind(kind)
-	meta, _ := obj["metadata"].(map[string]any)
-	name, _ := meta["name"].(string)
+	var meta metaHeader
+	if isObject(bytes.TrimSpace(h.Metadata)) {
+		_ = sigsjson.UnmarshalCaseSensitivePreserveInts(h.Metadata, &meta)
+	}
+	name := stringOf(meta.Name)
 	if name == "" {
 		return d, fmt.Errorf("%s: %s has no metadata.name", d.at(), kind)
 	}
 	if !model.Supported(d.GVK) {
 		return d, nil
 	}
-	if ns, _ := meta["namespace"].(string); ns == "" && kind != "Namespace" {
-		meta["namespace"] = namespace
-	}
-	j, err := json.Marshal(obj)
-	if err != nil {
-		return d, fmt.Errorf("%s: %w", d.at(), err)
-	}
-	o, err := model.Decode(d.GVK, j)
+	o, unknown, err := model.DecodeManifest(d.GVK, j, namespace)
 	if err != nil {
 		return d, fmt.Errorf("%s: %s %s: %w", d.at(), kind, name, err)
 	}
 	d.Object = o
-	for _, u := range model.UnknownFields(d.GVK, j) {
+	for _, u := range unknown {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%s: %s %s: %s (ignored: a typo?)", d.Where(), kind, name, u))
 	}
 	return d, nil

@@ -219,3 +219,36 @@ func requireReadError(t *testing.T, file, in string, want []string) {
 		assert.Contains(t, err.Error(), w)
 	}
 }
+
+// TestReadInParallelKeepsInputOrder: documents are decoded on every core,
+// yet the objects come back in input order with their numbers, and of
+// several bad documents the first one is reported, whatever finished first.
+func TestReadInParallelKeepsInputOrder(t *testing.T) {
+	var in strings.Builder
+	var want []string
+	line := 1
+	for i := range 300 {
+		if i == 100 {
+			// Three JSON values in one document take three numbers.
+			in.WriteString("---\n" + jsonService("j1") + jsonService("j2") + jsonService("j3"))
+			for k := range 3 {
+				want = append(want, fmt.Sprintf("f, document %d (line %d) Service", len(want)+1, line+1+k))
+			}
+			line += 4
+			continue
+		}
+		fmt.Fprintf(&in, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s%d\n", i)
+		want = append(want, fmt.Sprintf("f, document %d (line %d) Service", len(want)+1, line+1))
+		line += 5
+	}
+	docs, err := Read("f", strings.NewReader(in.String()), "default")
+	require.NoError(t, err)
+	assert.Equal(t, want, placed(docs))
+
+	bad := strings.Replace(in.String(), "name: s250\n", "name: [s250\n", 1)
+	bad = strings.Replace(bad, "name: s200\n", "name: s200\n  labels: 5\n", 1)
+	_, err = Read("f", strings.NewReader(bad), "default")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "f, document 203 (line ")
+	assert.Contains(t, err.Error(), "metadata.labels")
+}

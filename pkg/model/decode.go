@@ -38,6 +38,41 @@ func Decode(gvk schema.GroupVersionKind, raw []byte) (Object, error) {
 	return k.Normalize(typed)
 }
 
+// DecodeManifest is Decode and UnknownFields in one pass over the JSON, for
+// objects read from manifests, which are many: the fields the kind does not
+// have come back as warnings, and an object that names no namespace gets
+// namespace (kubectl's context namespace), unless it is a Namespace.
+func DecodeManifest(gvk schema.GroupVersionKind, raw []byte, namespace string) (Object, []string, error) {
+	k := byGVK[gvk]
+	if k == nil {
+		return nil, nil, fmt.Errorf("%s: %w", gvk, ErrUnsupported)
+	}
+	typed := k.New()
+	var unknown []string
+	if k.Sparse {
+		// Our own types hold only what the rules read: every other field
+		// would be "unknown". The one check that matters has its own pass
+		// over a small object (collectors are few).
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, typed); err != nil {
+			return nil, nil, describeJSONError(err)
+		}
+		unknown = selectorShapes(k.PrometheusCR, raw)
+	} else {
+		strict, err := sigsjson.UnmarshalStrict(raw, typed, sigsjson.DisallowUnknownFields)
+		if err != nil {
+			return nil, nil, describeJSONError(err)
+		}
+		for _, e := range strict {
+			unknown = append(unknown, e.Error())
+		}
+	}
+	if typed.GetNamespace() == "" && gvk.Kind != "Namespace" {
+		typed.SetNamespace(namespace)
+	}
+	o, err := k.Normalize(typed)
+	return o, unknown, err
+}
+
 // FromTyped normalizes an API object. A typed object's Go type picks the
 // entry, since informers' objects carry no apiVersion and kind; an
 // unstructured one (a dynamic informer's) is decoded by its own.

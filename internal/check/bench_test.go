@@ -1,0 +1,58 @@
+package check
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/worldgen"
+)
+
+var (
+	worldOnce sync.Once
+	worldDir  string
+)
+
+// benchWorld writes the issue's world (worldgen.Full, Pods left out) once
+// per run of the benchmarks.
+func benchWorld(b *testing.B) string {
+	worldOnce.Do(func() {
+		d, err := os.MkdirTemp("", "check-bench-")
+		require.NoError(b, err)
+		_, err = worldgen.WriteManifests(filepath.Join(d, "world"), worldgen.Full)
+		require.NoError(b, err)
+		worldDir = filepath.Join(d, "world")
+	})
+	return worldDir
+}
+
+// BenchmarkLoad is the reading of the manifests alone; BenchmarkEvaluate
+// the evaluation of what they describe; BenchmarkRun both, as `check` does.
+func BenchmarkLoad(b *testing.B) {
+	dir := benchWorld(b)
+	for b.Loop() {
+		_, err := manifest.Load([]string{dir}, manifest.Options{})
+		require.NoError(b, err)
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	docs, err := manifest.Load([]string{benchWorld(b)}, manifest.Options{})
+	require.NoError(b, err)
+	for b.Loop() {
+		_, err := Evaluate(docs, nil)
+		require.NoError(b, err)
+	}
+}
+
+func BenchmarkRun(b *testing.B) {
+	dir := benchWorld(b)
+	for b.Loop() {
+		_, err := Run([]string{dir}, manifest.Options{}, nil)
+		require.NoError(b, err)
+	}
+}
