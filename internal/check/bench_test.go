@@ -1,15 +1,19 @@
 package check
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/worldgen"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
 var (
@@ -55,4 +59,29 @@ func BenchmarkRun(b *testing.B) {
 		_, err := Run([]string{dir}, manifest.Options{}, nil)
 		require.NoError(b, err)
 	}
+}
+
+// TestEvaluateInParallelMatchesOneByOne: the findings of a world evaluated
+// on every core are those of its subjects evaluated one by one, in the
+// same order (run it with -race too).
+func TestEvaluateInParallelMatchesOneByOne(t *testing.T) {
+	small := worldgen.Tenth
+	dir := filepath.Join(t.TempDir(), "world")
+	_, err := worldgen.WriteManifests(dir, small)
+	require.NoError(t, err)
+	docs, err := manifest.Load([]string{dir}, manifest.Options{})
+	require.NoError(t, err)
+	res, err := Evaluate(docs, nil)
+	require.NoError(t, err)
+
+	w, err := BuildWorld(docs)
+	require.NoError(t, err)
+	var want []rules.Finding
+	for _, obj := range w.Subjects {
+		r, err := validate.Evaluate(context.Background(), validate.Request{Operation: validate.Create, Object: obj}, w.Store, validate.Options{})
+		require.NoError(t, err)
+		want = append(want, r.Findings...)
+	}
+	require.NotEmpty(t, want, "the generated world has findings to compare")
+	assert.Equal(t, want, res.Findings)
 }

@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
@@ -126,14 +129,52 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	}
 	res := newResult(w)
 	res.Undescribed = w.Undescribed()
-	for _, obj := range w.Subjects {
-		r, err := validate.Evaluate(context.Background(), validate.Request{Operation: validate.Create, Object: obj}, w.Store, validate.Options{Policy: pol})
-		if err != nil {
-			return nil, err
-		}
-		res.Findings = append(res.Findings, r.Findings...)
+	reqs := make([]validate.Request, len(w.Subjects))
+	for i, obj := range w.Subjects {
+		reqs[i] = validate.Request{Operation: validate.Create, Object: obj}
 	}
+	findings, err := evaluateAll(reqs, w.Store, pol)
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(res.Findings, findings...)
 	return res, nil
+}
+
+// evaluateAll evaluates the requests on every core against a world nobody
+// writes to any more (the store's reads are safe together), and returns the
+// findings in the requests' order, or the first error in that order.
+func evaluateAll(reqs []validate.Request, view cluster.View, pol *policy.Policy) ([]rules.Finding, error) {
+	type result struct {
+		findings []rules.Finding
+		err      error
+	}
+	results := make([]result, len(reqs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(reqs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(reqs) {
+					return
+				}
+				r, err := validate.Evaluate(context.Background(), reqs[i], view, validate.Options{Policy: pol})
+				results[i] = result{r.Findings, err}
+			}
+		}()
+	}
+	wg.Wait()
+	var out []rules.Finding
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, r.findings...)
+	}
+	return out, nil
 }
 
 func newResult(w *World) *Result {
@@ -174,17 +215,18 @@ func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Po
 			}
 		}
 	}
-	for _, c := range changes {
-		req := validate.Request{Operation: validate.Create, Object: c.obj}
+	reqs := make([]validate.Request, len(changes))
+	for i, c := range changes {
+		reqs[i] = validate.Request{Operation: validate.Create, Object: c.obj}
 		if c.old != nil {
-			req.Operation, req.OldObject = validate.Update, c.old
+			reqs[i].Operation, reqs[i].OldObject = validate.Update, c.old
 		}
-		r, err := validate.Evaluate(context.Background(), req, cluster, validate.Options{Policy: pol})
-		if err != nil {
-			return nil, err
-		}
-		res.Findings = append(res.Findings, r.Findings...)
 	}
+	findings, err := evaluateAll(reqs, cluster, pol)
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(res.Findings, findings...)
 	return res, nil
 }
 

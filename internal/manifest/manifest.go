@@ -85,12 +85,15 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
-	var docs []Doc
+	// Files are split one after another, and all their documents decoded
+	// together on every core: a directory of small files keeps both cores
+	// as busy as one large file.
+	var units []unit
 	seen := map[string]bool{}
 	for _, p := range paths {
 		files, err := expand(p)
 		if err != nil {
-			return nil, err
+			return nil, firstError(units, opts.Namespace, err)
 		}
 		for _, f := range files {
 			// A file named twice (or by a directory and by itself) is read
@@ -103,29 +106,38 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 				continue
 			}
 			seen[id] = true
-			d, err := readFile(f, opts)
+			us, err := readFile(f, opts)
+			units = append(units, us...)
 			if err != nil {
-				return nil, err
+				return nil, firstError(units, opts.Namespace, err)
 			}
-			docs = append(docs, d...)
 		}
 	}
-	return docs, nil
+	return decodeUnits(units, opts.Namespace)
 }
 
-func readFile(f string, opts Options) ([]Doc, error) {
+// firstError is err, unless a document read before it fails to decode: that
+// one comes first in the input, and is what reading one by one would say.
+func firstError(before []unit, namespace string, err error) error {
+	if _, derr := decodeUnits(before, namespace); derr != nil {
+		return derr
+	}
+	return err
+}
+
+func readFile(f string, opts Options) ([]unit, error) {
 	if f == "-" {
 		if opts.Stdin == nil {
 			return nil, errors.New("-: no standard input")
 		}
-		return Read(f, opts.Stdin, opts.Namespace)
+		return splitStream(f, opts.Stdin)
 	}
 	fh, err := os.Open(f)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	return Read(f, fh, opts.Namespace)
+	return splitStream(f, fh)
 }
 
 func expand(p string) ([]string, error) {
@@ -169,25 +181,31 @@ func expand(p string) ([]string, error) {
 // are YAML or JSON, and a run of JSON values with no separator (what `jq -c`
 // writes) is one document per value.
 func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
+	units, err := splitStream(source, r)
+	if err != nil {
+		return nil, firstError(units, namespace, err)
+	}
+	return decodeUnits(units, namespace)
+}
+
+// splitStream cuts a stream into its documents, placed in the file. It is
+// sequential and cheap (document and line numbers depend on what came
+// before); decoding, nearly all of the cost, runs on every core afterwards.
+// On error it returns the documents before the one that failed.
+func splitStream(source string, r io.Reader) ([]unit, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	// Splitting is sequential and cheap (document and line numbers depend
-	// on what came before); decoding, nearly all of the cost, runs on every
-	// core, and the first error in input order wins, as it would one by one.
 	s := newStream(source, data)
 	var units []unit
 	for {
 		seg, err := s.next()
 		if errors.Is(err, io.EOF) {
-			return decodeUnits(units, namespace)
+			return units, nil
 		}
 		if err != nil {
-			if _, derr := decodeUnits(units, namespace); derr != nil {
-				return nil, derr
-			}
-			return nil, err
+			return units, err
 		}
 		us, values := split(seg)
 		// Every JSON value after the first takes a document number, so the
