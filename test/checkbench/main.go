@@ -31,8 +31,9 @@ func main() {
 	taGuard := flag.String("ta-guard", "bin/ta-guard", "the ta-guard binary")
 	gator := flag.String("gator", "", "the gator binary (hack/gator.sh); empty: ta-guard only")
 	dir := flag.String("dir", "", "where the worlds are written (default: a temporary directory, removed)")
+	baseline := flag.String("baseline", "", "another ta-guard binary (an earlier build) timed on the same files in the same run")
 	flag.Parse()
-	if err := run(*scales, *runs, *taGuard, *gator, *dir); err != nil {
+	if err := run(*scales, *runs, *taGuard, *gator, *baseline, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
 		os.Exit(1)
 	}
@@ -45,7 +46,7 @@ type sample struct {
 	cpu  time.Duration
 }
 
-func run(scaleList string, runs int, taGuard, gator, dir string) error {
+func run(scaleList string, runs int, taGuard, gator, baseline, dir string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "checkbench-")
 		if err != nil {
@@ -83,6 +84,14 @@ func run(scaleList string, runs int, taGuard, gator, dir string) error {
 		}
 		row := fmt.Sprintf("| %g× | %d | %.1f | %s | %s | %d MiB |", factor, n, float64(size)/(1<<20),
 			tg.wall.Round(time.Millisecond), tg.cpu.Round(time.Millisecond), tg.rss>>20)
+		if baseline != "" {
+			b, err := median(runs, baseline, "check", "-f", world)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %g× baseline %s | | | %s | %s | %d MiB | | | | check / baseline %.2f× |\n", factor, filepath.Base(baseline),
+				b.wall.Round(time.Millisecond), b.cpu.Round(time.Millisecond), b.rss>>20, tg.wall.Seconds()/b.wall.Seconds())
+		}
 		if gator != "" {
 			g, err := median(runs, gator, "test", "-f", world, "-f", policyDir)
 			if err != nil {
