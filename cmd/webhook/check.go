@@ -35,6 +35,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
 	kubeContext := kubectlFlags(fsFlags, useCluster)
+	limits := inputLimitFlags(fsFlags)
 	fsFlags.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]\n", invokedAs)
 		fsFlags.PrintDefaults()
@@ -71,11 +72,16 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	readOpts, err := limits.options(manifest.Options{Namespace: *namespace, Stdin: stdin}, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "check: %v\n", err)
+		return 2
+	}
 	var res *check.Result
 	if *kubeconfig != "" || *useCluster {
-		res, err = checkAgainstCluster(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, *kubeconfig, *kubeContext, pol)
+		res, err = checkAgainstCluster(paths, readOpts, *kubeconfig, *kubeContext, pol)
 	} else {
-		res, err = check.Run(paths, manifest.Options{Namespace: *namespace, Stdin: stdin}, pol)
+		res, err = check.Run(paths, readOpts, pol)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)

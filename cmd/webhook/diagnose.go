@@ -39,6 +39,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	output := fs.String("o", "text", "output: text or json")
 	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
 	noProxy := fs.Bool("no-ta-proxy", false, "live: do not read the running TAs through the API server's service proxy")
+	limits := inputLimitFlags(fs)
 	namespace := fs.String("n", "", "live: diagnose the TAs of this namespace only (default: all); with -f: namespace of objects that name none (default: default)")
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
 	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
@@ -98,7 +99,12 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if defaultNS == "" {
 			defaultNS = "default"
 		}
-		docs, err := manifest.Load(paths, manifest.Options{Namespace: defaultNS, Stdin: stdin})
+		readOpts, err := limits.options(manifest.Options{Namespace: defaultNS, Stdin: stdin}, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "diagnose: %v\n", err)
+			return 2
+		}
+		docs, err := manifest.Load(paths, readOpts)
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -77,7 +78,26 @@ type Options struct {
 	Namespace string
 	// Stdin is read for the path "-".
 	Stdin io.Reader
+	// MaxFileBytes bounds one file or stream (0: DefaultMaxFileBytes), and
+	// MaxInputBytes all of them together (0: DefaultMaxInputBytes): /dev/zero
+	// or a runaway generator is an error naming it, not an out-of-memory kill.
+	MaxFileBytes, MaxInputBytes int64
+	// OpenTimeout bounds the wait for a named pipe's writer (0: 10 s): a
+	// FIFO nobody writes to would otherwise hang the run forever.
+	OpenTimeout time.Duration
+	// Skipped is told of each directory entry that was not read, and why
+	// (a named pipe, a device, a dangling link). Nil: they are skipped
+	// silently.
+	Skipped func(msg string)
 }
+
+// Defaults of Options. The largest manifests seen in practice (a rendered
+// kube-prometheus with its CRDs) are a few MiB; the file bound is 16 times
+// that, the input's what a CI runner holds comfortably.
+const (
+	DefaultMaxFileBytes  = 64 << 20
+	DefaultMaxInputBytes = 512 << 20
+)
 
 // Load reads every path: a file, a directory (walked recursively for .yaml,
 // .yml and .json, in lexical order) or "-" for standard input.
@@ -85,13 +105,23 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.MaxInputBytes <= 0 {
+		opts.MaxInputBytes = DefaultMaxInputBytes
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 10 * time.Second
+	}
+	budget := opts.MaxInputBytes
 	// Files are split one after another, and all their documents decoded
 	// together on every core: a directory of small files keeps both cores
 	// as busy as one large file.
 	var units []unit
 	seen := map[string]bool{}
 	for _, p := range paths {
-		files, err := expand(p)
+		files, err := expand(p, opts.Skipped)
 		if err != nil {
 			return nil, firstError(units, opts.Namespace, err)
 		}
@@ -106,7 +136,7 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 				continue
 			}
 			seen[id] = true
-			us, err := readFile(f, opts)
+			us, err := readFile(f, opts, &budget)
 			units = append(units, us...)
 			if err != nil {
 				return nil, firstError(units, opts.Namespace, err)
@@ -125,22 +155,112 @@ func firstError(before []unit, namespace string, err error) error {
 	return err
 }
 
-func readFile(f string, opts Options) ([]unit, error) {
+func readFile(f string, opts Options, budget *int64) ([]unit, error) {
 	if f == "-" {
 		if opts.Stdin == nil {
 			return nil, errors.New("-: no standard input")
 		}
-		return splitStream(f, opts.Stdin)
+		data, err := readBounded(f, opts.Stdin, opts, budget)
+		if err != nil {
+			return nil, err
+		}
+		return splitStream(f, data)
 	}
-	fh, err := os.Open(f)
+	fh, err := open(f, opts.OpenTimeout)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	return splitStream(f, fh)
+	data, err := readBounded(f, fh, opts, budget)
+	if err != nil {
+		return nil, err
+	}
+	return splitStream(f, data)
 }
 
-func expand(p string) ([]string, error) {
+// open opens a file named on the command line. A regular file or a pipe
+// (`-f <(helm template ...)` names one) is read; a named pipe is waited for
+// at most timeout, since opening one blocks until a writer comes; anything
+// else (a socket, a device other than a character one) is an error.
+func open(f string, timeout time.Duration) (*os.File, error) {
+	st, err := os.Stat(f)
+	if err != nil {
+		return nil, err
+	}
+	mode := st.Mode()
+	switch {
+	case mode.IsRegular(), mode&fs.ModeCharDevice != 0:
+		// A character device (/dev/stdin on a terminal, /dev/zero) is read
+		// as a stream, within the size bound.
+		return os.Open(f)
+	case mode&fs.ModeNamedPipe != 0:
+	default:
+		return nil, fmt.Errorf("%s: not a regular file (%s)", f, fileType(mode))
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		fh, err := os.Open(f)
+		ch <- opened{fh, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-time.After(timeout):
+		// The goroutine stays blocked in open(2); the run ends with this
+		// error, and the process with it.
+		return nil, fmt.Errorf("%s: a named pipe nobody writes to (waited %s)", f, timeout)
+	}
+}
+
+// readBounded reads a whole file or stream, within the file bound and what
+// is left of the input's.
+func readBounded(f string, r io.Reader, opts Options, budget *int64) ([]byte, error) {
+	limit := min(opts.MaxFileBytes, *budget)
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f, err)
+	}
+	if int64(len(data)) > limit {
+		if limit == opts.MaxFileBytes {
+			return nil, fmt.Errorf("%s: larger than %s, the most a file may hold (--max-file-bytes)", f, bytesOf(opts.MaxFileBytes))
+		}
+		return nil, fmt.Errorf("%s: the input reaches %s in total here, the most a run reads (--max-input-bytes)", f, bytesOf(opts.MaxInputBytes))
+	}
+	*budget -= int64(len(data))
+	return data, nil
+}
+
+func bytesOf(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// fileType names what a directory entry or path is, for the reasons given.
+func fileType(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	case mode&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case mode.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
+}
+
+func expand(p string, skipped func(string)) ([]string, error) {
 	if p == "-" {
 		return []string{"-"}, nil
 	}
@@ -161,8 +281,29 @@ func expand(p string) ([]string, error) {
 		}
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".yaml", ".yml", ".json":
-			out = append(out, path)
+		default:
+			return nil
 		}
+		// Only regular files, a link to one included: a named pipe in the
+		// tree would hang the run, a device could be endless.
+		mode := d.Type()
+		if mode&fs.ModeSymlink != 0 {
+			target, err := os.Stat(path)
+			if err != nil {
+				if skipped != nil {
+					skipped(fmt.Sprintf("%s: skipped: a symbolic link to nothing readable (%v)", path, err))
+				}
+				return nil
+			}
+			mode = target.Mode()
+		}
+		if !mode.IsRegular() {
+			if skipped != nil {
+				skipped(fmt.Sprintf("%s: skipped: %s, not a regular file", path, fileType(mode)))
+			}
+			return nil
+		}
+		out = append(out, path)
 		return nil
 	})
 	if err != nil {
@@ -181,7 +322,12 @@ func expand(p string) ([]string, error) {
 // are YAML or JSON, and a run of JSON values with no separator (what `jq -c`
 // writes) is one document per value.
 func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
-	units, err := splitStream(source, r)
+	budget := int64(DefaultMaxInputBytes)
+	data, err := readBounded(source, r, Options{MaxFileBytes: DefaultMaxFileBytes, MaxInputBytes: budget}, &budget)
+	if err != nil {
+		return nil, err
+	}
+	units, err := splitStream(source, data)
 	if err != nil {
 		return nil, firstError(units, namespace, err)
 	}
@@ -192,11 +338,7 @@ func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
 // sequential and cheap (document and line numbers depend on what came
 // before); decoding, nearly all of the cost, runs on every core afterwards.
 // On error it returns the documents before the one that failed.
-func splitStream(source string, r io.Reader) ([]unit, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
+func splitStream(source string, data []byte) ([]unit, error) {
 	s := newStream(source, data)
 	var units []unit
 	for {
