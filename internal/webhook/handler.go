@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -129,16 +130,55 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 				"message", f.Summary())
 		}
 	}
+	warnings = capWarnings(warnings, req.Namespace)
 	if len(denies) == 0 {
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	var b strings.Builder
 	b.WriteString("ta-guard denied this change:")
-	for _, f := range denies {
+	for i, f := range denies {
+		if i == maxDenyReasons {
+			fmt.Fprintf(&b, "\n- and %d more: %s", len(denies)-i, wholeList(req.Namespace))
+			break
+		}
 		b.WriteString("\n- ")
 		b.WriteString(strings.ReplaceAll(f.Message, "\n", "\n  "))
 	}
 	return admission.Denied(b.String()).WithWarnings(warnings...)
+}
+
+// The API server relays warnings of at most 4096 runes in all (past that it
+// cuts each to 256 runes, then drops the rest) and kubectl prints every one:
+// a monitor with 20,000 endpoints made a 3.5 MB response and 20,001 lines.
+// Findings get a share that leaves room for the handler's own notes (stale
+// access answers, not checked), and the rest is counted in one line saying
+// where the whole list is.
+const (
+	findingWarningRunes = 3000
+	maxDenyReasons      = 20
+)
+
+// capWarnings keeps the first warnings that fit the share, and then one
+// line with the count of the others.
+func capWarnings(ws []string, namespace string) []string {
+	total := 0
+	for i, w := range ws {
+		n := utf8.RuneCountInString(w)
+		if total+n > findingWarningRunes {
+			out := append(ws[:i:i], truncate(fmt.Sprintf("ta-guard: and %d more warning(s): %s", len(ws)-i, wholeList(namespace))))
+			return out
+		}
+		total += n
+	}
+	return ws
+}
+
+// wholeList says where every finding of a change can be read.
+func wholeList(namespace string) string {
+	if namespace == "" {
+		return "ta-guard diagnose and the audit's ClusterPolicyReport list them all"
+	}
+	return "ta-guard diagnose and the audit's PolicyReport in namespace " + namespace + " list them all"
 }
 
 func (h *Handler) unchecked(reason, why string) admission.Response {
@@ -155,11 +195,19 @@ func (h *Handler) count(reason string) {
 // The API server cuts a warning at 256 characters; cut it ourselves so the
 // end is marked.
 func truncate(s string) string {
-	const max = 250
-	if len(s) <= max {
+	const max = 250 // runes, as the API server counts
+	if len(s) <= max || utf8.RuneCountInString(s) <= max {
 		return s
 	}
-	return s[:max-3] + "..."
+	// Cut on a rune boundary: a cut inside one is what kubectl shows as �.
+	n := 0
+	for i := range s {
+		if n == max-3 {
+			return s[:i] + "..."
+		}
+		n++
+	}
+	return s
 }
 
 // decodeRequest turns an AdmissionRequest into an engine request. Kinds

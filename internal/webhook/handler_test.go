@@ -2,9 +2,11 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ta-guard/ta-guard/internal/testenv"
 
@@ -159,4 +161,57 @@ func TestTruncate(t *testing.T) {
 	assert.Len(t, s, 250)
 	assert.True(t, strings.HasSuffix(s, "..."))
 	assert.Equal(t, "short", truncate("short"))
+}
+
+// A change with 20,000 findings (a monitor with 20,000 endpoints) answers
+// within what the API server relays: a few warnings, then one line counting
+// the rest and saying where they all are; a denial lists the first reasons
+// likewise. Every warning is valid UTF-8, cut on a rune boundary.
+func TestWarningChannelIsBounded(t *testing.T) {
+	h, _ := newHandler(t, cluster.NewStore(), nil)
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Namespace: "team-a", Operation: admissionv1.Create}}
+	finding := func(i int, a rules.Action) rules.Finding {
+		return rules.Finding{Rule: "TA103", Action: a, Object: model.Ref{Kind: "ServiceMonitor", Namespace: "team-a", Name: "m"},
+			Message: fmt.Sprintf("TA103 ServiceMonitor team-a/m endpoint %d: port «métriques-%d» — ", i, i) + strings.Repeat("é", 300)}
+	}
+	tests := []struct {
+		name      string
+		findings  int
+		action    rules.Action
+		wantLines int // at most
+	}{
+		{"20,000 warnings", 20000, rules.Warn, 16},
+		{"3 warnings pass whole", 3, rules.Warn, 3},
+		{"20,000 denials", 20000, rules.Deny, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fs []rules.Finding
+			for i := range tt.findings {
+				fs = append(fs, finding(i, tt.action))
+			}
+			resp := h.respond(req, fs)
+			total := 0
+			for _, w := range resp.Warnings {
+				assert.True(t, utf8.ValidString(w), "valid UTF-8: %q", w)
+				assert.LessOrEqual(t, utf8.RuneCountInString(w), 256)
+				total += utf8.RuneCountInString(w)
+			}
+			assert.LessOrEqual(t, total, 4096-512, "room left for the handler's own notes")
+			assert.LessOrEqual(t, len(resp.Warnings), tt.wantLines)
+			if tt.findings > 100 && tt.action == rules.Warn {
+				last := resp.Warnings[len(resp.Warnings)-1]
+				assert.Regexp(t, `^ta-guard: and \d+ more warning\(s\): ta-guard diagnose and the audit's PolicyReport in namespace team-a list them all$`, last)
+			}
+			if tt.action == rules.Deny {
+				require.NotNil(t, resp.Result)
+				assert.False(t, resp.Allowed)
+				assert.Less(t, len(resp.Result.Message), 64<<10)
+				assert.Contains(t, resp.Result.Message, fmt.Sprintf("- and %d more: ta-guard diagnose", tt.findings-maxDenyReasons))
+			}
+			if tt.findings == 3 {
+				assert.Len(t, resp.Warnings, 3)
+			}
+		})
+	}
 }
