@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,12 +39,24 @@ func runServe(args []string, stderr io.Writer) int {
 	leaderElect := fs.Bool("leader-elect", false, "elect one replica to run the audit (set it when running more than one)")
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	checkSecretKeys := fs.Bool("check-secret-keys", false, "read the Secrets monitors name to check they exist with their keys (TA109); needs get on secrets (kustomize component secret-keys)")
+	tlsMin := fs.String("tls-min-version", "1.3", "oldest TLS version the webhook and metrics ports accept: 1.2 or 1.3")
+	clientCA := fs.String("client-ca-file", "", "PEM CA bundle: the webhook port then requires a client certificate it issued (give the API server one in its admission configuration)")
 	inFlight := fs.Int64("max-in-flight-bytes", 0, "AdmissionReview bytes read or checked at once, by declared length; a request that finds no room within half its timeout is admitted \"not checked\" (0: 64 MiB, sized for a 512Mi limit)")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	var minTLS uint16
+	switch *tlsMin {
+	case "1.2", "VersionTLS12":
+		minTLS = tls.VersionTLS12
+	case "1.3", "VersionTLS13":
+		minTLS = tls.VersionTLS13
+	default:
+		fmt.Fprintf(stderr, "serve: --tls-min-version %q: want 1.2 or 1.3\n", *tlsMin)
 		return 2
 	}
 	if *inFlight < 0 {
@@ -74,6 +87,7 @@ func runServe(args []string, stderr io.Writer) int {
 		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
 		CheckSecretKeys: *checkSecretKeys, WebhookInFlightBytes: *inFlight,
+		TLSMinVersion: minTLS, ClientCAFile: *clientCA,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

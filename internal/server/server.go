@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,6 +58,12 @@ type Options struct {
 	// findings and the kinds ta-guard reads are not for every pod.
 	InsecureMetrics bool
 	EnableHTTP2     bool
+	// TLSMinVersion is the oldest TLS version served (0: TLS 1.3, which
+	// every supported API server speaks).
+	TLSMinVersion uint16
+	// ClientCAFile, when set, makes the webhook port require a client
+	// certificate issued by one of its CAs (the API server's).
+	ClientCAFile string
 	// WebhookReadHeaderTimeout, WebhookReadTimeout (the whole request),
 	// WebhookWriteTimeout and WebhookIdleTimeout bound the webhook's
 	// connections; 0 takes the defaults of webhookserver.go.
@@ -135,7 +142,22 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	listErrors := watch.NewListErrors()
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	minTLS := opts.TLSMinVersion
+	if minTLS == 0 {
+		minTLS = tls.VersionTLS13
+	}
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }}
+	var clientCAs *x509.CertPool
+	if opts.ClientCAFile != "" {
+		pem, err := os.ReadFile(opts.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client CA file: %w", err)
+		}
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA file %s: no PEM certificate in it", opts.ClientCAFile)
+		}
+	}
 	if !opts.EnableHTTP2 {
 		// HTTP/2 stays off unless asked for (rapid-reset advisories).
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -151,7 +173,7 @@ func New(opts Options) (*Server, error) {
 		// No manager-wide leader election: losing the Lease would end the
 		// process (see elected); only the audit is elected.
 		WebhookServer: newWebhookServer(webhookServerOptions{
-			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts,
+			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts, ClientCAs: clientCAs,
 			ReadHeaderTimeout: opts.WebhookReadHeaderTimeout, ReadTimeout: opts.WebhookReadTimeout,
 			WriteTimeout: opts.WebhookWriteTimeout, IdleTimeout: opts.WebhookIdleTimeout,
 			InFlightBytes: opts.WebhookInFlightBytes, Log: opts.Log.WithName("webhook-server"),
