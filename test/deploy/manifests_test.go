@@ -383,14 +383,18 @@ func TestOverlaysRender(t *testing.T) {
 
 // grant is one permission: verb on group/resource, cluster-wide ("") or in
 // a namespace.
-type grant struct{ Namespace, Group, Resource, Verb string }
+type grant struct{ Namespace, Group, Resource, Verb, Name string }
 
 func (g grant) String() string {
 	where := "cluster-wide"
 	if g.Namespace != "" {
 		where = "in " + g.Namespace
 	}
-	return g.Verb + " " + g.Group + "/" + g.Resource + " " + where
+	res := g.Group + "/" + g.Resource
+	if g.Name != "" {
+		res += " named " + g.Name
+	}
+	return g.Verb + " " + res + " " + where
 }
 
 // informerResources are what internal/watch/kinds.go watches (TestRBAC checks
@@ -410,8 +414,9 @@ func expectedGrants() []string {
 	var gs []grant
 	add := func(ns, gr string, verbs ...string) {
 		group, res, _ := strings.Cut(gr, "/")
+		res, name, _ := strings.Cut(res, "#")
 		for _, v := range verbs {
-			gs = append(gs, grant{ns, group, res, v})
+			gs = append(gs, grant{ns, group, res, v, name})
 		}
 	}
 	for _, r := range informerResources {
@@ -424,7 +429,8 @@ func expectedGrants() []string {
 	add("", "authorization.k8s.io/subjectaccessreviews", "create") // internal/access: TA008; the metrics endpoint
 	add("", "authentication.k8s.io/tokenreviews", "create")        // the metrics endpoint: who scrapes
 	// internal/audit: reports, events, and the leader election Lease.
-	add("", "wgpolicyk8s.io/policyreports", "create", "get", "list", "watch", "update", "patch", "delete")
+	add("", "wgpolicyk8s.io/policyreports", "create", "list", "watch")
+	add("", "wgpolicyk8s.io/policyreports#ta-guard", "get", "update", "patch", "delete") // its own reports only
 	add("", "/events", "create", "patch")
 	add("", "events.k8s.io/events", "create", "patch")
 	add(namespace, "coordination.k8s.io/leases", "get", "create", "update")
@@ -437,7 +443,8 @@ func expectedGrants() []string {
 }
 
 // grantsOf expands every rule of the roles bound to the account. Wildcards,
-// resourceNames and non-resource URLs fail the test: ta-guard needs none.
+// Non-resource URLs fail the test: ta-guard needs none; a rule with
+// resourceNames grants each name apart.
 func grantsOf(t *testing.T, objs []*unstructured.Unstructured, account string) []string {
 	t.Helper()
 	bound := func(subjects []rbacv1.Subject) bool {
@@ -461,14 +468,19 @@ func grantsOf(t *testing.T, objs []*unstructured.Unstructured, account string) [
 	set := map[string]bool{}
 	expand := func(ns string, rs []rbacv1.PolicyRule) {
 		for _, r := range rs {
-			assert.Empty(t, r.ResourceNames)
 			assert.Empty(t, r.NonResourceURLs)
+			names := r.ResourceNames
+			if len(names) == 0 {
+				names = []string{""}
+			}
 			for _, g := range r.APIGroups {
 				for _, res := range r.Resources {
 					for _, v := range r.Verbs {
-						assert.NotContains(t, g+res+v, "*", "no wildcards")
-						assert.NotEqual(t, "secrets", res, "no Secrets")
-						set[grant{ns, g, res, v}.String()] = true
+						for _, n := range names {
+							assert.NotContains(t, g+res+v, "*", "no wildcards")
+							assert.NotEqual(t, "secrets", res, "no Secrets")
+							set[grant{ns, g, res, v, n}.String()] = true
+						}
 					}
 				}
 			}

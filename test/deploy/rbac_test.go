@@ -16,10 +16,12 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/watch"
@@ -190,15 +192,46 @@ func TestRBAC(t *testing.T) {
 	t.Run("the audit's grants hold where the audit uses them, and nowhere else", func(t *testing.T) {
 		sa, err := client.New(asServiceAccount(cl.cfg, serviceAccount), client.Options{})
 		require.NoError(t, err)
-		can := func(ns, group, resource, verb string) bool {
+		canNamed := func(ns, group, resource, verb, name string) bool {
 			r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Group: group, Resource: resource, Verb: verb},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Group: group, Resource: resource, Verb: verb, Name: name},
 			}}
 			require.NoError(t, sa.Create(ctx, r))
 			return r.Status.Allowed
 		}
-		for _, verb := range []string{"create", "get", "list", "watch", "update", "patch", "delete"} {
+		can := func(ns, group, resource, verb string) bool { return canNamed(ns, group, resource, verb, "") }
+		for _, verb := range []string{"create", "list", "watch"} {
 			assert.True(t, can("opentelemetry", "wgpolicyk8s.io", "policyreports", verb), verb+" policyreports")
+		}
+		// What the audit does, as the account: server-side apply creates
+		// and updates its report, and delete removes it; another name is
+		// refused.
+		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}); !apierrors.IsAlreadyExists(err) {
+			require.NoError(t, err)
+		}
+		for _, name := range []string{audit.ReportName, audit.ReportName, "kyverno-polr"} {
+			u := &unstructured.Unstructured{Object: map[string]any{"results": []any{}, "summary": map[string]any{"pass": int64(0)}}}
+			u.SetGroupVersionKind(audit.ReportGVK)
+			u.SetNamespace("opentelemetry")
+			u.SetName(name)
+			err := sa.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(audit.FieldOwner), client.ForceOwnership)
+			if name == audit.ReportName {
+				require.NoError(t, err, "apply of its own report")
+			} else {
+				assert.True(t, apierrors.IsForbidden(err), "apply of another tool's report: %v", err)
+			}
+		}
+		own := &unstructured.Unstructured{}
+		own.SetGroupVersionKind(audit.ReportGVK)
+		own.SetNamespace("opentelemetry")
+		own.SetName(audit.ReportName)
+		require.NoError(t, sa.Delete(ctx, own), "delete of its own report")
+		// Its own report only: another tool's is read through list, never
+		// changed or deleted.
+		for _, verb := range []string{"get", "update", "patch", "delete"} {
+			assert.True(t, canNamed("opentelemetry", "wgpolicyk8s.io", "policyreports", verb, "ta-guard"), verb+" policyreport ta-guard")
+			assert.False(t, canNamed("opentelemetry", "wgpolicyk8s.io", "policyreports", verb, "kyverno-polr"), verb+" another tool's policyreport")
+			assert.False(t, can("opentelemetry", "wgpolicyk8s.io", "policyreports", verb), verb+" policyreports of any name")
 		}
 		for _, group := range []string{"", "events.k8s.io"} {
 			assert.True(t, can("opentelemetry", group, "events", "create"), "create events in group %q", group)
