@@ -715,6 +715,26 @@ func stringOf(raw json.RawMessage) string {
 	return v
 }
 
+// notString names the type of a value that is present and not a string
+// ("" when absent, null or a string).
+func notString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return ""
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 't', 'f':
+		return "true or false (unquoted yes, no, on and off are booleans in YAML: quote the value)"
+	}
+	return "a number"
+}
+
 // isObject tells a JSON object from the other values without decoding it.
 func isObject(j []byte) bool { return len(j) > 0 && j[0] == '{' }
 
@@ -796,6 +816,14 @@ func describe(v any) string {
 }
 
 func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"apiVersion", h.APIVersion}, {"kind", h.Kind}} {
+		if t := notString(f.raw); t != "" {
+			return d, fmt.Errorf("%s: %s: expected a string, got %s", d.at(), f.name, t)
+		}
+	}
 	apiVersion, kind := stringOf(h.APIVersion), stringOf(h.Kind)
 	if apiVersion == "" || kind == "" {
 		return d, fmt.Errorf("%s: missing apiVersion or kind", d.at())
@@ -806,8 +834,13 @@ func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
 	}
 	d.GVK = gv.WithKind(kind)
 	var meta metaHeader
-	if isObject(bytes.TrimSpace(h.Metadata)) {
-		_ = sigsjson.UnmarshalCaseSensitivePreserveInts(h.Metadata, &meta)
+	if m := bytes.TrimSpace(h.Metadata); isObject(m) {
+		_ = sigsjson.UnmarshalCaseSensitivePreserveInts(m, &meta)
+	} else if t := notString(m); t != "" {
+		return d, fmt.Errorf("%s: %s: metadata: expected an object, got %s", d.at(), kind, t)
+	}
+	if t := notString(meta.Name); t != "" {
+		return d, fmt.Errorf("%s: %s: metadata.name: expected a string, got %s", d.at(), kind, t)
 	}
 	name := stringOf(meta.Name)
 	if name == "" {

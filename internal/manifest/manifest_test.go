@@ -296,7 +296,7 @@ func TestReadErrors(t *testing.T) {
 		{
 			name: "service port of the wrong type",
 			in:   strings.Replace(svcA, "port: 8080", `port: "abc"`, 1),
-			want: []string{"bad.yaml, document 1 (line 1):", "Service a", "spec.ports.port", "expected a number, got string"},
+			want: []string{"bad.yaml, document 1 (line 1):", "Service a", "spec.ports.port", "expected a number, got a string"},
 		},
 		{
 			name: "servicemonitor endpoints is a mapping",
