@@ -63,7 +63,12 @@ func TestLargeReviewsStayUnderTheMemoryLimit(t *testing.T) {
 	peak, kinds := flood(t, bin)
 	assert.Less(t, peak, int64(memoryLimit), "peak RSS under the Deployment's memory limit")
 	assert.Equal(t, 40, kinds["6 MB declared"]["not checked: too large"], "a declared 6 MB is refused unread")
-	assert.Equal(t, 40, kinds["6 MB chunked"]["not checked: too large"], "an undeclared body is cut at the limit")
+	// An undeclared length counts as the largest review: it waits for that
+	// much budget (refused "busy" when none frees in time), then is cut at
+	// the limit. Never checked, never an error.
+	chunked := kinds["6 MB chunked"]
+	assert.Equal(t, 40, chunked["not checked: too large"]+chunked["not checked: busy"], "an undeclared body is cut at the limit: %v", chunked)
+	assert.Positive(t, chunked["not checked: too large"], "some reached the cut: %v", chunked)
 	assert.Positive(t, kinds["under 4 MiB"]["checked"], "reviews within the limit are checked while the budget lasts")
 }
 
