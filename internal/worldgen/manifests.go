@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
@@ -22,17 +23,11 @@ func WriteManifests(dir string, s Scale) (int, error) {
 	}
 	n := 0
 	for i := 0; i < s.Namespaces; i++ {
-		o := s.NamespaceObjects(i)
 		var objs []runtime.Object
-		objs = append(objs, o.Namespace)
-		for _, x := range o.Services {
-			objs = append(objs, x)
-		}
-		for _, x := range o.ServiceMonitors {
-			objs = append(objs, x)
-		}
-		for _, x := range o.PodMonitors {
-			objs = append(objs, x)
+		for _, x := range s.NamespaceObjects(i).All() {
+			if _, pod := x.(*corev1.Pod); !pod {
+				objs = append(objs, x)
+			}
 		}
 		if err := writeYAML(filepath.Join(dir, NamespaceName(i)+".yaml"), objs); err != nil {
 			return n, err
