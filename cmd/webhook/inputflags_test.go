@@ -39,3 +39,26 @@ func TestInputLimitFlags(t *testing.T) {
 		})
 	}
 }
+
+// diagnose -f reads like check -f: an object defined twice is an error
+// whatever the order of -f, and a field its kind does not have is warned.
+func TestDiagnoseReadsLikeCheck(t *testing.T) {
+	dir := t.TempDir()
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: x}\nspec:\n  portz: []\n"
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, []byte(svc), 0o600))
+	require.NoError(t, os.WriteFile(b, []byte(svc), 0o600))
+	for _, order := range [][]string{{a, b}, {b, a}} {
+		for _, run := range []func(args []string, stdout, stderr *bytes.Buffer) int{
+			func(x []string, o, e *bytes.Buffer) int { return runCheck(x, nil, o, e) },
+			func(x []string, o, e *bytes.Buffer) int { return runDiagnose(x, nil, o, e) },
+		} {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, 2, run([]string{"-f", order[0], "-f", order[1]}, &stdout, &stderr))
+			assert.Contains(t, stderr.String(), order[1]+", document 1: Service x/a is already defined at "+order[0]+", document 1")
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, runDiagnose([]string{"-f", a}, nil, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), `warning: `+a+`, document 1: Service a: unknown field "spec.portz" (ignored: a typo?)`)
+}
