@@ -120,6 +120,14 @@ func TestOverlaysRender(t *testing.T) {
 			vwc := typed[admissionregistrationv1.ValidatingWebhookConfiguration](t, one(t, objs, "ValidatingWebhookConfiguration", ""))
 			podLabels := labels.Set(d.Spec.Template.Labels)
 
+			t.Run("image: a versioned tag, pulled if not present", func(t *testing.T) {
+				repo, tag, ok := strings.Cut(d.container.Image, ":")
+				require.True(t, ok, "image %q has a tag", d.container.Image)
+				assert.Equal(t, "ghcr.io/ta-guard/ta-guard", repo)
+				assert.Regexp(t, `^v?\d+\.\d+\.\d+$`, tag, "a version, not latest: with IfNotPresent a node keeps the first latest it pulled")
+				assert.Equal(t, corev1.PullIfNotPresent, d.container.ImagePullPolicy)
+			})
+
 			t.Run("webhook configuration", func(t *testing.T) {
 				require.Len(t, vwc.Webhooks, 1)
 				w := vwc.Webhooks[0]
