@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/parallel"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
@@ -149,24 +147,10 @@ func evaluateAll(reqs []validate.Request, view cluster.View, pol *policy.Policy)
 		findings []rules.Finding
 		err      error
 	}
-	results := make([]result, len(reqs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(reqs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(reqs) {
-					return
-				}
-				r, err := validate.Evaluate(context.Background(), reqs[i], view, validate.Options{Policy: pol})
-				results[i] = result{r.Findings, err}
-			}
-		}()
-	}
-	wg.Wait()
+	results := parallel.Map(len(reqs), func(i int) result {
+		r, err := validate.Evaluate(context.Background(), reqs[i], view, validate.Options{Policy: pol})
+		return result{r.Findings, err}
+	})
 	var out []rules.Finding
 	for _, r := range results {
 		if r.err != nil {

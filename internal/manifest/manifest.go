@@ -13,12 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -27,6 +24,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/parallel"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
@@ -99,21 +97,26 @@ const (
 	DefaultMaxInputBytes = 512 << 20
 )
 
+func (o Options) withDefaults() Options {
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MaxInputBytes <= 0 {
+		o.MaxInputBytes = DefaultMaxInputBytes
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 10 * time.Second
+	}
+	return o
+}
+
 // Load reads every path: a file, a directory (walked recursively for .yaml,
 // .yml and .json, in lexical order) or "-" for standard input.
 func Load(paths []string, opts Options) ([]Doc, error) {
-	if opts.Namespace == "" {
-		opts.Namespace = "default"
-	}
-	if opts.MaxFileBytes <= 0 {
-		opts.MaxFileBytes = DefaultMaxFileBytes
-	}
-	if opts.MaxInputBytes <= 0 {
-		opts.MaxInputBytes = DefaultMaxInputBytes
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = 10 * time.Second
-	}
+	opts = opts.withDefaults()
 	budget := opts.MaxInputBytes
 	// Files are split one after another, and all their documents decoded
 	// together on every core: a directory of small files keeps both cores
@@ -156,22 +159,20 @@ func firstError(before []unit, namespace string, err error) error {
 }
 
 func readFile(f string, opts Options, budget *int64) ([]unit, error) {
+	var r io.Reader = opts.Stdin
 	if f == "-" {
-		if opts.Stdin == nil {
+		if r == nil {
 			return nil, errors.New("-: no standard input")
 		}
-		data, err := readBounded(f, opts.Stdin, opts, budget)
+	} else {
+		fh, err := open(f, opts.OpenTimeout)
 		if err != nil {
 			return nil, err
 		}
-		return splitStream(f, data)
+		defer fh.Close()
+		r = fh
 	}
-	fh, err := open(f, opts.OpenTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := readBounded(f, fh, opts, budget)
+	data, err := readBounded(f, r, opts, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -322,8 +323,9 @@ func expand(p string, skipped func(string)) ([]string, error) {
 // are YAML or JSON, and a run of JSON values with no separator (what `jq -c`
 // writes) is one document per value.
 func Read(source string, r io.Reader, namespace string) ([]Doc, error) {
-	budget := int64(DefaultMaxInputBytes)
-	data, err := readBounded(source, r, Options{MaxFileBytes: DefaultMaxFileBytes, MaxInputBytes: budget}, &budget)
+	opts := Options{}.withDefaults()
+	budget := opts.MaxInputBytes
+	data, err := readBounded(source, r, opts, &budget)
 	if err != nil {
 		return nil, err
 	}
@@ -411,25 +413,10 @@ func decodeUnits(units []unit, namespace string) ([]Doc, error) {
 		docs []Doc
 		err  error
 	}
-	results := make([]result, len(units))
-	workers := min(runtime.GOMAXPROCS(0), len(units))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(units) {
-					return
-				}
-				docs, err := units[i].decode(namespace)
-				results[i] = result{docs, err}
-			}
-		}()
-	}
-	wg.Wait()
+	results := parallel.Map(len(units), func(i int) result {
+		docs, err := units[i].decode(namespace)
+		return result{docs, err}
+	})
 	n := 0
 	for _, r := range results {
 		if r.err != nil {

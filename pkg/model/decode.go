@@ -38,10 +38,14 @@ func Decode(gvk schema.GroupVersionKind, raw []byte) (Object, error) {
 	return k.Normalize(typed)
 }
 
-// DecodeManifest is Decode and UnknownFields in one pass over the JSON, for
-// objects read from manifests, which are many: the fields the kind does not
-// have come back as warnings, and an object that names no namespace gets
-// namespace (kubectl's context namespace), unless it is a Namespace.
+// DecodeManifest is Decode for objects read from manifests, in one pass over
+// the JSON: it also lists the fields the kind does not have, typos such as
+// namespaceSelecter that would otherwise be dropped in silence (the API
+// server's strict field validation rejects them), and gives an object that
+// names no namespace the namespace given (kubectl's context namespace),
+// unless it is a Namespace. Our own opentelemetry.io types model only what
+// the rules read, so of those only the label selectors of prometheusCR are
+// checked, where a stray field changes the meaning most.
 func DecodeManifest(gvk schema.GroupVersionKind, raw []byte, namespace string) (Object, []string, error) {
 	k := byGVK[gvk]
 	if k == nil {
@@ -89,31 +93,6 @@ func FromTyped(obj runtime.Object) (Object, error) {
 		return nil, fmt.Errorf("%T: %w", obj, ErrUnsupported)
 	}
 	return k.Normalize(obj)
-}
-
-// UnknownFields lists the fields of an object that its kind does not have:
-// typos such as namespaceSelecter, which would otherwise be dropped in
-// silence (the API server's strict field validation rejects them). Our own
-// opentelemetry.io types model only what the rules read, so of those only
-// the label selectors of prometheusCR are checked, where a stray field
-// changes the meaning most.
-func UnknownFields(gvk schema.GroupVersionKind, raw []byte) []string {
-	k := byGVK[gvk]
-	if k == nil {
-		return nil
-	}
-	if k.Sparse {
-		return selectorShapes(k.PrometheusCR, raw)
-	}
-	strict, err := sigsjson.UnmarshalStrict(raw, k.New(), sigsjson.DisallowUnknownFields)
-	if err != nil {
-		return nil // Decode reports real errors
-	}
-	out := make([]string, 0, len(strict))
-	for _, e := range strict {
-		out = append(out, e.Error())
-	}
-	return out
 }
 
 // selectorShapes finds prometheusCR selectors written in the v1alpha1 shape

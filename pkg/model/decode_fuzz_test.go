@@ -31,9 +31,12 @@ func FuzzDecode(f *testing.F) {
 			k.GVK = kinds[0].GVK.GroupVersion().WithKind("ConfigMap")
 		}
 		obj, err := model.Decode(k.GVK, raw)
-		// Runs whether or not Decode accepted the object: the check command
-		// calls it on what Decode accepted, but it parses raw on its own.
-		_ = model.UnknownFields(k.GVK, raw)
+		// The manifest reader's decoder, on the same input: it must agree
+		// with Decode on what is an error.
+		mobj, _, merr := model.DecodeManifest(k.GVK, raw, "default")
+		if (err == nil) != (merr == nil) || (mobj == nil) != (obj == nil) {
+			t.Fatalf("%s: Decode err = %v, DecodeManifest err = %v", k.GVK, err, merr)
+		}
 		if k.New == nil {
 			if !errors.Is(err, model.ErrUnsupported) {
 				t.Fatalf("unsupported %s: err = %v, want ErrUnsupported", k.GVK, err)
