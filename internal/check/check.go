@@ -78,6 +78,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 	w := &World{Store: cluster.NewStore(), Sources: map[string]string{}, Positions: map[string]Position{}}
 	w.Store.SetPartial()
 	var allocators []*model.Allocator
+	objs := make([]model.Object, 0, len(docs))
 	for _, d := range docs {
 		w.Warnings = append(w.Warnings, d.Warnings...)
 		if d.Object == nil {
@@ -90,7 +91,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 		}
 		w.Sources[key] = d.Where()
 		w.Positions[key] = Position{File: d.Source, Line: d.Line}
-		w.Store.Upsert(d.Object)
+		objs = append(objs, d.Object)
 		if ref.Kind == "Namespace" {
 			w.Store.Describe(ref.Name)
 		} else if ref.Namespace != "" {
@@ -105,16 +106,20 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 		}
 	}
 	// What the cluster and the operator add; the input wins where it
-	// describes the same object.
+	// describes the same object, and the first of two implied ones stays.
 	implied := model.Builtins()
 	for _, a := range allocators {
 		implied = append(implied, model.Generated(a)...)
 	}
+	taken := make(map[string]bool, len(implied))
 	for _, o := range implied {
-		if !w.Store.Has(o.GetMeta().Ref) {
-			w.Store.Upsert(o)
+		key := o.GetMeta().Ref.Key()
+		if _, input := w.Sources[key]; !input && !taken[key] {
+			taken[key] = true
+			objs = append(objs, o)
 		}
 	}
+	w.Store.UpsertAll(objs)
 	return w, nil
 }
 

@@ -118,17 +118,25 @@ func (o Options) withDefaults() Options {
 func Load(paths []string, opts Options) ([]Doc, error) {
 	opts = opts.withDefaults()
 	budget := opts.MaxInputBytes
-	// Files are split one after another, and all their documents decoded
-	// together on every core: a directory of small files keeps both cores
-	// as busy as one large file.
-	var units []unit
+	// Files are read one after another (the budget is spent in input
+	// order), split on every core, and all their documents decoded
+	// together: a directory of small files keeps both cores as busy as one
+	// large file.
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
 	seen := map[string]bool{}
+	var readErr error
+read:
 	for _, p := range paths {
-		files, err := expand(p, opts.Skipped)
+		names, err := expand(p, opts.Skipped)
 		if err != nil {
-			return nil, firstError(units, opts.Namespace, err)
+			readErr = err
+			break
 		}
-		for _, f := range files {
+		for _, f := range names {
 			// A file named twice (or by a directory and by itself) is read
 			// once: it is the same input, not a duplicate definition.
 			id := f
@@ -139,12 +147,33 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 				continue
 			}
 			seen[id] = true
-			us, err := readFile(f, opts, &budget)
-			units = append(units, us...)
+			data, err := readFile(f, opts, &budget)
 			if err != nil {
-				return nil, firstError(units, opts.Namespace, err)
+				readErr = err
+				break read
 			}
+			files = append(files, file{f, data})
 		}
+	}
+	type split struct {
+		units []unit
+		err   error
+	}
+	splits := parallel.Map(len(files), func(i int) split {
+		us, err := splitStream(files[i].name, files[i].data)
+		return split{us, err}
+	})
+	// The first problem in input order is the one reported, as a reading
+	// one file after another would find it.
+	var units []unit
+	for _, sp := range splits {
+		units = append(units, sp.units...)
+		if sp.err != nil {
+			return nil, firstError(units, opts.Namespace, sp.err)
+		}
+	}
+	if readErr != nil {
+		return nil, firstError(units, opts.Namespace, readErr)
 	}
 	return decodeUnits(units, opts.Namespace)
 }
@@ -158,7 +187,7 @@ func firstError(before []unit, namespace string, err error) error {
 	return err
 }
 
-func readFile(f string, opts Options, budget *int64) ([]unit, error) {
+func readFile(f string, opts Options, budget *int64) ([]byte, error) {
 	var r io.Reader = opts.Stdin
 	if f == "-" {
 		if r == nil {
@@ -172,11 +201,7 @@ func readFile(f string, opts Options, budget *int64) ([]unit, error) {
 		defer fh.Close()
 		r = fh
 	}
-	data, err := readBounded(f, r, opts, budget)
-	if err != nil {
-		return nil, err
-	}
-	return splitStream(f, data)
+	return readBounded(f, r, opts, budget)
 }
 
 // open opens a file named on the command line. A regular file or a pipe

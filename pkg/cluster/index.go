@@ -135,6 +135,26 @@ func (ix *labelIndex[T]) add(obj T) {
 	ix.all.add(key, obj)
 }
 
+// addEachNamespace and addClusterWide are add's two halves for objects
+// not in the index yet. They touch disjoint maps, so they may run together.
+func (ix *labelIndex[T]) addEachNamespace(objs []T) {
+	for _, obj := range objs {
+		ref := obj.GetMeta().Ref
+		b := ix.byNS[ref.Namespace]
+		if b == nil {
+			b = newBucket[T]()
+			ix.byNS[ref.Namespace] = b
+		}
+		b.add(ref.Key(), obj)
+	}
+}
+
+func (ix *labelIndex[T]) addClusterWide(objs []T) {
+	for _, obj := range objs {
+		ix.all.add(obj.GetMeta().Ref.Key(), obj)
+	}
+}
+
 func (ix *labelIndex[T]) remove(ref model.Ref) {
 	key := ref.Key()
 	if b := ix.byNS[ref.Namespace]; b != nil {

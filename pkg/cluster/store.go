@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/ta-guard/ta-guard/internal/parallel"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
@@ -76,6 +77,69 @@ func (s *Store) Upsert(obj model.Object) {
 	if s.addLocked(b, ref, obj) && occupies(b) && ref.Namespace != "" {
 		s.implicit[ref.Namespace]++
 	}
+}
+
+// UpsertAll is Upsert of each object in order (a later object replaces an
+// earlier one with the same kind, namespace and name), done at once: loading
+// a whole world (check, diagnose -f, a snapshot) spends most of its time
+// posting Services and Pods under their labels, and the per-namespace and
+// cluster-wide posting lists are separate maps, filled on separate cores.
+func (s *Store) UpsertAll(objs []model.Object) {
+	last := make(map[string]int, len(objs))
+	for i, o := range objs {
+		last[o.GetMeta().Ref.Key()] = i
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var services []*model.Service
+	var pods []*model.Pod
+	var rest []model.Object
+	for i, o := range objs {
+		ref := o.GetMeta().Ref
+		if last[ref.Key()] != i {
+			continue
+		}
+		s.removeLocked(ref)
+		b := model.BucketOf(ref.Kind)
+		switch o := o.(type) {
+		case *model.Service:
+			if b != model.ServiceBucket {
+				continue
+			}
+			services = append(services, o)
+		case *model.Pod:
+			if b != model.PodBucket {
+				continue
+			}
+			pods = append(pods, o)
+		default:
+			rest = append(rest, o)
+			continue
+		}
+		if ref.Namespace != "" {
+			s.implicit[ref.Namespace]++
+		}
+	}
+	tasks := []func(){
+		func() { s.services.addEachNamespace(services) },
+		func() { s.services.addClusterWide(services) },
+		func() { s.pods.addEachNamespace(pods) },
+		func() { s.pods.addClusterWide(pods) },
+		func() {
+			// Every other kind shares the store's remaining maps, so they
+			// go in one after another.
+			for _, o := range rest {
+				ref := o.GetMeta().Ref
+				b := model.BucketOf(ref.Kind)
+				if s.addLocked(b, ref, o) && occupies(b) && ref.Namespace != "" {
+					s.implicit[ref.Namespace]++
+				}
+			}
+		},
+	}
+	// implicit is written by the last task only: the Services' and Pods'
+	// counts were taken above.
+	parallel.Map(len(tasks), func(i int) struct{} { tasks[i](); return struct{}{} })
 }
 
 // occupies reports whether objects of the bucket make their namespace

@@ -221,3 +221,51 @@ func TestReadersOf(t *testing.T) {
 	assert.Len(t, s.Allocators(), 3)
 	_ = labels.Everything()
 }
+
+// UpsertAll must leave the store exactly as Upsert of each object in order
+// would, including replacements within the batch and of objects already in
+// the store, and objects of a kind's wrong type.
+func TestUpsertAllIsUpsertInOrder(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	nss := []string{"n1", "n2", "n3"}
+	random := func() model.Object {
+		ns := nss[r.Intn(3)]
+		meta := func(kind string, n int) model.Meta {
+			return model.Meta{Ref: model.Ref{Kind: kind, Namespace: ns, Name: fmt.Sprintf("o%d", r.Intn(n))}, Labels: randomLabels(r)}
+		}
+		switch r.Intn(6) {
+		case 0, 1:
+			return &model.Service{Meta: meta("Service", 30)}
+		case 2:
+			return &model.Pod{Meta: meta("Pod", 30)}
+		case 3:
+			sel, err := model.SelectLabels(randomSelector(r))
+			require.NoError(t, err)
+			return &model.Monitor{Meta: meta("ServiceMonitor", 20), Kind: model.ServiceMonitor, Selector: sel,
+				Namespaces: model.NamespaceSet{Names: []string{nss[r.Intn(3)]}}}
+		case 4:
+			m := meta("Namespace", 3)
+			m.Ref.Name, m.Ref.Namespace = ns, ""
+			return &model.Namespace{Meta: m, LabelsKnown: true}
+		default:
+			return &model.Pod{Meta: meta("Service", 30)} // a Service of the wrong type: left out
+		}
+	}
+	for round := 0; round < 50; round++ {
+		one, all := NewStore(), NewStore()
+		for range r.Intn(40) {
+			o := random()
+			one.Upsert(o)
+			all.Upsert(o)
+		}
+		batch := make([]model.Object, r.Intn(200))
+		for i := range batch {
+			batch[i] = random()
+		}
+		for _, o := range batch {
+			one.Upsert(o)
+		}
+		all.UpsertAll(batch)
+		require.Equal(t, one, all, "round %d", round)
+	}
+}
