@@ -673,7 +673,7 @@ func jsonValues(seg segment) ([]segment, error) {
 			if errors.As(err, &syn) {
 				at = min(max(int(syn.Offset), counted), len(seg.text))
 			}
-			return nil, fmt.Errorf("%s: not valid JSON: line %d: %w", pos.at(), lineOf(at), err)
+			return nil, fmt.Errorf("%s: not valid JSON: line %d: %w", pos.at(), lineOf(at), tooDeep(err))
 		}
 		out = append(out, segment{pos: pos, text: raw})
 	}
@@ -748,6 +748,19 @@ func notString(raw json.RawMessage) string {
 }
 
 // isObject tells a JSON object from the other values without decoding it.
+// maxDepth is how deep encoding/json (and so the API server, and the YAML
+// parser kubectl uses) lets a document nest.
+const maxDepth = 10000
+
+// tooDeep says what a JSON decoder's depth limit means: the decoder calls it
+// a syntax error at an "invalid character", which the document does not have.
+func tooDeep(err error) error {
+	if syntax, _ := sigsjson.SyntaxErrorOffset(err); syntax && strings.HasSuffix(err.Error(), "exceeded max depth") {
+		return fmt.Errorf("nested more than %d levels deep, more than the API server decodes", maxDepth)
+	}
+	return err
+}
+
 func isObject(j []byte) bool { return len(j) > 0 && j[0] == '{' }
 
 // decodeDocument decodes one document, already JSON, into the objects it
@@ -762,13 +775,13 @@ func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 	if !isObject(j) {
 		var v any
 		if err := json.Unmarshal(j, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", pos.at(), err)
+			return nil, fmt.Errorf("%s: %w", pos.at(), tooDeep(err))
 		}
 		return nil, fmt.Errorf("%s: a document must be an object with apiVersion and kind, not %s", pos.at(), describe(v))
 	}
 	var h header
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &h); err != nil {
-		return nil, fmt.Errorf("%s: %w", pos.at(), err)
+		return nil, fmt.Errorf("%s: %w", pos.at(), tooDeep(err))
 	}
 	kind := stringOf(h.Kind)
 	hasItems := len(h.Items) > 0 && !bytes.Equal(h.Items, []byte("null"))

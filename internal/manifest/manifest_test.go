@@ -338,6 +338,19 @@ spec:
 			in:   "apiVersion: v1\nkind: Service\nmetadata: {name: a, labels: {port: 80}}\n",
 			want: []string{"bad.yaml, document 1 (line 1):", "metadata.labels"},
 		},
+		{
+			// The YAML parser allows 10,000 levels, the JSON decoder fewer
+			// once the document's own levels count: its "invalid
+			// character" is not what is wrong.
+			name: "nested 10,000 levels deep",
+			in:   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  x: " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n",
+			want: []string{"bad.yaml, document 1 (line 1):", "nested more than 10000 levels deep"},
+		},
+		{
+			name: "JSON nested 10,000 levels deep",
+			in:   `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"x": ` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "}}\n",
+			want: []string{"bad.yaml, document 1 (line 1):", "not valid JSON", "nested more than 10000 levels deep"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { requireReadError(t, "bad.yaml", tt.in, tt.want) })
