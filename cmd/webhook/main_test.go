@@ -99,6 +99,7 @@ func keys(out output) []key {
 var ruleNames = map[string]string{
 	"TA003": "monitor-selector-missing",
 	"TA005": "prometheus-receiver-missing",
+	"TA015": "monitors-left-unread",
 	"TA101": "monitor-not-selected",
 	"TA103": "endpoint-port-not-found",
 	"TA202": "service-port-mismatch",
@@ -190,11 +191,14 @@ var scenarios = []scenario{
 		// sm-example is not, so TA101. The seed's selector example also
 		// leaves out podMonitorSelector (TA003 for PodMonitor) and config
 		// (TA005); the endpoint ports are as in seed-working (TA103 1, 2).
+		// The collector, the closest TA to the unread sm-example, says so
+		// too (TA015), whichever of the two is applied last.
 		name:  "seed-sm-selector-app",
 		files: []string{seed + "collector-sm-selector-app.yaml", seed + "servicemonitor.yaml", seed + "service.yaml"},
 		want: []key{
 			{"TA003", collector, ns, "otelcol", ""},
 			{"TA005", collector, ns, "otelcol", ""},
+			{"TA015", collector, ns, "otelcol", ""},
 			{"TA101", sm, ns, "sm-example", ""},
 			{"TA103", sm, ns, "sm-example", smJob("1")},
 			{"TA103", sm, ns, "sm-example", smJob("2")},
@@ -207,6 +211,9 @@ var scenarios = []scenario{
 				case "TA101":
 					// rules.md: names the closest TA and the missing label.
 					assert.Contains(t, f.Message, "OpenTelemetryCollector opentelemetry/otelcol")
+					assert.Contains(t, f.Message, "app=my-app")
+				case "TA015":
+					assert.Contains(t, f.Message, "ServiceMonitor opentelemetry/sm-example")
 					assert.Contains(t, f.Message, "app=my-app")
 				}
 			}

@@ -329,6 +329,7 @@ var allocatorSteps = []struct {
 	{rules.TA004, "mode and allocation strategy"},
 	{rules.TA005, `receiver "prometheus" in a metrics pipeline`},
 	{rules.TA007, "namespace filters"},
+	{rules.TA015, "monitors in its namespaces read"},
 }
 
 var accessSteps = []struct {

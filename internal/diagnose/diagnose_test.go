@@ -40,7 +40,7 @@ func TestChainOnTheGuide(t *testing.T) {
 		},
 		{
 			name: "selector app=my-app misses the unlabelled monitor", files: []string{"collector-sm-selector-app.yaml", "servicemonitor.yaml", "service.yaml"}, blind: true,
-			failSteps: []string{`receiver "prometheus" in a metrics pipeline`, "spec.targetAllocator.prometheusCR.podMonitorSelector"},
+			failSteps: []string{`receiver "prometheus" in a metrics pipeline`, "monitors in its namespaces read", "spec.targetAllocator.prometheusCR.podMonitorSelector"},
 			nearMiss:  "ServiceMonitor opentelemetry/sm-example: does not match serviceMonitorSelector (needs app=my-app)",
 		},
 	}

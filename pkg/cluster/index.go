@@ -335,3 +335,7 @@ func (ix *selectorIndex[T]) candidates(ns string, l map[string]string, visit fun
 		}
 	}
 }
+
+// SortObjects sorts by namespace, name and kind, the order every View
+// result is in: for views built on another view.
+func SortObjects[T model.Object](out []T) { sortObjects(out) }

@@ -37,6 +37,10 @@ type Store struct {
 	allocatorList []*model.Allocator
 	// readersBySelector files active readers by their monitor selectors.
 	readersBySelector [model.NumMonitorKinds]*selectorIndex[*model.Reader]
+	// unread holds, per kind, the monitors no active reader reads, kept up
+	// to date as monitors, readers and namespaces change, so that a
+	// collector's admission finds them without reading every monitor.
+	unread [model.NumMonitorKinds]map[string]*model.Monitor
 
 	// partial: the store holds manifests, not a whole cluster; only the
 	// namespaces in described are known in full.
@@ -60,6 +64,7 @@ func NewStore() *Store {
 		s.monitors[k] = newLabelIndex[*model.Monitor]()
 		s.selecting[k] = newSelectorIndex[*model.Monitor]()
 		s.readersBySelector[k] = newSelectorIndex[*model.Reader]()
+		s.unread[k] = map[string]*model.Monitor{}
 	}
 	return s
 }
@@ -155,6 +160,7 @@ func (s *Store) addLocked(b model.Bucket, ref model.Ref, obj model.Object) bool 
 		o, ok := obj.(*model.Namespace)
 		if ok {
 			s.namespaces[ref.Name] = o
+			s.refreshNamespaceLocked(ref.Name)
 		}
 		return ok
 	case model.ServiceBucket:
@@ -183,6 +189,7 @@ func (s *Store) addLocked(b model.Bucket, ref model.Ref, obj model.Object) bool 
 			}
 			s.selecting[k].add(o, nss, o.Selector.Selector())
 		}
+		s.refreshUnreadLocked(o)
 		return true
 	case model.EndpointSliceBucket:
 		o, ok := obj.(*model.EndpointSlice)
@@ -221,6 +228,41 @@ func (s *Store) addReaderLocked(r *model.Reader) {
 			s.readersBySelector[k].add(r, nil, r.Scopes[k].Monitors.Selector())
 		}
 	}
+	s.refreshReadByLocked(r)
+}
+
+// refreshUnreadLocked files the monitor as unread, or not, by its readers now.
+func (s *Store) refreshUnreadLocked(m *model.Monitor) {
+	if len(s.readersOfLocked(m)) == 0 {
+		s.unread[m.Kind][m.Ref.Key()] = m
+	} else {
+		delete(s.unread[m.Kind], m.Ref.Key())
+	}
+}
+
+// refreshReadByLocked refreshes the monitors a reader's selectors match:
+// the only ones whose readers it can change, found in the label index.
+func (s *Store) refreshReadByLocked(r *model.Reader) {
+	if !r.Active {
+		return
+	}
+	for _, k := range model.MonitorKinds {
+		for _, m := range s.monitors[k].all.query(r.Scopes[k].Monitors.Selector(), nil) {
+			s.refreshUnreadLocked(m)
+		}
+	}
+}
+
+// refreshNamespaceLocked refreshes the monitors of a namespace whose
+// labels, which namespace selectors read, may have changed.
+func (s *Store) refreshNamespaceLocked(ns string) {
+	for _, k := range model.MonitorKinds {
+		if b := s.monitors[k].byNS[ns]; b != nil {
+			for _, m := range b.items {
+				s.refreshUnreadLocked(m)
+			}
+		}
+	}
 }
 
 // Delete removes the object with that reference, if present.
@@ -239,6 +281,7 @@ func (s *Store) removeLocked(ref model.Ref) {
 	switch b {
 	case model.NamespaceBucket:
 		delete(s.namespaces, ref.Name)
+		s.refreshNamespaceLocked(ref.Name)
 	case model.ServiceBucket:
 		s.services.remove(ref)
 	case model.PodBucket:
@@ -247,6 +290,7 @@ func (s *Store) removeLocked(ref model.Ref) {
 		k, _ := model.MonitorKindOf(ref.Kind)
 		s.monitors[k].remove(ref)
 		s.selecting[k].remove(key)
+		delete(s.unread[k], key)
 	case model.EndpointSliceBucket:
 		id := ref.Namespace + "/" + ref.Name
 		k := s.sliceOwner[id]
@@ -257,10 +301,14 @@ func (s *Store) removeLocked(ref model.Ref) {
 		}
 	case model.AllocatorBucket, model.ReaderBucket:
 		s.allocatorList = nil
+		old := s.readers[key]
 		delete(s.readers, key)
 		delete(s.allocators, key)
 		for _, k := range model.MonitorKinds {
 			s.readersBySelector[k].remove(key)
+		}
+		if old != nil {
+			s.refreshReadByLocked(old)
 		}
 	}
 	if occupies(b) && ref.Namespace != "" {
@@ -352,6 +400,22 @@ func (s *Store) MonitorsSelecting(kind model.MonitorKind, ns string, l map[strin
 func (s *Store) ReadersOf(m *model.Monitor) []*model.Reader {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.readersOfLocked(m)
+}
+
+// UnreadMonitors returns the monitors of a kind that no active reader reads.
+func (s *Store) UnreadMonitors(kind model.MonitorKind) []*model.Monitor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*model.Monitor, 0, len(s.unread[kind]))
+	for _, m := range s.unread[kind] {
+		out = append(out, m)
+	}
+	sortObjects(out)
+	return out
+}
+
+func (s *Store) readersOfLocked(m *model.Monitor) []*model.Reader {
 	ns := s.namespaceLocked(m.Ref.Namespace)
 	var out []*model.Reader
 	s.readersBySelector[m.Kind].candidates("", m.Labels, func(r *model.Reader) {

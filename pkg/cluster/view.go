@@ -40,6 +40,9 @@ type View interface {
 	// ReadersOf returns the active readers (TAs with prometheusCR on,
 	// Prometheus, PrometheusAgent) that read the monitor.
 	ReadersOf(m *model.Monitor) []*model.Reader
+	// UnreadMonitors returns the monitors of a kind that no active reader
+	// reads: ReadersOf is empty for each.
+	UnreadMonitors(kind model.MonitorKind) []*model.Monitor
 	// Allocators returns every Target Allocator.
 	Allocators() []*model.Allocator
 	// EndpointSlices of a Service (live only; offline views hold none).

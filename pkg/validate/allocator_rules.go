@@ -11,6 +11,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -69,6 +70,7 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		for _, k := range model.MonitorKinds {
 			ev.selectorRule(a, k)
 		}
+		ev.leftUnread(a)
 	}
 	if !a.Standalone {
 		ev.modeRules(a)
@@ -342,6 +344,137 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 		}
 	}
 	ev.add(rules.TA011, "", "", what, fix).Related = related
+}
+
+// leftUnread is TA015, the collector's side of TA101: monitors already in
+// the TA's namespaces that no reader reads, for which this TA is the one
+// TA101 would name. Whichever of the two was applied last, the person
+// applying it is told: a monitor applied before its collector gets its
+// TA101 only in the audit, so the collector's apply says it instead.
+// Monitors opted out of TA101 are not counted; a kind whose selector is
+// unset is TA003's.
+func (ev *evaluation) leftUnread(a *model.Allocator) {
+	if ev.req.Operation == Delete || !a.Active {
+		return
+	}
+	active := activeAllocators(ev.after)
+	old, _ := ev.req.OldObject.(*model.Allocator)
+	if ev.before == nil || old == nil || !old.Active {
+		old = nil
+	}
+	reported := false
+	defer func() {
+		if !reported {
+			ev.pass(rules.TA015, "", func() string { return "no unread monitor in its namespaces is closest to this TA" })
+		}
+	}()
+	for _, k := range model.MonitorKinds {
+		s := &a.Scopes[k]
+		if s.Monitors.Nothing() {
+			continue
+		}
+		var unread []*model.Monitor
+		// Whether or not the view has seen this change, a monitor read by
+		// nobody after it is read by nobody in the view, or was read by the
+		// old version alone (TA011's): the view's list is enough, and the
+		// checks below are against the state after the change.
+		for _, m := range ev.view.UnreadMonitors(k) {
+			if skip := policy.Skips(m.Annotations); skip["*"] || skip[string(rules.TA101)] {
+				continue
+			}
+			ns := ev.after.Namespace(m.Ref.Namespace)
+			if !closestWithoutTie(a, active, m, ns) || !onlyLabelsUnmet(a.Scope(m, ns, true)) {
+				continue
+			}
+			if old != nil && old.Reads(m, ev.before.Namespace(m.Ref.Namespace)) {
+				continue // read before this change: TA011 names it
+			}
+			unread = append(unread, m)
+		}
+		if len(unread) > 0 {
+			ev.reportUnread(a, k, unread)
+			reported = true
+		}
+	}
+}
+
+// closestWithoutTie: TA101 on the monitor would name a, and no other TA is
+// as close. A monitor that several TAs miss by as much (a label none of
+// them finds, in a namespace none of them lives in) is not one TA's to
+// report, whatever order TA101 breaks the tie in: telling every team's
+// collector about it would be noise. Most monitors are settled by the
+// first TA that is closer or as close.
+func closestWithoutTie(a *model.Allocator, active []*model.Allocator, m *model.Monitor, ns *model.Namespace) bool {
+	labelsUnknown := ns == nil || !ns.LabelsKnown
+	d := a.Scope(m, ns, false).Distance
+	own := a.Ref.Namespace == m.Ref.Namespace
+	for _, b := range active {
+		if b.Ref == a.Ref {
+			continue
+		}
+		sb := b.Scope(m, ns, false)
+		switch {
+		case sb.Distance == 0, sb.OnlyNamespaceLabels && labelsUnknown:
+			return false // TA101 stays silent
+		case sb.Distance < d:
+			return false
+		case sb.Distance == d && (!own || b.Ref.Namespace == m.Ref.Namespace):
+			return false
+		}
+	}
+	return true
+}
+
+// onlyLabelsUnmet: the monitor is in the reader's namespaces, and only its
+// labels keep it out.
+func onlyLabelsUnmet(sc model.ScopeResult) bool {
+	if sc.Distance == 0 {
+		return false
+	}
+	for _, mi := range sc.Misses {
+		if mi.Reason != model.LabelsUnmet {
+			return false
+		}
+	}
+	return true
+}
+
+func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unread []*model.Monitor) {
+	var shown []*model.Monitor
+	for _, m := range unread {
+		if ev.shows(m.Ref) {
+			shown = append(shown, m)
+		}
+	}
+	names := make([]string, 0, 5)
+	for i, m := range shown {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
+			break
+		}
+		names = append(names, m.Ref.String())
+	}
+	if hidden := len(unread) - len(shown); hidden > 0 {
+		names = append(names, unseen(hidden, k.String()))
+	}
+	count := fmt.Sprintf("1 %s in its namespaces is", k)
+	if len(unread) > 1 {
+		count = fmt.Sprintf("%d %ss in its namespaces are", len(unread), k)
+	}
+	s := &a.Scopes[k]
+	what := fmt.Sprintf("%s read by no TA, and this is the closest: %s", count, strings.Join(names, ", "))
+	them := "them"
+	if len(unread) == 1 {
+		them = "it"
+	}
+	fix := fmt.Sprintf("give %s labels that satisfy %s, or widen it", them, s.MonitorsField)
+	if len(shown) > 0 {
+		fix = fmt.Sprintf("%s needs %s; %s", shown[0].Ref, strings.Join(s.Monitors.Unmet(shown[0].Labels), ", "), fix)
+	}
+	fix += `; a monitor no TA is meant to read can be annotated ta-guard.io/skip: "TA101"`
+	f := ev.add(rules.TA015, "", "", what, fix)
+	f.Field = s.MonitorsField
+	f.Related = ev.visibleRefs(refsOf(unread, func(m *model.Monitor) model.Ref { return m.Ref }))
 }
 
 func readByAllocator(rs []*model.Reader) bool {

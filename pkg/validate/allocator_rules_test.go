@@ -341,3 +341,85 @@ spec:
     service: {pipelines: {metrics: {receivers: [prometheus]}}}
 `
 }
+
+// TA015 is TA101 seen from the collector: the same monitors, the same
+// closest TA, so the person applying the collector after its monitors is
+// told what the monitors' own warnings would have said.
+func TestMonitorsLeftUnread(t *testing.T) {
+	otherApp := strings.ReplaceAll(strings.ReplaceAll(collectorApp, "name: otelcol", "name: other"), "app: my-app", "release: prometheus")
+	secondMonitor := strings.ReplaceAll(smExample, "name: sm-example", "name: sm-second")
+	nsScoped := strings.Replace(collectorApp, "      serviceMonitorSelector:", "      serviceMonitorNamespaceSelector: {matchLabels: {monitored: \"true\"}}\n      serviceMonitorSelector:", 1)
+	labelledNS := "apiVersion: v1\nkind: Namespace\nmetadata: {name: opentelemetry, labels: {team: a}}\n"
+	prometheus := "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: p, namespace: opentelemetry}\nspec: {serviceMonitorSelector: {}}\n"
+	sameSelectorElsewhere := strings.ReplaceAll(strings.ReplaceAll(collectorApp, "name: otelcol", "name: other"), "namespace: opentelemetry", "namespace: elsewhere")
+	inThirdNamespace := strings.ReplaceAll(smExample, "namespace: opentelemetry", "namespace: apps")
+	skipped := strings.Replace(smExample, "  namespace: opentelemetry\n", "  namespace: opentelemetry\n  annotations: {ta-guard.io/skip: TA101}\n", 1)
+	tests := []struct {
+		name     string
+		op       Operation
+		old, new string
+		world    []string
+		want     []string
+		contains []string
+	}{
+		{
+			name: "an unlabelled monitor applied first", new: collectorApp, world: []string{smExample},
+			want:     []string{"TA015"},
+			contains: []string{"1 ServiceMonitor in its namespaces is read by no TA", "opentelemetry/sm-example", "needs app=my-app", "spec.targetAllocator.prometheusCR.serviceMonitorSelector"},
+		},
+		{
+			name: "two of them: counted and listed", new: collectorApp, world: []string{smExample, secondMonitor},
+			want: []string{"TA015"}, contains: []string{"2 ServiceMonitors in its namespaces are read by no TA", "sm-example", "sm-second"},
+		},
+		{name: "a monitor it reads", new: collectorAll, world: []string{smExample}, want: []string{}},
+		{name: "read by a Prometheus", new: collectorApp, world: []string{smExample, prometheus}, want: []string{}},
+		{name: "opted out of TA101", new: collectorApp, world: []string{skipped}, want: []string{}},
+		{
+			// Another TA that needs fewer changes is the one TA101 names, and
+			// it reads the monitor: nothing is unread.
+			name: "another TA reads it", new: collectorApp, world: []string{smExample, otherApp}, want: []string{},
+		},
+		{
+			// Outside its namespaces, the monitor is another team's: TA101
+			// on the monitor says so, the collector stays quiet.
+			name: "outside its namespaces", new: nsScoped, world: []string{smExample, labelledNS}, want: []string{},
+		},
+		{
+			name: "re-applied unchanged", op: Update, old: collectorApp, new: collectorApp, world: []string{smExample},
+			want: []string{"TA015"},
+		},
+		{
+			// What the old state read is TA011's, not listed twice.
+			name: "narrowed by this change", op: Update, old: collectorAll, new: collectorApp, world: []string{smExample},
+			want: []string{"TA011"},
+		},
+		{name: "deleted", op: Delete, old: collectorApp, world: []string{smExample}, want: []string{}},
+		{
+			// Its own namespace breaks the tie with a TA elsewhere that
+			// needs the same label.
+			name: "closer by its namespace", new: collectorApp, world: []string{smExample, sameSelectorElsewhere},
+			want: []string{"TA015"},
+		},
+		{
+			// In a third namespace, both TAs miss it by as much: it is not
+			// one of them's to report (TA101 on the monitor still is).
+			name: "a tie with another TA", new: collectorApp, world: []string{inThirdNamespace, sameSelectorElsewhere},
+			want: []string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := change{op: tt.op, old: tt.old, new: tt.new, world: tt.world}.run(t)
+			got := []string{}
+			for _, f := range fs {
+				if f.Rule == "TA011" || f.Rule == "TA015" {
+					got = append(got, string(f.Rule))
+				}
+			}
+			assert.Equal(t, tt.want, got, messages(fs))
+			for _, c := range tt.contains {
+				assert.Contains(t, messages(fs), c)
+			}
+		})
+	}
+}

@@ -52,25 +52,9 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 		return
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
-	labelsUnknown := ns == nil || !ns.LabelsKnown
-	// The closest TA is the one the monitor misses by the fewest unmet
-	// conditions; on a tie, one in the monitor's own namespace. Only the
-	// winner's reasons are spelled out.
-	var best *model.Allocator
-	bestDist, n := 0, 0
-	for _, a := range activeAllocators(ev.after) {
-		sc := a.Scope(m, ns, false)
-		if sc.Distance == 0 || (sc.OnlyNamespaceLabels && labelsUnknown) {
-			return // only the namespace's labels, which the input does not give, could keep it out
-		}
-		n++
-		if best == nil || sc.Distance < bestDist ||
-			(sc.Distance == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
-			best, bestDist = a, sc.Distance
-		}
-	}
+	best, n := closestAllocator(activeAllocators(ev.after), m, ns)
 	if best == nil {
-		return // no TA discovers monitors at all: nothing to be blind to
+		return
 	}
 	bestWhy := best.WhyNot(m, ns)
 	name := best.Ref.String()
@@ -105,6 +89,30 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	f.Field = field.NewPath("metadata", "labels")
 	f.Related = ev.visibleRefs([]model.Ref{best.Ref})
 	f.Reasons = bestWhy
+}
+
+// closestAllocator is the TA that TA101 names for a monitor no reader
+// reads: the one the monitor misses by the fewest unmet conditions, on a
+// tie one in the monitor's own namespace; n is how many were weighed. It is
+// nil when there is nothing to say: no TA discovers monitors, one reads it
+// after all, or only the namespace's labels, which the input does not give,
+// could keep it out. TA015 ranks with it too, so that the monitor's warning
+// and the collector's name the same TA.
+func closestAllocator(active []*model.Allocator, m *model.Monitor, ns *model.Namespace) (best *model.Allocator, n int) {
+	labelsUnknown := ns == nil || !ns.LabelsKnown
+	bestDist := 0
+	for _, a := range active {
+		sc := a.Scope(m, ns, false)
+		if sc.Distance == 0 || (sc.OnlyNamespaceLabels && labelsUnknown) {
+			return nil, 0
+		}
+		n++
+		if best == nil || sc.Distance < bestDist ||
+			(sc.Distance == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
+			best, bestDist = a, sc.Distance
+		}
+	}
+	return best, n
 }
 
 // redactedWhyNot is WhyNot for a reader whose namespace the audience may not

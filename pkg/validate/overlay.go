@@ -167,6 +167,49 @@ func (o *overlay) ReadersOf(m *model.Monitor) []*model.Reader {
 	return swap(res, o.key, r, ok && r.Reads(m, o.Namespace(m.Ref.Namespace)))
 }
 
+func (o *overlay) UnreadMonitors(kind model.MonitorKind) []*model.Monitor {
+	res := o.base.UnreadMonitors(kind)
+	if m, ok, mine := o.monitorOf(kind); mine {
+		return swap(res, o.key, m, ok && len(o.ReadersOf(m)) == 0)
+	}
+	r, ok, mine := o.reader()
+	if !mine {
+		return res
+	}
+	// The new version may read monitors nobody read; the old one's
+	// monitors may be read by nobody now. The old one's are found by its
+	// selector, in the label index: a collector's admission costs what it
+	// matches. A Prometheus (no allocator to look up) is looked for in every
+	// monitor; no rule asks this of a Prometheus change.
+	out := make([]*model.Monitor, 0, len(res))
+	for _, m := range res {
+		if !(ok && r.Reads(m, o.Namespace(m.Ref.Namespace))) {
+			out = append(out, m)
+		}
+	}
+	sel := labels.Everything()
+	if o.bucket == model.AllocatorBucket {
+		sel = labels.Nothing()
+		for _, a := range o.base.Allocators() {
+			if a.Ref.Key() == o.key {
+				sel = a.Scopes[kind].Monitors.Selector()
+			}
+		}
+	}
+	added := false
+	for _, m := range o.base.Monitors(kind, sel) {
+		// Read by the old version alone, and not by the new one.
+		if rs := o.base.ReadersOf(m); len(rs) == 1 && rs[0].Ref.Key() == o.key &&
+			!(ok && r.Reads(m, o.Namespace(m.Ref.Namespace))) {
+			out, added = append(out, m), true
+		}
+	}
+	if added {
+		cluster.SortObjects(out)
+	}
+	return out
+}
+
 func (o *overlay) Allocators() []*model.Allocator {
 	res := o.base.Allocators()
 	if o.bucket != model.AllocatorBucket {

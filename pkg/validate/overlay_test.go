@@ -1,7 +1,11 @@
 package validate
 
 import (
+	"fmt"
+	"math/rand"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,5 +38,94 @@ func TestOverlayPlacesEveryKind(t *testing.T) {
 			gone := model.Ref{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
 			assert.Nil(t, clustertest.Found(newOverlay(s, gone, nil), obj), "taken out of a view that holds it")
 		})
+	}
+}
+
+// The store keeps its unread monitors as monitors, readers and namespaces
+// come and go; the overlay answers for the changed object. Both must agree
+// with asking every monitor for its readers.
+func TestUnreadMonitorsAgreeWithReadersOf(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	nss := []string{"a", "b", "c"}
+	teams := []string{"t1", "t2", "t3"}
+	pick := func(l []string) string { return l[r.Intn(len(l))] }
+	monitor := func() string {
+		kind := pick([]string{"ServiceMonitor", "PodMonitor"})
+		return fmt.Sprintf("apiVersion: monitoring.coreos.com/v1\nkind: %s\nmetadata: {name: m%d, namespace: %s, labels: {team: %s}}\nspec: {selector: {}}\n",
+			kind, r.Intn(12), pick(nss), pick(teams))
+	}
+	collector := func() string {
+		sel := "{}"
+		if r.Intn(3) > 0 {
+			sel = "{matchLabels: {team: " + pick(teams) + "}}"
+		}
+		nsSel := ""
+		if r.Intn(3) == 0 {
+			nsSel = ", serviceMonitorNamespaceSelector: {matchLabels: {watched: \"yes\"}}"
+		}
+		return fmt.Sprintf(`apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: c%d, namespace: %s}
+spec:
+  mode: statefulset
+  targetAllocator:
+    enabled: %v
+    prometheusCR: {enabled: true, serviceMonitorSelector: %s, podMonitorSelector: %s%s}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`, r.Intn(4), pick(nss), r.Intn(5) > 0, sel, sel, nsSel)
+	}
+	namespace := func() string {
+		labels := "{}"
+		if r.Intn(2) == 0 {
+			labels = "{watched: \"yes\"}"
+		}
+		return fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s, labels: %s}\n", pick(nss), labels)
+	}
+	want := func(v cluster.View, k model.MonitorKind) []string {
+		out := []string{}
+		for _, m := range v.Monitors(k, labels.Everything()) {
+			if len(v.ReadersOf(m)) == 0 {
+				out = append(out, m.Ref.Key())
+			}
+		}
+		return out
+	}
+	keys := func(ms []*model.Monitor) []string {
+		out := []string{}
+		for _, m := range ms {
+			out = append(out, m.Ref.Key())
+		}
+		return out
+	}
+	s := cluster.NewStore()
+	var placed []model.Object
+	for step := 0; step < 600; step++ {
+		var o model.Object
+		switch n := r.Intn(10); {
+		case n < 4:
+			o = object(t, monitor())
+		case n < 7:
+			o = object(t, collector())
+		case n < 8:
+			o = object(t, namespace())
+		}
+		if o == nil && len(placed) > 0 {
+			i := r.Intn(len(placed))
+			s.Delete(placed[i].GetMeta().Ref)
+			placed = append(placed[:i], placed[i+1:]...)
+		} else if o != nil {
+			s.Upsert(o)
+			placed = append(placed, o)
+		}
+		// A change not yet in the store, put in place or taken out.
+		next := object(t, pick([]string{collector(), monitor()}))
+		views := map[string]cluster.View{"store": s, "overlay put": newOverlay(s, next.GetMeta().Ref, next), "overlay taken out": newOverlay(s, next.GetMeta().Ref, nil)}
+		for name, v := range views {
+			for _, k := range []model.MonitorKind{model.ServiceMonitor, model.PodMonitor} {
+				require.Equal(t, want(v, k), keys(v.UnreadMonitors(k)), "step %d, %s, %s", step, name, k)
+			}
+		}
 	}
 }

@@ -104,7 +104,7 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 	if opts.Policy.Excluded(meta.Ref.Namespace) {
 		return Result{}, nil
 	}
-	ev := &evaluation{req: req, ref: meta.Ref, trace: opts.Trace, aud: opts.Audience, ctx: ctx}
+	ev := &evaluation{req: req, ref: meta.Ref, view: view, trace: opts.Trace, aud: opts.Audience, ctx: ctx}
 	ev.after = newOverlay(view, meta.Ref, req.Object)
 	if req.Operation != Create && req.OldObject != nil {
 		ev.before = newOverlay(view, meta.Ref, req.OldObject)
@@ -145,7 +145,10 @@ type evaluation struct {
 	ref    model.Ref
 	before cluster.View // nil on CREATE
 	after  cluster.View
-	trace  bool
+	// view is the view as given, without the change put in or taken out:
+	// the cluster before it, or after it once the informers have seen it.
+	view  cluster.View
+	trace bool
 	// findings are the rules' findings before the policy; checks refer to
 	// them by index.
 	findings []rules.Finding
