@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // testWorld is a set of manifests the repository tests with, and the policy
@@ -183,5 +186,27 @@ func TestDiagnoseIsAProjectionOfCheck(t *testing.T) {
 				assert.NotEmpty(t, lines, "check fails, so diagnose shows the ✗ that says why")
 			}
 		})
+	}
+}
+
+// An enforcing policy denies only what is wrong whatever order objects are
+// applied in: every rule an object applied later can make untrue is at most
+// a warning there, in the kustomize overlay and in the chart alike.
+func TestEnforceNeverDeniesOnArrivalOrder(t *testing.T) {
+	inRepoRoot(t)
+	for _, f := range []string{"config/webhook/overlays/enforce/policy.yaml", "charts/ta-guard/files/policy-enforce.yaml"} {
+		pol, err := policy.LoadFile(f)
+		require.NoError(t, err, f)
+		n := 0
+		for _, r := range rules.All() {
+			why, dependent := rules.OrderDependent(r.ID)
+			if !dependent {
+				continue
+			}
+			n++
+			assert.NotEqual(t, rules.Deny, pol.ActionFor(r.ID), "%s: %s denies, but %s", f, r.ID, why)
+		}
+		assert.Equal(t, rules.Deny, pol.ActionFor(rules.TA003), "%s: what is wrong in any order is denied", f)
+		assert.GreaterOrEqual(t, n, 15, "the order-dependent rules")
 	}
 }

@@ -122,6 +122,39 @@ var catalog = []Rule{
 	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
 }
 
+// orderDependent are the rules whose finding an object applied a moment
+// later can make untrue (or whose absence one applied a moment earlier can
+// make true): a GitOps tool applies a set of objects in an order of its
+// own, so on these the answer at admission depends on that order. The
+// audit's reports are right once everything has arrived; an enforcing
+// policy must not deny on them (config/webhook/overlays/enforce).
+var orderDependent = map[ID]string{
+	TA002: "the monitors it would read may be applied before or after it",
+	TA008: "the TA's RBAC may be applied after the collector",
+	TA009: "the monitoring CRDs may be installed after the collector",
+	TA010: "the TA's ServiceAccount may be applied after the collector",
+	TA012: "the TargetAllocator a collector names may come later",
+	TA013: "the collectors attached to a TargetAllocator may come later",
+	TA014: "the collector pods start a moment after the TA",
+	TA015: "the monitors' labels, or the TA that reads them, may come later",
+	TA101: "the collector that will read the monitor may come later",
+	TA102: "the Services / Pods the monitor selects may come later",
+	TA103: "the sibling Service that carries the port may come later",
+	TA105: "the namespace the monitor names may come later",
+	TA106: "endpoints appear once the workload runs",
+	TA107: "the Pods behind a target may be scheduled a moment later",
+	TA108: "the TA's RBAC for Secrets may be applied after the monitor",
+	TA109: "the Secret may be applied after the monitor",
+	TA202: "the Service that carries the monitor's port may come later",
+}
+
+// OrderDependent reports whether an object applied later can change the
+// rule's finding, and which object that is.
+func OrderDependent(id ID) (string, bool) {
+	why, ok := orderDependent[id]
+	return why, ok
+}
+
 var byID = func() map[ID]Rule {
 	m := make(map[ID]Rule, len(catalog))
 	for _, r := range catalog {
