@@ -173,6 +173,41 @@ spec:
 		waitForReport(t, ctx, k, "opentelemetry", want)
 	})
 
+	t.Run("a finding a later object makes untrue leaves the report at once", func(t *testing.T) {
+		// Monitors first, as a GitOps tool may apply them: the admission's
+		// TA102 stays in that terminal, the report must not keep it.
+		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "late"}}))
+		objs := objectsFromYAML(t, `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web, namespace: late, labels: {app: my-app}}
+spec:
+  selector: {matchLabels: {app: web}}
+  endpoints: [{port: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: late, labels: {app: web}}
+spec: {selector: {app: web}, ports: [{name: http, port: 80}]}
+`)
+		// The endpoints are there already, so that TA106 does not wait for them.
+		require.NoError(t, k.Create(ctx, endpointSlice("late", "web")))
+		_, err := k.apply(ctx, objs[0])
+		require.NoError(t, err)
+		waitFor(t, "the TA102 of the monitor applied first", func() bool {
+			return strings.Contains(strings.Join(reportResults(ctx, k, "late"), "\n"), "TA102 ServiceMonitor web")
+		})
+		_, err = k.apply(ctx, objs[1])
+		require.NoError(t, err)
+		arrived := time.Now()
+		require.Eventually(t, func() bool {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(audit.ReportGVK)
+			err := k.Get(ctx, client.ObjectKey{Namespace: "late", Name: audit.ReportName}, u)
+			return err != nil && strings.Contains(err.Error(), "not found")
+		}, 5*time.Second, 50*time.Millisecond, "the report of namespace late outlived the Service that made it untrue: %v", reportResults(ctx, k, "late"))
+		t.Logf("the report cleared %v after the Service arrived (audit debounce 200ms)", time.Since(arrived).Round(10*time.Millisecond))
+	})
+
 	t.Run("a namespace fixed entirely loses its report", func(t *testing.T) {
 		svc := teamB[0]
 		require.NoError(t, unstructured.SetNestedSlice(svc.Object, []any{map[string]any{"name": "metrics", "port": int64(80)}}, "spec", "ports"))
