@@ -57,93 +57,106 @@ func TestRealWorldLive(t *testing.T) {
 			continue
 		}
 		ran++
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			objs := setupObjects(t, dir)
-			for _, ns := range namespacesOf(objs) {
-				_ = k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-			}
-			t.Cleanup(func() { removeAll(t, ctx, k, srv, objs, policyFile, string(enforce)) })
-			for _, o := range podsOf(t, objs) {
-				require.NoError(t, k.Create(ctx, o), "pod %s", o.GetName())
-			}
-			got := map[string]bool{}
-			record := func(texts []string) {
-				for _, w := range texts {
-					assert.NotContains(t, w, webhook.NotChecked)
-					if id := findingOf(w); id != "" && !liveOnly[strings.Fields(id)[0]] {
-						got[id] = true
+		for _, order := range []string{collectorsFirst, monitorsFirst} {
+			t.Run(order+"/"+filepath.Base(dir), func(t *testing.T) {
+				objs := setupObjects(t, dir, order)
+				for _, ns := range namespacesOf(objs) {
+					_ = k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+				}
+				t.Cleanup(func() { removeAll(t, ctx, k, srv, objs, policyFile, string(enforce)) })
+				for _, o := range podsOf(t, objs) {
+					require.NoError(t, k.Create(ctx, o), "pod %s", o.GetName())
+				}
+				got := map[string]bool{}
+				record := func(texts []string) {
+					for _, w := range texts {
+						assert.NotContains(t, w, webhook.NotChecked)
+						if id := findingOf(w); id != "" && !liveOnly[strings.Fields(id)[0]] {
+							got[id] = true
+						}
 					}
 				}
-			}
-			for _, o := range objs {
-				_, err := k.apply(ctx, o)
-				if want.Working {
-					require.NoError(t, err, "the enforce policy denies a working setup: %s %s", o.GetKind(), o.GetName())
-				} else if err != nil {
-					require.Contains(t, err.Error(), "ta-guard denied this change")
-					record(strings.Split(err.Error(), "\n- ")) // what enforce refused is a finding too
-				}
-			}
-			var watched []*unstructured.Unstructured
-			for _, o := range objs {
-				if reviewed(o.GetKind()) || o.GetKind() == "Namespace" {
-					if k.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy()) == nil { // not refused
-						watched = append(watched, o)
+				for _, o := range objs {
+					_, err := k.apply(ctx, o)
+					if want.Working {
+						require.NoError(t, err, "the enforce policy denies a working setup: %s %s", o.GetKind(), o.GetName())
+					} else if err != nil {
+						require.Contains(t, err.Error(), "ta-guard denied this change")
+						record(strings.Split(err.Error(), "\n- ")) // what enforce refused is a finding too
 					}
 				}
-			}
-			waitForStore(t, srv, watched, -1)
+				var watched []*unstructured.Unstructured
+				for _, o := range objs {
+					if reviewed(o.GetKind()) || o.GetKind() == "Namespace" {
+						if k.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy()) == nil { // not refused
+							watched = append(watched, o)
+						}
+					}
+				}
+				waitForStore(t, srv, watched, -1)
 
-			for _, o := range objs {
-				if !reviewed(o.GetKind()) {
-					continue
+				for _, o := range objs {
+					if !reviewed(o.GetKind()) {
+						continue
+					}
+					obj := o.DeepCopy()
+					cur := o.DeepCopy()
+					if err := k.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
+						continue // a broken setup's object the enforce policy refused
+					}
+					obj.SetResourceVersion(cur.GetResourceVersion())
+					k.warn.take()
+					err := k.Update(ctx, obj, client.DryRunAll)
+					texts := k.warn.take()
+					if err != nil {
+						texts = append(texts, strings.Split(err.Error(), "\n- ")...)
+					}
+					record(texts)
 				}
-				obj := o.DeepCopy()
-				cur := o.DeepCopy()
-				if err := k.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
-					continue // a broken setup's object the enforce policy refused
+				var gotList, wantList []string
+				for id := range got {
+					gotList = append(gotList, id)
 				}
-				obj.SetResourceVersion(cur.GetResourceVersion())
-				k.warn.take()
-				err := k.Update(ctx, obj, client.DryRunAll)
-				texts := k.warn.take()
-				if err != nil {
-					texts = append(texts, strings.Split(err.Error(), "\n- ")...)
+				seen := map[string]bool{}
+				for _, f := range want.Findings {
+					id := f.Rule + " " + f.Object
+					if !seen[id] {
+						seen[id] = true
+						wantList = append(wantList, id)
+					}
 				}
-				record(texts)
-			}
-			var gotList, wantList []string
-			for id := range got {
-				gotList = append(gotList, id)
-			}
-			seen := map[string]bool{}
-			for _, f := range want.Findings {
-				id := f.Rule + " " + f.Object
-				if !seen[id] {
-					seen[id] = true
-					wantList = append(wantList, id)
+				sort.Strings(gotList)
+				sort.Strings(wantList)
+				if want.Working {
+					assert.Equal(t, wantList, gotList)
+					return
 				}
-			}
-			sort.Strings(gotList)
-			sort.Strings(wantList)
-			if want.Working {
-				assert.Equal(t, wantList, gotList)
-				return
-			}
-			// Under enforce a refused object never lands, so what depends on it
-			// (a Service-side TA202 of a refused monitor) cannot show: live, the
-			// findings seen are some of the expected ones, never others.
-			assert.NotEmpty(t, gotList, "the setup's mistake is caught live")
-			assert.Subset(t, wantList, gotList)
-		})
+				// Under enforce a refused object never lands, so what depends on it
+				// (a Service-side TA202 of a refused monitor) cannot show: live, the
+				// findings seen are some of the expected ones, never others.
+				assert.NotEmpty(t, gotList, "the setup's mistake is caught live")
+				assert.Subset(t, wantList, gotList)
+			})
+		}
 	}
 	require.NotZero(t, ran, "no live-checkable setup in the corpus")
 }
 
-// setupObjects reads a setup's manifests in the order a careful person
-// applies them: namespaces, then workloads and Services, then collectors
-// and TargetAllocators, then monitors.
-func setupObjects(t *testing.T, dir string) []*unstructured.Unstructured {
+// The orders a setup is applied in. collectorsFirst is a careful person's:
+// namespaces, then workloads and Services, then collectors and
+// TargetAllocators, then monitors. monitorsFirst is what a GitOps tool, or
+// kubectl apply -f dir/ in alphabetical order, may do: namespaces, monitors,
+// workloads and Services, collectors last. The answer at admission differs
+// (TA101 on the monitors, or TA015 on the collector); under the enforce
+// policy neither order may deny a working setup, and the final state must
+// give the same findings.
+const (
+	collectorsFirst = "collectors-first"
+	monitorsFirst   = "monitors-first"
+)
+
+// setupObjects reads a setup's manifests in the order given.
+func setupObjects(t *testing.T, dir, order string) []*unstructured.Unstructured {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	require.NoError(t, err)
 	var out []*unstructured.Unstructured
@@ -162,6 +175,21 @@ func setupObjects(t *testing.T, dir string) []*unstructured.Unstructured {
 			return 3
 		}
 		return 1
+	}
+	if order == monitorsFirst {
+		careful := rank
+		rank = func(kind string) int {
+			switch r := careful(kind); r {
+			case 0:
+				return 0
+			case 3:
+				return 1
+			case 1:
+				return 2
+			default:
+				return 3
+			}
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i].GetKind()) < rank(out[j].GetKind()) })
 	return out
