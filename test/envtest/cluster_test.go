@@ -10,8 +10,10 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/ta-guard/ta-guard/internal/conversion"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
 )
@@ -59,13 +61,15 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	cfg, err := env.Start()
 	require.NoError(t, err, "starting kube-apiserver and etcd")
 	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	wo := env.WebhookInstallOptions
 
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if s.Policy == "" {
 		s.Policy = "# defaults\n"
 	}
 	require.NoError(t, os.WriteFile(policyFile, []byte(s.Policy), 0o600))
-	wo := env.WebhookInstallOptions
 	opts := server.Options{
 		Config: cfg, PolicyFile: policyFile,
 		Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
@@ -81,14 +85,27 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	}
 	srv, err := server.New(opts)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Start(ctx) }()
 	k, err := newKube(cfg)
 	require.NoError(t, err)
 	k.srv = srv
 	waitFor(t, "informers synced", srv.Watcher.Synced)
+	// v1alpha1 collectors are converted as the operator converts them on
+	// a cluster. Its probe collector passes through the webhook, so the
+	// webhook must answer first.
+	installConversion(t, ctx, cfg, wo.LocalServingCertDir, wo.LocalServingCAData)
 	return &liveWebhook{ctx: ctx, k: k, srv: srv, cfg: cfg, policyFile: policyFile, host: opts.Host, port: opts.Port,
 		env: env, opts: opts, stopped: stopped}
+}
+
+// installConversion serves the collector CRD's conversion webhook with the
+// key pair in certDir (whose CA is caPEM) and points the CRD at it.
+func installConversion(t *testing.T, ctx context.Context, cfg *rest.Config, certDir string, caPEM []byte) {
+	t.Helper()
+	url, err := conversion.Serve(ctx, filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
+	require.NoError(t, err)
+	c, err := client.New(cfg, client.Options{})
+	require.NoError(t, err)
+	require.NoError(t, conversion.Install(ctx, c, url, caPEM))
 }
