@@ -32,6 +32,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ta-guard/ta-guard/internal/conversion"
 )
 
 // Binaries are the programs of hack/k8s-bins.sh a sandbox needs.
@@ -80,13 +82,15 @@ type Sandbox struct {
 	Config *rest.Config
 	Client client.Client
 
-	opts     Options
-	env      *envtest.Environment
-	webhook  *exec.Cmd
-	exited   chan struct{}
-	exitErr  error
-	stopOnce sync.Once
-	stopErr  error
+	opts Options
+	env  *envtest.Environment
+	// stopConversion stops the collector CRD's conversion webhook.
+	stopConversion context.CancelFunc
+	webhook        *exec.Cmd
+	exited         chan struct{}
+	exitErr        error
+	stopOnce       sync.Once
+	stopErr        error
 }
 
 // Start brings the sandbox up. On error everything it started is stopped.
@@ -185,6 +189,19 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 		return nil, fmt.Errorf("ValidatingWebhookConfiguration: %w", err)
 	}
 	if err := s.waitWired(ctx); err != nil {
+		return nil, err
+	}
+	// v1alpha1 collectors are converted as the OpenTelemetry Operator
+	// converts them on a cluster (internal/conversion); the probe it writes
+	// to see conversion working goes through ta-guard, so ta-guard first.
+	var convCtx context.Context
+	convCtx, s.stopConversion = context.WithCancel(context.Background())
+	url, err := conversion.Serve(convCtx, filepath.Join(s.CertDir, CertFile), filepath.Join(s.CertDir, KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("conversion webhook: %w", err)
+	}
+	progress("converting OpenTelemetryCollector v1alpha1 <-> v1beta1 at %s", url)
+	if err := conversion.Install(ctx, s.Client, url, caPEM); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -441,6 +458,9 @@ func (s *Sandbox) Stop() error {
 				_ = s.webhook.Process.Kill()
 				<-s.exited
 			}
+		}
+		if s.stopConversion != nil {
+			s.stopConversion()
 		}
 		if s.env != nil {
 			// ControlPlane.Stop stops kube-apiserver before etcd, and each
