@@ -308,30 +308,13 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	if len(orphans) == 0 {
 		return
 	}
-	// Monitors of namespaces the reader may not read are counted, not
-	// named; the first one they may read explains why the new state misses it.
-	var shown []*model.Monitor
-	for _, m := range orphans {
-		if ev.shows(m.Ref) {
-			shown = append(shown, m)
-		}
-	}
+	// The first monitor the reader may see explains why the new state
+	// misses it.
+	shown, list := ev.listMonitors(orphans, "monitor")
 	var first *model.Monitor
 	if len(shown) > 0 {
 		first = shown[0]
 	}
-	names := make([]string, 0, 5)
-	for i, m := range shown {
-		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
-			break
-		}
-		names = append(names, m.Ref.String())
-	}
-	if hidden := len(orphans) - len(shown); hidden > 0 {
-		names = append(names, unseen(hidden, "monitor"))
-	}
-	list := strings.Join(names, ", ")
 	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), list)
 	related := ev.visibleRefs(refsOf(orphans, func(m *model.Monitor) model.Ref { return m.Ref }))
 	fix := "keep the selectors matching them, or point another target allocator at them"
@@ -440,29 +423,13 @@ func onlyLabelsUnmet(sc model.ScopeResult) bool {
 }
 
 func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unread []*model.Monitor) {
-	var shown []*model.Monitor
-	for _, m := range unread {
-		if ev.shows(m.Ref) {
-			shown = append(shown, m)
-		}
-	}
-	names := make([]string, 0, 5)
-	for i, m := range shown {
-		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
-			break
-		}
-		names = append(names, m.Ref.String())
-	}
-	if hidden := len(unread) - len(shown); hidden > 0 {
-		names = append(names, unseen(hidden, k.String()))
-	}
+	shown, list := ev.listMonitors(unread, k.String())
 	count := fmt.Sprintf("1 %s in its namespaces is", k)
 	if len(unread) > 1 {
 		count = fmt.Sprintf("%d %ss in its namespaces are", len(unread), k)
 	}
 	s := &a.Scopes[k]
-	what := fmt.Sprintf("%s read by no TA, and this is the closest: %s", count, strings.Join(names, ", "))
+	what := fmt.Sprintf("%s read by no TA, and this is the closest: %s", count, list)
 	them := "them"
 	if len(unread) == 1 {
 		them = "it"
@@ -475,6 +442,29 @@ func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unre
 	f := ev.add(rules.TA015, "", "", what, fix)
 	f.Field = s.MonitorsField
 	f.Related = ev.visibleRefs(refsOf(unread, func(m *model.Monitor) model.Ref { return m.Ref }))
+}
+
+// listMonitors names the first few monitors the reader may see, then a
+// count; those of namespaces the reader may not read are counted, not
+// named (kind names them in the count). shown are the ones it may see.
+func (ev *evaluation) listMonitors(ms []*model.Monitor, kind string) (shown []*model.Monitor, list string) {
+	for _, m := range ms {
+		if ev.shows(m.Ref) {
+			shown = append(shown, m)
+		}
+	}
+	names := make([]string, 0, 5)
+	for i, m := range shown {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
+			break
+		}
+		names = append(names, m.Ref.String())
+	}
+	if hidden := len(ms) - len(shown); hidden > 0 {
+		names = append(names, unseen(hidden, kind))
+	}
+	return shown, strings.Join(names, ", ")
 }
 
 func readByAllocator(rs []*model.Reader) bool {
