@@ -99,19 +99,10 @@ func TestRealWorldLive(t *testing.T) {
 					if !reviewed(o.GetKind()) {
 						continue
 					}
-					obj := o.DeepCopy()
-					cur := o.DeepCopy()
-					if err := k.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
+					if err := k.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy()); err != nil {
 						continue // a broken setup's object the enforce policy refused
 					}
-					obj.SetResourceVersion(cur.GetResourceVersion())
-					k.warn.take()
-					err := k.Update(ctx, obj, client.DryRunAll)
-					texts := k.warn.take()
-					if err != nil {
-						texts = append(texts, strings.Split(err.Error(), "\n- ")...)
-					}
-					record(texts)
+					record(dryRunUpdate(t, k, o))
 				}
 				var gotList, wantList []string
 				for id := range got {
