@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,9 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/check"
+	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // liveOnly are the rules a bare API server adds to any setup: nothing runs
@@ -27,39 +32,25 @@ import (
 var liveOnly = map[string]bool{"TA008": true, "TA009": true, "TA010": true, "TA106": true}
 
 // TestRealWorldLive applies every live-checkable setup of testdata/realworld
-// through the webhook, under the enforce overlay's policy: no working setup
-// is denied, and a server-side dry run of every object of the final state
-// gets exactly the findings check predicts (live-only rules aside); on a
-// broken setup, what the API server says (denials, dry-run warnings) is
-// among the findings check predicts.
+// and every scenario of the golden corpus (the guide's steps) through the
+// webhook under the enforce overlay's policy, in both orders (collectors
+// first, monitors first): no working setup is denied in either, and a
+// server-side dry run of every object of the final state gets exactly the
+// expected findings (live-only rules aside) in either; on a broken setup,
+// what the API server says (denials, dry-run warnings) is among them.
 func TestRealWorldLive(t *testing.T) {
 	enforce, err := os.ReadFile(filepath.Join(repoRoot, "config/webhook/overlays/enforce/policy.yaml"))
 	require.NoError(t, err)
 	w := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Policy: string(enforce), Tune: func(o *server.Options) { o.AccessCacheTTL = time.Minute }})
 	ctx, k, srv, policyFile := w.ctx, w.k, w.srv, w.policyFile
 
-	dirs, err := filepath.Glob(filepath.Join(repoRoot, "testdata/realworld/*"))
-	require.NoError(t, err)
+	setups := append(realWorldSetups(t), goldenSetups(t, string(enforce))...)
 	ran := 0
-	for _, dir := range dirs {
-		var want struct {
-			Working  bool `json:"working"`
-			Live     bool `json:"live"`
-			Findings []struct {
-				Rule   string `json:"rule"`
-				Object string `json:"object"`
-			} `json:"findings"`
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, "expect.yaml.golden"))
-		require.NoError(t, err)
-		require.NoError(t, yaml.Unmarshal(raw, &want))
-		if !want.Live {
-			continue
-		}
+	for _, want := range setups {
 		ran++
 		for _, order := range []string{collectorsFirst, monitorsFirst} {
-			t.Run(order+"/"+filepath.Base(dir), func(t *testing.T) {
-				objs := setupObjects(t, dir, order)
+			t.Run(order+"/"+want.name, func(t *testing.T) {
+				objs := setupObjects(t, want.paths, order)
 				for _, ns := range namespacesOf(objs) {
 					_ = k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 				}
@@ -78,7 +69,7 @@ func TestRealWorldLive(t *testing.T) {
 				}
 				for _, o := range objs {
 					_, err := k.apply(ctx, o)
-					if want.Working {
+					if want.working {
 						require.NoError(t, err, "the enforce policy denies a working setup: %s %s", o.GetKind(), o.GetName())
 					} else if err != nil {
 						require.Contains(t, err.Error(), "ta-guard denied this change")
@@ -104,21 +95,14 @@ func TestRealWorldLive(t *testing.T) {
 					}
 					record(dryRunUpdate(t, k, o))
 				}
-				var gotList, wantList []string
+				var gotList []string
 				for id := range got {
 					gotList = append(gotList, id)
 				}
-				seen := map[string]bool{}
-				for _, f := range want.Findings {
-					id := f.Rule + " " + f.Object
-					if !seen[id] {
-						seen[id] = true
-						wantList = append(wantList, id)
-					}
-				}
+				wantList := want.findings
 				sort.Strings(gotList)
 				sort.Strings(wantList)
-				if want.Working {
+				if want.working {
 					assert.Equal(t, wantList, gotList)
 					return
 				}
@@ -131,6 +115,91 @@ func TestRealWorldLive(t *testing.T) {
 		}
 	}
 	require.NotZero(t, ran, "no live-checkable setup in the corpus")
+}
+
+// liveSetup is a set of manifests and what the final state must give.
+type liveSetup struct {
+	name    string
+	paths   []string // files or directories
+	working bool     // nothing the enforce policy denies
+	// findings are "TA103 ServiceMonitor ns/name", sorted, without the
+	// rules a bare API server adds (liveOnly).
+	findings []string
+}
+
+// realWorldSetups are testdata/realworld's live-checkable setups, with the
+// findings their expect.yaml.golden lists.
+func realWorldSetups(t *testing.T) []liveSetup {
+	dirs, err := filepath.Glob(filepath.Join(repoRoot, "testdata/realworld/*"))
+	require.NoError(t, err)
+	var out []liveSetup
+	for _, dir := range dirs {
+		var want struct {
+			Working  bool `json:"working"`
+			Live     bool `json:"live"`
+			Findings []struct {
+				Rule   string `json:"rule"`
+				Object string `json:"object"`
+			} `json:"findings"`
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "expect.yaml.golden"))
+		require.NoError(t, err)
+		require.NoError(t, yaml.Unmarshal(raw, &want))
+		if !want.Live {
+			continue
+		}
+		s := liveSetup{name: filepath.Base(dir), paths: []string{dir}, working: want.Working}
+		seen := map[string]bool{}
+		for _, f := range want.Findings {
+			if id := f.Rule + " " + f.Object; !seen[id] {
+				seen[id] = true
+				s.findings = append(s.findings, id)
+			}
+		}
+		sort.Strings(s.findings)
+		out = append(out, s)
+	}
+	return out
+}
+
+// goldenSetups are the golden corpus's scenarios (cmd/webhook's, the
+// guide's steps), with the findings the offline check gives their files
+// under the enforce policy: the same engine, so live and offline must agree
+// whatever order the objects arrived in.
+func goldenSetups(t *testing.T, enforce string) []liveSetup {
+	pol, err := policy.Parse([]byte(enforce))
+	require.NoError(t, err)
+	seed := filepath.Join(repoRoot, "testdata/seed")
+	sets := map[string][]string{
+		"seed-working":           {"collector.yaml", "servicemonitor.yaml", "service.yaml"},
+		"seed-port-bleh":         {"collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml"},
+		"seed-selectors-omitted": {"collector-selectors-omitted.yaml"},
+		"seed-sm-selector-app":   {"collector-sm-selector-app.yaml", "servicemonitor.yaml", "service.yaml"},
+		"seed-sm-labelled-app":   {"collector-sm-selector-app.yaml", "servicemonitor-labelled-app.yaml", "service.yaml"},
+	}
+	var out []liveSetup
+	for name, files := range sets {
+		s := liveSetup{name: name, working: true, findings: []string{}}
+		for _, f := range files {
+			s.paths = append(s.paths, filepath.Join(seed, f))
+		}
+		res, err := check.Run(s.paths, manifest.Options{}, pol)
+		require.NoError(t, err, name)
+		for _, f := range res.Findings {
+			if liveOnly[string(f.Rule)] {
+				continue
+			}
+			s.findings = append(s.findings, string(f.Rule)+" "+f.Object.String())
+			if f.Action == rules.Deny {
+				s.working = false
+			}
+		}
+		sort.Strings(s.findings)
+		s.findings = slices.Compact(s.findings)
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
 }
 
 // The orders a setup is applied in. collectorsFirst is a careful person's:
@@ -146,15 +215,21 @@ const (
 	monitorsFirst   = "monitors-first"
 )
 
-// setupObjects reads a setup's manifests in the order given.
-func setupObjects(t *testing.T, dir, order string) []*unstructured.Unstructured {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	require.NoError(t, err)
+// setupObjects reads a setup's manifests (files, or directories of them)
+// in the order given.
+func setupObjects(t *testing.T, paths []string, order string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	for _, f := range files {
-		rel, err := filepath.Rel(repoRoot, f)
-		require.NoError(t, err)
-		out = append(out, objectsOf(t, rel)...)
+	for _, p := range paths {
+		files := []string{p}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			files, err = filepath.Glob(filepath.Join(p, "*.yaml"))
+			require.NoError(t, err)
+		}
+		for _, f := range files {
+			rel, err := filepath.Rel(repoRoot, f)
+			require.NoError(t, err)
+			out = append(out, objectsOf(t, rel)...)
+		}
 	}
 	rank := func(kind string) int {
 		switch kind {
