@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -43,7 +44,15 @@ func Serve(ctx context.Context, certFile, keyFile string) (string, error) {
 // Install points the collector CRD's conversion at url and waits until the
 // API server converts: a v1alpha1 probe collector written and read back
 // keeps its label-map selector only once conversion is in place.
-func Install(ctx context.Context, c client.Client, url string, caPEM []byte) error {
+func Install(ctx context.Context, cfg *rest.Config, url string, caPEM []byte) error {
+	// The probe is a deprecated v1alpha1 object: the API server's warning
+	// says so, and is no news here.
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rest.NoWarnings{}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
 	// Unstructured, so that any client will do, whatever its scheme holds.
 	crd := &unstructured.Unstructured{}
 	crd.SetAPIVersion("apiextensions.k8s.io/v1")

@@ -201,7 +201,7 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 		return nil, fmt.Errorf("conversion webhook: %w", err)
 	}
 	progress("converting OpenTelemetryCollector v1alpha1 <-> v1beta1 at %s", url)
-	if err := conversion.Install(ctx, s.Client, url, caPEM); err != nil {
+	if err := conversion.Install(ctx, s.Config, url, caPEM); err != nil {
 		return nil, err
 	}
 	return s, nil
