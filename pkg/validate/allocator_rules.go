@@ -388,20 +388,12 @@ func (ev *evaluation) leftUnread(a *model.Allocator) {
 // collector about it would be noise. Most monitors are settled by the
 // first TA that is closer or as close.
 func closestWithoutTie(a *model.Allocator, active []*model.Allocator, m *model.Monitor, ns *model.Namespace) bool {
-	labelsUnknown := ns == nil || !ns.LabelsKnown
-	d := a.Scope(m, ns, false).Distance
-	own := a.Ref.Namespace == m.Ref.Namespace
+	own := rank(a, m, a.Scope(m, ns, false))
 	for _, b := range active {
 		if b.Ref == a.Ref {
 			continue
 		}
-		sb := b.Scope(m, ns, false)
-		switch {
-		case sb.Distance == 0, sb.OnlyNamespaceLabels && labelsUnknown:
-			return false // TA101 stays silent
-		case sb.Distance < d:
-			return false
-		case sb.Distance == d && (!own || b.Ref.Namespace == m.Ref.Namespace):
+		if sb := b.Scope(m, ns, false); silences(sb, ns) || rank(b, m, sb) <= own {
 			return false
 		}
 	}

@@ -92,27 +92,40 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 }
 
 // closestAllocator is the TA that TA101 names for a monitor no reader
-// reads: the one the monitor misses by the fewest unmet conditions, on a
-// tie one in the monitor's own namespace; n is how many were weighed. It is
-// nil when there is nothing to say: no TA discovers monitors, one reads it
-// after all, or only the namespace's labels, which the input does not give,
-// could keep it out. TA015 ranks with it too, so that the monitor's warning
-// and the collector's name the same TA.
+// reads: the first by rank; n is how many were weighed. It is nil when
+// there is nothing to say: no TA discovers monitors, one reads it after
+// all, or only the namespace's labels, which the input does not give,
+// could keep it out.
 func closestAllocator(active []*model.Allocator, m *model.Monitor, ns *model.Namespace) (best *model.Allocator, n int) {
-	labelsUnknown := ns == nil || !ns.LabelsKnown
-	bestDist := 0
+	bestRank := 0
 	for _, a := range active {
 		sc := a.Scope(m, ns, false)
-		if sc.Distance == 0 || (sc.OnlyNamespaceLabels && labelsUnknown) {
+		if silences(sc, ns) {
 			return nil, 0
 		}
 		n++
-		if best == nil || sc.Distance < bestDist ||
-			(sc.Distance == bestDist && a.Ref.Namespace == m.Ref.Namespace && best.Ref.Namespace != m.Ref.Namespace) {
-			best, bestDist = a, sc.Distance
+		if r := rank(a, m, sc); best == nil || r < bestRank {
+			best, bestRank = a, r
 		}
 	}
 	return best, n
+}
+
+// rank orders TAs by how close a monitor is to being read by them, as
+// TA101 and TA015 name them: fewer unmet conditions first and, between
+// equals, one in the monitor's own namespace; the earlier TA wins a tie.
+func rank(a *model.Allocator, m *model.Monitor, sc model.ScopeResult) int {
+	r := 2 * sc.Distance
+	if a.Ref.Namespace != m.Ref.Namespace {
+		r++
+	}
+	return r
+}
+
+// silences: the TA reads the monitor, or only the namespace's labels,
+// which the input does not give, could keep it out; TA101 says nothing.
+func silences(sc model.ScopeResult, ns *model.Namespace) bool {
+	return sc.Distance == 0 || (sc.OnlyNamespaceLabels && (ns == nil || !ns.LabelsKnown))
 }
 
 // redactedWhyNot is WhyNot for a reader whose namespace the audience may not
