@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"reflect"
 	"sort"
 	"sync"
 
@@ -41,6 +42,9 @@ type Store struct {
 	// to date as monitors, readers and namespaces change, so that a
 	// collector's admission finds them without reading every monitor.
 	unread [model.NumMonitorKinds]map[string]*model.Monitor
+	// changed are the readers added or removed by the write in progress;
+	// refreshChangedLocked refreshes what they match once it is done.
+	changed []*model.Reader
 
 	// partial: the store holds manifests, not a whole cluster; only the
 	// namespaces in described are known in full.
@@ -82,6 +86,7 @@ func (s *Store) Upsert(obj model.Object) {
 	if s.addLocked(b, ref, obj) && occupies(b) && ref.Namespace != "" {
 		s.implicit[ref.Namespace]++
 	}
+	s.refreshChangedLocked()
 }
 
 // UpsertAll is Upsert of each object in order (a later object replaces an
@@ -145,6 +150,7 @@ func (s *Store) UpsertAll(objs []model.Object) {
 	// implicit is written by the last task only: the Services' and Pods'
 	// counts were taken above.
 	parallel.Map(len(tasks), func(i int) struct{} { tasks[i](); return struct{}{} })
+	s.refreshChangedLocked()
 }
 
 // occupies reports whether objects of the bucket make their namespace
@@ -228,7 +234,22 @@ func (s *Store) addReaderLocked(r *model.Reader) {
 			s.readersBySelector[k].add(r, nil, r.Scopes[k].Monitors.Selector())
 		}
 	}
-	s.refreshReadByLocked(r)
+	s.changed = append(s.changed, r)
+}
+
+// refreshChangedLocked refreshes the monitors the readers a write added or
+// removed match. A reader replaced by one that reads the same (a status
+// update of a collector, the informers' resync) changes no monitor's
+// readers: the write lock is not held over every monitor it matches.
+func (s *Store) refreshChangedLocked() {
+	changed := s.changed
+	s.changed = nil
+	if len(changed) == 2 && changed[0].Active == changed[1].Active && reflect.DeepEqual(changed[0].Scopes, changed[1].Scopes) {
+		return
+	}
+	for _, r := range changed {
+		s.refreshReadByLocked(r)
+	}
 }
 
 // refreshUnreadLocked files the monitor as unread, or not, by its readers now.
@@ -270,6 +291,7 @@ func (s *Store) Delete(ref model.Ref) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.removeLocked(ref)
+	s.refreshChangedLocked()
 }
 
 func (s *Store) removeLocked(ref model.Ref) {
@@ -308,7 +330,7 @@ func (s *Store) removeLocked(ref model.Ref) {
 			s.readersBySelector[k].remove(key)
 		}
 		if old != nil {
-			s.refreshReadByLocked(old)
+			s.changed = append(s.changed, old)
 		}
 	}
 	if occupies(b) && ref.Namespace != "" {
