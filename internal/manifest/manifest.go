@@ -155,13 +155,13 @@ read:
 			files = append(files, file{f, data})
 		}
 	}
-	type split struct {
+	type fileUnits struct {
 		units []unit
 		err   error
 	}
-	splits := parallel.Map(len(files), func(i int) split {
+	splits := parallel.Map(len(files), func(i int) fileUnits {
 		us, err := splitStream(files[i].name, files[i].data)
-		return split{us, err}
+		return fileUnits{us, err}
 	})
 	// The first problem in input order is the one reported, as a reading
 	// one file after another would find it.
