@@ -253,7 +253,12 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 				return fmt.Errorf("%s: %w", mf, err)
 			}
 			s.Monitors = sel
-			a.CRSettings = append(a.CRSettings, mf.String())
+			if !sel.All() {
+				// {} is what the operator's conversion writes for every
+				// v1alpha1 collector, TA or not: only a restriction is
+				// a setting someone forgot to enable.
+				a.CRSettings = append(a.CRSettings, mf.String())
+			}
 		}
 		sel, err := SelectLabels(nsSel[k])
 		if err != nil {

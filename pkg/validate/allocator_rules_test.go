@@ -41,9 +41,16 @@ func TestAllocatorStateRules(t *testing.T) {
 		},
 		{
 			name:     "TA001 prometheusCR on but TA not enabled",
-			obj:      collector("  mode: statefulset\n  targetAllocator:\n    prometheusCR: {enabled: true, serviceMonitorSelector: {}}\n"),
+			obj:      collector("  mode: statefulset\n  targetAllocator:\n    prometheusCR: {enabled: true, serviceMonitorSelector: {matchLabels: {team: a}}}\n"),
 			want:     []string{"TA001"},
 			contains: "it sets prometheusCR.enabled, prometheusCR.serviceMonitorSelector;",
+		},
+		{
+			// What the operator stores for a v1alpha1 collector without a TA:
+			// its conversion always writes both selectors, as {}.
+			name: "a converted v1alpha1 collector without a TA",
+			obj:  collector("  mode: deployment\n  targetAllocator:\n    prometheusCR: {serviceMonitorSelector: {}, podMonitorSelector: {}}\n"),
+			want: []string{},
 		},
 		{
 			name: "TA001 serviceAccount set, TA not enabled",
@@ -57,7 +64,7 @@ func TestAllocatorStateRules(t *testing.T) {
 		},
 		{
 			name:     "TA002 prometheusCR off while its selector is set",
-			obj:      collector("  mode: statefulset\n  targetAllocator:\n    enabled: true\n    prometheusCR: {serviceMonitorSelector: {}}\n" + goodConfig),
+			obj:      collector("  mode: statefulset\n  targetAllocator:\n    enabled: true\n    prometheusCR: {serviceMonitorSelector: {matchLabels: {team: a}}}\n" + goodConfig),
 			want:     []string{"TA002", "TA006"},
 			contains: "prometheusCR sets serviceMonitorSelector",
 		},
