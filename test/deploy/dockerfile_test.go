@@ -274,6 +274,10 @@ func copyFromContext(ignore dockerignore, src, dst string, dstIsDir bool) error 
 	return err
 }
 
+// digest is an image reference's content pin, as `docker buildx imagetools
+// inspect` prints it.
+const digest = `sha256:[0-9a-f]{64}`
+
 // TestDockerfile checks the image against `make build` and the Deployment,
 // and runs its build stage here: the context holds what the binary needs,
 // and the binary it makes carries the version given as a build argument.
@@ -287,7 +291,13 @@ func TestDockerfile(t *testing.T) {
 		require.NoError(t, err)
 		m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(string(data))
 		require.NotNil(t, m)
-		assert.Equal(t, "golang:"+m[1], build.From)
+		assert.Regexp(t, `^golang:`+regexp.QuoteMeta(m[1])+`@`+digest+`$`, build.From)
+	})
+
+	t.Run("every base image is pinned by digest", func(t *testing.T) {
+		for _, s := range stages {
+			assert.Regexp(t, `@`+digest+`$`, s.From, "stage %q: a tag alone can move under a rebuild", s.Name)
+		}
 	})
 
 	t.Run("make build builds the image's binary", func(t *testing.T) {
@@ -308,7 +318,7 @@ func TestDockerfile(t *testing.T) {
 	})
 
 	t.Run("the runtime image is distroless, static and nonroot", func(t *testing.T) {
-		assert.Regexp(t, `^gcr\.io/distroless/static-debian\d+:nonroot$`, final.From)
+		assert.Regexp(t, `^gcr\.io/distroless/static-debian\d+:nonroot@`+digest+`$`, final.From)
 		got := map[string]string{}
 		for _, in := range final.Ins {
 			if in.Cmd != "COPY" {
