@@ -70,7 +70,7 @@ bench-check: build
 ## fuzz: each fuzz target for $(FUZZTIME), one after another (docs/fuzzing.md);
 ## their seeds in testdata/fuzz/ already run in `make test`.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest \
+FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
 	FuzzAdmissionObjects:./internal/webhook FuzzAdmissionBody:./internal/webhook
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

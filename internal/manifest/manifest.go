@@ -421,6 +421,14 @@ func (u unit) decode(namespace string) ([]Doc, error) {
 	if u.json {
 		return decodeDocument(u.seg.pos, u.seg.text, namespace)
 	}
+	if docs, ok, err := decodeList(u.seg, namespace); ok {
+		return docs, err
+	}
+	return u.decodeWhole(namespace)
+}
+
+// decodeWhole converts a YAML document to JSON in one piece.
+func (u unit) decodeWhole(namespace string) ([]Doc, error) {
 	j, err := yamlDocument(u.seg)
 	if err != nil {
 		if u.jsonErr != nil {

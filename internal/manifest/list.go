@@ -1,0 +1,169 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ta-guard/ta-guard/internal/parallel"
+)
+
+// A YAML List is converted item by item. sigs.k8s.io/yaml turns a document
+// into a tree of interface values before writing JSON, about 50 bytes of
+// heap per byte of YAML: a 20 MB `kind: List` of 100k Services (what
+// `kubectl get -o yaml` writes) peaked above 1 GB where the same Services
+// as separate documents took 440 MB. Cut into its entries, a List costs
+// what its items cost one by one, and they convert on every core.
+//
+// Where to cut is read off the lines, but the cut is only a proposal: the
+// same converter reads every piece, and anything it does not confirm falls
+// back to converting the document whole, so what a List means is always
+// what kubectl reads. A cut in the wrong place (inside a multi-line quoted
+// string, a flow collection, or before an alias to an earlier item's anchor)
+// leaves a piece the converter refuses or a shell whose items are not the
+// empty list put there.
+
+// listEntries is a List document cut into its shell, the document with
+// "items:" emptied, and the text of each entry of its items, each a
+// one-entry block sequence on its own.
+type listEntries struct {
+	shell   []byte
+	entries [][]byte
+}
+
+// cutList proposes the cut of a block-mapping document whose top-level
+// "items:" holds a block sequence, or says there is none to propose.
+func cutList(text []byte) (listEntries, bool) {
+	if mayHoldMore(text) {
+		return listEntries{}, false // directives, "...", or a root that is not a block mapping
+	}
+	itemsAt, off := -1, 0
+	for off < len(text) {
+		l, next := lineAt(text, off)
+		if isItemsKey(l) {
+			itemsAt = off
+			off = next
+			break
+		}
+		off = next
+	}
+	if itemsAt < 0 {
+		return listEntries{}, false
+	}
+	shell := append(append([]byte(nil), text[:itemsAt]...), "items: []\n"...)
+	var entries [][]byte
+	indent, start := -1, -1
+	end := len(text)
+	for off < len(text) {
+		l, next := lineAt(text, off)
+		ind, content := indentOf(l)
+		switch {
+		case content == "" || content[0] == '#':
+			// Blank lines and comments belong to the entry they are in.
+		case ind < 0:
+			return listEntries{}, false // a tab in the indentation
+		case indent < 0 && !isEntry(content):
+			return listEntries{}, false // items is not a block sequence
+		case indent < 0:
+			indent, start = ind, off
+		case ind == indent && isEntry(content):
+			entries = append(entries, text[start:off])
+			start = off
+		case ind <= indent:
+			end = off // the next top-level key: the sequence is over
+		}
+		if end < len(text) {
+			break
+		}
+		off = next
+	}
+	if start < 0 {
+		return listEntries{}, false
+	}
+	entries = append(entries, text[start:end])
+	shell = append(shell, text[end:]...)
+	return listEntries{shell: shell, entries: entries}, true
+}
+
+// isItemsKey tells the line of the top-level key "items" with nothing after
+// it but a comment.
+func isItemsKey(l []byte) bool {
+	rest, ok := bytes.CutPrefix(l, []byte("items:"))
+	if !ok {
+		return false
+	}
+	trimmed := bytes.TrimSpace(rest)
+	if len(trimmed) == 0 {
+		return true
+	}
+	// A comment starts after white space: "items:#x" is one plain scalar.
+	return trimmed[0] == '#' && len(trimmed) < len(rest) && (rest[0] == ' ' || rest[0] == '\t')
+}
+
+// indentOf returns a line's indentation in spaces and its content, trimmed;
+// the indentation is -1 when it holds a tab, which YAML forbids there.
+func indentOf(l []byte) (int, string) {
+	trimmed := bytes.TrimLeft(l, " ")
+	content := strings.TrimSpace(string(trimmed))
+	if len(trimmed) > 0 && trimmed[0] == '\t' && content != "" {
+		return -1, content
+	}
+	return len(l) - len(trimmed), content
+}
+
+// isEntry tells a block sequence entry: "-" followed by a space or nothing.
+func isEntry(content string) bool {
+	return content == "-" || strings.HasPrefix(content, "- ")
+}
+
+// decodeList decodes a YAML List item by item, or says it cannot be cut, in
+// which case the caller converts the document whole.
+func decodeList(seg segment, namespace string) ([]Doc, bool, error) {
+	l, ok := cutList(seg.text)
+	if !ok {
+		return nil, false, nil
+	}
+	shell, err := yaml.YAMLToJSON(l.shell)
+	if err != nil {
+		return nil, false, nil
+	}
+	var h header
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(shell, &h) != nil || !bytes.Equal(bytes.TrimSpace(h.Items), []byte("[]")) {
+		return nil, false, nil // the shell has more items (a second "items:" key), or the cut was wrong
+	}
+	if kind := stringOf(h.Kind); !strings.HasSuffix(kind, "List") {
+		return nil, false, nil // not a List: the document is decoded as the object it is
+	}
+	type result struct {
+		ok  bool
+		doc Doc
+		err error
+	}
+	results := parallel.Map(len(l.entries), func(i int) result {
+		j, err := yaml.YAMLToJSON(l.entries[i])
+		var one []json.RawMessage
+		if err != nil || json.Unmarshal(j, &one) != nil || len(one) != 1 {
+			return result{}
+		}
+		d := seg.pos
+		d.Item = i + 1
+		doc, err := decodeItem(d, one[0], namespace)
+		return result{ok: true, doc: doc, err: err}
+	})
+	out := make([]Doc, 0, len(results))
+	for _, r := range results {
+		if !r.ok {
+			return nil, false, nil
+		}
+	}
+	for _, r := range results {
+		if r.err != nil {
+			return nil, true, r.err
+		}
+		out = append(out, r.doc)
+	}
+	return out, true, nil
+}
