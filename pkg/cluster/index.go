@@ -21,7 +21,71 @@ type labelIndex[T model.Object] struct {
 
 type bucket[T model.Object] struct {
 	items map[string]T
-	posts map[string]map[string]T // "k=v" or "k" -> object key -> object
+	posts map[string]posting[T] // "k=v" or "k" -> the objects posted there
+}
+
+// posting is the set of objects posted under one label pair or key. Most
+// pairs name a single object (an instance label, a Pod's name), and a map
+// for each cost about 300 bytes, a third of what the object itself takes:
+// one object is held inline, and the map is made for the second.
+type posting[T model.Object] struct {
+	key  string // of the object held inline, when many is nil
+	one  T
+	many map[string]T
+}
+
+func (p posting[T]) len() int {
+	switch {
+	case p.many != nil:
+		return len(p.many)
+	case p.key != "":
+		return 1
+	}
+	return 0
+}
+
+func (p *posting[T]) put(key string, obj T) {
+	switch {
+	case p.many != nil:
+		p.many[key] = obj
+	case p.key == "" || p.key == key:
+		p.key, p.one = key, obj
+	default:
+		p.many = map[string]T{p.key: p.one, key: obj}
+		var zero T
+		p.key, p.one = "", zero
+	}
+}
+
+// drop removes an object. A map left with one object goes back inline, so
+// that the same objects are held the same way whatever came and went.
+func (p *posting[T]) drop(key string) {
+	if p.many != nil {
+		delete(p.many, key)
+		if len(p.many) == 1 {
+			for k, obj := range p.many {
+				p.key, p.one, p.many = k, obj, nil
+			}
+		}
+	} else if p.key == key {
+		var zero T
+		p.key, p.one = "", zero
+	}
+}
+
+// all yields the objects posted.
+func (p posting[T]) all(yield func(T) bool) {
+	if p.many == nil {
+		if p.key != "" {
+			yield(p.one)
+		}
+		return
+	}
+	for _, obj := range p.many {
+		if !yield(obj) {
+			return
+		}
+	}
 }
 
 func newLabelIndex[T model.Object]() *labelIndex[T] {
@@ -29,7 +93,7 @@ func newLabelIndex[T model.Object]() *labelIndex[T] {
 }
 
 func newBucket[T model.Object]() *bucket[T] {
-	return &bucket[T]{items: map[string]T{}, posts: map[string]map[string]T{}}
+	return &bucket[T]{items: map[string]T{}, posts: map[string]posting[T]{}}
 }
 
 func (b *bucket[T]) add(key string, obj T) {
@@ -41,12 +105,9 @@ func (b *bucket[T]) add(key string, obj T) {
 }
 
 func (b *bucket[T]) post(p, key string, obj T) {
-	m := b.posts[p]
-	if m == nil {
-		m = map[string]T{}
-		b.posts[p] = m
-	}
-	m[key] = obj
+	ps := b.posts[p]
+	ps.put(key, obj)
+	b.posts[p] = ps
 }
 
 func (b *bucket[T]) remove(key string) {
@@ -62,38 +123,42 @@ func (b *bucket[T]) remove(key string) {
 }
 
 func (b *bucket[T]) unpost(p, key string) {
-	if m := b.posts[p]; m != nil {
-		delete(m, key)
-		if len(m) == 0 {
-			delete(b.posts, p)
-		}
+	ps, ok := b.posts[p]
+	if !ok {
+		return
+	}
+	ps.drop(key)
+	if ps.len() == 0 {
+		delete(b.posts, p)
+	} else {
+		b.posts[p] = ps
 	}
 }
 
 // candidates returns the smallest posting set the selector allows, or all
 // items when no requirement narrows the search (empty selector, NotIn, !key).
-func (b *bucket[T]) candidates(sel labels.Selector) []map[string]T {
+func (b *bucket[T]) candidates(sel labels.Selector) []posting[T] {
 	reqs, ok := sel.Requirements()
 	if !ok {
 		return nil // labels.Nothing()
 	}
-	var best []map[string]T
+	var best []posting[T]
 	bestN := len(b.items) + 1
 	for _, r := range reqs {
-		var sets []map[string]T
+		var sets []posting[T]
 		n := 0
 		switch r.Operator() {
 		case selection.Equals, selection.DoubleEquals, selection.In:
 			for _, v := range r.Values().UnsortedList() {
-				if m := b.posts[r.Key()+"="+v]; m != nil {
-					sets = append(sets, m)
-					n += len(m)
+				if ps, ok := b.posts[r.Key()+"="+v]; ok {
+					sets = append(sets, ps)
+					n += ps.len()
 				}
 			}
 		case selection.Exists:
-			if m := b.posts[r.Key()]; m != nil {
-				sets = append(sets, m)
-				n = len(m)
+			if ps, ok := b.posts[r.Key()]; ok {
+				sets = append(sets, ps)
+				n = ps.len()
 			}
 		default:
 			continue
@@ -106,14 +171,14 @@ func (b *bucket[T]) candidates(sel labels.Selector) []map[string]T {
 		}
 	}
 	if bestN > len(b.items) {
-		return []map[string]T{b.items}
+		return []posting[T]{{many: b.items}}
 	}
 	return best
 }
 
 func (b *bucket[T]) query(sel labels.Selector, out []T) []T {
 	for _, set := range b.candidates(sel) {
-		for _, obj := range set {
+		for obj := range set.all {
 			if sel.Matches(labels.Set(obj.GetMeta().Labels)) {
 				out = append(out, obj)
 			}
@@ -193,7 +258,7 @@ func (ix *labelIndex[T]) query(ns model.NamespaceSet, sel labels.Selector) []T {
 func (ix *labelIndex[T]) queryOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []T {
 	out := make([]T, 0, limit+1)
 	for _, set := range ix.all.candidates(sel) {
-		for _, obj := range set {
+		for obj := range set.all {
 			meta := obj.GetMeta()
 			if exclude.Has(meta.Ref.Namespace) || !sel.Matches(labels.Set(meta.Labels)) {
 				continue
