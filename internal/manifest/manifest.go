@@ -91,10 +91,13 @@ type Options struct {
 
 // Defaults of Options. The largest manifests seen in practice (a rendered
 // kube-prometheus with its CRDs) are a few MiB; the file bound is 16 times
-// that, the input's what a CI runner holds comfortably.
+// that. The input bound follows from memory: at worst, input made only of
+// objects ta-guard reads, a run peaks at about 25 times its YAML (the typed
+// objects and their indexes, twice over under Go's default GC), so 128 MiB
+// of input stays near 3 GiB, under what a CI runner has.
 const (
 	DefaultMaxFileBytes  = 64 << 20
-	DefaultMaxInputBytes = 512 << 20
+	DefaultMaxInputBytes = 128 << 20
 )
 
 func (o Options) withDefaults() Options {
