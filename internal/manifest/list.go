@@ -137,28 +137,41 @@ func decodeList(seg segment, namespace string) ([]Doc, bool, error) {
 	if kind := stringOf(h.Kind); !strings.HasSuffix(kind, "List") {
 		return nil, false, nil // not a List: the document is decoded as the object it is
 	}
+	return decodeItems(seg.pos, len(l.entries), func(i int) (json.RawMessage, bool) {
+		j, err := yaml.YAMLToJSON(l.entries[i])
+		var one []json.RawMessage
+		if err != nil || json.Unmarshal(j, &one) != nil || len(one) != 1 {
+			return nil, false
+		}
+		return one[0], true
+	}, namespace)
+}
+
+// decodeItems decodes a List's n items on every core, item(i) giving the
+// JSON of the i-th. It reports false when item did for any of them, and
+// otherwise the items' objects in order or the first error in order.
+func decodeItems(pos Doc, n int, item func(i int) (json.RawMessage, bool), namespace string) ([]Doc, bool, error) {
 	type result struct {
 		ok  bool
 		doc Doc
 		err error
 	}
-	results := parallel.Map(len(l.entries), func(i int) result {
-		j, err := yaml.YAMLToJSON(l.entries[i])
-		var one []json.RawMessage
-		if err != nil || json.Unmarshal(j, &one) != nil || len(one) != 1 {
+	results := parallel.Map(n, func(i int) result {
+		it, ok := item(i)
+		if !ok {
 			return result{}
 		}
-		d := seg.pos
+		d := pos
 		d.Item = i + 1
-		doc, err := decodeItem(d, one[0], namespace)
+		doc, err := decodeItem(d, it, namespace)
 		return result{ok: true, doc: doc, err: err}
 	})
-	out := make([]Doc, 0, len(results))
 	for _, r := range results {
 		if !r.ok {
 			return nil, false, nil
 		}
 	}
+	out := make([]Doc, 0, len(results))
 	for _, r := range results {
 		if r.err != nil {
 			return nil, true, r.err

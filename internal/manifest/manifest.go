@@ -801,17 +801,8 @@ func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 		if !hasItems || h.Items[0] != '[' || json.Unmarshal(h.Items, &items) != nil {
 			return nil, fmt.Errorf("%s: %s.items must be a list", pos.at(), kind)
 		}
-		out := make([]Doc, 0, len(items))
-		for i, it := range items {
-			d := pos
-			d.Item = i + 1
-			dd, err := decodeItem(d, it, namespace)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, dd)
-		}
-		return out, nil
+		out, _, err := decodeItems(pos, len(items), func(i int) (json.RawMessage, bool) { return items[i], true }, namespace)
+		return out, err
 	}
 	d, err := decodeObject(pos, h, j, namespace)
 	if err != nil {
