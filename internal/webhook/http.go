@@ -212,42 +212,33 @@ func writeReview(w http.ResponseWriter, apiVersion string, uid types.UID, resp a
 // among the first values read.
 func uidOf(prefix io.Reader) types.UID {
 	dec := json.NewDecoder(prefix)
-	if !delim(dec, '{') {
+	var uid string
+	if !member(dec, "request") || !member(dec, "uid") || dec.Decode(&uid) != nil {
 		return ""
+	}
+	return types.UID(uid)
+}
+
+// member reads an object's opening brace and its members up to the one
+// named, and leaves the decoder at that member's value. It reports false
+// when the next value is no object or has no such member.
+func member(dec *json.Decoder, name string) bool {
+	if !delim(dec, '{') {
+		return false
 	}
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return ""
+			return false
 		}
-		if key != "request" {
-			if skip(dec) != nil {
-				return ""
-			}
-			continue
+		if key == name {
+			return true
 		}
-		if !delim(dec, '{') {
-			return ""
+		if skip(dec) != nil {
+			return false
 		}
-		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return ""
-			}
-			if key == "uid" {
-				var uid string
-				if dec.Decode(&uid) != nil {
-					return ""
-				}
-				return types.UID(uid)
-			}
-			if skip(dec) != nil {
-				return ""
-			}
-		}
-		return ""
 	}
-	return ""
+	return false
 }
 
 func delim(dec *json.Decoder, d json.Delim) bool {

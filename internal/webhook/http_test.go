@@ -17,6 +17,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ta-guard/ta-guard/internal/testenv"
@@ -135,5 +136,23 @@ func BenchmarkReview(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// uidOf finds request.uid among the first members, whatever comes before
+// it, and nothing where the review has none.
+func TestUIDOf(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"request":{"uid":"a"}}`: "a",
+		`{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"kind":{"uid":"no"},"uid":"b"}}`: "b",
+		`{"response":{"uid":"no"},"request":{"uid":"c"}}`:                                                         "c",
+		`{"request":{"name":"x"}}`:     "",
+		`{"request":["uid","x"]}`:      "",
+		`{"uid":"top-level"}`:          "",
+		`{"request":{"uid":7}}`:        "",
+		`{"request":{"uid":"cut-sho`:   "",
+		`[{"request":{"uid":"list"}}]`: "",
+	} {
+		assert.Equal(t, types.UID(want), uidOf(strings.NewReader(in)), in)
 	}
 }
