@@ -80,13 +80,25 @@ func NewStore() *Store {
 func (s *Store) Upsert(obj model.Object) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.removeLocked(obj.GetMeta().Ref)
+	s.putLocked(obj)
+	s.refreshChangedLocked()
+}
+
+// putLocked adds an object not in the store, and counts it towards the
+// namespace it makes exist.
+func (s *Store) putLocked(obj model.Object) {
 	ref := obj.GetMeta().Ref
-	s.removeLocked(ref)
 	b := model.BucketOf(ref.Kind)
-	if s.addLocked(b, ref, obj) && occupies(b) && ref.Namespace != "" {
+	if s.addLocked(b, ref, obj) {
+		s.occupyLocked(b, ref)
+	}
+}
+
+func (s *Store) occupyLocked(b model.Bucket, ref model.Ref) {
+	if occupies(b) && ref.Namespace != "" {
 		s.implicit[ref.Namespace]++
 	}
-	s.refreshChangedLocked()
 }
 
 // UpsertAll is Upsert of each object in order (a later object replaces an
@@ -126,9 +138,7 @@ func (s *Store) UpsertAll(objs []model.Object) {
 			rest = append(rest, o)
 			continue
 		}
-		if ref.Namespace != "" {
-			s.implicit[ref.Namespace]++
-		}
+		s.occupyLocked(b, ref)
 	}
 	tasks := []func(){
 		func() { s.services.addEachNamespace(services) },
@@ -139,11 +149,7 @@ func (s *Store) UpsertAll(objs []model.Object) {
 			// Every other kind shares the store's remaining maps, so they
 			// go in one after another.
 			for _, o := range rest {
-				ref := o.GetMeta().Ref
-				b := model.BucketOf(ref.Kind)
-				if s.addLocked(b, ref, o) && occupies(b) && ref.Namespace != "" {
-					s.implicit[ref.Namespace]++
-				}
+				s.putLocked(o)
 			}
 		},
 	}
