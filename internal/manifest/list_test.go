@@ -41,6 +41,10 @@ func TestListCutReadsAsTheWholeDocument(t *testing.T) {
 		{"entries indented", head + "items:\n" + indent(listOf("a", "b"), "  "), true},
 		{"comments and blank lines between entries", head + "items: # all of them\n" + listOf("a") + "\n# b next\n   # indented comment\n" + listOf("b"), true},
 		{"keys after the items", "items:\n" + listOf("a", "b") + "apiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"1\"}\n", true},
+		{"kubectl get -o yaml: items first, block scalars, status", "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n" +
+			"    annotations:\n      kubectl.kubernetes.io/last-applied-configuration: |\n        {\"apiVersion\":\"v1\",\n        - \"kind\":\"Service\"}\n" +
+			"    name: a\n    namespace: team\n  spec:\n    ports:\n    - name: http\n      port: 80\n  status:\n    loadBalancer: {}\n" +
+			listOf("b") + "kind: List\nmetadata:\n  resourceVersion: \"\"\n", true},
 		{"a typed list kind", "apiVersion: v1\nkind: ServiceList\nitems:\n" + listOf("a"), true},
 		{"an entry opened by a lone dash", head + "items:\n-\n  apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n", true},
 		{"Windows line ends", strings.ReplaceAll(head+"items:\n"+listOf("a", "b"), "\n", "\r\n"), true},

@@ -12,7 +12,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -188,6 +190,46 @@ func TestKubectlShowsTheGuidesMistakes(t *testing.T) {
 		back := k.run("apply", "-f", service)
 		assert.Equal(t, "service/py-prometheus-app created\n", back.Stdout)
 		assert.Equal(t, "", back.Stderr)
+	})
+
+	t.Run("check reads what kubectl get -o yaml prints as it reads the manifests", func(t *testing.T) {
+		// A snapshot of the cluster is a kind: List with items first and
+		// kind after, every object with its status, server-set fields and
+		// defaults: none of it may be a warning, and the
+		// findings are those of the manifests that made it.
+		snap := k.run("get", "opentelemetrycollectors.opentelemetry.io,services,servicemonitors", "-n", "opentelemetry", "-o", "yaml")
+		require.Equal(t, 0, snap.Exit, snap.Stderr)
+		require.True(t, strings.HasPrefix(snap.Stdout, "apiVersion: v1\nitems:\n"), "%.200s", snap.Stdout)
+		require.Contains(t, snap.Stdout, "\nkind: List\n")
+		require.Contains(t, snap.Stdout, "\n  status:\n")
+		file := filepath.Join(t.TempDir(), "snapshot.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(snap.Stdout), 0o600))
+
+		findings := func(files ...string) ([]string, string) {
+			args := []string{"check", "-o", "json"}
+			for _, f := range files {
+				args = append(args, "-f", f)
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = repoRoot
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Run(), stderr.String())
+			var out struct {
+				Findings []struct{ Message string }
+			}
+			require.NoError(t, json.Unmarshal([]byte(stdout.String()), &out), stdout.String())
+			var msgs []string
+			for _, f := range out.Findings {
+				msgs = append(msgs, f.Message)
+			}
+			return msgs, stderr.String()
+		}
+		fromSnapshot, stderr := findings(file)
+		assert.Empty(t, stderr, "reading the snapshot")
+		fromManifests, _ := findings(collector, monitor, service)
+		require.NotEmpty(t, fromManifests)
+		assert.Equal(t, fromManifests, fromSnapshot)
 	})
 
 	t.Run("under a deny policy apply exits non-zero with our message", func(t *testing.T) {
