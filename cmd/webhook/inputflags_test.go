@@ -37,6 +37,12 @@ func TestInputLimitFlags(t *testing.T) {
 			assert.Equal(t, 2, code)
 			assert.Contains(t, stderr.String(), "/dev/zero: larger than 4096 bytes, the most a file may hold (--max-file-bytes)")
 		})
+		t.Run(tt.name+" --policy is bounded too", func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := tt.run([]string{"-f", filepath.Join(dir, "svc.yaml"), "--policy", "/dev/zero"}, &stdout, &stderr)
+			assert.Equal(t, 2, code)
+			assert.Contains(t, stderr.String(), "/dev/zero: larger than 1 MiB, the most a policy file may hold")
+		})
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/internal/parallel"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
@@ -111,7 +112,7 @@ func (o Options) withDefaults() Options {
 		o.MaxInputBytes = DefaultMaxInputBytes
 	}
 	if o.OpenTimeout <= 0 {
-		o.OpenTimeout = 10 * time.Second
+		o.OpenTimeout = input.DefaultOpenTimeout
 	}
 	return o
 }
@@ -197,7 +198,7 @@ func readFile(f string, opts Options, budget *int64) ([]byte, error) {
 			return nil, errors.New("-: no standard input")
 		}
 	} else {
-		fh, err := open(f, opts.OpenTimeout)
+		fh, err := input.Open(f, opts.OpenTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -207,86 +208,22 @@ func readFile(f string, opts Options, budget *int64) ([]byte, error) {
 	return readBounded(f, r, opts, budget)
 }
 
-// open opens a file named on the command line. A regular file or a pipe
-// (`-f <(helm template ...)` names one) is read; a named pipe is waited for
-// at most timeout, since opening one blocks until a writer comes; anything
-// else (a socket, a device other than a character one) is an error.
-func open(f string, timeout time.Duration) (*os.File, error) {
-	st, err := os.Stat(f)
-	if err != nil {
-		return nil, err
-	}
-	mode := st.Mode()
-	switch {
-	case mode.IsRegular(), mode&fs.ModeCharDevice != 0:
-		// A character device (/dev/stdin on a terminal, /dev/zero) is read
-		// as a stream, within the size bound.
-		return os.Open(f)
-	case mode&fs.ModeNamedPipe != 0:
-	default:
-		return nil, fmt.Errorf("%s: not a regular file (%s)", f, fileType(mode))
-	}
-	type opened struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan opened, 1)
-	go func() {
-		fh, err := os.Open(f)
-		ch <- opened{fh, err}
-	}()
-	select {
-	case o := <-ch:
-		return o.f, o.err
-	case <-time.After(timeout):
-		// The goroutine stays blocked in open(2); the run ends with this
-		// error, and the process with it.
-		return nil, fmt.Errorf("%s: a named pipe nobody writes to (waited %s)", f, timeout)
-	}
-}
-
 // readBounded reads a whole file or stream, within the file bound and what
 // is left of the input's.
 func readBounded(f string, r io.Reader, opts Options, budget *int64) ([]byte, error) {
 	limit := min(opts.MaxFileBytes, *budget)
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	data, over, err := input.ReadAtMost(r, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f, err)
 	}
-	if int64(len(data)) > limit {
+	if over {
 		if limit == opts.MaxFileBytes {
-			return nil, fmt.Errorf("%s: larger than %s, the most a file may hold (--max-file-bytes)", f, bytesOf(opts.MaxFileBytes))
+			return nil, fmt.Errorf("%s: larger than %s, the most a file may hold (--max-file-bytes)", f, input.Bytes(opts.MaxFileBytes))
 		}
-		return nil, fmt.Errorf("%s: the input reaches %s in total here, the most a run reads (--max-input-bytes)", f, bytesOf(opts.MaxInputBytes))
+		return nil, fmt.Errorf("%s: the input reaches %s in total here, the most a run reads (--max-input-bytes)", f, input.Bytes(opts.MaxInputBytes))
 	}
 	*budget -= int64(len(data))
 	return data, nil
-}
-
-func bytesOf(n int64) string {
-	if n%(1<<20) == 0 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
-// fileType names what a directory entry or path is, for the reasons given.
-func fileType(mode fs.FileMode) string {
-	switch {
-	case mode&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeCharDevice != 0:
-		return "a character device"
-	case mode&fs.ModeDevice != 0:
-		return "a device"
-	case mode&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case mode.IsDir():
-		return "a directory"
-	}
-	return "not a regular file"
 }
 
 func expand(p string, skipped func(string)) ([]string, error) {
@@ -328,7 +265,7 @@ func expand(p string, skipped func(string)) ([]string, error) {
 		}
 		if !mode.IsRegular() {
 			if skipped != nil {
-				skipped(fmt.Sprintf("%s: skipped: %s, not a regular file", path, fileType(mode)))
+				skipped(fmt.Sprintf("%s: skipped: %s, not a regular file", path, input.FileType(mode)))
 			}
 			return nil
 		}

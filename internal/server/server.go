@@ -363,7 +363,7 @@ func (s *Server) watchPolicy(ctx context.Context) error {
 }
 
 func fileHash(path string) [32]byte {
-	b, err := os.ReadFile(path)
+	b, err := policy.ReadFile(path)
 	if err != nil {
 		return [32]byte{}
 	}

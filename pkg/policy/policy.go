@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -93,9 +93,19 @@ func Skips(annotations map[string]string) map[string]bool {
 	return out
 }
 
+// MaxFileBytes bounds a policy file: the catalog's every rule with a
+// paragraph of comment each is a few KiB, and a ConfigMap holds 1 MiB.
+const MaxFileBytes = 1 << 20
+
+// ReadFile reads a policy file within MaxFileBytes; a named pipe nobody
+// writes to, or /dev/zero, is an error naming it rather than a hang.
+func ReadFile(path string) ([]byte, error) {
+	return input.ReadFile(path, MaxFileBytes, "a policy file may hold")
+}
+
 // LoadFile reads a policy file; errors name the file and line.
 func LoadFile(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
