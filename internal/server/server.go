@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/access"
 	"github.com/ta-guard/ta-guard/internal/audit"
+	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
@@ -149,7 +149,8 @@ func New(opts Options) (*Server, error) {
 	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }}
 	var clientCAs *x509.CertPool
 	if opts.ClientCAFile != "" {
-		pem, err := os.ReadFile(opts.ClientCAFile)
+		// A CA bundle of every public root is about 200 KiB.
+		pem, err := input.ReadFile(opts.ClientCAFile, 4<<20, "a CA bundle may hold")
 		if err != nil {
 			return nil, fmt.Errorf("client CA file: %w", err)
 		}
