@@ -26,6 +26,7 @@ var errorAt = regexp.MustCompile(`^-, document ([0-9]+) \(line ([0-9]+)\)(, item
 func FuzzRead(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 80}]\n"))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}` + "\n" + `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"b"}}`))
+	f.Add([]byte("apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a, namespace: x}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\nkind: List\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Go's fuzzer has no per-input time limit: a hang would stall the
 		// worker until -fuzztime ran out, and the input would be lost.
