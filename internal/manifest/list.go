@@ -41,10 +41,11 @@ func cutList(text []byte) (listEntries, bool) {
 		return listEntries{}, false // directives, "...", or a root that is not a block mapping
 	}
 	itemsAt, off := -1, 0
+	var itemsLine []byte
 	for off < len(text) {
 		l, next := lineAt(text, off)
 		if isItemsKey(l) {
-			itemsAt = off
+			itemsAt, itemsLine = off, l
 			off = next
 			break
 		}
@@ -53,9 +54,17 @@ func cutList(text []byte) (listEntries, bool) {
 	if itemsAt < 0 {
 		return listEntries{}, false
 	}
-	shell := append(append([]byte(nil), text[:itemsAt]...), "items: []\n"...)
+	// Every byte of the document goes to the shell or to an entry, so the
+	// converter sees all of it (a stray byte in a comment is an error
+	// whole, and must stay one): the key keeps its comment, and what comes
+	// before the first entry goes with it.
+	shell := append(append([]byte(nil), text[:itemsAt]...), "items: []"...)
+	shell = append(shell, itemsLine[len("items:"):]...)
+	if !bytes.HasSuffix(shell, []byte("\n")) {
+		shell = append(shell, '\n')
+	}
 	var entries [][]byte
-	indent, start := -1, -1
+	indent, start := -1, off
 	end := len(text)
 	for off < len(text) {
 		l, next := lineAt(text, off)
@@ -68,7 +77,7 @@ func cutList(text []byte) (listEntries, bool) {
 		case indent < 0 && !isEntry(content):
 			return listEntries{}, false // items is not a block sequence
 		case indent < 0:
-			indent, start = ind, off
+			indent = ind
 		case ind == indent && isEntry(content):
 			entries = append(entries, text[start:off])
 			start = off
@@ -80,8 +89,8 @@ func cutList(text []byte) (listEntries, bool) {
 		}
 		off = next
 	}
-	if start < 0 {
-		return listEntries{}, false
+	if indent < 0 {
+		return listEntries{}, false // no entry
 	}
 	entries = append(entries, text[start:end])
 	shell = append(shell, text[end:]...)

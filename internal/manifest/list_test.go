@@ -53,6 +53,9 @@ func TestListCutReadsAsTheWholeDocument(t *testing.T) {
 		{"an item that is no object", head + "items:\n" + listOf("a") + "- just a string\n", true},
 		{"a deeper item error", head + "items:\n" + listOf("a") + "- apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n  spec: {ports: 80}\n", true},
 
+		{"a comment before the first entry", head + "items:\n# the Services\n\n" + listOf("a"), true},
+		{"a stray byte in a comment before the first entry: read whole", head + "items:\n#\xc2\n" + listOf("a"), false},
+		{"a stray byte in the key's comment: read whole", head + "items: #\xc2\n" + listOf("a"), false},
 		{"an alias to an earlier item's anchor", head + "items:\n- &svc\n  apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- *svc\n", false},
 		{"a quoted string holding an entry-like line", head + "items:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\n    annotations:\n      note: \"one\n- two\"\n", false},
 		{"a quoted string across the items key", "apiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    note: \"x\nitems:\n- y\"\nitems: []\n", false},
