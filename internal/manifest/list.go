@@ -2,6 +2,8 @@ package manifest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 
@@ -25,6 +27,16 @@ import (
 // string, a flow collection, or before an alias to an earlier item's anchor)
 // leaves a piece the converter refuses or a shell whose items are not the
 // empty list put there.
+
+// placeholder stands for the items in the shell. Where the shell's items
+// come out as anything else, another "items" key won over the one cut. It
+// is drawn at random, so that no document can hold it.
+var placeholder, placeholderJSON = func() (string, []byte) {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	p := "ta-guard-items-" + hex.EncodeToString(b)
+	return p, []byte(`["` + p + `"]`)
+}()
 
 // listEntries is a List document cut into its shell, the document with
 // "items:" emptied, and the text of each entry of its items, each a
@@ -58,7 +70,7 @@ func cutList(text []byte) (listEntries, bool) {
 	// converter sees all of it (a stray byte in a comment is an error
 	// whole, and must stay one): the key keeps its comment, and what comes
 	// before the first entry goes with it.
-	shell := append(append([]byte(nil), text[:itemsAt]...), "items: []"...)
+	shell := append(append([]byte(nil), text[:itemsAt]...), "items: [\""+placeholder+"\"]"...)
 	shell = append(shell, itemsLine[len("items:"):]...)
 	if !bytes.HasSuffix(shell, []byte("\n")) {
 		shell = append(shell, '\n')
@@ -140,8 +152,10 @@ func decodeList(seg segment, namespace string) ([]Doc, bool, error) {
 		return nil, false, nil
 	}
 	var h header
-	if sigsjson.UnmarshalCaseSensitivePreserveInts(shell, &h) != nil || !bytes.Equal(bytes.TrimSpace(h.Items), []byte("[]")) {
-		return nil, false, nil // the shell has more items (a second "items:" key), or the cut was wrong
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(shell, &h) != nil || !bytes.Equal(bytes.TrimSpace(h.Items), placeholderJSON) {
+		// A later "items" key wins over the one cut (the converter keeps
+		// the last of duplicate keys), or the cut was wrong.
+		return nil, false, nil
 	}
 	if kind := stringOf(h.Kind); !strings.HasSuffix(kind, "List") {
 		return nil, false, nil // not a List: the document is decoded as the object it is

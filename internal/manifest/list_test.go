@@ -60,6 +60,8 @@ func TestListCutReadsAsTheWholeDocument(t *testing.T) {
 		{"a quoted string holding an entry-like line", head + "items:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\n    annotations:\n      note: \"one\n- two\"\n", false},
 		{"a quoted string across the items key", "apiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    note: \"x\nitems:\n- y\"\nitems: []\n", false},
 		{"two items keys", head + "items:\n" + listOf("a") + "items:\n" + listOf("b"), false},
+		{"a later empty items key, which wins", head + "items:\n" + listOf("a") + "items: []\n", false},
+		{"an earlier items key, which loses", head + "items: []\nitems:\n" + listOf("a"), true},
 		{"not a List", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nitems:\n- x\n", false},
 		{"flow items", head + "items: [{apiVersion: v1, kind: Service, metadata: {name: a}}]\n", false},
 		{"items with no entries", head + "items:\n", false},
@@ -104,6 +106,7 @@ func FuzzListCut(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n" + listOf("a", "b")))
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- &a {apiVersion: v1, kind: Service, metadata: {name: a}}\n- *a\n"))
 	f.Add([]byte("kind: List\nitems:\n- \"x\n- y\"\n"))
+	f.Add([]byte("kind: List\nitems: # c\n# d\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\nitems: []\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		seg := segment{pos: Doc{Source: "-", Index: 1, Line: 1}, text: data}
 		fast, cut, fastErr := decodeList(seg, "team")
