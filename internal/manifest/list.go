@@ -52,6 +52,12 @@ func cutList(text []byte) (listEntries, bool) {
 	if mayHoldMore(text) {
 		return listEntries{}, false // directives, "...", or a root that is not a block mapping
 	}
+	if mayHoldAlias(text) {
+		// The converter refuses a document whose aliases expand too far,
+		// by a ratio that depends on the whole document's size: its items
+		// one by one could pass where the List would not.
+		return listEntries{}, false
+	}
 	itemsAt, off := -1, 0
 	var itemsLine []byte
 	for off < len(text) {
@@ -107,6 +113,28 @@ func cutList(text []byte) (listEntries, bool) {
 	entries = append(entries, text[start:end])
 	shell = append(shell, text[end:]...)
 	return listEntries{shell: shell, entries: entries}, true
+}
+
+// mayHoldAlias tells whether the text may hold an alias ("*name" where a
+// value starts). A "*" inside a string (".*", "*.example.com") is not one;
+// where it cannot be told apart ("a *b" in a plain scalar), it counts as
+// one, which only costs the cut.
+func mayHoldAlias(text []byte) bool {
+	for i := bytes.IndexByte(text, '*'); i >= 0; {
+		before := byte('\n')
+		if i > 0 {
+			before = text[i-1]
+		}
+		if strings.IndexByte(" \t\n[{,", before) >= 0 && i+1 < len(text) && strings.IndexByte(" \t\r\n]},", text[i+1]) < 0 {
+			return true
+		}
+		next := bytes.IndexByte(text[i+1:], '*')
+		if next < 0 {
+			return false
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // isItemsKey tells the line of the top-level key "items" with nothing after

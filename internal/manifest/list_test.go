@@ -56,6 +56,8 @@ func TestListCutReadsAsTheWholeDocument(t *testing.T) {
 		{"a comment before the first entry", head + "items:\n# the Services\n\n" + listOf("a"), true},
 		{"a stray byte in a comment before the first entry: read whole", head + "items:\n#\xc2\n" + listOf("a"), false},
 		{"a stray byte in the key's comment: read whole", head + "items: #\xc2\n" + listOf("a"), false},
+		{"regular expressions and wildcards are no aliases", head + "items:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\n    annotations: {re: '.*', host: \"*.example.com\", glob: a*b}\n", true},
+		{"an alias inside one item: read whole, where the converter weighs aliasing over the whole List", head + "items:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a, labels: &l {app: a}, annotations: *l}\n", false},
 		{"an alias to an earlier item's anchor", head + "items:\n- &svc\n  apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- *svc\n", false},
 		{"a quoted string holding an entry-like line", head + "items:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\n    annotations:\n      note: \"one\n- two\"\n", false},
 		{"a quoted string across the items key", "apiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    note: \"x\nitems:\n- y\"\nitems: []\n", false},
