@@ -16,7 +16,8 @@ import (
 // TestCheckMemoryFollowsTheInput runs `ta-guard check` on 30,000 Services,
 // once as one `kind: List` (what `kubectl get -o yaml` writes) and once as
 // as many documents, and bounds the process's peak RSS by the input's
-// size. Converted whole, the List alone peaked at twice the documents
+// size (64 MiB and 40 times the YAML; the documents peak at 150-190 MB).
+// Converted whole, the List alone peaked at twice the documents
 // (362 MB against 156 MB for 5.9 MB of YAML); read item by item it costs
 // what its items cost.
 func TestCheckMemoryFollowsTheInput(t *testing.T) {
@@ -46,7 +47,7 @@ func TestCheckMemoryFollowsTheInput(t *testing.T) {
 		peak[name] = ru.Maxrss << 10 // kB on Linux
 		// The binary's own footprint, and then a bounded multiple of what
 		// it reads: the typed objects and their label indexes.
-		bound := int64(64<<20) + 32*int64(len(text))
+		bound := int64(64<<20) + 40*int64(len(text))
 		t.Logf("%s: %.1f MB of YAML, peak RSS %d MB (bound %d MB)", name, float64(len(text))/1e6, peak[name]>>20, bound>>20)
 		assert.LessOrEqual(t, peak[name], bound, "%s: peak RSS", name)
 	}
