@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/internal/server"
 )
 
@@ -70,6 +73,14 @@ func (c *contextFlag) Set(v string) error {
 // kubectl's order, not controller-runtime's (which tries in-cluster before
 // ~/.kube/config), because a plugin user expects kubectl's cluster.
 func kubeRestConfig(kubeconfig, context string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		// client-go reads the file whole: /dev/zero (or a terminal's
+		// /dev/stdin) would grow or wait forever. A regular file and a
+		// pipe (--kubeconfig <(...)) are what kubeconfigs come in.
+		if st, err := os.Stat(kubeconfig); err == nil && st.Mode()&fs.ModeCharDevice != 0 {
+			return nil, fmt.Errorf("kubeconfig %s: %s, not a file", kubeconfig, input.FileType(st.Mode()))
+		}
+	}
 	loading := clientcmd.NewDefaultClientConfigLoadingRules()
 	loading.ExplicitPath = kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{CurrentContext: context})

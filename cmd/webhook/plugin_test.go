@@ -114,7 +114,8 @@ func TestKubeRestConfig(t *testing.T) {
 	kc := twoContexts(t)
 	for _, tc := range []struct {
 		name       string
-		explicit   bool // pass the file as --kubeconfig, else as $KUBECONFIG
+		explicit   bool   // pass the file as --kubeconfig, else as $KUBECONFIG
+		path       string // the file, when not the test's kubeconfig
 		context    string
 		wantHost   string
 		wantErr    string
@@ -126,6 +127,7 @@ func TestKubeRestConfig(t *testing.T) {
 		{name: "unknown context", explicit: true, context: "nope", wantErr: `kubeconfig context "nope" does not exist (contexts: broken, good, other)`},
 		{name: "context without its cluster", explicit: true, context: "broken", wantErr: `kubeconfig context "broken": its cluster "gone" is not in the kubeconfig`},
 		{name: "no kubeconfig anywhere", noConfigAt: true},
+		{name: "a character device is no kubeconfig (it would be read forever)", explicit: true, path: "/dev/zero", wantErr: "kubeconfig /dev/zero: a character device, not a file"},
 		{name: "a context, no kubeconfig anywhere", context: "good", noConfigAt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,6 +137,9 @@ func TestKubeRestConfig(t *testing.T) {
 			case tc.noConfigAt:
 			case tc.explicit:
 				path = kc
+				if tc.path != "" {
+					path = tc.path
+				}
 			default:
 				t.Setenv("KUBECONFIG", kc)
 			}
