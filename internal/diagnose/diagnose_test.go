@@ -209,6 +209,21 @@ func TestTAErrorsAreClear(t *testing.T) {
 			assert.ErrorContains(t, err, tt.want)
 		})
 	}
+	t.Run("an endless answer", func(t *testing.T) {
+		chunk := make([]byte, 1<<20)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for range maxTAResponse>>20 + 1 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		c, err := NewTAClient(srv.URL)
+		require.NoError(t, err)
+		_, err = Compare(context.Background(), c, a, nil, false)
+		assert.ErrorContains(t, err, "/scrape_configs: an answer larger than 64 MiB, more than diagnose reads")
+	})
 }
 
 func refOf(ns, name string) *model.Ref { return &model.Ref{Namespace: ns, Name: name} }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -57,6 +57,9 @@ func NewTAClient(raw string) (*TAClient, error) {
 	return &TAClient{Base: u, Client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
+// maxTAResponse bounds one answer of the target allocator.
+const maxTAResponse = 64 << 20
+
 func (c *TAClient) get(ctx context.Context, path string, into any) error {
 	// path is already escaped (job names hold slashes, sent as %2F, which
 	// the TA unescapes): join strings rather than let net/url escape again.
@@ -70,9 +73,14 @@ func (c *TAClient) get(ctx context.Context, path string, into any) error {
 		return fmt.Errorf("target allocator unreachable at %s: %w", c.where(), err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	// The targets of the largest TAs seen are a few MiB; a body past the
+	// bound is said to be one, not left to fail as JSON cut short.
+	body, over, err := input.ReadAtMost(resp.Body, maxTAResponse)
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.URL, err)
+	}
+	if over {
+		return fmt.Errorf("%s: an answer larger than %s, more than diagnose reads", req.URL, input.Bytes(maxTAResponse))
 	}
 	if err := proxyForbidden(c, resp.StatusCode); err != nil {
 		return err
