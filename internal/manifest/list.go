@@ -24,9 +24,9 @@ import (
 // same converter reads every piece, and anything it does not confirm falls
 // back to converting the document whole, so what a List means is always
 // what kubectl reads. A cut in the wrong place (inside a multi-line quoted
-// string, a flow collection, or before an alias to an earlier item's anchor)
-// leaves a piece the converter refuses or a shell whose items are not the
-// empty list put there.
+// string or a flow collection) leaves a piece the converter refuses, or a
+// shell whose items are not the placeholder put there. Documents that may
+// hold aliases are not cut at all.
 
 // placeholder stands for the items in the shell. Where the shell's items
 // come out as anything else, another "items" key won over the one cut. It
@@ -38,8 +38,8 @@ var placeholder, placeholderJSON = func() (string, []byte) {
 	return p, []byte(`["` + p + `"]`)
 }()
 
-// listEntries is a List document cut into its shell, the document with
-// "items:" emptied, and the text of each entry of its items, each a
+// listEntries is a List document cut into its shell, the document with its
+// items replaced by the placeholder, and the text of each entry of its items, each a
 // one-entry block sequence on its own.
 type listEntries struct {
 	shell   []byte
