@@ -39,8 +39,8 @@ var placeholder, placeholderJSON = func() (string, []byte) {
 }()
 
 // listEntries is a List document cut into its shell, the document with its
-// items replaced by the placeholder, and the text of each entry of its items, each a
-// one-entry block sequence on its own.
+// items replaced by the placeholder, and the text of each entry of its
+// items, each a one-entry block sequence on its own.
 type listEntries struct {
 	shell   []byte
 	entries [][]byte
@@ -60,12 +60,10 @@ func cutList(text []byte) (listEntries, bool) {
 	}
 	itemsAt, off := -1, 0
 	var itemsLine []byte
-	for off < len(text) {
+	for off < len(text) && itemsAt < 0 {
 		l, next := lineAt(text, off)
 		if isItemsKey(l) {
 			itemsAt, itemsLine = off, l
-			off = next
-			break
 		}
 		off = next
 	}
@@ -88,7 +86,7 @@ func cutList(text []byte) (listEntries, bool) {
 		l, next := lineAt(text, off)
 		ind, content := indentOf(l)
 		switch {
-		case content == "" || content[0] == '#':
+		case len(content) == 0 || content[0] == '#':
 			// Blank lines and comments belong to the entry they are in.
 		case ind < 0:
 			return listEntries{}, false // a tab in the indentation
@@ -120,7 +118,12 @@ func cutList(text []byte) (listEntries, bool) {
 // where it cannot be told apart ("a *b" in a plain scalar), it counts as
 // one, which only costs the cut.
 func mayHoldAlias(text []byte) bool {
-	for i := bytes.IndexByte(text, '*'); i >= 0; {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(text[i:], '*')
+		if j < 0 {
+			return false
+		}
+		i += j
 		before := byte('\n')
 		if i > 0 {
 			before = text[i-1]
@@ -128,13 +131,7 @@ func mayHoldAlias(text []byte) bool {
 		if strings.IndexByte(" \t\n[{,", before) >= 0 && i+1 < len(text) && strings.IndexByte(" \t\r\n]},", text[i+1]) < 0 {
 			return true
 		}
-		next := bytes.IndexByte(text[i+1:], '*')
-		if next < 0 {
-			return false
-		}
-		i += 1 + next
 	}
-	return false
 }
 
 // isItemsKey tells the line of the top-level key "items" with nothing after
@@ -154,18 +151,18 @@ func isItemsKey(l []byte) bool {
 
 // indentOf returns a line's indentation in spaces and its content, trimmed;
 // the indentation is -1 when it holds a tab, which YAML forbids there.
-func indentOf(l []byte) (int, string) {
+func indentOf(l []byte) (int, []byte) {
 	trimmed := bytes.TrimLeft(l, " ")
-	content := strings.TrimSpace(string(trimmed))
-	if len(trimmed) > 0 && trimmed[0] == '\t' && content != "" {
+	content := bytes.TrimSpace(trimmed)
+	if len(trimmed) > 0 && trimmed[0] == '\t' && len(content) > 0 {
 		return -1, content
 	}
 	return len(l) - len(trimmed), content
 }
 
 // isEntry tells a block sequence entry: "-" followed by a space or nothing.
-func isEntry(content string) bool {
-	return content == "-" || strings.HasPrefix(content, "- ")
+func isEntry(content []byte) bool {
+	return bytes.Equal(content, []byte("-")) || bytes.HasPrefix(content, []byte("- "))
 }
 
 // decodeList decodes a YAML List item by item, or says it cannot be cut, in
