@@ -130,7 +130,7 @@ func run() int {
 // monitor, because this API server runs no controller-manager and no
 // Service ever gets endpoints. Only collectors are applied under deny here.
 const (
-	demoPolicy = "# the catalog's default actions\n"
+	demoPolicy = "# the catalog's default actions\n{}\n"
 	denyPolicy = "defaultAction: deny\n"
 )
 

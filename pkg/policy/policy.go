@@ -121,6 +121,12 @@ func lineError(n *yaml.Node, format string, args ...any) error {
 	return fmt.Errorf("%d: %s", n.Line, fmt.Sprintf(format, args...))
 }
 
+// ErrEmpty is a policy file with no document in it: empty, only comments, or
+// null. A ConfigMap cut short or emptied by mistake looks like that, and
+// reading it as the defaults would end enforcement in silence; the defaults
+// are asked for explicitly, with {} or apiVersion and kind alone.
+var ErrEmpty = errors.New("1: the policy file holds no policy (empty, only comments, or null); write {} for the defaults")
+
 // Parse reads a policy document:
 //
 //	defaultAction: warn          # optional: deny, warn, audit or off
@@ -137,7 +143,7 @@ func Parse(data []byte) (*Policy, error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return p, nil // an empty file is the default policy
+			return nil, ErrEmpty
 		}
 		return nil, yamlError(data, err)
 	}
@@ -150,11 +156,11 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, lineError(&extra, "a policy file holds one YAML document")
 	}
 	if len(doc.Content) == 0 {
-		return p, nil
+		return nil, ErrEmpty
 	}
 	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return p, nil
+	if isNull(root) {
+		return nil, ErrEmpty
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, lineError(root, "a policy is a mapping with defaultAction, rules and excludeNamespaces")

@@ -21,12 +21,10 @@ func TestParseValid(t *testing.T) {
 		wantRules   map[rules.ID]rules.Action
 		wantExclude map[string]bool
 	}{
-		// An empty policy file must not be an error: it is how a user says
-		// "catalog defaults", and a CI job may always pass --policy.
-		{name: "empty file", in: ""},
-		{name: "comments only", in: "# nothing set yet\n"},
-		{name: "document marker only", in: "---\n"},
-		{name: "explicit null", in: "~\n"},
+		// The defaults are asked for with a document that says so; an
+		// empty file is an error (TestParseEmptyIsAnError).
+		{name: "explicit empty mapping", in: "{}\n"},
+		{name: "apiVersion and kind alone", in: "apiVersion: ta-guard.io/v1alpha1\nkind: Policy\n"},
 		{
 			name: "full policy with apiVersion and kind",
 			in: `apiVersion: ta-guard.io/v1alpha1
@@ -83,6 +81,26 @@ excludeNamespaces: [kube-system, monitoring]
 			} else {
 				assert.Equal(t, tt.wantExclude, p.ExcludeNamespaces)
 			}
+		})
+	}
+}
+
+// A ConfigMap emptied or cut short by mistake must not end enforcement in
+// silence: no document is an error, whatever the whitespace and comments.
+func TestParseEmptyIsAnError(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty file":           "",
+		"blank lines":          "\n\n  \n",
+		"comments only":        "# nothing set yet\n",
+		"document marker only": "---\n",
+		"explicit null":        "~\n",
+		"null word":            "null\n",
+		"null after comments":  "# policy\n---\nnull\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := Parse([]byte(in))
+			require.ErrorIs(t, err, ErrEmpty)
+			assert.Nil(t, p)
 		})
 	}
 }

@@ -112,7 +112,7 @@ func TestKubectlShowsTheGuidesMistakes(t *testing.T) {
 	defer cancel()
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		Root: repoRoot, Assets: assets, Webhook: bin,
-		Policy:   "# the catalog's default actions\n",
+		Policy:   "# the catalog's default actions\n{}\n",
 		Progress: func(format string, args ...any) { t.Logf(format, args...) },
 	})
 	require.NoError(t, err)
@@ -234,7 +234,7 @@ func TestKubectlShowsTheGuidesMistakes(t *testing.T) {
 
 	t.Run("under a deny policy apply exits non-zero with our message", func(t *testing.T) {
 		require.NoError(t, sb.SetPolicy(ctx, denyPolicy))
-		defer func() { require.NoError(t, sb.SetPolicy(ctx, "# the catalog's default actions\n")) }()
+		defer func() { require.NoError(t, sb.SetPolicy(ctx, "# the catalog's default actions\n{}\n")) }()
 		pol, err := policy.Parse([]byte(denyPolicy))
 		require.NoError(t, err)
 		denies := engineFindings(t, pol, validate.Update, blind, collector, collector, monitor, service)

@@ -78,7 +78,7 @@ func flood(t *testing.T, bin string, args ...string) (int64, map[string]map[stri
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sb, err := sandbox.Start(ctx, sandbox.Options{
-		Root: repoRoot, Assets: assetsDir(t), Webhook: bin, Policy: "# defaults\n", Args: args,
+		Root: repoRoot, Assets: assetsDir(t), Webhook: bin, Policy: "{}\n", Args: args,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
@@ -265,7 +265,7 @@ func TestTricklingClientsAreCut(t *testing.T) {
 	const readTimeout, slack = 10 * time.Second, 4 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t), Policy: "# defaults\n"})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t), Policy: "{}\n"})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
 	pid := sb.WebhookPID()

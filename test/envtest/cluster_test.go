@@ -70,7 +70,7 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if s.Policy == "" {
-		s.Policy = "# defaults\n"
+		s.Policy = "{}\n"
 	}
 	require.NoError(t, os.WriteFile(policyFile, []byte(s.Policy), 0o600))
 	opts := server.Options{

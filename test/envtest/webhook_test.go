@@ -41,7 +41,7 @@ func TestWebhook(t *testing.T) {
 	t.Cleanup(func() { _ = env.Stop() })
 
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, []byte("# defaults\n"), 0o600))
+	require.NoError(t, os.WriteFile(policyFile, []byte("{}\n"), 0o600))
 	wo := env.WebhookInstallOptions
 	srv, err := server.New(server.Options{
 		Config: cfg, PolicyFile: policyFile,
@@ -121,7 +121,7 @@ func TestWebhook(t *testing.T) {
 
 	t.Run("deny policy rejects the blind collector with our message, and admits it fixed", func(t *testing.T) {
 		setPolicy(t, srv, policyFile, "defaultAction: deny\n")
-		defer setPolicy(t, srv, policyFile, "# defaults\n")
+		defer setPolicy(t, srv, policyFile, "{}\n")
 		blind := objectsOf(t, "testdata/seed/collector-selectors-omitted.yaml")[0]
 		_, err := k.apply(ctx, blind)
 		require.Error(t, err)
