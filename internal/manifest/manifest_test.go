@@ -310,18 +310,6 @@ spec:
 			want: []string{"bad.yaml, document 1 (line 1):", "ServiceMonitor sm", "spec.endpoints"},
 		},
 		{
-			name: "invalid label selector operator",
-			in: `apiVersion: monitoring.coreos.com/v1
-kind: ServiceMonitor
-metadata: {name: sm, namespace: app}
-spec:
-  selector:
-    matchExpressions:
-      - {key: app, operator: Foo, values: [x]}
-`,
-			want: []string{"bad.yaml, document 1 (line 1):", "ServiceMonitor sm", "spec.selector", `"Foo"`},
-		},
-		{
 			name: "v1alpha1 collector config is not YAML",
 			in: `apiVersion: opentelemetry.io/v1alpha1
 kind: OpenTelemetryCollector

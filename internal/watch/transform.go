@@ -1,8 +1,10 @@
 package watch
 
 import (
+	"slices"
 	"strings"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -21,8 +23,10 @@ func CacheOptions(errs *ListErrors) cache.Options {
 	o := cache.Options{
 		DefaultTransform: stripMeta,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:     {Transform: stripPod},
-			&corev1.Service{}: {Transform: stripService},
+			&corev1.Pod{}:                  {Transform: stripPod},
+			&corev1.Service{}:              {Transform: stripService},
+			&monitoringv1.ServiceMonitor{}: {Transform: stripMonitor},
+			&monitoringv1.PodMonitor{}:     {Transform: stripMonitor},
 		},
 	}
 	if errs != nil {
@@ -89,6 +93,23 @@ func stripService(obj any) (any, error) {
 	return s, nil
 }
 
+// stripMonitor keeps at most model.MaxEndpoints+1 endpoints: past the
+// limit the model reads none of them (TA302), and a stored monitor of a
+// million endpoints would otherwise be held whole for as long as it exists.
+func stripMonitor(obj any) (any, error) {
+	switch m := obj.(type) {
+	case *monitoringv1.ServiceMonitor:
+		if len(m.Spec.Endpoints) > model.MaxEndpoints+1 {
+			m.Spec.Endpoints = slices.Clone(m.Spec.Endpoints[:model.MaxEndpoints+1])
+		}
+	case *monitoringv1.PodMonitor:
+		if len(m.Spec.PodMetricsEndpoints) > model.MaxEndpoints+1 {
+			m.Spec.PodMetricsEndpoints = slices.Clone(m.Spec.PodMetricsEndpoints[:model.MaxEndpoints+1])
+		}
+	}
+	return stripMeta(obj)
+}
+
 // Strip applies the transform the informers use to an object of any kind:
 // what the caches would hold of it.
 func Strip(obj any) (any, error) {
@@ -97,6 +118,8 @@ func Strip(obj any) (any, error) {
 		return stripPod(obj)
 	case *corev1.Service:
 		return stripService(obj)
+	case *monitoringv1.ServiceMonitor, *monitoringv1.PodMonitor:
+		return stripMonitor(obj)
 	}
 	return stripMeta(obj)
 }

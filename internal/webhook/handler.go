@@ -1,16 +1,19 @@
 // Package webhook is the admission handler: it decodes the old and new
 // object of a request, runs the rule engine against the informers' view, and
-// turns findings into a denial, warnings, or log lines and metrics. Whatever
-// fails inside ta-guard, the request is admitted with a warning saying it was
-// not checked: ta-guard never blocks a change because of its own trouble.
+// turns findings into a denial, warnings, or log lines and metrics. A review
+// that gets no verdict is admitted with a warning when the policy does not
+// enforce, and answered with an error (the API server's failurePolicy
+// decides) when it does: see Handle.
 package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-logr/logr"
@@ -54,11 +57,20 @@ type Handler struct {
 var _ admission.Handler = (*Handler)(nil)
 
 // Handle implements admission.Handler.
+//
+// What the request controls (its size, pace, field values, claimed
+// identity) never ends in "allowed, not checked" under an enforcing policy:
+// it gets a verdict (an invalid selector is TA301, an object past the
+// limits TA302), or an error answer the API server handles by the webhook's
+// failurePolicy (noVerdict). Only ta-guard's own trouble (caches not
+// synced, the API server not answering a live question no deny depends on)
+// admits a change unchecked, with a warning saying so.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	pol := h.policy()
 	defer func() {
 		if p := recover(); p != nil {
-			h.Log.Error(fmt.Errorf("%v", p), "panic in a rule; request admitted unchecked", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
-			resp = h.unchecked("panic", "internal error")
+			h.Log.Error(fmt.Errorf("%v", p), "panic in a rule", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+			resp = h.noVerdict(pol, "panic", http.StatusInternalServerError, "internal error")
 		}
 	}()
 	if h.Ready != nil && !h.Ready() {
@@ -66,26 +78,41 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	r, err := decodeRequest(req)
 	if err != nil {
-		return h.unchecked("decode", err.Error())
+		return h.noVerdict(pol, "decode", http.StatusUnprocessableEntity, err.Error())
 	}
 	if r.Object == nil && r.OldObject == nil {
 		return admission.Allowed("")
+	}
+	if ns, ok := namespaceMismatch(req, r); !ok {
+		// The API server never sends one: only a forged review does, to
+		// have another namespace's objects named in the answer.
+		h.count("forged")
+		return errorAnswer(http.StatusBadRequest, fmt.Sprintf("the object's namespace %q is not the request's namespace %q", ns, req.Namespace))
 	}
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
+	c := callerOf(ctx)
 	// Live look-ups are paid from the requester's own budget, and answers
-	// from the last known result are said to be so.
-	ctx = access.WithRequester(ctx, req.UserInfo.Username)
-	ctx, stale := access.WithStaleNote(ctx)
-	var pol *policy.Policy
-	if h.Policy != nil {
-		pol = h.Policy()
+	// from the last known result are said to be so. The requester is who
+	// the API server authenticated only when the API server proved to be
+	// the caller; anyone else is one requester per address, whatever name
+	// the body claims.
+	requester := "unverified caller " + c.addr
+	if c.verified {
+		requester = req.UserInfo.Username
 	}
+	ctx = access.WithRequester(ctx, requester)
+	ctx, stale := access.WithStaleNote(ctx)
 	opts := validate.Options{Facts: h.Facts, Policy: pol}
-	if h.Audiences != nil {
+	switch {
+	case !c.verified:
+		// The userInfo of the body is a claim: nothing outside the
+		// request's own namespace is named to it.
+		opts.Audience = validate.SameNamespace(req.Namespace)
+	case h.Audiences != nil:
 		// The requester reads the warnings: objects of namespaces they may
 		// not list are counted, not named.
 		u := req.UserInfo
@@ -95,17 +122,54 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		}
 		opts.Audience = h.Audiences.For(access.User{Name: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra})
 	}
-	res, liveErr := validate.Evaluate(ctx, r, h.View, opts)
+	res, evalErr := validate.Evaluate(ctx, r, h.View, opts)
 	resp = h.respond(req, res.Findings)
-	if liveErr != nil {
-		h.Log.Error(liveErr, "live checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
-		h.count("live_facts")
-		resp = resp.WithWarnings(truncate(NotChecked + "live checks (RBAC, service account) failed: " + liveErr.Error()))
+	if evalErr == nil {
+		if n, age, why := stale.Stale(); n > 0 {
+			resp = resp.WithWarnings(warning(fmt.Sprintf("ta-guard: %d access answer(s) are the last known result (%s old), not fresh from the API server: %v", n, age.Round(time.Second), why)))
+		}
+		return resp
 	}
-	if n, age, why := stale.Stale(); n > 0 {
-		resp = resp.WithWarnings(truncate(fmt.Sprintf("ta-guard: %d access answer(s) are the last known result (%s old), not fresh from the API server: %v", n, age.Round(time.Second), why)))
+	outOfTime := errors.Is(evalErr, validate.ErrOutOfTime)
+	h.Log.Error(evalErr, "checks incomplete", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+	if !resp.Allowed {
+		// The denial stands on findings that were made: what could not be
+		// checked besides adds nothing to it.
+		return resp.WithWarnings(warning("ta-guard: besides, not every check ran: " + evalErr.Error()))
 	}
-	return resp
+	switch {
+	case outOfTime:
+		// The object's size or the cluster's made the rules outlast the
+		// request: no allow under an enforcing policy.
+		return h.noVerdict(pol, "deadline", http.StatusServiceUnavailable, evalErr.Error())
+	case pol.DeniesAny(rules.LiveIDs()...):
+		// A live rule the policy denies on could not be decided, and no
+		// earlier answer exists: not an allow.
+		return h.noVerdict(pol, "live_facts", http.StatusServiceUnavailable, "live checks (RBAC, service account) failed: "+evalErr.Error())
+	}
+	h.count("live_facts")
+	return resp.WithWarnings(warning(NotChecked + "live checks (RBAC, service account) failed: " + evalErr.Error()))
+}
+
+func (h *Handler) policy() *policy.Policy {
+	if h.Policy == nil {
+		return nil
+	}
+	return h.Policy()
+}
+
+// namespaceMismatch reports the object's namespace when it is set and
+// differs from the request's (ok false).
+func namespaceMismatch(req admission.Request, r validate.Request) (string, bool) {
+	for _, o := range []model.Object{r.Object, r.OldObject} {
+		if o == nil {
+			continue
+		}
+		if ns := o.GetMeta().Ref.Namespace; ns != "" && ns != req.Namespace {
+			return ns, false
+		}
+	}
+	return "", true
 }
 
 // respond maps findings by action: deny rejects with every deny finding and
@@ -121,7 +185,7 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 		case rules.Deny:
 			denies = append(denies, f)
 		case rules.Warn:
-			warnings = append(warnings, truncate(f.Summary()))
+			warnings = append(warnings, warning(f.Summary()))
 		}
 		if f.Action == rules.Audit || f.Action == rules.Deny {
 			h.Log.Info("finding", "rule", f.Rule, "ruleName", f.Name, "action", f.Action,
@@ -165,7 +229,7 @@ func capWarnings(ws []string, namespace string) []string {
 	for i, w := range ws {
 		n := utf8.RuneCountInString(w)
 		if total+n > findingWarningRunes {
-			out := append(ws[:i:i], truncate(fmt.Sprintf("ta-guard: and %d more warning(s): %s", len(ws)-i, wholeList(namespace))))
+			out := append(ws[:i:i], warning(fmt.Sprintf("ta-guard: and %d more warning(s): %s", len(ws)-i, wholeList(namespace))))
 			return out
 		}
 		total += n
@@ -181,15 +245,63 @@ func wholeList(namespace string) string {
 	return "ta-guard diagnose and the audit's PolicyReport in namespace " + namespace + " list them all"
 }
 
+// unchecked admits a change ta-guard could not check because of its own
+// trouble, and says so.
 func (h *Handler) unchecked(reason, why string) admission.Response {
 	h.count(reason)
-	return admission.Allowed("").WithWarnings(truncate(NotChecked + why))
+	return admission.Allowed("").WithWarnings(warning(NotChecked + why))
+}
+
+// noVerdict answers a review that got no verdict. Under an enforcing policy
+// that is an error answer: the API server applies the webhook's
+// failurePolicy (Fail in the enforce overlay, which refuses the change with
+// this message). Otherwise the change is admitted, with a warning.
+func (h *Handler) noVerdict(pol *policy.Policy, reason string, status int32, why string) admission.Response {
+	if pol.Enforcing() {
+		h.count(reason)
+		return errorAnswer(status, "ta-guard could not judge this change: "+why)
+	}
+	return h.unchecked(reason, why)
+}
+
+// errorAnswer is an answer the transport sends as an HTTP error status
+// (IsErrorAnswer), not as a review: the API server treats it as a failed
+// call. admission.Errored's form is kept so that any other transport still
+// refuses rather than admits.
+func errorAnswer(status int32, msg string) admission.Response {
+	return admission.Errored(status, errors.New(oneLine(msg)))
+}
+
+// IsErrorAnswer reports whether resp is an errorAnswer: not allowed, with
+// a status that is not a denial's 403.
+func IsErrorAnswer(resp admission.Response) (int, string, bool) {
+	if resp.Allowed || resp.Result == nil || resp.Result.Code < 400 || resp.Result.Code == http.StatusForbidden {
+		return 0, "", false
+	}
+	return int(resp.Result.Code), resp.Result.Message, true
 }
 
 func (h *Handler) count(reason string) {
 	if h.Metrics != nil {
 		h.Metrics.Unchecked.WithLabelValues(reason).Inc()
 	}
+}
+
+// warning makes s a warning the API server relays: it drops a warning that
+// holds a control character (a newline included) without a word, and cuts
+// one past 256 characters. So every warning is one line of printable text,
+// cut by ta-guard where the end is marked.
+func warning(s string) string { return truncate(oneLine(s)) }
+
+// oneLine replaces line breaks and other control characters by spaces, and
+// invalid UTF-8 by U+FFFD.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // The API server cuts a warning at 256 characters; cut it ourselves so the

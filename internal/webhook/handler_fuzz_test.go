@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-logr/logr"
@@ -186,13 +187,32 @@ func FuzzAdmissionObjects(f *testing.F) {
 	svc := []byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"py-prometheus-app","namespace":"opentelemetry","labels":{"app":"my-app"}},"spec":{"selector":{"app":"my-app"},"ports":[{"name":"prom","port":8080}]}}`)
 	f.Add(byte(1), byte(2), []byte(nil), svc) // DELETE of the Service the ServiceMonitor selects
 	f.Add(byte(1), byte(1|denyAll), []byte(`{"metadata":{"name":"py-prometheus-app","namespace":"opentelemetry"},"spec":{}}`), svc)
+	// Found by the fuzzer: a denial made while the live look-ups failed
+	// was answered as both denied and "not checked".
+	collector := []byte(`{"metadata":{"name":"otelcol","namespace":"opentelemetry"},"spec":{"mode":"statefulset","targetAllocator":{"enabled":true,"serviceAccount":"ta","prometheusCR":{"enabled":true}}}}`)
+	for i, k := range kinds {
+		if k.Kind == "OpenTelemetryCollector" && k.Version == "v1beta1" {
+			f.Add(byte(i), byte(0|factsFail|denyAll), collector, []byte(nil))
+		}
+	}
 	f.Fuzz(func(t *testing.T, kind, op byte, object, oldObject []byte) {
 		gvk := kinds[int(kind)%len(kinds)]
+		// The API server puts the object's namespace in the request; a
+		// review where they differ is a forgery, refused (checked below).
+		ns := "opentelemetry"
+		var meta struct {
+			Metadata struct {
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal(object, &meta) == nil && meta.Metadata.Namespace != "" {
+			ns = meta.Metadata.Namespace
+		}
 		req := admissionv1.AdmissionRequest{
 			UID:       fuzzUID,
 			Kind:      gvk,
 			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(gvk.Kind) + "s"},
-			Namespace: "opentelemetry",
+			Namespace: ns,
 			Name:      "x",
 			Operation: operations[op&opMask],
 			Object:    runtime.RawExtension{Raw: embed(object)},
@@ -209,12 +229,31 @@ func FuzzAdmissionObjects(f *testing.F) {
 		if err != nil {
 			t.Fatalf("building the review: %v", err)
 		}
-		code, resp := serve(t, servers[situation(op)], body)
+		sit := situation(op)
+		code, resp := serve(t, servers[sit], body)
 		if code != http.StatusOK {
-			t.Fatalf("HTTP %d for a well-formed review:\n%s", code, resp)
+			checkErrorAnswer(t, code, resp, sit&denyAll != 0)
+			return
 		}
-		checkResponse(t, resp, fuzzUID, true, object, oldObject)
+		checkResponse(t, resp, fuzzUID, true, sit&denyAll != 0, object, oldObject)
 	})
+}
+
+// checkErrorAnswer holds the rules of an answer that is no review: the API
+// server then applies failurePolicy. A forged namespace is refused in every
+// mode; anything else only under an enforcing policy, where a review
+// without a verdict must not be an allow. Either way it says why, on one
+// line.
+func checkErrorAnswer(t *testing.T, code int, resp []byte, enforcing bool) {
+	t.Helper()
+	msg := strings.TrimSuffix(string(resp), "\n")
+	forged := code == http.StatusBadRequest && strings.Contains(msg, "is not the request's namespace")
+	if !forged && !enforcing {
+		t.Fatalf("HTTP %d for a well-formed review under a policy that does not enforce:\n%s", code, resp)
+	}
+	if msg == "" || strings.ContainsAny(msg, "\n\r") {
+		t.Fatalf("HTTP %d without a one-line reason: %q", code, resp)
+	}
 }
 
 // FuzzAdmissionBody sends arbitrary request bodies. Whatever arrives, the
@@ -231,14 +270,15 @@ func FuzzAdmissionBody(f *testing.F) {
 			if code == http.StatusOK {
 				// Whatever the handler made of it, a review it answers
 				// must still obey the response's rules.
-				checkResponse(t, resp, "", false, body)
+				checkResponse(t, resp, "", false, false, body)
 			}
 			return
 		}
 		if code != http.StatusOK {
-			t.Fatalf("HTTP %d for a well-formed review:\n%s", code, resp)
+			checkErrorAnswer(t, code, resp, false)
+			return
 		}
-		checkResponse(t, resp, uid, true, body)
+		checkResponse(t, resp, uid, true, false, body)
 	})
 }
 
@@ -295,7 +335,7 @@ func serve(t *testing.T, h http.Handler, body []byte) (int, []byte) {
 // relay as they are, and no refusal that says ta-guard did not check.
 // inputs are what the request carried, to tell a replacement character the
 // request brought from one ta-guard made by cutting a character in two.
-func checkResponse(t *testing.T, resp []byte, uid types.UID, must bool, inputs ...[]byte) {
+func checkResponse(t *testing.T, resp []byte, uid types.UID, must, enforcing bool, inputs ...[]byte) {
 	t.Helper()
 	var out admissionv1.AdmissionReview
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(resp, &out); err != nil || out.Response == nil {
@@ -328,6 +368,15 @@ func checkResponse(t *testing.T, resp []byte, uid types.UID, must bool, inputs .
 		}
 		if strings.HasPrefix(w, webhook.NotChecked) && !r.Allowed {
 			t.Fatalf("refused a change it did not check: %q, result %+v", w, r.Result)
+		}
+		// The only unchecked allow under an enforcing policy is for
+		// ta-guard's own trouble, which this situation never has.
+		if strings.HasPrefix(w, webhook.NotChecked) && enforcing {
+			t.Fatalf("admitted unchecked under an enforcing policy: %q", w)
+		}
+		// The API server drops a warning with a control character.
+		if strings.ContainsFunc(w, unicode.IsControl) {
+			t.Fatalf("warning with a control character: %q", w)
 		}
 	}
 	if !r.Allowed && (r.Result == nil || r.Result.Message == "") && must {

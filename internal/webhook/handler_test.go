@@ -106,14 +106,23 @@ func TestHandlerActions(t *testing.T) {
 	}
 }
 
-func TestHandlerNeverBlocksOnItsOwnFailure(t *testing.T) {
+// A review that gets no verdict is admitted with a warning, one line, under
+// a policy that does not enforce; under one that does, what the request
+// controls (its fields, a panic it provokes) is an error answer the API
+// server handles by failurePolicy, never an allow. Only ta-guard's own
+// trouble (caches not synced) admits unchecked in both.
+func TestHandlerAnswersWithoutVerdict(t *testing.T) {
 	view := testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml")
+	enforce := &policy.Policy{DefaultAction: rules.Deny}
 	tests := []struct {
 		name   string
 		setup  func(h *Handler)
 		req    admission.Request
 		reason string
 		warn   string
+		// enforced is the status under the enforcing policy; 0: admitted
+		// unchecked there too.
+		enforced int32
 	}{
 		{
 			name:   "caches not synced",
@@ -122,29 +131,90 @@ func TestHandlerNeverBlocksOnItsOwnFailure(t *testing.T) {
 			reason: "not_synced", warn: NotChecked + "ta-guard's caches have not synced yet",
 		},
 		{
-			name:   "an object the engine cannot read names the field",
-			req:    request(t, admissionv1.Create, collectorKind, "metadata: {name: x, namespace: opentelemetry}\nspec: {targetAllocator: {prometheusCR: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Foo}]}}}}", ""),
-			reason: "decode", warn: "spec.targetAllocator.prometheusCR.serviceMonitorSelector",
+			name:   "an object of the wrong shape names the field",
+			req:    request(t, admissionv1.Create, serviceKind, "metadata: {name: x, namespace: opentelemetry}\nspec: {ports: [{port: abc}]}", ""),
+			reason: "decode", warn: "port", enforced: 422,
 		},
 		{
 			name:   "a panic in a rule",
 			setup:  func(h *Handler) { h.View = panicView{h.View} },
 			req:    request(t, admissionv1.Create, serviceKind, seed(t, "service-port-bleh.yaml"), ""),
-			reason: "panic", warn: NotChecked + "internal error",
+			reason: "panic", warn: NotChecked + "internal error", enforced: 500,
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h, m := newHandler(t, view, nil)
-			if tt.setup != nil {
-				tt.setup(h)
-			}
-			resp := h.Handle(context.Background(), tt.req)
-			assert.True(t, resp.Allowed)
-			require.Len(t, resp.Warnings, 1)
-			assert.Contains(t, resp.Warnings[0], tt.warn)
-			assert.Equal(t, 1.0, testutil.ToFloat64(m.Unchecked.WithLabelValues(tt.reason)))
-		})
+		for _, pol := range []*policy.Policy{nil, enforce} {
+			t.Run(fmt.Sprintf("%s enforcing=%v", tt.name, pol.Enforcing()), func(t *testing.T) {
+				h, m := newHandler(t, view, pol)
+				if tt.setup != nil {
+					tt.setup(h)
+				}
+				resp := h.Handle(context.Background(), tt.req)
+				assert.Equal(t, 1.0, testutil.ToFloat64(m.Unchecked.WithLabelValues(tt.reason)))
+				if pol.Enforcing() && tt.enforced != 0 {
+					status, msg, ok := IsErrorAnswer(resp)
+					require.True(t, ok, "an error answer, not a review: %+v", resp)
+					assert.Equal(t, int(tt.enforced), status)
+					assert.Contains(t, msg, "ta-guard could not judge this change")
+					assert.NotContains(t, msg, "\n")
+					return
+				}
+				assert.True(t, resp.Allowed)
+				require.Len(t, resp.Warnings, 1)
+				assert.Contains(t, resp.Warnings[0], tt.warn)
+				assert.NotContains(t, resp.Warnings[0], "\n")
+			})
+		}
+	}
+}
+
+// A field no selector can be made of is a finding (TA301), never a reason
+// not to judge the rest: the collector stays denied for what the policy
+// denies, and the invalid selector is denied too under defaultAction deny.
+func TestInvalidSelectorIsAVerdict(t *testing.T) {
+	view := testenv.SeedStore(t, "servicemonitor.yaml")
+	doc := strings.Replace(seed(t, "collector-selectors-omitted.yaml"), "prometheusCR:\n", "prometheusCR:\n      podMonitorSelector: {matchExpressions: [{key: a, operator: Bogus}]}\n", 1)
+	require.Contains(t, doc, "Bogus")
+	for _, tt := range []struct {
+		pol     *policy.Policy
+		allowed bool
+	}{{nil, true}, {&policy.Policy{DefaultAction: rules.Deny}, false}} {
+		h, m := newHandler(t, view, tt.pol)
+		resp := h.Handle(context.Background(), request(t, admissionv1.Create, collectorKind, doc, ""))
+		assert.Equal(t, tt.allowed, resp.Allowed)
+		text := strings.Join(resp.Warnings, "|")
+		if resp.Result != nil {
+			text += resp.Result.Message
+		}
+		assert.Contains(t, text, "TA301")
+		assert.Contains(t, text, "spec.targetAllocator.prometheusCR.podMonitorSelector")
+		assert.Equal(t, 0.0, testutil.ToFloat64(m.Unchecked.WithLabelValues("decode")))
+	}
+}
+
+// A forged review whose object sits in another namespace than the request
+// says is refused whatever the policy: the API server never sends one.
+func TestObjectNamespaceMustBeTheRequests(t *testing.T) {
+	h, m := newHandler(t, testenv.SeedStore(t, "collector.yaml", "servicemonitor.yaml", "service.yaml"), nil)
+	req := request(t, admissionv1.Create, serviceKind, strings.Replace(seed(t, "service-port-bleh.yaml"), "namespace: opentelemetry", "namespace: team-b", 1), "")
+	require.Equal(t, "opentelemetry", req.Namespace)
+	status, msg, ok := IsErrorAnswer(h.Handle(context.Background(), req))
+	require.True(t, ok)
+	assert.Equal(t, 400, status)
+	assert.Contains(t, msg, `"team-b"`)
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.Unchecked.WithLabelValues("forged")))
+}
+
+// Every warning reaches kubectl: the API server drops one with a control
+// character, so none has any, whatever the finding or the error says.
+func TestWarningsAreOneLine(t *testing.T) {
+	for _, in := range []string{"a\nb", "tab\there", "cr\r\nlf", "nul\x00", "bell\a", "ls\u2028ps\u2029", "bad\xffutf8", strings.Repeat("é\n", 300)} {
+		w := warning(in)
+		for _, r := range w {
+			assert.False(t, r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029', "%q in %q", r, w)
+		}
+		assert.True(t, utf8.ValidString(w))
+		assert.LessOrEqual(t, utf8.RuneCountInString(w), 250)
 	}
 }
 

@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -76,24 +78,56 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp := rh.h.Handle(r.Context(), req)
+	resp := rh.h.Handle(withCaller(r.Context(), r), req)
+	if status, msg, ok := IsErrorAnswer(resp); ok {
+		http.Error(w, msg, status)
+		return
+	}
 	writeReview(w, apiVersion, req.UID, resp)
 }
 
+// caller is what the transport proved about who sent a review.
+type caller struct {
+	// verified: the connection presented a client certificate that
+	// verified against --client-ca-file, which only the API server holds.
+	verified bool
+	// addr is the client's address, without its port.
+	addr string
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, r *http.Request) context.Context {
+	c := caller{verified: r.TLS != nil && len(r.TLS.VerifiedChains) > 0, addr: r.RemoteAddr}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		c.addr = host
+	}
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// callerOf is the caller the transport recorded; a review that came
+// through no transport of ours is from an unverified caller.
+func callerOf(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
+}
+
 // Refuse answers a review ta-guard will not read (too large, or no memory
-// budget left for it). When its UID can be read from its first bytes, the
-// change is admitted with a "not checked" warning: a 413 or 503 would also
-// be admitted under failurePolicy Ignore, but silently, and under the
-// enforce overlay's Fail it would block the change because of ta-guard's own
-// limits, which the handler never does. Without a UID there is no review to
-// answer, and the status says why.
+// budget left for it). Both are what the request, or others sent at once,
+// control: under an enforcing policy the answer is the status, which the
+// API server handles by failurePolicy (the enforce overlay's Fail refuses
+// the change; a review past 4 MiB could not be stored by etcd anyway).
+// Otherwise, when its UID can be read from its first bytes, the change is
+// admitted with a "not checked" warning rather than silently by Ignore.
+// Without a UID there is no review to answer, and the status says why.
 func (rh *reviewHandler) Refuse(w http.ResponseWriter, r *http.Request, status int, reason, why string) {
 	rh.refuseWith(w, uidOf(io.LimitReader(r.Body, uidPrefixBytes)), status, reason, why)
 }
 
 func (rh *reviewHandler) refuseWith(w http.ResponseWriter, uid types.UID, status int, reason, why string) {
-	if uid == "" {
-		http.Error(w, why, status)
+	if uid == "" || rh.h.policy().Enforcing() {
+		rh.h.count(reason)
+		http.Error(w, oneLine("ta-guard could not judge this change: "+why), status)
 		return
 	}
 	rh.h.Log.Info("request admitted unchecked", "reason", reason, "why", why, "uid", uid)

@@ -248,10 +248,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 			s.Monitors = SelectNothing("unset")
 			a.NilSelectors = append(a.NilSelectors, k)
 		} else {
-			sel, err := SelectLabels(monitorSel[k])
-			if err != nil {
-				return fmt.Errorf("%s: %w", mf, err)
-			}
+			sel := a.selectLabels(monitorSel[k], mf)
 			s.Monitors = sel
 			if !sel.All() {
 				// {} is what the operator's conversion writes for every
@@ -260,10 +257,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 				a.CRSettings = append(a.CRSettings, mf.String())
 			}
 		}
-		sel, err := SelectLabels(nsSel[k])
-		if err != nil {
-			return fmt.Errorf("%s: %w", nf, err)
-		}
+		sel := a.selectLabels(nsSel[k], nf)
 		if !sel.All() {
 			// {} is the CRD default; only a real restriction is a setting.
 			a.CRSettings = append(a.CRSettings, nf.String())

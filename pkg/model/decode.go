@@ -30,6 +30,9 @@ func Decode(gvk schema.GroupVersionKind, raw []byte) (Object, error) {
 	if k == nil {
 		return nil, fmt.Errorf("%s: %w", gvk, ErrUnsupported)
 	}
+	if o, ok, err := decodeOversized(gvk, raw); ok {
+		return o, err
+	}
 	typed := k.New()
 	// Case-sensitive like the API server: "Port" is not "port".
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, typed); err != nil {
@@ -50,6 +53,12 @@ func DecodeManifest(gvk schema.GroupVersionKind, raw []byte, namespace string) (
 	k := byGVK[gvk]
 	if k == nil {
 		return nil, nil, fmt.Errorf("%s: %w", gvk, ErrUnsupported)
+	}
+	if o, ok, err := decodeOversized(gvk, raw); ok {
+		if o != nil && o.GetMeta().Ref.Namespace == "" {
+			o.GetMeta().Ref.Namespace = namespace
+		}
+		return o, nil, err
 	}
 	typed := k.New()
 	var unknown []string

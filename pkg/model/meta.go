@@ -1,6 +1,10 @@
 package model
 
-import "strings"
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
 
 // Ref names an object in findings and messages.
 type Ref struct {
@@ -30,6 +34,21 @@ type Meta struct {
 	Ref         Ref
 	Labels      map[string]string
 	Annotations map[string]string
+	// Defects are the parts of the object that were not read as written;
+	// the rest of it still is. Nothing an object holds stops it from being
+	// judged: rules TA301 and TA302 report these.
+	Defects []Defect
+}
+
+// Defect is a field of an object that was not read as written.
+type Defect struct {
+	Field *field.Path
+	// Invalid: the TA and the Prometheus Operator cannot parse it either
+	// (an invalid label selector; it selects nothing here). Otherwise the
+	// field is past the limits ta-guard judges within and is left out.
+	Invalid bool
+	// Detail says what is wrong, or what the limit is.
+	Detail string
 }
 
 // Object is any normalized object.

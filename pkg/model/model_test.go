@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -83,10 +84,6 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"opentelemetry.io/v1alpha1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: \"a: [\"}", "spec.config"},
 		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: 5}", "config"},
 		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector", "metadata: {name: x}\nspec: {config: {service: {pipelines: []}}}", "service.pipelines"},
-		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector",
-			"metadata: {name: x}\nspec: {targetAllocator: {prometheusCR: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Foo}]}}}}",
-			"spec.targetAllocator.prometheusCR.serviceMonitorSelector"},
-		{"monitoring.coreos.com/v1", "ServiceMonitor", "metadata: {name: x}\nspec: {selector: {matchExpressions: [{key: a, operator: In}]}}", "spec.selector"},
 		{"v1", "Service", "metadata: {name: x}\nspec: {ports: [{port: abc}]}", "port"},
 	}
 	for _, tt := range tests {
@@ -96,6 +93,101 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// What the API server stores but no selector can be made of (a label value
+// past 63 characters, an operator that does not exist) is a defect of the
+// object, not an error: the object is still read, and the field selects
+// nothing, as it does for the TA.
+func TestInvalidSelectorsAreDefects(t *testing.T) {
+	long := strings.Repeat("x", 64)
+	tests := []struct{ apiVersion, kind, doc, field string }{
+		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"metadata: {name: x}\nspec: {targetAllocator: {prometheusCR: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Bogus}]}}}}",
+			"spec.targetAllocator.prometheusCR.serviceMonitorSelector"},
+		{"opentelemetry.io/v1beta1", "OpenTelemetryCollector",
+			"metadata: {name: x}\nspec: {targetAllocator: {prometheusCR: {podMonitorSelector: {matchLabels: {unused: " + long + "}}}}}",
+			"spec.targetAllocator.prometheusCR.podMonitorSelector"},
+		{"opentelemetry.io/v1alpha1", "TargetAllocator",
+			"metadata: {name: x}\nspec: {prometheusCR: {podMonitorNamespaceSelector: {matchExpressions: [{key: a, operator: In}]}}}",
+			"spec.prometheusCR.podMonitorNamespaceSelector"},
+		{"monitoring.coreos.com/v1", "ServiceMonitor", "metadata: {name: x}\nspec: {selector: {matchExpressions: [{key: a, operator: In}]}}", "spec.selector"},
+		{"monitoring.coreos.com/v1", "PodMonitor", "metadata: {name: x}\nspec: {selector: {matchLabels: {a: " + long + "}}}", "spec.selector"},
+		{"monitoring.coreos.com/v1", "Probe", "metadata: {name: x}\nspec: {targets: {ingress: {selector: {matchLabels: {a: " + long + "}}}}}", "spec.targets.ingress.selector"},
+		{"monitoring.coreos.com/v1alpha1", "ScrapeConfig", "metadata: {name: x}\nspec: {kubernetesSDConfigs: [{role: Pod, selectors: [{role: Pod, label: 'a in (b'}]}]}", "spec.kubernetesSDConfigs[0].selectors[0].label"},
+		{"monitoring.coreos.com/v1", "Prometheus", "metadata: {name: x}\nspec: {serviceMonitorSelector: {matchExpressions: [{key: a, operator: Exists, values: [b]}]}}", "spec.serviceMonitorSelector"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind+" "+tt.field, func(t *testing.T) {
+			o, err := decodeYAML(t, tt.apiVersion, tt.kind, tt.doc)
+			require.NoError(t, err)
+			ds := o.GetMeta().Defects
+			require.Len(t, ds, 1)
+			assert.True(t, ds[0].Invalid)
+			assert.Equal(t, tt.field, ds[0].Field.String())
+			if m, ok := o.(*Monitor); ok && m.Kind.SelectsWorkloads() {
+				assert.True(t, m.Selector.Nothing(), "an invalid selector selects nothing")
+				assert.False(t, m.Selector.Matches(map[string]string{"a": "b"}))
+			}
+		})
+	}
+}
+
+// Past the limits a part is left out and said to be, so that what a tenant
+// stores cannot cost memory and time without bound; within them nothing
+// changes.
+func TestLimitsLeaveOutAndSaySo(t *testing.T) {
+	endpoints := func(n int, port string) string {
+		eps := make([]string, n)
+		for i := range eps {
+			eps[i] = "{port: '" + port + "'}"
+		}
+		return "[" + strings.Join(eps, ",") + "]"
+	}
+	tests := []struct {
+		name, kind, doc string
+		field           string // "" when within the limits
+		endpoints       int
+	}{
+		{"endpoints at the limit", "ServiceMonitor", "spec: {endpoints: " + endpoints(MaxEndpoints, "web") + "}", "", MaxEndpoints},
+		{"endpoints past the limit", "ServiceMonitor", "spec: {endpoints: " + endpoints(MaxEndpoints+1, "web") + "}", "spec.endpoints", 0},
+		{"pod endpoints past the limit", "PodMonitor", "spec: {podMetricsEndpoints: " + endpoints(MaxEndpoints+1, "web") + "}", "spec.podMetricsEndpoints", 0},
+		{"a usual pattern", "ServiceMonitor", "spec: {endpoints: [{port: 'http-.*|https-metrics'}]}", "", 1},
+		{"a pattern that compiles to 100 KiB", "ServiceMonitor", "spec: {endpoints: [{port: web}, {port: '(?:a{31}){32}'}]}", "spec.endpoints[1].port", 0},
+		{"a pattern too long", "PodMonitor", "spec: {podMetricsEndpoints: [{port: '" + strings.Repeat("a|", 200) + "b'}]}", "spec.podMetricsEndpoints[0].port", 0},
+		{"an invalid regex is a name", "ServiceMonitor", "spec: {endpoints: [{port: 'web('}]}", "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := decodeYAML(t, "monitoring.coreos.com/v1", tt.kind, "metadata: {name: x, namespace: ns}\n"+tt.doc)
+			require.NoError(t, err)
+			m := o.(*Monitor)
+			assert.Len(t, m.Endpoints, tt.endpoints)
+			if tt.field == "" {
+				assert.Empty(t, m.Defects)
+				return
+			}
+			require.Len(t, m.Defects, 1)
+			assert.False(t, m.Defects[0].Invalid)
+			assert.Equal(t, tt.field, m.Defects[0].Field.String())
+		})
+	}
+}
+
+// A pattern is compiled once whatever the number of endpoints using it,
+// and the compiled ones kept are bounded.
+func TestPatternsAreShared(t *testing.T) {
+	a, b := Endpoint{Port: "http-.*"}, Endpoint{Port: "http-.*"}
+	require.Empty(t, a.compile(ServiceMonitor))
+	require.Empty(t, b.compile(ServiceMonitor))
+	assert.True(t, a.NameMatches(ServiceMonitor, "http-metrics"))
+	assert.False(t, b.NameMatches(ServiceMonitor, "web"))
+	assert.Same(t, compiledPattern(a.pattern), compiledPattern(b.pattern))
+	for i := range 3 * patternCacheSize {
+		compiledPattern(fmt.Sprintf("^(?:p%d.*)$", i))
+	}
+	assert.LessOrEqual(t, patterns.Len(), patternCacheSize)
+	assert.True(t, a.NameMatches(ServiceMonitor, "http-metrics"), "an evicted pattern is compiled again")
 }
 
 func TestUnsupportedKind(t *testing.T) {
@@ -185,4 +277,31 @@ func TestInstanceLabel(t *testing.T) {
 		assert.Equal(t, tt.want, got, "%s.%s", tt.ns, tt.name)
 		assert.LessOrEqual(t, len(got), 63)
 	}
+}
+
+// A review of a million empty endpoints is counted, not decoded: the
+// monitor comes back with its selector and the defect, and the decode
+// allocates a small fraction of what the typed endpoints would take.
+func TestOversizedMonitorIsCountedNotDecoded(t *testing.T) {
+	const n = 1_000_000
+	raw := []byte(`{"metadata":{"name":"x","namespace":"ns"},"spec":{"selector":{"matchLabels":{"app":"a"}},"endpoints":[` +
+		strings.Repeat(`{},`, n-1) + `{}]}}`)
+	gvk := schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
+	var o Object
+	allocs := testing.AllocsPerRun(1, func() {
+		var err error
+		o, err = Decode(gvk, raw)
+		require.NoError(t, err)
+	})
+	m := o.(*Monitor)
+	assert.Empty(t, m.Endpoints)
+	require.Len(t, m.Defects, 1)
+	assert.Equal(t, "spec.endpoints", m.Defects[0].Field.String())
+	assert.Contains(t, m.Defects[0].Detail, "more than 1000 items")
+	assert.True(t, m.Selector.Matches(map[string]string{"app": "a"}))
+	assert.Less(t, allocs, float64(1000), "allocations do not grow with the endpoints")
+
+	o, _, err := DecodeManifest(gvk, raw, "")
+	require.NoError(t, err)
+	assert.Len(t, o.GetMeta().Defects, 1, "check reads it the same way")
 }

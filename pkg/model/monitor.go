@@ -73,8 +73,9 @@ type Endpoint struct {
 	// material come from (basicAuth, authorization, oauth2, tlsConfig, ...).
 	Secrets []SecretRef
 
-	// pattern is the compiled name pattern, when the name is a regex.
-	pattern *regexp.Regexp
+	// pattern is the anchored name pattern, when the name is a regex; it
+	// is compiled on use, once per distinct pattern (compiledPattern).
+	pattern string
 }
 
 // PortMatch says what an endpoint matches on, after the precedence rules.
@@ -122,27 +123,41 @@ func (e Endpoint) Match(kind MonitorKind) (PortMatch, string, int32) {
 // so an unnamed port never matches it.
 func (e Endpoint) NameMatches(kind MonitorKind, name string) bool {
 	_, want, _ := e.Match(kind)
-	if e.pattern != nil {
-		return e.pattern.MatchString(name)
+	if e.pattern != "" {
+		if re := compiledPattern(e.pattern); re != nil {
+			return re.MatchString(name)
+		}
 	}
 	return want != "" && name == want
 }
 
 // IsPattern reports whether the endpoint's port name is a regex rather than a
 // plain name.
-func (e Endpoint) IsPattern() bool { return e.pattern != nil }
+func (e Endpoint) IsPattern() bool { return e.pattern != "" }
 
-func (e *Endpoint) compile(kind MonitorKind) {
+// compile keeps the endpoint's name pattern when it is a regex within the
+// limits, and says why when it is not judged: a pattern past them is left
+// out with the rest of the monitor's endpoints (TA302). A name that is no
+// valid regex compares literally, as before.
+func (e *Endpoint) compile(kind MonitorKind) string {
 	m, name, _ := e.Match(kind)
 	if m != MatchServicePortName && m != MatchContainerPortName {
-		return
+		return ""
 	}
 	if regexp.QuoteMeta(name) == name {
-		return
+		return ""
 	}
-	if re, err := regexp.Compile("^(?:" + name + ")$"); err == nil {
-		e.pattern = re
+	src := "^(?:" + name + ")$"
+	switch cost, err := patternCost(src); {
+	case err != nil:
+		return ""
+	case len(name) > MaxPatternBytes:
+		return fmt.Sprintf("a port-name pattern of %d bytes (at most %d are judged)", len(name), MaxPatternBytes)
+	case cost > MaxPatternInstructions:
+		return fmt.Sprintf("a port-name pattern of %d regex instructions (at most %d are judged)", cost, MaxPatternInstructions)
 	}
+	e.pattern = src
+	return ""
 }
 
 // Describe renders the endpoint's port for messages: port "prom",
@@ -197,11 +212,18 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 	if err != nil {
 		return nil, err
 	}
-	for _, ep := range sm.Spec.Endpoints {
+	eps := sm.Spec.Endpoints
+	if len(eps) > MaxEndpoints {
+		m.tooMany(field.NewPath("spec", "endpoints"), MaxEndpoints)
+		return m, nil
+	}
+	for _, ep := range eps {
 		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort})
 	}
-	m.compileEndpoints()
-	m.serviceMonitorSecrets(sm.Spec.Endpoints)
+	if !m.compileEndpoints() {
+		return m, nil
+	}
+	m.serviceMonitorSecrets(eps)
 	return m, nil
 }
 
@@ -210,6 +232,10 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 	m, err := newMonitor(pm.ObjectMeta, "PodMonitor", PodMonitor, &pm.Spec.Selector, pm.Spec.NamespaceSelector)
 	if err != nil {
 		return nil, err
+	}
+	if len(pm.Spec.PodMetricsEndpoints) > MaxEndpoints {
+		m.tooMany(field.NewPath("spec", "podMetricsEndpoints"), MaxEndpoints)
+		return m, nil
 	}
 	for _, ep := range pm.Spec.PodMetricsEndpoints {
 		// targetPort is deprecated upstream but still honoured by the
@@ -221,25 +247,23 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 		}
 		m.Endpoints = append(m.Endpoints, e)
 	}
-	m.compileEndpoints()
+	if !m.compileEndpoints() {
+		return m, nil
+	}
 	m.podMonitorSecrets(pm.Spec.PodMetricsEndpoints)
 	return m, nil
 }
 
 func newMonitor(om metav1.ObjectMeta, kind string, k MonitorKind, sel *metav1.LabelSelector, nsSel monitoringv1.NamespaceSelector) (*Monitor, error) {
-	s, err := SelectLabels(sel)
-	if err != nil {
-		return nil, fmt.Errorf("spec.selector: %w", err)
-	}
 	m := &Monitor{
 		Meta: Meta{
 			Ref:         Ref{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: kind, Namespace: om.Namespace, Name: om.Name},
 			Labels:      om.Labels,
 			Annotations: keepOwnAnnotations(om.Annotations),
 		},
-		Kind:     k,
-		Selector: s,
+		Kind: k,
 	}
+	m.Selector = m.selectLabels(sel, field.NewPath("spec", "selector"))
 	switch {
 	case nsSel.Any:
 		// any wins over matchNames.
@@ -253,10 +277,23 @@ func newMonitor(om metav1.ObjectMeta, kind string, k MonitorKind, sel *metav1.La
 	return m, nil
 }
 
-func (m *Monitor) compileEndpoints() {
+// compileEndpoints readies the endpoints' name patterns. When one is past
+// the limits, no endpoint is judged: the monitor keeps none (TA302 says so),
+// so that no rule reads a port as missing that a pattern ta-guard did not
+// evaluate would have matched.
+func (m *Monitor) compileEndpoints() bool {
 	for i := range m.Endpoints {
-		m.Endpoints[i].compile(m.Kind)
+		if why := m.Endpoints[i].compile(m.Kind); why != "" {
+			port := m.EndpointPath(i).Child("port")
+			if m.Endpoints[i].Port == "" {
+				port = m.EndpointPath(i).Child("targetPort")
+			}
+			m.Defects = append(m.Defects, Defect{Field: port, Detail: why})
+			m.Endpoints = nil
+			return false
+		}
 	}
+	return true
 }
 
 func dedupe(in []string) []string {

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
@@ -38,21 +37,13 @@ func promReader(om metav1.ObjectMeta, apiVersion, kind string, c *monitoringv1.C
 		if monitorSel[k] == nil {
 			s.Monitors = SelectNothing("unset")
 		} else {
-			sel, err := SelectLabels(monitorSel[k])
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", s.MonitorsField, err)
-			}
-			s.Monitors = sel
+			s.Monitors = r.selectLabels(monitorSel[k], s.MonitorsField)
 		}
 		if nsSel[k] == nil {
 			s.OwnNamespace = om.Namespace
 			s.Namespaces = SelectAll("own namespace")
 		} else {
-			sel, err := SelectLabels(nsSel[k])
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", s.NamespacesField, err)
-			}
-			s.Namespaces = sel
+			s.Namespaces = r.selectLabels(nsSel[k], s.NamespacesField)
 		}
 		r.Scopes[k] = s
 	}

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -59,7 +58,9 @@ func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, err
 			}
 			parsed, err := labels.Parse(*sel.Label)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", at.Child("selectors").Index(j).Child("label"), err)
+				// Prometheus refuses the whole discovery config.
+				m.invalid(at.Child("selectors").Index(j).Child("label"), "not a valid label selector: "+err.Error())
+				continue
 			}
 			m.SDSelectors = append(m.SDSelectors, SDSelector{Role: role, Namespaces: nss, Selector: parsed, Field: at.Child("selectors").Index(j).Child("label")})
 		}
@@ -72,9 +73,7 @@ func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, err
 func MonitorFromProbe(p *monitoringv1.Probe) (*Monitor, error) {
 	m := ownTargetsMonitor(p.ObjectMeta, monitoringv1.SchemeGroupVersion.String(), Probe)
 	if in := p.Spec.Targets.Ingress; in != nil {
-		if _, err := SelectLabels(&in.Selector); err != nil {
-			return nil, fmt.Errorf("spec.targets.ingress.selector: %w", err)
-		}
+		m.selectLabels(&in.Selector, field.NewPath("spec", "targets", "ingress", "selector"))
 		if !in.NamespaceSelector.Any {
 			for _, n := range dedupe(in.NamespaceSelector.MatchNames) {
 				m.NamespaceRefs = append(m.NamespaceRefs, NamespaceRef{

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Selection is a label selector whose meaning has been decided: it can select
@@ -42,6 +43,31 @@ func SelectLabels(ls *metav1.LabelSelector) (Selection, error) {
 	}
 	return Selection{sel: s, Text: s.String()}, nil
 }
+
+// selectLabels is SelectLabels for a field of o: a selector the API
+// machinery cannot parse selects nothing, and is recorded as a defect (the
+// TA and the Prometheus Operator cannot use it either).
+func (o *Meta) selectLabels(ls *metav1.LabelSelector, path *field.Path) Selection {
+	s, err := SelectLabels(ls)
+	if err != nil {
+		o.invalid(path, "not a valid label selector: "+err.Error())
+		return SelectNothing("invalid")
+	}
+	return s
+}
+
+func (o *Meta) invalid(path *field.Path, detail string) {
+	o.Defects = append(o.Defects, Defect{Field: path, Invalid: true, Detail: detail})
+}
+
+// tooMany records a list longer than ta-guard judges: it is left out.
+func (o *Meta) tooMany(path *field.Path, limit int) {
+	// n is not said: the informers keep only the first limit+1 items.
+	o.Defects = append(o.Defects, Defect{Field: path, Detail: fmt.Sprintf("more than %d items; at most %d are judged", limit, limit)})
+}
+
+// Invalid reports whether the selector was not valid as written.
+func (s Selection) Invalid() bool { return s.nothing && s.Text == "invalid" }
 
 // SelectMap is a plain equality map (a Service's selector, a v1alpha1 TA
 // selector); the caller decides what an empty map means.

@@ -51,6 +51,29 @@ func (p *Policy) ActionFor(id rules.ID) rules.Action {
 	return r.Default
 }
 
+// Enforcing reports whether the policy denies on any rule. Under such a
+// policy an answer without a verdict is never an allow: the webhook answers
+// with an error instead, and the API server applies failurePolicy (Fail in
+// the enforce overlay).
+func (p *Policy) Enforcing() bool {
+	for _, r := range rules.All() {
+		if p.ActionFor(r.ID) == rules.Deny {
+			return true
+		}
+	}
+	return false
+}
+
+// DeniesAny reports whether the policy denies on one of the rules.
+func (p *Policy) DeniesAny(ids ...rules.ID) bool {
+	for _, id := range ids {
+		if p.ActionFor(id) == rules.Deny {
+			return true
+		}
+	}
+	return false
+}
+
 // Excluded reports whether objects in the namespace are left unchecked.
 func (p *Policy) Excluded(namespace string) bool {
 	return p != nil && namespace != "" && p.ExcludeNamespaces[namespace]

@@ -89,6 +89,8 @@ const (
 	TA107 ID = "TA107"
 	TA108 ID = "TA108"
 	TA109 ID = "TA109"
+	TA301 ID = "TA301"
+	TA302 ID = "TA302"
 	TA201 ID = "TA201"
 	TA202 ID = "TA202"
 )
@@ -120,6 +122,8 @@ var catalog = []Rule{
 	{TA109, "secret-not-found", Warn, true, "a monitor endpoint names a Secret, or a key of it, that does not exist"},
 	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a job of a ServiceMonitor a TA reads with no port on any Service"},
 	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
+	{TA301, "selector-invalid", Warn, false, "a label selector that cannot be parsed: the TA and the Prometheus Operator cannot use it either, so nothing is read through it"},
+	{TA302, "too-large-to-judge", Warn, false, "a list or pattern past the limits ta-guard judges (endpoints, port-name patterns): that part was not checked"},
 }
 
 // orderDependent are the rules whose finding an object applied a moment

@@ -117,6 +117,9 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 				continue
 			}
 			for _, m := range ev.after.Monitors(k, probe.Scopes[k].Monitors.Selector()) {
+				if ev.expired() {
+					return
+				}
 				if probe.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
 					if example == "" && ev.shows(m.Ref) {
 						example = m.Ref.String()
@@ -152,6 +155,9 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	// it is free, the index look-up of the object's readers is not.
 	var example *model.Monitor
 	for _, m := range ev.after.Monitors(k, labels.Everything()) {
+		if ev.expired() {
+			return
+		}
 		// One a Prometheus (or another TA) reads is not meant for this TA.
 		if probe.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) && len(ev.after.ReadersOf(m)) == 0 {
 			example = m
@@ -215,6 +221,9 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	ev.scopeFact(a, k)
 	if ev.trace && !s.Monitors.Nothing() {
 		for _, m := range ev.after.Monitors(k, s.Monitors.Selector()) {
+			if ev.expired() {
+				return
+			}
 			if a.Reads(m, ev.after.Namespace(m.Ref.Namespace)) {
 				ev.result.Reads = append(ev.result.Reads, m)
 			}
@@ -294,6 +303,9 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	var orphans []*model.Monitor
 	for _, k := range model.MonitorKinds {
 		for _, m := range ev.before.Monitors(k, old.Scopes[k].Monitors.Selector()) {
+			if ev.expired() {
+				return
+			}
 			if !old.Reads(m, ev.before.Namespace(m.Ref.Namespace)) {
 				continue
 			}
@@ -362,6 +374,9 @@ func (ev *evaluation) leftUnread(a *model.Allocator) {
 		// old version alone (TA011's): the view's list is enough, and the
 		// checks below are against the state after the change.
 		for _, m := range ev.view.UnreadMonitors(k) {
+			if ev.expired() {
+				return
+			}
 			if skip := policy.Skips(m.Annotations); skip["*"] || skip[string(rules.TA101)] {
 				continue
 			}

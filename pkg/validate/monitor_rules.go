@@ -20,9 +20,15 @@ func (ev *evaluation) monitorRules(m *model.Monitor) {
 	}
 	ev.notSelected(m)
 	ev.namespacesExist(m)
+	if ev.expired() {
+		return
+	}
 	if !m.Kind.SelectsWorkloads() {
 		ev.sdSelectorsMatch(m)
 		return // its other targets are its own: nothing of the cluster to match
+	}
+	if m.Selector.Invalid() {
+		return // TA301 says why it matches nothing; its ports cannot be judged
 	}
 	if m.Kind == model.ServiceMonitor {
 		svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
@@ -315,6 +321,9 @@ func podsNearMiss(ev *evaluation, m *model.Monitor) []string {
 // serviceMonitorPorts is TA103 and TA104 for a ServiceMonitor.
 func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Service) {
 	for i, ep := range m.Endpoints {
+		if ev.expired() {
+			return
+		}
 		subject := fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i))
 		mode, name, num := ep.Match(model.ServiceMonitor)
 		numeric := mode == model.MatchServicePortName && !ep.IsPattern() && isDigits(name)
@@ -361,6 +370,9 @@ func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
 		return
 	}
 	for i, ep := range m.Endpoints {
+		if ev.expired() {
+			return
+		}
 		mode, name, num := ep.Match(model.PodMonitor)
 		if mode == model.MatchAll || onPods(model.PodMonitor, ep, pods) != missing {
 			continue

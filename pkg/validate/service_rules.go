@@ -36,6 +36,9 @@ func (ev *evaluation) serviceRules(s *model.Service) {
 // job while others miss (the monitor's TA103 says so).
 func (ev *evaluation) portMismatch(s *model.Service) {
 	for _, m := range ev.after.MonitorsSelecting(model.ServiceMonitor, s.Ref.Namespace, s.Labels) {
+		if ev.expired() {
+			return
+		}
 		if len(m.Endpoints) == 0 {
 			continue
 		}
@@ -80,6 +83,9 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 // the old Service finds none on any Service after the change.
 func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 	for _, m := range ev.before.MonitorsSelecting(model.ServiceMonitor, old.Ref.Namespace, old.Labels) {
+		if ev.expired() {
+			return
+		}
 		if !readByAllocator(ev.after.ReadersOf(m)) || !describedSet(ev.after, m.Namespaces) {
 			continue // no TA goes blind, or the target may be on a Service the view does not describe
 		}

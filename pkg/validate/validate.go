@@ -6,6 +6,8 @@ package validate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -111,23 +113,24 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 	}
 	var err error
 	if !policy.Skips(meta.Annotations)["*"] {
+		ev.defects(meta)
 		switch o := subj.(type) {
 		case *model.Allocator:
 			ev.allocatorRules(o)
-			if opts.Facts != nil && req.Operation != Delete {
+			if opts.Facts != nil && req.Operation != Delete && !ev.expired() {
 				err = ev.liveAllocator(ctx, o, opts.Facts)
 				ev.collectorPods(o)
 			}
 		case *model.Monitor:
 			ev.monitorRules(o)
-			if req.Operation != Delete {
+			if req.Operation != Delete && !ev.expired() {
 				ev.perNode(o)
 			}
-			if opts.Facts != nil && req.Operation != Delete {
+			if opts.Facts != nil && req.Operation != Delete && !ev.expired() {
 				ev.noEndpoints(o)
 				err = ev.secretAccess(ctx, o, opts.Facts)
 			}
-			if opts.Trace && req.Operation != Delete {
+			if opts.Trace && req.Operation != Delete && !ev.expired() {
 				t := Trace(ev.after, o)
 				ev.result.Monitor = &t
 			}
@@ -135,8 +138,28 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 			ev.serviceRules(o)
 		}
 	}
+	if ev.outOfTime {
+		// Findings made before the deadline stand; what was not reached
+		// is unknown, which only the caller can weigh (a deny found is
+		// still certain).
+		ev.finish(meta, opts.Policy)
+		return ev.result, fmt.Errorf("%w: %w", ErrOutOfTime, ctx.Err())
+	}
 	ev.finish(meta, opts.Policy)
 	return ev.result, err
+}
+
+// ErrOutOfTime is returned when the request's deadline passed before every
+// rule ran.
+var ErrOutOfTime = errors.New("the rules did not finish before the request's deadline")
+
+// expired reports, and remembers, that the request's deadline has passed:
+// loops over what the object lists stop there.
+func (ev *evaluation) expired() bool {
+	if !ev.outOfTime && ev.ctx != nil && ev.ctx.Err() != nil {
+		ev.outOfTime = true
+	}
+	return ev.outOfTime
 }
 
 // evaluation carries one request through the rules.
@@ -156,6 +179,8 @@ type evaluation struct {
 	result   Result
 	// readers memoizes ReadersOf(readersFor) (readersOf).
 	readers    []*model.Reader
+	// outOfTime: the request's deadline passed and some rules did not run.
+	outOfTime bool
 	readersFor *model.Monitor
 	// aud is who reads the findings (nil: anyone); seen memoizes its
 	// answers by namespace and resource (shows).
