@@ -33,6 +33,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/lru"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/pkg/validate"
@@ -79,7 +80,10 @@ type Reviewer struct {
 
 	mu      sync.Mutex
 	answers map[string]answer
-	budgets map[string]*rate.Limiter
+	// budgets are the requesters' limiters, the least recently used
+	// forgotten past maxEntries: a flood of new requesters cannot reset
+	// the budgets of those already spending theirs.
+	budgets *lru.Cache
 	// inflight shares one API call among concurrent requests asking the
 	// same question.
 	inflight singleflight.Group
@@ -101,7 +105,7 @@ const maxEntries = 20000
 func NewReviewer(r client.Reader, w client.Writer) *Reviewer {
 	return &Reviewer{Reader: r, Creator: w, TTL: 30 * time.Second, Wait: 1500 * time.Millisecond,
 		CallTimeout: 10 * time.Second, Budget: 10, Burst: 60, Parallel: 8, now: time.Now,
-		answers: map[string]answer{}, budgets: map[string]*rate.Limiter{}}
+		answers: map[string]answer{}, budgets: lru.New(maxEntries)}
 }
 
 // InvalidateRBAC marks every permission answer stale: a Role, ClusterRole or
@@ -166,13 +170,15 @@ func (r *Reviewer) spend(ctx context.Context) bool {
 		return true
 	}
 	r.mu.Lock()
-	l := r.budgets[user]
-	if l == nil {
-		if len(r.budgets) >= maxEntries {
-			r.budgets = map[string]*rate.Limiter{}
-		}
+	if r.budgets == nil {
+		r.budgets = lru.New(maxEntries)
+	}
+	var l *rate.Limiter
+	if v, ok := r.budgets.Get(user); ok {
+		l = v.(*rate.Limiter)
+	} else {
 		l = rate.NewLimiter(r.Budget, max(r.Burst, 1))
-		r.budgets[user] = l
+		r.budgets.Add(user, l)
 	}
 	r.mu.Unlock()
 	return l.Wait(ctx) == nil

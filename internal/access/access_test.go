@@ -371,3 +371,26 @@ func TestCancelledRequestDoesNotCancelSharedCall(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.EqualValues(t, 1, w.n.Load())
 }
+
+// A requester who spent the budget cannot have it back by making others
+// appear: new requesters push out the least recently used ones, never the
+// active one, and the cache of budgets stays bounded.
+func TestBudgetIsNotResetByNewRequesters(t *testing.T) {
+	r := NewReviewer(nil, &slowReviews{})
+	r.Budget, r.Burst = 0.001, 1
+	// A deadline makes the limiter answer at once when no token comes
+	// in time, as the webhook's requests have.
+	mallory, cancel := context.WithTimeout(WithRequester(context.Background(), "mallory"), time.Minute)
+	defer cancel()
+	require.True(t, r.spend(mallory))
+	for i := range maxEntries + 10 {
+		if i%1000 == 0 {
+			// mallory keeps asking: she stays among the recently used.
+			assert.False(t, r.spend(mallory), "after %d other requesters", i)
+		}
+		short, cancel := context.WithTimeout(WithRequester(context.Background(), fmt.Sprintf("u%d", i)), time.Millisecond)
+		r.spend(short)
+		cancel()
+	}
+	assert.LessOrEqual(t, r.budgets.Len(), maxEntries)
+}

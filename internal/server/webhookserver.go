@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,8 +39,9 @@ const (
 	// is never cut while the API server still waits for it.
 	DefaultWriteTimeout = 35 * time.Second
 	// Below the 90 s after which the API server's client drops idle
-	// connections itself.
-	DefaultIdleTimeout = 60 * time.Second
+	// connections itself, and short enough that idle connections opened
+	// to hold memory go soon (the caps bound how many there are).
+	DefaultIdleTimeout = 30 * time.Second
 	// The API server's headers are a few hundred bytes.
 	DefaultMaxHeaderBytes = 16 << 10
 	// DefaultInFlightBytes bounds the bodies read at once. A request costs
@@ -67,8 +69,13 @@ type webhookServerOptions struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                                            int
 	// InFlightBytes is the budget of request bodies being read or handled
-	// at once, weighted by their declared length.
+	// at once, weighted by their declared length. A caller without a
+	// verified client certificate gets at most a quarter of it per
+	// address, so that no pod can hold what the API server needs.
 	InFlightBytes int64
+	// MaxConns and MaxConnsPerAddr cap the open connections (0: the
+	// defaults).
+	MaxConns, MaxConnsPerAddr int
 	Log           logr.Logger
 }
 
@@ -82,6 +89,8 @@ type webhookServer struct {
 	routes  crwebhook.Server
 	budget  *semaphore.Weighted
 	started atomic.Bool
+	// shares are the per-address budgets of unverified callers.
+	shares *addrShares
 }
 
 var _ crwebhook.Server = (*webhookServer)(nil)
@@ -107,10 +116,17 @@ func newWebhookServer(o webhookServerOptions) *webhookServer {
 	if o.Port == 0 {
 		o.Port = crwebhook.DefaultPort
 	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerAddr == 0 {
+		o.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
 	return &webhookServer{
 		o:      o,
 		routes: crwebhook.NewServer(crwebhook.Options{Port: o.Port, WebhookMux: http.NewServeMux()}),
 		budget: semaphore.NewWeighted(o.InFlightBytes),
+		shares: &addrShares{size: max(o.InFlightBytes/4, webhook.MaxRequestBytes), held: map[string]*share{}},
 	}
 }
 
@@ -172,7 +188,10 @@ func (s *webhookServer) Start(ctx context.Context) error {
 	}()
 	s.o.Log.Info("serving webhook", "addr", s.addr(), "readTimeout", s.o.ReadTimeout, "inFlightBytes", s.o.InFlightBytes)
 	s.started.Store(true)
-	if err := srv.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	limited := limitConns(ln, s.o.MaxConns, s.o.MaxConnsPerAddr, func(addr string) {
+		s.o.Log.V(1).Info("connection refused: too many open", "addr", addr)
+	})
+	if err := srv.Serve(tls.NewListener(limited, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	<-done
@@ -236,14 +255,14 @@ func (s *webhookServer) bounded(hook http.Handler) http.Handler {
 		// for reading, checking and answering.
 		wait := min(timeout, s.o.ReadTimeout) / 2
 		wctx, cancel := context.WithTimeout(r.Context(), wait)
-		err := s.budget.Acquire(wctx, n)
+		release, err := s.acquire(wctx, r, n)
 		cancel()
 		if err != nil {
 			refuse(w, r, http.StatusServiceUnavailable, "busy",
 				fmt.Sprintf("ta-guard was reading as many requests as its memory allows for %s", wait.Round(time.Millisecond)))
 			return
 		}
-		defer s.budget.Release(n)
+		defer release()
 		// The answer must reach the API server before it gives up: a wait
 		// for budget is taken from the live look-ups' time, not added to it.
 		ctx, cancel := context.WithDeadline(r.Context(), start.Add(timeout-min(timeout/10, time.Second)))
@@ -252,6 +271,69 @@ func (s *webhookServer) bounded(hook http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, webhook.MaxRequestBytes)
 		hook.ServeHTTP(w, r)
 	})
+}
+
+// acquire takes n bytes of the budget for r: a caller without a verified
+// client certificate first from its address's share, then from the whole.
+func (s *webhookServer) acquire(ctx context.Context, r *http.Request, n int64) (func(), error) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		if err := s.budget.Acquire(ctx, n); err != nil {
+			return nil, err
+		}
+		return func() { s.budget.Release(n) }, nil
+	}
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	sh := s.shares.get(addr)
+	if err := sh.sem.Acquire(ctx, n); err != nil {
+		s.shares.put(addr, sh)
+		return nil, err
+	}
+	if err := s.budget.Acquire(ctx, n); err != nil {
+		sh.sem.Release(n)
+		s.shares.put(addr, sh)
+		return nil, err
+	}
+	return func() {
+		s.budget.Release(n)
+		sh.sem.Release(n)
+		s.shares.put(addr, sh)
+	}, nil
+}
+
+// addrShares are semaphores by client address, kept while in use: the
+// addresses that hold none cost nothing.
+type addrShares struct {
+	size int64
+	mu   sync.Mutex
+	held map[string]*share
+}
+
+type share struct {
+	sem  *semaphore.Weighted
+	refs int
+}
+
+func (a *addrShares) get(addr string) *share {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	sh := a.held[addr]
+	if sh == nil {
+		sh = &share{sem: semaphore.NewWeighted(a.size)}
+		a.held[addr] = sh
+	}
+	sh.refs++
+	return sh
+}
+
+func (a *addrShares) put(addr string, sh *share) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sh.refs--; sh.refs == 0 {
+		delete(a.held, addr)
+	}
 }
 
 // requestTimeout is how long the API server waits for this answer: it says
