@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
+.PHONY: fuzz-short all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
@@ -22,7 +22,7 @@ plugin:
 ## test: lint, then every test (unit, golden, and those on a real API server).
 ## The first run builds kube-apiserver, etcd and kubectl from the Go module
 ## proxy (about 5 minutes on 2 cores); later runs reuse them from .cache/.
-test: lint k8s-bins unit
+test: lint k8s-bins unit fuzz-short
 
 unit:
 	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh --print-dir)" $(GO) test -count=1 ./...
@@ -68,8 +68,10 @@ bench-check: build
 	$(GO) run ./test/checkbench -ta-guard bin/ta-guard -gator "$$(hack/gator.sh)" -scales $(BENCH_CHECK_SCALES) -runs 3
 
 ## fuzz: each fuzz target for $(FUZZTIME), one after another (docs/fuzzing.md);
-## their seeds in testdata/fuzz/ already run in `make test`.
-FUZZTIME ?= 30s
+## their seeds in testdata/fuzz/ already run in `make test`, and
+## fuzz-short (part of `make test`) fuzzes each for $(FUZZTIME_SHORT).
+FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 5s
 FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
 	FuzzAdmissionObjects:./internal/webhook FuzzAdmissionBody:./internal/webhook
 fuzz:
@@ -77,6 +79,9 @@ fuzz:
 	  echo "== $${t%%:*} ($${t#*:}, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
 	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 ## crds: regenerate the Prometheus Operator CRDs of the tests from its Go types.
 crds:

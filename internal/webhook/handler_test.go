@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
 func seed(t *testing.T, name string) string {
@@ -282,6 +284,78 @@ func TestWarningChannelIsBounded(t *testing.T) {
 			if tt.findings == 3 {
 				assert.Len(t, resp.Warnings, 3)
 			}
+		})
+	}
+}
+
+// failingFacts is an API server that answers no live question: down, or
+// the requester's budget spent with no earlier answer to fall back on.
+type failingFacts struct{}
+
+var errNoAnswer = errors.New("this requester's budget of access reviews is spent")
+
+func (failingFacts) MonitorKindServed(model.MonitorKind) bool { return true }
+func (failingFacts) ServiceAccountExists(context.Context, string, string) (bool, error) {
+	return false, errNoAnswer
+}
+func (failingFacts) MissingPermissions(context.Context, string, string, []validate.Permission) ([]validate.Permission, error) {
+	return nil, errNoAnswer
+}
+func (failingFacts) MayGetSecret(context.Context, string, string, string, string) (bool, error) {
+	return false, errNoAnswer
+}
+func (failingFacts) LookupSecret(context.Context, string, string) (validate.SecretInfo, error) {
+	return validate.SecretInfo{}, errNoAnswer
+}
+
+// A live rule the policy denies on, left undecided (no answer in time, no
+// last known one), is no allow: the answer is an error status, which the
+// API server handles by failurePolicy. A policy that denies on no live rule
+// admits with a one-line "not checked" warning, and a denial found anyway
+// stays a denial.
+func TestLiveChecksCannotBeStarvedIntoAnAllow(t *testing.T) {
+	view := testenv.SeedStore(t, "servicemonitor.yaml", "service.yaml")
+	req := request(t, admissionv1.Create, collectorKind, seed(t, "collector.yaml"), "")
+	tests := []struct {
+		name    string
+		pol     *policy.Policy
+		status  int  // error answer expected
+		allowed bool // otherwise
+	}{
+		{"TA010 deny: an error answer", &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA010: rules.Deny}}, 503, false},
+		{"TA008 deny: an error answer", &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA008: rules.Deny}}, 503, false},
+		{"no live rule denied: admitted, said so", &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA003: rules.Deny}}, 0, true},
+		{"a denial found anyway stands", &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA010: rules.Deny, rules.TA003: rules.Deny}}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := newHandler(t, view, tt.pol)
+			h.Facts = failingFacts{}
+			r := req
+			if !tt.allowed && tt.status == 0 {
+				r = request(t, admissionv1.Create, collectorKind, seed(t, "collector-selectors-omitted.yaml"), "")
+			}
+			resp := h.Handle(context.Background(), r)
+			if !tt.allowed && tt.status == 0 {
+				require.False(t, resp.Allowed)
+				assert.Contains(t, resp.Result.Message, "TA003")
+				require.NotEmpty(t, resp.Warnings)
+				assert.Contains(t, resp.Warnings[len(resp.Warnings)-1], "not every check ran")
+				assert.False(t, strings.HasPrefix(resp.Warnings[len(resp.Warnings)-1], NotChecked), "a denial is no \"not checked\"")
+				return
+			}
+			if tt.status != 0 {
+				status, msg, ok := IsErrorAnswer(resp)
+				require.True(t, ok, "%+v", resp)
+				assert.Equal(t, tt.status, status)
+				assert.Contains(t, msg, errNoAnswer.Error())
+				return
+			}
+			require.True(t, resp.Allowed, "%+v", resp.Result)
+			require.NotEmpty(t, resp.Warnings)
+			last := resp.Warnings[len(resp.Warnings)-1]
+			assert.True(t, strings.HasPrefix(last, NotChecked), last)
+			assert.NotContains(t, last, "\n")
 		})
 	}
 }

@@ -194,11 +194,13 @@ spec:
 			kept:      []string{"a Pod in a namespace you cannot read (its ports not shown)"},
 		},
 		{
-			name:  "TA101 closest TA: its name and namespace lists stay out, the labels it needs stay in",
+			// Its selector's labels are team-b's too: a tenant must not
+			// learn them (issue 26), only what kind of miss it is.
+			name:  "TA101 closest TA: its name, namespace lists and selector labels stay out",
 			obj:   leakSM("{app: web}", "{matchLabels: {app: web}}", "{}", "[{port: metrics}]"),
 			world: []string{leakNSa, leakNSb, leakTAPicky, leakWeb}, rule: rules.TA101,
-			forbidden: []string{"b-platform-otel", "b-secret-tenant", "team-b"},
-			kept:      []string{"team=observed", "closest TA (an OpenTelemetryCollector in a namespace you cannot read)", "not in its allowNamespaces"},
+			forbidden: []string{"b-platform-otel", "b-secret-tenant", "team-b", "team=observed", "observed"},
+			kept:      []string{"closest TA (an OpenTelemetryCollector in a namespace you cannot read)", "does not match its serviceMonitorSelector", "not in its allowNamespaces"},
 		},
 		{
 			name:  "TA202 a foreign ServiceMonitor selects the Service",

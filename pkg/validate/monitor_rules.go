@@ -66,10 +66,9 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	name := best.Ref.String()
 	shown := ev.shows(best.Ref)
 	if !shown {
-		// The user fixes their own monitor: what the closest TA's selectors
-		// require of it (labels, namespace labels) stays, since it is the
-		// fix. Which TA that is, and the namespaces it lists, belong to a
-		// namespace the user may not read.
+		// Which TA that is, the namespaces it lists and the labels its
+		// selectors ask for belong to a namespace the user may not read:
+		// the finding says what kind of miss it is, its owners the rest.
 		name = "TA (" + unseen(1, best.Ref.Kind) + ")"
 		bestWhy = redactedWhyNot(best, m, ns, bestWhy)
 	}
@@ -82,7 +81,7 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	if !shown {
 		of = "that TA"
 	}
-	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
+	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); shown && len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
 		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, of))
 	} else {
 		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, of))
@@ -150,6 +149,13 @@ func redactedWhyNot(a *model.Allocator, m *model.Monitor, ns *model.Namespace, w
 			out[i] = fmt.Sprintf("its %s is unset, so it reads only its own namespace", f)
 		case model.NotAllowed:
 			out[i] = fmt.Sprintf("namespace %s is not in its allowNamespaces", m.Ref.Namespace)
+		case model.LabelsUnmet, model.NamespaceLabels:
+			// The labels it asks for are that namespace's business: a
+			// tenant must not learn them, nor try labels until the
+			// warning goes to find them out.
+			f := mi.Field.String()
+			f = f[strings.LastIndexByte(f, '.')+1:]
+			out[i] = fmt.Sprintf("it does not match its %s (what that selector asks for is not shown)", f)
 		}
 	}
 	return out

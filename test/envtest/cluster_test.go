@@ -32,6 +32,10 @@ type webhookSetup struct {
 	// its probe goes through ta-guard, which a suite may make refuse the
 	// API server (a client CA the API server has no certificate for).
 	NoConversion bool
+	// Unverified runs ta-guard without --client-ca-file and gives the API
+	// server no client certificate: ta-guard then believes no userInfo.
+	// Every other setup is the documented one, with both.
+	Unverified bool
 }
 
 // liveWebhook is a real kube-apiserver and etcd with ta-guard registered and
@@ -61,6 +65,10 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 	if s.Env != nil {
 		s.Env(env)
 	}
+	clientCAFile := ""
+	if !s.Unverified {
+		clientCAFile = apiServerIdentity(t, env)
+	}
 	cfg, err := env.Start()
 	require.NoError(t, err, "starting kube-apiserver and etcd")
 	t.Cleanup(func() { _ = env.Stop() })
@@ -82,6 +90,7 @@ func startWebhook(t *testing.T, s webhookSetup) *liveWebhook {
 		// With a 1 ms cache every apply asks again: no per-requester budget
 		// would fit the suites' pace (the storm test sets its own).
 		AccessBudget: 1e6, AccessBurst: 1e6,
+		ClientCAFile: clientCAFile,
 	}
 	if s.Tune != nil {
 		s.Tune(&opts)

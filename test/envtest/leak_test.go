@@ -84,3 +84,44 @@ spec:
 	}, 30*time.Second, 200*time.Millisecond)
 	t.Logf("admin:\n%s\ndeveloper:\n%s", asAdmin, asDevWarnings)
 }
+
+// Without a client certificate proving the API server is the caller,
+// ta-guard believes no userInfo: even the cluster admin's dry run is
+// answered as if by someone who may read only the request's namespace,
+// since anyone who can reach the port could have claimed to be the admin.
+func TestUnverifiedCallerIsToldNothingElsewhere(t *testing.T) {
+	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Unverified: true})
+	ctx, k := lw.ctx, lw.k
+	for _, ns := range []string{"team-a", "team-b"} {
+		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	for _, u := range objectsFromYAML(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: secret-billing, namespace: team-b, labels: {app: billing}}
+spec:
+  selector: {app: billing}
+  ports: [{name: admin-9000, port: 9000}]
+`) {
+		_, err := k.apply(ctx, u)
+		require.NoError(t, err)
+	}
+	_, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
+	require.NoError(t, err)
+	monitor := objectsFromYAML(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: billing, namespace: team-a}
+spec:
+  namespaceSelector: {matchNames: [team-b]}
+  selector: {matchLabels: {app: billing}}
+  endpoints: [{port: metrics}]
+`)[0]
+	k.warn.take()
+	require.NoError(t, k.Create(ctx, monitor, client.DryRunAll))
+	got := strings.Join(k.warn.take(), "\n")
+	require.Contains(t, got, "TA103", "the admin is still warned")
+	assert.NotContains(t, got, "secret-billing")
+	assert.NotContains(t, got, "admin-9000")
+	assert.Contains(t, got, "cannot read")
+}
