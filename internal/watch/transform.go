@@ -21,12 +21,13 @@ import (
 // informer's list and watch errors.
 func CacheOptions(errs *ListErrors) cache.Options {
 	o := cache.Options{
-		DefaultTransform: stripMeta,
+		// Monitors are stripped by the default transform: a ByObject
+		// entry needs its kind served when the cache is built, and the
+		// monitoring CRDs may come later.
+		DefaultTransform: stripDefault,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:                  {Transform: stripPod},
-			&corev1.Service{}:              {Transform: stripService},
-			&monitoringv1.ServiceMonitor{}: {Transform: stripMonitor},
-			&monitoringv1.PodMonitor{}:     {Transform: stripMonitor},
+			&corev1.Pod{}:     {Transform: stripPod},
+			&corev1.Service{}: {Transform: stripService},
 		},
 	}
 	if errs != nil {
@@ -93,6 +94,14 @@ func stripService(obj any) (any, error) {
 	return s, nil
 }
 
+func stripDefault(obj any) (any, error) {
+	switch obj.(type) {
+	case *monitoringv1.ServiceMonitor, *monitoringv1.PodMonitor:
+		return stripMonitor(obj)
+	}
+	return stripMeta(obj)
+}
+
 // stripMonitor keeps at most model.MaxEndpoints+1 endpoints: past the
 // limit the model reads none of them (TA302), and a stored monitor of a
 // million endpoints would otherwise be held whole for as long as it exists.
@@ -118,8 +127,6 @@ func Strip(obj any) (any, error) {
 		return stripPod(obj)
 	case *corev1.Service:
 		return stripService(obj)
-	case *monitoringv1.ServiceMonitor, *monitoringv1.PodMonitor:
-		return stripMonitor(obj)
 	}
-	return stripMeta(obj)
+	return stripDefault(obj)
 }

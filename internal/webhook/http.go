@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
@@ -80,7 +81,7 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := rh.h.Handle(withCaller(r.Context(), r), req)
 	if status, msg, ok := IsErrorAnswer(resp); ok {
-		http.Error(w, msg, status)
+		writeStatus(w, status, msg)
 		return
 	}
 	writeReview(w, apiVersion, req.UID, resp)
@@ -127,7 +128,7 @@ func (rh *reviewHandler) Refuse(w http.ResponseWriter, r *http.Request, status i
 func (rh *reviewHandler) refuseWith(w http.ResponseWriter, uid types.UID, status int, reason, why string) {
 	if uid == "" || rh.h.policy().Enforcing() {
 		rh.h.count(reason)
-		http.Error(w, oneLine("ta-guard could not judge this change: "+why), status)
+		writeStatus(w, status, oneLine("ta-guard could not judge this change: "+why))
 		return
 	}
 	rh.h.Log.Info("request admitted unchecked", "reason", reason, "why", why, "uid", uid)
@@ -240,6 +241,32 @@ func writeReview(w http.ResponseWriter, apiVersion string, uid types.UID, resp a
 	w.Header().Set("Content-Type", "application/json")
 	// A write error is a client gone: there is no one left to tell.
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// writeStatus answers with an error status whose body is a metav1.Status:
+// the API server's client shows its message in the failure ("failed
+// calling webhook ...: <message>"), where a plain-text body is replaced by
+// a generic phrase of the status code.
+func writeStatus(w http.ResponseWriter, code int, msg string) {
+	st := metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure, Message: msg, Code: int32(code),
+		Reason: metav1.StatusReasonServiceUnavailable,
+	}
+	switch code {
+	case http.StatusBadRequest:
+		st.Reason = metav1.StatusReasonBadRequest
+	case http.StatusUnprocessableEntity:
+		st.Reason = metav1.StatusReasonInvalid
+	case http.StatusRequestEntityTooLarge:
+		st.Reason = metav1.StatusReasonRequestEntityTooLarge
+	case http.StatusInternalServerError:
+		st.Reason = metav1.StatusReasonInternalError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(st)
 }
 
 // uidOf reads request.uid from the start of a review, or "" when it is not

@@ -92,7 +92,7 @@ spec:
 func TestUnverifiedCallerIsToldNothingElsewhere(t *testing.T) {
 	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Unverified: true})
 	ctx, k := lw.ctx, lw.k
-	for _, ns := range []string{"team-a", "team-b"} {
+	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
 		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
 	for _, u := range objectsFromYAML(t, `

@@ -35,7 +35,7 @@ func TestWebhookTLS(t *testing.T) {
 	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
 	require.NoError(t, os.WriteFile(caFile, caPEM, 0o600))
 	healthPort := freePort(t)
-	lw := startWebhook(t, webhookSetup{NoConversion: true, Tune: func(o *server.Options) {
+	lw := startWebhook(t, webhookSetup{NoConversion: true, Unverified: true, Tune: func(o *server.Options) {
 		o.ClientCAFile = caFile
 		o.HealthAddr = fmt.Sprintf("127.0.0.1:%d", healthPort)
 	}})
