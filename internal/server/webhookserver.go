@@ -76,7 +76,7 @@ type webhookServerOptions struct {
 	// MaxConns and MaxConnsPerAddr cap the open connections (0: the
 	// defaults).
 	MaxConns, MaxConnsPerAddr int
-	Log           logr.Logger
+	Log                       logr.Logger
 }
 
 // webhookServer is the admission endpoint: controller-runtime's

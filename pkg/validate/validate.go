@@ -178,9 +178,9 @@ type evaluation struct {
 	checks   []pending
 	result   Result
 	// readers memoizes ReadersOf(readersFor) (readersOf).
-	readers    []*model.Reader
+	readers []*model.Reader
 	// outOfTime: the request's deadline passed and some rules did not run.
-	outOfTime bool
+	outOfTime  bool
 	readersFor *model.Monitor
 	// aud is who reads the findings (nil: anyone); seen memoizes its
 	// answers by namespace and resource (shows).

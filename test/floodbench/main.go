@@ -151,7 +151,9 @@ func run(bin string, d time.Duration) error {
 		n    int
 		run  func(ctx context.Context, i int) string
 	}{
-		{"6 MB declared", 8, func(ctx context.Context, i int) string { return post(ctx, target, src(i), bytes.NewReader(make([]byte, 6_000_000)), 6_000_000) }},
+		{"6 MB declared", 8, func(ctx context.Context, i int) string {
+			return post(ctx, target, src(i), bytes.NewReader(make([]byte, 6_000_000)), 6_000_000)
+		}},
 		{"6 MB chunked", 8, func(ctx context.Context, i int) string {
 			return post(ctx, target, src(i), io.MultiReader(bytes.NewReader(make([]byte, 6_000_000))), -1)
 		}},
@@ -445,4 +447,3 @@ func status(pid int, field string) int64 {
 	}
 	return 0
 }
-
