@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 GOFLAGS_BUILD := -trimpath
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: fuzz-short all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
+.PHONY: bench-flood fuzz-short all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
@@ -66,6 +66,14 @@ bench-webhook:
 BENCH_CHECK_SCALES ?= 0.1,1,3
 bench-check: build
 	$(GO) run ./test/checkbench -ta-guard bin/ta-guard -gator "$$(hack/gator.sh)" -scales $(BENCH_CHECK_SCALES) -runs 3
+
+## bench-flood: issue 26's load test: a 60 s flood of hostile requests at the
+## webhook port while a denied collector goes through the real API server
+## once a second (docs/benchmarks.md). It fails if that collector is ever
+## admitted or the webhook's peak memory reaches the Deployment's limit.
+FLOOD_DURATION ?= 60s
+bench-flood: build k8s-bins
+	$(GO) run ./test/floodbench -ta-guard $(BIN) -duration $(FLOOD_DURATION)
 
 ## fuzz: each fuzz target for $(FUZZTIME), one after another (docs/fuzzing.md);
 ## their seeds in testdata/fuzz/ already run in `make test`, and

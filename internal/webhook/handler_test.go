@@ -359,3 +359,24 @@ func TestLiveChecksCannotBeStarvedIntoAnAllow(t *testing.T) {
 		})
 	}
 }
+
+// A request whose deadline passes while the rules run is no allow under an
+// enforcing policy (what the request holds decides how long they take).
+func TestDeadlineIsNoAllowUnderEnforcement(t *testing.T) {
+	view := testenv.SeedStore(t, "collector.yaml", "service.yaml")
+	req := request(t, admissionv1.Create, metav1.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, seed(t, "servicemonitor.yaml"), "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h, m := newHandler(t, view, &policy.Policy{DefaultAction: rules.Deny})
+	status, msg, ok := IsErrorAnswer(h.Handle(ctx, req))
+	require.True(t, ok)
+	assert.Equal(t, 503, status)
+	assert.Contains(t, msg, "deadline")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.Unchecked.WithLabelValues("deadline")))
+
+	h, _ = newHandler(t, view, nil)
+	resp := h.Handle(ctx, req)
+	assert.True(t, resp.Allowed)
+	require.NotEmpty(t, resp.Warnings)
+	assert.True(t, strings.HasPrefix(resp.Warnings[len(resp.Warnings)-1], NotChecked))
+}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -90,4 +91,37 @@ spec: {selector: {app: a}, ports: [{name: web, port: 80}]}
 			assert.ElementsMatch(t, tt.want, got)
 		})
 	}
+}
+
+// The rules stop at the request's deadline: what the object lists is gone
+// through only while there is time, and the caller is told the rules did
+// not finish (the webhook then answers with an error under an enforcing
+// policy, never with an allow).
+func TestEvaluationStopsAtTheDeadline(t *testing.T) {
+	world := []string{`apiVersion: v1
+kind: Namespace
+metadata: {name: opentelemetry}
+`}
+	for i := range 50 {
+		world = append(world, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: s%d, namespace: opentelemetry, labels: {app: a}}
+spec: {selector: {app: a}, ports: [{name: web, port: 80}]}
+`, i))
+	}
+	sm := object(t, `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: sm, namespace: opentelemetry}
+spec: {selector: {matchLabels: {app: a}}, endpoints: [`+strings.Repeat("{port: nope},", model.MaxEndpoints-1)+`{port: nope}]}
+`)
+	s := store(t, world...)
+	res, err := Evaluate(context.Background(), Request{Operation: Create, Object: sm}, s, Options{})
+	require.NoError(t, err)
+	require.Len(t, res.Findings, model.MaxEndpoints, "one TA103 per endpoint with time to spare")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err = Evaluate(ctx, Request{Operation: Create, Object: sm}, s, Options{})
+	require.ErrorIs(t, err, ErrOutOfTime)
+	assert.Less(t, len(res.Findings), model.MaxEndpoints, "stopped before the end")
 }

@@ -56,6 +56,8 @@ const (
 	gomemlimit  = "460MiB"
 )
 
+var baseline time.Duration
+
 // policy denies the live rule the starvation attacks aim at, and what the
 // junk fields are: an enforcing policy, so nothing may be "not checked".
 const policy = `rules:
@@ -85,6 +87,7 @@ spec:
 func main() {
 	duration := flag.Duration("duration", 60*time.Second, "length of the flood")
 	bin := flag.String("ta-guard", "bin/ta-guard", "the ta-guard binary (make build)")
+	flag.DurationVar(&baseline, "baseline", 15*time.Second, "length of the victim-alone phase before the flood")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
 	if err := run(*bin, *duration); err != nil {
@@ -137,6 +140,16 @@ func run(bin string, d time.Duration) error {
 	}
 	pid := sb.WebhookPID()
 	rssBefore := status(pid, "VmRSS")
+
+	// The victim alone first: its latency without the flood is the
+	// baseline of the same run.
+	var calm tally
+	bctx, bstop := context.WithTimeout(ctx, baseline)
+	calmLat, err := victims(bctx, sb, &calm, 0, baseline)
+	bstop()
+	if err != nil {
+		return err
+	}
 
 	var t tally
 	var wg sync.WaitGroup
@@ -223,31 +236,9 @@ func run(bin string, d time.Duration) error {
 
 	// The victim, through the API server, once a second.
 	var verdicts tally
-	slowest := time.Duration(0)
-	for i := 0; fctx.Err() == nil && i < int(d/time.Second)+1; i++ {
-		obj := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(fmt.Sprintf(victim, 1000+i, "{}")), &obj.Object); err != nil {
-			return err
-		}
-		start := time.Now()
-		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-		err := sb.Client.Create(rctx, obj, client.DryRunAll)
-		rcancel()
-		slowest = max(slowest, time.Since(start))
-		switch {
-		case err == nil:
-			verdicts.add("victim", "ADMITTED")
-		case strings.Contains(err.Error(), "TA010"):
-			verdicts.add("victim", "denied (TA010)")
-		case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
-			verdicts.add("victim", "refused by failurePolicy")
-		default:
-			verdicts.add("victim", "error: "+firstLine(err.Error()))
-		}
-		select {
-		case <-fctx.Done():
-		case <-time.After(time.Second - time.Since(start)%time.Second):
-		}
+	floodLat, err := victims(fctx, sb, &verdicts, 1000, d)
+	if err != nil {
+		return err
 	}
 	stop()
 	wg.Wait()
@@ -277,10 +268,14 @@ func run(bin string, d time.Duration) error {
 	}
 	show(&verdicts)
 	show(&t)
-	fmt.Printf("\nwebhook RSS before %d MiB, peak sampled %d MiB, VmHWM %d MiB (limit %d MiB); slowest victim answer %s\n",
-		rssBefore>>20, peak.Load()>>20, hwm>>20, memoryLimit>>20, slowest.Round(time.Millisecond))
+	show(&calm)
+	fmt.Printf("\nwebhook RSS before %d MiB, peak sampled %d MiB, VmHWM %d MiB (limit %d MiB)\n",
+		rssBefore>>20, peak.Load()>>20, hwm>>20, memoryLimit>>20)
+	fmt.Printf("victim answer p50 / max: alone %s / %s, under the flood %s / %s (p50 ratio %.1f)\n",
+		pct(calmLat, 50), pct(calmLat, 100), pct(floodLat, 50), pct(floodLat, 100),
+		float64(pct(floodLat, 50))/float64(max(pct(calmLat, 50), 1)))
 	var fails []string
-	if n := verdicts.m["victim"]["ADMITTED"]; n > 0 {
+	if n := verdicts.m["victim under the flood"]["ADMITTED"] + calm.m["victim alone"]["ADMITTED"]; n > 0 {
 		fails = append(fails, fmt.Sprintf("the denied collector was admitted %d times", n))
 	}
 	for o, n := range t.m["junk-field denied collector"] {
@@ -300,6 +295,51 @@ func run(bin string, d time.Duration) error {
 		return errors.New(strings.Join(fails, "; "))
 	}
 	return nil
+}
+
+// victims sends the denied collector through the API server once a second
+// until ctx ends (at most d/1s+1 times) and returns the answer times.
+func victims(ctx context.Context, sb *sandbox.Sandbox, out *tally, first int, d time.Duration) ([]time.Duration, error) {
+	kind := "victim under the flood"
+	if first == 0 {
+		kind = "victim alone"
+	}
+	var lat []time.Duration
+	for i := 0; ctx.Err() == nil && i < int(d/time.Second)+1; i++ {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(fmt.Sprintf(victim, first+i, "{}")), &obj.Object); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := sb.Client.Create(rctx, obj, client.DryRunAll)
+		rcancel()
+		lat = append(lat, time.Since(start))
+		switch {
+		case err == nil:
+			out.add(kind, "ADMITTED")
+		case strings.Contains(err.Error(), "TA010"):
+			out.add(kind, "denied (TA010)")
+		case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
+			out.add(kind, "refused by failurePolicy")
+		default:
+			out.add(kind, "error: "+firstLine(err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second - time.Since(start)%time.Second):
+		}
+	}
+	return lat, nil
+}
+
+func pct(l []time.Duration, p int) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, len(s)*p/100)].Round(time.Millisecond)
 }
 
 // src is the loopback address attacker i sends from: many addresses, as
