@@ -16,10 +16,13 @@ import (
 // ports of objects in namespaces they may not read, which the engine, seeing
 // the whole cluster, would otherwise spell out in near misses and hints.
 //
-// The audience changes only the words: which findings exist, their rule,
-// action, object, job and field are the same whoever reads them, so a
-// verdict never depends on who asks (and diagnose, which runs with the
-// user's own credentials and no audience, agrees with the webhook).
+// The audience changes the words, and for a monitor that looks in a
+// namespace the audience may not read, whether what it matches there is
+// judged at all (blindTo): that a rule fires would otherwise tell what the
+// namespace holds. Every other finding, its rule, action, object, job and
+// field, is the same whoever reads it; an audience that may read everything
+// (and diagnose, which runs with the user's own credentials and no
+// audience) gets the same verdicts as the webhook gives no audience.
 type Audience interface {
 	// MaySee reports whether the audience may read objects of the resource
 	// in the namespace. It must answer no when it cannot tell: a failed
@@ -133,4 +136,41 @@ func refsOf[T any](items []T, ref func(T) model.Ref) []model.Ref {
 		out[i] = ref(it)
 	}
 	return out
+}
+
+// blindTo reports whether the audience may not read the workloads in some
+// namespace the monitor looks in besides its own. The rules that judge what
+// a monitor matches there (TA102 to TA107) then stay silent for this
+// audience: whether they fire would tell a tenant whether a label, a port
+// or a namespace exists where they may not look, whatever the words. The
+// answer depends only on the monitor and the audience, never on what the
+// other namespaces hold, so silence tells nothing either.
+func (ev *evaluation) blindTo(m *model.Monitor) bool {
+	if ev.aud == nil {
+		return false
+	}
+	kind, version := "Service", "v1"
+	if m.Kind == model.PodMonitor {
+		kind = "Pod"
+	}
+	if m.Namespaces.All {
+		// Reading every namespace is list permission cluster-wide.
+		gr := resourceOf(model.Ref{APIVersion: version, Kind: kind})
+		k := "/" + gr.String()
+		if v, ok := ev.seen[k]; ok {
+			return !v
+		}
+		if ev.seen == nil {
+			ev.seen = map[string]bool{}
+		}
+		v := ev.aud.MaySee(ev.ctx, "", gr)
+		ev.seen[k] = v
+		return !v
+	}
+	for _, n := range m.Namespaces.Names {
+		if !ev.shows(model.Ref{APIVersion: version, Kind: kind, Namespace: n}) {
+			return true
+		}
+	}
+	return false
 }

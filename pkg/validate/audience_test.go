@@ -137,6 +137,10 @@ func TestAudienceRedactsForeignObjects(t *testing.T) {
 		forbidden []string
 		// kept are what the user needs and the redacted text still says.
 		kept []string
+		// silenced: the monitor looks in a namespace the audience may
+		// not read, so the rule is not judged for it at all (blindTo):
+		// that it fires would tell what team-b holds.
+		silenced bool
 	}{
 		{
 			name:  "TA102 near miss: the right labels in another namespace",
@@ -146,7 +150,7 @@ func TestAudienceRedactsForeignObjects(t *testing.T) {
 			kept:      []string{"a Service in a namespace you cannot read outside spec.namespaceSelector matches the selector"},
 		},
 		{
-			name:  "TA102 near miss: one label off in a namespace it selects",
+			name:  "TA102 near miss: one label off in a namespace it selects", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing, tier: db}}", toB, "[{port: metrics}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling}, rule: rules.TA102,
 			forbidden: []string{"b-secret-billing", "b-tier-cache", "lacks"},
@@ -166,21 +170,21 @@ spec:
 			kept:      []string{"a Pod in a namespace you cannot read"},
 		},
 		{
-			name:  "TA103 port name: the matched Services' ports",
+			name:  "TA103 port name: the matched Services' ports", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: metrics}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling, leakBillingPods}, rule: rules.TA103,
 			forbidden: []string{"b-secret-billing", "b-admin-9000"},
 			kept:      []string{`no matched Service has a port named "metrics"; a Service in a namespace you cannot read (its ports not shown)`},
 		},
 		{
-			name:  "TA103 targetPort: the ports of the Pods behind them",
+			name:  "TA103 targetPort: the ports of the Pods behind them", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{targetPort: 9999}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling, leakBillingPods}, rule: rules.TA103,
 			forbidden: []string{"b-secret-billing", "b-pod-port", "7000"},
 			kept:      []string{"(its pods' ports not shown)"},
 		},
 		{
-			name: "TA103 PodMonitor: the matched Pods' ports",
+			name: "TA103 PodMonitor: the matched Pods' ports", silenced: true,
 			obj: `apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
 metadata: {name: mine, namespace: team-a}
@@ -286,7 +290,7 @@ spec: {staticConfigs: [{targets: [b.example:80]}]}
 			kept:      []string{"and a ScrapeConfig in a namespace you cannot read is read by no reader"},
 		},
 		{
-			name: "TA107 a per-node TA elsewhere drops targets of Services elsewhere",
+			name: "TA107 a per-node TA elsewhere drops targets of Services elsewhere", silenced: true,
 			obj:  leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: b-admin-9000}]"),
 			world: []string{leakNSa, leakNSb, leakBilling, pnColl("b-agent"), `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -299,7 +303,7 @@ endpoints: [{addresses: [10.0.0.1]}]
 			kept:      []string{"per-node TA an OpenTelemetryCollector in a namespace you cannot read drops its 1 target on a Service in a namespace you cannot read"},
 		},
 		{
-			name:  "TA106 the matched Services have no endpoints",
+			name:  "TA106 the matched Services have no endpoints", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: b-admin-9000}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling}, facts: fakeFacts{},
 			rule:      rules.TA106,
@@ -338,6 +342,14 @@ spec:
 			}
 			all := evaluateFor(t, req, s, tt.facts, nil)
 			red := evaluateFor(t, req, s, tt.facts, SameNamespace("team-a"))
+			if tt.silenced {
+				require.Contains(t, ids(all), firstID(all, tt.rule), "without an audience %s fires: %s", tt.rule, messages(all))
+				for _, f := range red {
+					assert.False(t, blindRules[f.Rule], "%s judged for an audience blind to team-b: %s", f.Rule, f.Message)
+				}
+				assert.Equal(t, verdicts(withoutBlindRules(all)), verdicts(red), "only the rules about team-b's content went")
+				return
+			}
 			require.Equal(t, verdicts(all), verdicts(red), "an audience changed the verdict")
 			var plain, hidden string
 			for i := range red {
@@ -360,6 +372,30 @@ spec:
 			assert.Equal(t, messages(all), messages(everyone))
 		})
 	}
+}
+
+// blindRules are those blindTo silences: what a monitor matches in the
+// namespaces it looks in.
+var blindRules = map[rules.ID]bool{rules.TA102: true, rules.TA103: true, rules.TA104: true, rules.TA105: true, rules.TA106: true, rules.TA107: true}
+
+func withoutBlindRules(fs []rules.Finding) []rules.Finding {
+	var out []rules.Finding
+	for _, f := range fs {
+		if !blindRules[f.Rule] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// firstID is ids' entry of the first finding of the rule, or the rule.
+func firstID(fs []rules.Finding, id rules.ID) string {
+	for _, f := range fs {
+		if f.Rule == id {
+			return ids([]rules.Finding{f})[0]
+		}
+	}
+	return string(id)
 }
 
 // pnColl is a per-node collector of team-b reading every monitor.
@@ -413,6 +449,15 @@ func TestAudienceNeverChangesVerdicts(t *testing.T) {
 		} {
 			all := evaluateFor(t, req, st, nil, nil)
 			red := evaluateFor(t, req, st, nil, SameNamespace(ns))
+			if m, ok := subj.(*model.Monitor); ok && looksElsewhere(m) {
+				// blindTo: what it matches elsewhere is not judged for
+				// the readers of its own namespace; the rest is.
+				for _, f := range red {
+					require.False(t, blindRules[f.Rule], "%s %s: %s", req.Operation, m.Ref, f.Message)
+				}
+				require.Equal(t, verdicts(withoutBlindRules(all)), verdicts(red), "%s %s", req.Operation, m.Ref)
+				continue
+			}
 			require.Equal(t, verdicts(all), verdicts(red), "%s %s", req.Operation, subj.GetMeta().Ref)
 			for i, f := range all {
 				for _, r := range f.Related {
@@ -431,6 +476,55 @@ func TestAudienceNeverChangesVerdicts(t *testing.T) {
 		}
 	}
 	t.Logf("%d findings redacted", redacted)
+}
+
+// looksElsewhere: a ServiceMonitor or PodMonitor that looks in a namespace
+// besides its own.
+func looksElsewhere(m *model.Monitor) bool {
+	if !m.Kind.SelectsWorkloads() {
+		return false
+	}
+	if m.Namespaces.All {
+		return true
+	}
+	for _, n := range m.Namespaces.Names {
+		if n != m.Ref.Namespace {
+			return true
+		}
+	}
+	return false
+}
+
+// A tenant learns nothing of a namespace it may not read, not even whether
+// a label exists there: its monitor that looks in team-b gets the same
+// answer whether team-b holds a Service with that label or not (issue 26:
+// whether TA102 fired told).
+func TestAudienceLearnsNothingOfForeignContent(t *testing.T) {
+	sm := `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: probe, namespace: team-a}
+spec:
+  namespaceSelector: {matchNames: [team-b]}
+  selector: {matchLabels: {team: b-secret-label}}
+  endpoints: [{port: metrics}, {port: "8080"}]
+`
+	with := `apiVersion: v1
+kind: Service
+metadata: {name: hidden, namespace: team-b, labels: {team: b-secret-label}}
+spec: {selector: {team: b-secret-label}, ports: [{name: web, port: 80}]}
+`
+	base := []string{leakNSa, leakNSb, leakTA}
+	req := Request{Operation: Create, Object: object(t, sm)}
+	for _, aud := range []Audience{SameNamespace("team-a"), &countingAudience{asked: map[string]int{}}} {
+		without := evaluateFor(t, req, store(t, base...), fakeFacts{}, aud)
+		withIt := evaluateFor(t, req, store(t, append(base, with)...), fakeFacts{}, aud)
+		assert.Equal(t, messages(without), messages(withIt))
+		assert.Equal(t, verdicts(without), verdicts(withIt))
+	}
+	// Without an audience (diagnose, with the user's own credentials) the
+	// two worlds differ: the test can fail.
+	assert.NotEqual(t, messages(evaluateFor(t, req, store(t, base...), fakeFacts{}, nil)),
+		messages(evaluateFor(t, req, store(t, append(base, with)...), fakeFacts{}, nil)))
 }
 
 func TestSameNamespace(t *testing.T) {

@@ -14,15 +14,18 @@ import (
 
 // monitorRules: TA101-TA105 on a ServiceMonitor or PodMonitor. A deleted
 // monitor blinds nothing by accident.
-func (ev *evaluation) monitorRules(m *model.Monitor) {
+//
+// blind: the audience may not read some namespace the monitor looks in
+// (blindTo); only what the monitor itself says is judged.
+func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 	if ev.req.Operation == Delete {
 		return
 	}
 	ev.notSelected(m)
-	ev.namespacesExist(m)
-	if ev.expired() {
+	if blind || ev.expired() {
 		return
 	}
+	ev.namespacesExist(m)
 	if !m.Kind.SelectsWorkloads() {
 		ev.sdSelectorsMatch(m)
 		return // its other targets are its own: nothing of the cluster to match

@@ -122,12 +122,15 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 				ev.collectorPods(o)
 			}
 		case *model.Monitor:
-			ev.monitorRules(o)
-			if req.Operation != Delete && !ev.expired() {
+			blind := o.Kind.SelectsWorkloads() && ev.blindTo(o)
+			ev.monitorRules(o, blind)
+			if req.Operation != Delete && !ev.expired() && !blind {
 				ev.perNode(o)
 			}
 			if opts.Facts != nil && req.Operation != Delete && !ev.expired() {
-				ev.noEndpoints(o)
+				if !blind {
+					ev.noEndpoints(o)
+				}
 				err = ev.secretAccess(ctx, o, opts.Facts)
 			}
 			if opts.Trace && req.Operation != Delete && !ev.expired() {

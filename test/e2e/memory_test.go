@@ -280,11 +280,14 @@ func TestTricklingClientsAreCut(t *testing.T) {
 		dialErrs         []string
 	)
 	start := time.Now()
-	for range conns {
+	for i := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 20 * time.Second}, "tcp", u.Host,
+			// From 100 loopback addresses, as many pods: one address may
+			// hold only 128 connections (issue 26).
+			from := &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(1+i%100))}
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 20 * time.Second, LocalAddr: from}, "tcp", u.Host,
 				&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the sandbox's self-signed certificate
 			if err != nil {
 				mu.Lock()
@@ -349,10 +352,15 @@ func TestTricklingClientsAreCut(t *testing.T) {
 	<-sampled
 	t.Logf("%d trickling connections (%d dial errors): %d cut by the server, the last after %s; %d still open after %s; RSS peak %d MiB while held, %s in all",
 		conns, len(dialErrs), cut, longest.Round(10*time.Millisecond), stuck, 3*readTimeout, peakWhileHeld>>20, time.Since(start).Round(time.Second))
-	assert.Empty(t, dialErrs)
-	assert.Equal(t, conns, open, "every connection sent its headers")
+	// Past the 1,024 connections held at once, the rest are closed at
+	// accept (issue 26): they fail their handshake or their first write.
+	held := min(conns, 1024)
+	if conns <= 1024 {
+		assert.Empty(t, dialErrs)
+	}
+	assert.GreaterOrEqual(t, open, held, "every connection within the caps sent its headers")
 	assert.Zero(t, stuck, "no connection outlives the read timeout")
-	assert.Equal(t, conns, cut)
+	assert.Equal(t, open, cut)
 	assert.Less(t, longest, readTimeout+slack)
 	assert.Less(t, peakWhileHeld, int64(memoryLimit)/2)
 }

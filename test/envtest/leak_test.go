@@ -65,20 +65,32 @@ spec:
 	require.Contains(t, asAdmin, "secret-billing", "the admin may read team-b: the Service is named")
 	require.Contains(t, asAdmin, "admin-9000")
 
+	// The developer may not read team-b: what the monitor matches there
+	// is not judged for them at all, since whether TA103 fired would tell
+	// that team-b has a Service labelled app=billing.
 	asDevWarnings := dryRun(dev)
-	require.NotEmpty(t, asDevWarnings, "the developer is still warned")
-	for _, secret := range []string{"secret-billing", "admin-9000"} {
+	for _, secret := range []string{"secret-billing", "admin-9000", "TA102", "TA103"} {
 		assert.NotContains(t, asDevWarnings, secret)
 	}
-	assert.Contains(t, asDevWarnings, "cannot read")
 
-	// The audit's report in team-a, read by whoever may read team-a, names
-	// nothing of team-b either.
+	// The audit's report in team-a, read by whoever may read team-a, says
+	// nothing of team-b either; its other findings are there (TA101 for a
+	// monitor no TA reads).
 	_, err = dev.apply(ctx, monitor)
+	require.NoError(t, err)
+	_, err = dev.apply(ctx, objectsFromYAML(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: unread, namespace: team-a, annotations: {note: "read by no TA"}}
+spec:
+  selector: {matchLabels: {app: billing}}
+  endpoints: [{port: metrics}]
+`)[0])
 	require.NoError(t, err)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got := strings.Join(reportResults(ctx, k, "team-a"), "\n")
-		assert.Contains(c, got, "TA103")
+		assert.Contains(c, got, "TA10", "the report of team-a is written")
+		assert.NotContains(c, got, "TA103")
 		assert.NotContains(c, got, "secret-billing")
 		assert.NotContains(c, got, "admin-9000")
 	}, 30*time.Second, 200*time.Millisecond)
@@ -120,8 +132,20 @@ spec:
 	k.warn.take()
 	require.NoError(t, k.Create(ctx, monitor, client.DryRunAll))
 	got := strings.Join(k.warn.take(), "\n")
-	require.Contains(t, got, "TA103", "the admin is still warned")
-	assert.NotContains(t, got, "secret-billing")
-	assert.NotContains(t, got, "admin-9000")
-	assert.Contains(t, got, "cannot read")
+	for _, secret := range []string{"secret-billing", "admin-9000", "TA102", "TA103"} {
+		assert.NotContains(t, got, secret)
+	}
+	// Its own namespace is judged as for anyone: a monitor there that
+	// selects nothing is told.
+	own := objectsFromYAML(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: own, namespace: team-a}
+spec:
+  selector: {matchLabels: {app: nothing-here}}
+  endpoints: [{port: metrics}]
+`)[0]
+	k.warn.take()
+	require.NoError(t, k.Create(ctx, own, client.DryRunAll))
+	assert.Contains(t, strings.Join(k.warn.take(), "\n"), "TA102")
 }
