@@ -150,7 +150,7 @@ func TestAudienceRedactsForeignObjects(t *testing.T) {
 			kept:      []string{"a Service in a namespace you cannot read outside spec.namespaceSelector matches the selector"},
 		},
 		{
-			name:  "TA102 near miss: one label off in a namespace it selects", silenced: true,
+			name: "TA102 near miss: one label off in a namespace it selects", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing, tier: db}}", toB, "[{port: metrics}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling}, rule: rules.TA102,
 			forbidden: []string{"b-secret-billing", "b-tier-cache", "lacks"},
@@ -170,14 +170,14 @@ spec:
 			kept:      []string{"a Pod in a namespace you cannot read"},
 		},
 		{
-			name:  "TA103 port name: the matched Services' ports", silenced: true,
+			name: "TA103 port name: the matched Services' ports", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: metrics}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling, leakBillingPods}, rule: rules.TA103,
 			forbidden: []string{"b-secret-billing", "b-admin-9000"},
 			kept:      []string{`no matched Service has a port named "metrics"; a Service in a namespace you cannot read (its ports not shown)`},
 		},
 		{
-			name:  "TA103 targetPort: the ports of the Pods behind them", silenced: true,
+			name: "TA103 targetPort: the ports of the Pods behind them", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{targetPort: 9999}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling, leakBillingPods}, rule: rules.TA103,
 			forbidden: []string{"b-secret-billing", "b-pod-port", "7000"},
@@ -291,7 +291,7 @@ spec: {staticConfigs: [{targets: [b.example:80]}]}
 		},
 		{
 			name: "TA107 a per-node TA elsewhere drops targets of Services elsewhere", silenced: true,
-			obj:  leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: b-admin-9000}]"),
+			obj: leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: b-admin-9000}]"),
 			world: []string{leakNSa, leakNSb, leakBilling, pnColl("b-agent"), `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: b-secret-billing-x, namespace: team-b, labels: {kubernetes.io/service-name: b-secret-billing}}
@@ -303,7 +303,7 @@ endpoints: [{addresses: [10.0.0.1]}]
 			kept:      []string{"per-node TA an OpenTelemetryCollector in a namespace you cannot read drops its 1 target on a Service in a namespace you cannot read"},
 		},
 		{
-			name:  "TA106 the matched Services have no endpoints", silenced: true,
+			name: "TA106 the matched Services have no endpoints", silenced: true,
 			obj:   leakSM("{}", "{matchLabels: {app: billing}}", toB, "[{port: b-admin-9000}]"),
 			world: []string{leakNSa, leakNSb, leakTA, leakBilling}, facts: fakeFacts{},
 			rule:      rules.TA106,

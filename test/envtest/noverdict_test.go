@@ -37,17 +37,17 @@ spec:
 `
 	}
 	good := "{receivers: {prometheus: {config: {scrape_configs: []}}}, exporters: {debug: {}}, service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}}"
-	create := func(doc string) (error, []string) {
+	create := func(doc string) ([]string, error) {
 		k.warn.take()
 		err := k.Create(ctx, objectsFromYAML(t, doc)[0], client.DryRunAll)
-		return err, k.warn.take()
+		return k.warn.take(), err
 	}
 
 	for _, sel := range []string{
 		"{matchLabels: {unused: " + strings.Repeat("x", 64) + "}}",
 		"{matchExpressions: [{key: a, operator: Bogus}]}",
 	} {
-		err, _ := create(collector("junk", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: "+sel+"}", good))
+		_, err := create(collector("junk", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: "+sel+"}", good))
 		require.Error(t, err, "stored by the API server, denied by ta-guard: %s", sel)
 		assert.Contains(t, err.Error(), "TA301")
 		assert.Contains(t, err.Error(), "podMonitorSelector")
@@ -55,12 +55,12 @@ spec:
 
 	// A config ta-guard cannot read (the API server keeps any object there).
 	unreadable := collector("odd", "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}", "{service: {pipelines: []}}")
-	err, _ := create(unreadable)
+	_, err := create(unreadable)
 	require.Error(t, err, "an enforcing policy: not admitted unchecked")
 	assert.Contains(t, err.Error(), "ta-guard could not judge this change")
 
 	setPolicy(t, lw.srv, lw.policyFile, "{}\n")
-	err, warnings := create(unreadable)
+	warnings, err := create(unreadable)
 	require.NoError(t, err)
 	var notChecked []string
 	for _, w := range warnings {
