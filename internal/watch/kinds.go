@@ -41,17 +41,30 @@ func Kinds() []Kind {
 			at[k.GVK.Kind] = i
 			out = append(out, Kind{Name: k.GVK.Kind})
 		}
-		out[i].Alternatives = append(out[i].Alternatives, k.New())
+		out[i].Alternatives = append(out[i].Alternatives, informerType(k.New()))
 	}
 	return out
 }
 
-// NewScheme registers every type the watcher and the webhook decode.
+// informerType is the type an informer decodes a kind into: the capped
+// monitors for ServiceMonitor and PodMonitor (capped.go).
+func informerType(obj client.Object) client.Object {
+	switch obj.(type) {
+	case *monitoringv1.ServiceMonitor:
+		return &cappedServiceMonitor{}
+	case *monitoringv1.PodMonitor:
+		return &cappedPodMonitor{}
+	}
+	return obj
+}
+
+// NewScheme registers every type the watcher and the webhook decode; the
+// monitors with endpoints as the informers decode them (capped.go).
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme,
-		monitoringv1.AddToScheme,
+		addMonitoringV1,
 		monitoringv1alpha1.AddToScheme,
 		otelv1alpha1.AddToScheme,
 		otelv1beta1.AddToScheme,

@@ -37,7 +37,7 @@ func TestKindsAreTheRegistry(t *testing.T) {
 			// What the cache holds of it still normalizes, to its kind.
 			stripped, err := Strip(obj)
 			require.NoError(t, err)
-			m, err := model.FromTyped(stripped.(runtime.Object))
+			m, err := model.FromTyped(uncapped(stripped.(runtime.Object)))
 			require.NoError(t, err)
 			assert.Equal(t, k.Name, m.GetMeta().Ref.Kind)
 		}

@@ -48,7 +48,7 @@ func Snapshot(ctx context.Context, c client.Reader, mapper meta.RESTMapper, sche
 			}
 			for _, it := range items {
 				stripped, _ := Strip(it)
-				m, err := model.FromTyped(stripped.(runtime.Object))
+				m, err := model.FromTyped(uncapped(stripped.(runtime.Object)))
 				if err != nil {
 					o := it.(client.Object)
 					return nil, nil, fmt.Errorf("%s %s/%s: %w", k.Name, o.GetNamespace(), o.GetName(), err)

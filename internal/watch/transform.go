@@ -95,9 +95,19 @@ func stripService(obj any) (any, error) {
 }
 
 func stripDefault(obj any) (any, error) {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *monitoringv1.ServiceMonitor, *monitoringv1.PodMonitor:
 		return stripMonitor(obj)
+	case *cappedServiceMonitor:
+		if _, err := stripMonitor(&o.ServiceMonitor); err != nil {
+			return nil, err
+		}
+		return o, nil
+	case *cappedPodMonitor:
+		if _, err := stripMonitor(&o.PodMonitor); err != nil {
+			return nil, err
+		}
+		return o, nil
 	}
 	return stripMeta(obj)
 }

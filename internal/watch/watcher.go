@@ -142,7 +142,7 @@ func (w *Watcher) upsert(kind string, obj any) {
 	if !ok {
 		return
 	}
-	m, err := model.FromTyped(typed)
+	m, err := model.FromTyped(uncapped(typed))
 	if err != nil {
 		// The rules cannot reason about it, so it must not linger in an
 		// older form either.

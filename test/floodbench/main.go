@@ -39,6 +39,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
@@ -56,7 +57,10 @@ const (
 	gomemlimit  = "460MiB"
 )
 
-var baseline time.Duration
+var (
+	baseline time.Duration
+	storm    int
+)
 
 // policy denies the live rule the starvation attacks aim at, and what the
 // junk fields are: an enforcing policy, so nothing may be "not checked".
@@ -88,6 +92,7 @@ func main() {
 	duration := flag.Duration("duration", 60*time.Second, "length of the flood")
 	bin := flag.String("ta-guard", "bin/ta-guard", "the ta-guard binary (make build)")
 	flag.DurationVar(&baseline, "baseline", 15*time.Second, "length of the victim-alone phase before the flood")
+	flag.IntVar(&storm, "storm", 200, "concurrent dry runs of the access-review storm through the API server (0: none)")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
 	if err := run(*bin, *duration); err != nil {
@@ -159,6 +164,14 @@ func run(bin string, d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// The storm's own client, unthrottled: client-go's default of 5
+	// requests a second would make it no storm.
+	stormCfg := rest.CopyConfig(sb.Config)
+	stormCfg.QPS, stormCfg.Burst = 5000, 5000
+	stormClient, err := client.New(stormCfg, client.Options{})
+	if err != nil {
+		return err
+	}
 	attackers := []struct {
 		name string
 		n    int
@@ -196,6 +209,29 @@ func run(bin string, d time.Duration) error {
 			return post(ctx, target, src(i), bytes.NewReader(body), int64(len(body)))
 		}},
 		{"idle connections", 20, func(ctx context.Context, i int) string { return idle(ctx, target, src(i)) }},
+		// The access-review storm, through the API server: each dry run
+		// names a service account never seen, so each asks the API server
+		// anew (the account, then the TA's permissions).
+		{"access-review storm (API server)", storm, func(ctx context.Context, i int) string {
+			obj := &unstructured.Unstructured{}
+			doc := strings.Replace(fmt.Sprintf(victim, 100000+i, "{}"), "serviceAccount: does-not-exist", fmt.Sprintf("serviceAccount: sa-%d-%d", i, rand.Int()), 1)
+			doc = strings.Replace(doc, "name: victim-", "name: storm-", 1)
+			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+				return "build: " + err.Error()
+			}
+			err := stormClient.Create(ctx, obj, client.DryRunAll)
+			switch {
+			case ctx.Err() != nil:
+				return ""
+			case err == nil:
+				return "ADMITTED"
+			case strings.Contains(err.Error(), "TA010"):
+				return "denied (TA010)"
+			case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
+				return "refused by failurePolicy"
+			}
+			return "error: " + firstLine(err.Error())
+		}},
 	}
 	for _, a := range attackers {
 		for i := range a.n {
@@ -282,6 +318,9 @@ func run(bin string, d time.Duration) error {
 		if strings.HasPrefix(o, "ADMITTED") {
 			fails = append(fails, fmt.Sprintf("a junk-field collector was admitted %d times (%s)", n, o))
 		}
+	}
+	if n := t.m["access-review storm (API server)"]["ADMITTED"]; n > 0 {
+		fails = append(fails, fmt.Sprintf("a storm collector naming a missing service account was admitted %d times", n))
 	}
 	for o, n := range t.m["forged identity"] {
 		if strings.Contains(o, "LEAK") {
