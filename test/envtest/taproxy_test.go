@@ -22,34 +22,15 @@ import (
 	"github.com/ta-guard/ta-guard/internal/testenv"
 )
 
-// proxyableIP is an address of this host the API server agrees to proxy to:
-// it refuses loopback and link-local ones.
-func proxyableIP(t *testing.T) net.IP {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	require.NoError(t, err)
-	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
-		if ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			return n.IP
-		}
-	}
-	return nil
-}
-
 // diagnose reads each TA's /scrape_configs and /jobs through the real API
 // server's service proxy: a fake TA, serving what the real one serves for
 // the guide's manifests, behind a selector-less Service whose endpoints are
-// this host's own non-loopback address.
+// the address of a network namespace the test creates.
 func TestDiagnoseThroughServiceProxy(t *testing.T) {
-	ip := proxyableIP(t)
-	if ip == nil {
-		t.Skip("this host has no non-loopback IPv4 address the API server would proxy to")
-	}
 	jobs, err := os.ReadFile(filepath.Join(repoRoot, "testdata/seed/ta-jobs.json"))
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
-	require.NoError(t, err)
+	ln := listenInNetns(t)
+	ip := ln.Addr().(*net.TCPAddr).IP
 	fake := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/scrape_configs":
