@@ -276,15 +276,12 @@ func (s *webhookServer) bounded(hook http.Handler) http.Handler {
 // acquire takes n bytes of the budget for r: a caller without a verified
 // client certificate first from its address's share, then from the whole.
 func (s *webhookServer) acquire(ctx context.Context, r *http.Request, n int64) (func(), error) {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	verified, addr := webhook.Caller(r)
+	if verified {
 		if err := s.budget.Acquire(ctx, n); err != nil {
 			return nil, err
 		}
 		return func() { s.budget.Release(n) }, nil
-	}
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
 	}
 	sh := s.shares.get(addr)
 	if err := sh.sem.Acquire(ctx, n); err != nil {

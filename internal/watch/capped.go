@@ -87,7 +87,7 @@ func (c *capped[T]) UnmarshalJSON(b []byte) error {
 	out := capped[T]{}
 	for dec.More() {
 		if len(out) > model.MaxEndpoints {
-			var skip skippedValue
+			var skip model.Skipped
 			if err := dec.Decode(&skip); err != nil {
 				return err
 			}
@@ -107,11 +107,6 @@ func (c *capped[T]) UnmarshalJSON(b []byte) error {
 	*c = out
 	return nil
 }
-
-// skippedValue is a JSON value scanned and not kept.
-type skippedValue struct{}
-
-func (*skippedValue) UnmarshalJSON([]byte) error { return nil }
 
 func (c *cappedServiceMonitor) DeepCopyObject() runtime.Object {
 	return &cappedServiceMonitor{*c.ServiceMonitor.DeepCopy()}

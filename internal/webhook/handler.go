@@ -124,10 +124,10 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	res, evalErr := validate.Evaluate(ctx, r, h.View, opts)
 	resp = h.respond(req, res.Findings)
+	if n, age, why := stale.Stale(); n > 0 {
+		resp = resp.WithWarnings(warning(fmt.Sprintf("ta-guard: %d access answer(s) are the last known result (%s old), not fresh from the API server: %v", n, age.Round(time.Second), why)))
+	}
 	if evalErr == nil {
-		if n, age, why := stale.Stale(); n > 0 {
-			resp = resp.WithWarnings(warning(fmt.Sprintf("ta-guard: %d access answer(s) are the last known result (%s old), not fresh from the API server: %v", n, age.Round(time.Second), why)))
-		}
 		return resp
 	}
 	outOfTime := errors.Is(evalErr, validate.ErrOutOfTime)

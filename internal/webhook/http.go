@@ -99,11 +99,20 @@ type caller struct {
 type callerKey struct{}
 
 func withCaller(ctx context.Context, r *http.Request) context.Context {
-	c := caller{verified: r.TLS != nil && len(r.TLS.VerifiedChains) > 0, addr: r.RemoteAddr}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		c.addr = host
+	verified, addr := Caller(r)
+	return context.WithValue(ctx, callerKey{}, caller{verified: verified, addr: addr})
+}
+
+// Caller is what the transport proved about who sent r: whether its client
+// certificate verified against the CAs the server requires (only the API
+// server is given one), and its address without the port. The request
+// budget and the handler both key on it.
+func Caller(r *http.Request) (verified bool, addr string) {
+	addr = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
 	}
-	return context.WithValue(ctx, callerKey{}, c)
+	return r.TLS != nil && len(r.TLS.VerifiedChains) > 0, addr
 }
 
 // callerOf is the caller the transport recorded; a review that came

@@ -73,11 +73,12 @@ func patternCost(src string) (int, error) {
 	return len(prog.Inst), nil
 }
 
-// skipped is a JSON value counted and not kept: a slice of them costs no
-// memory whatever its length.
-type skipped struct{}
+// Skipped is a JSON value scanned and not kept: a slice of them costs no
+// memory whatever its length. It counts what is past a limit.
+type Skipped struct{}
 
-func (*skipped) UnmarshalJSON([]byte) error { return nil }
+// UnmarshalJSON implements json.Unmarshaler: the value is dropped.
+func (*Skipped) UnmarshalJSON([]byte) error { return nil }
 
 // monitorHead is what of a ServiceMonitor or PodMonitor is read when its
 // endpoints are past MaxEndpoints: counted, not decoded. Decoding them
@@ -87,8 +88,8 @@ type monitorHead struct {
 	Spec              struct {
 		Selector            metav1.LabelSelector           `json:"selector"`
 		NamespaceSelector   monitoringv1.NamespaceSelector `json:"namespaceSelector"`
-		Endpoints           []skipped                      `json:"endpoints"`
-		PodMetricsEndpoints []skipped                      `json:"podMetricsEndpoints"`
+		Endpoints           []Skipped                      `json:"endpoints"`
+		PodMetricsEndpoints []Skipped                      `json:"podMetricsEndpoints"`
 	} `json:"spec"`
 }
 
