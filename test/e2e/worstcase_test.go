@@ -117,6 +117,23 @@ func TestWorstObjectsStayUnderTheMemoryLimit(t *testing.T) {
 		for _, d := range docs {
 			apply(d)
 		}
+		if os.Getenv("TA_GUARD_WORST_ALL") == "1" {
+			// Measured, not yet capped (docs/benchmarks.md): Services of
+			// the most ports etcd holds, and collectors of the largest
+			// configs, 20 of each.
+			for i := range 20 {
+				ports := make([]string, 30_000)
+				for j := range ports {
+					ports[j] = fmt.Sprintf(`{"name":"p%d","port":%d}`, j, 1+j)
+				}
+				apply(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"wide-` + fmt.Sprint(i) + `","namespace":"tenant"},"spec":{"ports":[` + strings.Join(ports, ",") + `]}}`)
+				jobs := make([]string, 8_000)
+				for j := range jobs {
+					jobs[j] = fmt.Sprintf(`{"job_name":"j%d","static_configs":[{"targets":["t%d:80"]}]}`, j, j)
+				}
+				apply(`{"apiVersion":"opentelemetry.io/v1beta1","kind":"OpenTelemetryCollector","metadata":{"name":"big-` + fmt.Sprint(i) + `","namespace":"tenant"},"spec":{"mode":"statefulset","targetAllocator":{"enabled":true,"prometheusCR":{"enabled":true,"serviceMonitorSelector":{},"podMonitorSelector":{}}},"config":{"receivers":{"prometheus":{"config":{"scrape_configs":[` + strings.Join(jobs, ",") + `]}}},"exporters":{"debug":{}},"service":{"pipelines":{"metrics":{"receivers":["prometheus"],"exporters":["debug"]}}}}}}`)
+			}
+		}
 		// The monitor created last has reached the webhook's cache once a
 		// Service change is weighed against it: every earlier one has too
 		// (one informer, in order).
