@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -23,22 +24,7 @@ func TestNoLeakAcrossNamespaces(t *testing.T) {
 		o.AuditInterval, o.AuditDebounce = time.Hour, 200*time.Millisecond
 	}})
 	ctx, k := lw.ctx, lw.k
-	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
-		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	}
-	for _, u := range objectsFromYAML(t, `
-apiVersion: v1
-kind: Service
-metadata: {name: secret-billing, namespace: team-b, labels: {app: billing}}
-spec:
-  selector: {app: billing}
-  ports: [{name: admin-9000, port: 9000}]
-`) {
-		_, err := k.apply(ctx, u)
-		require.NoError(t, err)
-	}
-	_, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
-	require.NoError(t, err)
+	twoTeams(t, lw)
 
 	asDev := accountWithRole(t, ctx, k, lw.cfg, "team-a", "dev",
 		rbacv1.PolicyRule{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}})
@@ -47,15 +33,7 @@ spec:
 	err = dev.List(ctx, &corev1.ServiceList{}, client.InNamespace("team-b"))
 	require.Error(t, err, "the developer may not list Services in team-b")
 
-	monitor := objectsFromYAML(t, `
-apiVersion: monitoring.coreos.com/v1
-kind: ServiceMonitor
-metadata: {name: billing, namespace: team-a}
-spec:
-  namespaceSelector: {matchNames: [team-b]}
-  selector: {matchLabels: {app: billing}}
-  endpoints: [{port: metrics}]
-`)[0]
+	monitor := crossNamespaceMonitor(t)
 	dryRun := func(kc *kube) string {
 		kc.warn.take()
 		require.NoError(t, kc.Create(ctx, monitor.DeepCopy(), client.DryRunAll))
@@ -104,31 +82,8 @@ spec:
 func TestUnverifiedCallerIsToldNothingElsewhere(t *testing.T) {
 	lw := startWebhook(t, webhookSetup{CRDs: []string{"monitoring"}, Unverified: true})
 	ctx, k := lw.ctx, lw.k
-	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
-		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	}
-	for _, u := range objectsFromYAML(t, `
-apiVersion: v1
-kind: Service
-metadata: {name: secret-billing, namespace: team-b, labels: {app: billing}}
-spec:
-  selector: {app: billing}
-  ports: [{name: admin-9000, port: 9000}]
-`) {
-		_, err := k.apply(ctx, u)
-		require.NoError(t, err)
-	}
-	_, err := k.apply(ctx, objectsOf(t, "testdata/seed/collector.yaml")[0])
-	require.NoError(t, err)
-	monitor := objectsFromYAML(t, `
-apiVersion: monitoring.coreos.com/v1
-kind: ServiceMonitor
-metadata: {name: billing, namespace: team-a}
-spec:
-  namespaceSelector: {matchNames: [team-b]}
-  selector: {matchLabels: {app: billing}}
-  endpoints: [{port: metrics}]
-`)[0]
+	twoTeams(t, lw)
+	monitor := crossNamespaceMonitor(t)
 	k.warn.take()
 	require.NoError(t, k.Create(ctx, monitor, client.DryRunAll))
 	got := strings.Join(k.warn.take(), "\n")
@@ -148,4 +103,38 @@ spec:
 	k.warn.take()
 	require.NoError(t, k.Create(ctx, own, client.DryRunAll))
 	assert.Contains(t, strings.Join(k.warn.take(), "\n"), "TA102")
+}
+
+// twoTeams is the world of the leak tests: namespaces team-a and team-b,
+// a Service in team-b whose name and port are team-b's secrets, and the
+// guide's collector reading every ServiceMonitor.
+func twoTeams(t *testing.T, lw *liveWebhook) {
+	t.Helper()
+	for _, ns := range []string{"team-a", "team-b", "opentelemetry"} {
+		require.NoError(t, lw.k.Create(lw.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	for _, u := range append(objectsFromYAML(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: secret-billing, namespace: team-b, labels: {app: billing}}
+spec:
+  selector: {app: billing}
+  ports: [{name: admin-9000, port: 9000}]
+`), objectsOf(t, "testdata/seed/collector.yaml")[0]) {
+		_, err := lw.k.apply(lw.ctx, u)
+		require.NoError(t, err)
+	}
+}
+
+// crossNamespaceMonitor is team-a's ServiceMonitor looking into team-b.
+func crossNamespaceMonitor(t *testing.T) *unstructured.Unstructured {
+	return objectsFromYAML(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: billing, namespace: team-a}
+spec:
+  namespaceSelector: {matchNames: [team-b]}
+  selector: {matchLabels: {app: billing}}
+  endpoints: [{port: metrics}]
+`)[0]
 }

@@ -220,17 +220,10 @@ func run(bin string, d time.Duration) error {
 				return "build: " + err.Error()
 			}
 			err := stormClient.Create(ctx, obj, client.DryRunAll)
-			switch {
-			case ctx.Err() != nil:
+			if ctx.Err() != nil {
 				return ""
-			case err == nil:
-				return "ADMITTED"
-			case strings.Contains(err.Error(), "TA010"):
-				return "denied (TA010)"
-			case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
-				return "refused by failurePolicy"
 			}
-			return "error: " + firstLine(err.Error())
+			return dryRunOutcome(err)
 		}},
 	}
 	for _, a := range attackers {
@@ -354,22 +347,27 @@ func victims(ctx context.Context, sb *sandbox.Sandbox, out *tally, first int, d 
 		err := sb.Client.Create(rctx, obj, client.DryRunAll)
 		rcancel()
 		lat = append(lat, time.Since(start))
-		switch {
-		case err == nil:
-			out.add(kind, "ADMITTED")
-		case strings.Contains(err.Error(), "TA010"):
-			out.add(kind, "denied (TA010)")
-		case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
-			out.add(kind, "refused by failurePolicy")
-		default:
-			out.add(kind, "error: "+firstLine(err.Error()))
-		}
+		out.add(kind, dryRunOutcome(err))
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second - time.Since(start)%time.Second):
 		}
 	}
 	return lat, nil
+}
+
+// dryRunOutcome names what the API server answered a dry run of a
+// collector TA010 denies.
+func dryRunOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ADMITTED"
+	case strings.Contains(err.Error(), "TA010"):
+		return "denied (TA010)"
+	case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
+		return "refused by failurePolicy"
+	}
+	return "error: " + firstLine(err.Error())
 }
 
 func pct(l []time.Duration, p int) time.Duration {
@@ -433,11 +431,16 @@ func post(ctx context.Context, target *url.URL, from net.IP, body io.Reader, len
 	return "denied"
 }
 
+// dialTLS opens a TLS connection to the webhook from the address.
+func dialTLS(target *url.URL, from net.IP) (*tls.Conn, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 5 * time.Second}
+	return tls.DialWithDialer(d, "tcp", target.Host, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the sandbox's certificate
+}
+
 // trickle declares a 4 MiB body and sends two bytes a second until the
 // server cuts it.
 func trickle(ctx context.Context, target *url.URL, from net.IP) string {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 5 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", target.Host, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the sandbox's certificate
+	c, err := dialTLS(target, from)
 	if err != nil {
 		return "refused at connect"
 	}
@@ -460,8 +463,7 @@ func trickle(ctx context.Context, target *url.URL, from net.IP) string {
 
 // idle opens a TLS connection and leaves it idle until it is closed.
 func idle(ctx context.Context, target *url.URL, from net.IP) string {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 5 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", target.Host, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the sandbox's certificate
+	c, err := dialTLS(target, from)
 	if err != nil {
 		return "refused at connect"
 	}
