@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -732,11 +733,12 @@ func decodeDocument(pos Doc, j []byte, namespace string) ([]Doc, error) {
 		return nil, fmt.Errorf("%s: %w", pos.at(), tooDeep(err))
 	}
 	kind := stringOf(h.Kind)
+	shownKind := shown(kind)
 	hasItems := len(h.Items) > 0 && !bytes.Equal(h.Items, []byte("null"))
 	if kind == "List" || strings.HasSuffix(kind, "List") && hasItems {
 		var items []json.RawMessage
 		if !hasItems || h.Items[0] != '[' || json.Unmarshal(h.Items, &items) != nil {
-			return nil, fmt.Errorf("%s: %s.items must be a list", pos.at(), kind)
+			return nil, fmt.Errorf("%s: %s.items must be a list", pos.at(), shownKind)
 		}
 		out, _, err := decodeItems(pos, len(items), func(i int) (json.RawMessage, bool) { return items[i], true }, namespace)
 		return out, err
@@ -760,6 +762,18 @@ func decodeItem(d Doc, it json.RawMessage, namespace string) (Doc, error) {
 		return d, fmt.Errorf("%s: %w", d.at(), err)
 	}
 	return decodeObject(d, h, it, namespace)
+}
+
+// shown returns s as it is when it is one plain word, and quoted otherwise,
+// so that a kind or name holding line breaks or spaces cannot split or
+// disguise the one-line message that names it.
+func shown(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // describe names what a document holds instead of an object, so that the
@@ -797,6 +811,8 @@ func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
 		return d, fmt.Errorf("%s: apiVersion %q: %w", d.at(), apiVersion, err)
 	}
 	d.GVK = gv.WithKind(kind)
+	// Kind and name come from the input and are shown in one-line messages.
+	kind = shown(kind)
 	var meta metaHeader
 	if m := bytes.TrimSpace(h.Metadata); isObject(m) {
 		_ = sigsjson.UnmarshalCaseSensitivePreserveInts(m, &meta)
@@ -813,6 +829,7 @@ func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
 	if !model.Supported(d.GVK) {
 		return d, nil
 	}
+	name = shown(name)
 	o, unknown, err := model.DecodeManifest(d.GVK, j, namespace)
 	if err != nil {
 		return d, fmt.Errorf("%s: %s %s: %w", d.at(), kind, name, err)
