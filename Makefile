@@ -80,7 +80,7 @@ bench-flood: build k8s-bins
 ## fuzz-short (part of `make test`) fuzzes each for $(FUZZTIME_SHORT).
 FUZZTIME ?= 60s
 FUZZTIME_SHORT ?= 5s
-FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
+FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzCompactConfig:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
 	FuzzAdmissionObjects:./internal/webhook FuzzAdmissionBody:./internal/webhook
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

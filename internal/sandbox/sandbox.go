@@ -58,6 +58,12 @@ type Options struct {
 	Policy string
 	// Args are more flags of `ta-guard serve`.
 	Args []string
+	// Unverified runs the API server without a client certificate for
+	// webhooks and ta-guard without --client-ca-file: every caller of the
+	// webhook port is then unverified, the API server included. By default
+	// the API server presents one (WriteIdentity), as in the deployment
+	// docs/multi-tenancy.md describes.
+	Unverified bool
 	// Progress, when set, is told what is being started.
 	Progress func(format string, args ...any)
 }
@@ -76,6 +82,8 @@ type Sandbox struct {
 	// WebhookLog receives the webhook's output (JSON lines).
 	WebhookLog string
 	CertDir    string
+	// ClientCAFile is ta-guard's --client-ca-file ("" when Unverified).
+	ClientCAFile string
 	// WebhookURL is where the API server sends admission reviews.
 	WebhookURL string
 	// Config is the admin REST config; Client uses it.
@@ -147,6 +155,14 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 	s.env.ControlPlane.GetAPIServer().Path = filepath.Join(opts.Assets, "kube-apiserver")
 	s.env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(opts.Assets, "etcd")}
 	s.env.ControlPlane.KubectlPath = s.Kubectl
+	if !opts.Unverified {
+		id, err := WriteIdentity(filepath.Join(dir, "identity"), 30*24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("API server identity: %w", err)
+		}
+		s.env.ControlPlane.GetAPIServer().Configure().Append("admission-control-config-file", id.AdmissionConfigFile)
+		s.ClientCAFile = id.ClientCAFile
+	}
 	start := time.Now()
 	cfg, err := s.env.Start()
 	if err != nil {
@@ -225,6 +241,9 @@ func (s *Sandbox) startWebhook(port, health int) error {
 		"--audit-debounce", "1s",
 	)
 	cmd.Args = append(cmd.Args, "--kubeconfig", s.Kubeconfig)
+	if s.ClientCAFile != "" {
+		cmd.Args = append(cmd.Args, "--client-ca-file", s.ClientCAFile)
+	}
 	cmd.Args = append(cmd.Args, s.opts.Args...)
 	cmd.Env = withoutEnv(os.Environ(), "KUBECONFIG")
 	cmd.Stdout, cmd.Stderr = logf, logf

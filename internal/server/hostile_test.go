@@ -27,8 +27,10 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
-// A client past the caps is closed at accept: one address cannot hold more
-// than its share of connections, and the others still get theirs.
+// A client past its address's cap is closed at accept; at the total cap a
+// new address takes the place of the newest connection of the address that
+// holds the most, so that many addresses cannot lock another out, and
+// addresses holding as many as the newcomer would are not displaced.
 func TestConnectionsAreCapped(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -52,36 +54,86 @@ func TestConnectionsAreCapped(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
+	next := func(ch any) any {
+		t.Helper()
+		switch ch := ch.(type) {
+		case chan net.Conn:
+			select {
+			case c := <-ch:
+				return c
+			case <-time.After(5 * time.Second):
+			}
+		case chan string:
+			select {
+			case a := <-ch:
+				return a
+			case <-time.After(5 * time.Second):
+			}
+		}
+		t.Fatal("nothing accepted or refused within 5s")
+		return nil
+	}
 	closedByServer := func(c net.Conn) bool {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err := c.Read(make([]byte, 1))
 		return err == io.EOF
 	}
-	var held []net.Conn
+	held := map[string][]net.Conn{}
+	var first []net.Conn // the server's side of 127.0.0.1's connections
 	for range 3 {
-		dial("127.0.0.1")
-		held = append(held, <-accepted)
+		held["127.0.0.1"] = append(held["127.0.0.1"], dial("127.0.0.1"))
+		first = append(first, next(accepted).(net.Conn))
 	}
 	extra := dial("127.0.0.1")
-	assert.Equal(t, "127.0.0.1", <-refused)
+	assert.Equal(t, "127.0.0.1", next(refused))
 	assert.True(t, closedByServer(extra), "a fourth connection from one address is closed")
 
-	dial("127.0.0.2")
-	held = append(held, <-accepted)
-	dial("127.0.0.3")
-	held = append(held, <-accepted)
-	dial("127.0.0.4")
-	assert.Equal(t, "127.0.0.4", <-refused, "past the total cap")
+	var serverSide net.Conn
+	for _, a := range []string{"127.0.0.2", "127.0.0.3"} {
+		held[a] = append(held[a], dial(a))
+		serverSide = next(accepted).(net.Conn)
+	}
 	total, _ := l.open("127.0.0.1")
+	require.Equal(t, 5, total, "the total cap is reached")
+
+	// A new address displaces the newest connection of the heaviest.
+	held["127.0.0.4"] = append(held["127.0.0.4"], dial("127.0.0.4"))
+	next(accepted)
+	assert.True(t, closedByServer(held["127.0.0.1"][2]), "the heaviest address's newest connection is closed")
+	total, mine := l.open("127.0.0.1")
+	assert.Equal(t, 5, total)
+	assert.Equal(t, 2, mine)
+
+	// Now .1 holds 2 and the others 1: a second connection of .4 would
+	// hold as many as .1 does, so it is refused rather than displacing.
+	dial("127.0.0.4")
+	assert.Equal(t, "127.0.0.4", next(refused), "equal shares are not taken from each other")
+	_, four := l.open("127.0.0.4")
+	assert.Equal(t, 1, four)
+
+	// A place given back is given back once, however often it is closed.
+	require.NoError(t, serverSide.Close())
+	_ = serverSide.Close()
+	total, _ = l.open("")
+	assert.Equal(t, 4, total)
+	dial("127.0.0.5")
+	next(accepted)
+	total, _ = l.open("")
 	assert.Equal(t, 5, total)
 
-	require.NoError(t, held[0].Close())
-	_ = held[0].Close() // a second close gives nothing back twice
-	total, mine := l.open("127.0.0.1")
-	assert.Equal(t, 4, total)
+	// A connection serving a request is never displaced: with both of the
+	// heaviest address's connections busy, a new address is refused.
+	for _, c := range first[:2] {
+		trackBusy(c, http.StateActive)
+	}
+	dial("127.0.0.6")
+	assert.Equal(t, "127.0.0.6", next(refused))
+	_, mine = l.open("127.0.0.1")
 	assert.Equal(t, 2, mine)
-	dial("127.0.0.1")
-	<-accepted
+	trackBusy(first[0], http.StateIdle)
+	dial("127.0.0.6")
+	next(accepted)
+	assert.True(t, closedByServer(held["127.0.0.1"][0]), "the idle one is displaced")
 }
 
 // The request budget cannot be starved into an allow: clients that declare

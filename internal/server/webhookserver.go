@@ -172,6 +172,7 @@ func (s *webhookServer) Start(ctx context.Context) error {
 		WriteTimeout:      s.o.WriteTimeout,
 		IdleTimeout:       s.o.IdleTimeout,
 		MaxHeaderBytes:    s.o.MaxHeaderBytes,
+		ConnState:         trackBusy,
 		// Timeouts and failed handshakes of clients cut off are expected
 		// here: at -v=1, not one line each on stderr.
 		ErrorLog: log.New(logWriter{s.o.Log.V(1)}, "", 0),

@@ -10,13 +10,18 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
+	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
+	otelv1beta1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
 	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // CacheOptions strips what the rules never read before objects enter the
-// informers' caches: managed fields and foreign annotations everywhere, and
-// Pods down to labels, phase, IP and container ports. A 50,000-Pod cluster
+// informers' caches: managed fields and foreign annotations everywhere,
+// Pods down to labels, phase, IP and container ports, Services to selector
+// and port names and numbers, collector configurations to what the model
+// reads of them. A 50,000-Pod cluster
 // then costs megabytes, not gigabytes. errs, when set, records each
 // informer's list and watch errors.
 func CacheOptions(errs *ListErrors) cache.Options {
@@ -69,16 +74,26 @@ func stripPod(obj any) (any, error) {
 		Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
 		Labels: p.Labels,
 	}}
-	for _, c := range p.Spec.Containers {
-		if len(c.Ports) > 0 {
-			out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Ports: c.Ports})
+	// At most model.MaxPorts+1 ports, in the order the model reads them
+	// (init containers first): past the limit it reads no more.
+	room := model.MaxPorts + 1
+	keep := func(cs []corev1.Container) []corev1.Container {
+		var out []corev1.Container
+		for _, c := range cs {
+			if len(c.Ports) == 0 || room == 0 {
+				continue
+			}
+			ports := c.Ports
+			if len(ports) > room {
+				ports = slices.Clone(ports[:room])
+			}
+			room -= len(ports)
+			out = append(out, corev1.Container{Name: c.Name, Ports: ports})
 		}
+		return out
 	}
-	for _, c := range p.Spec.InitContainers {
-		if len(c.Ports) > 0 {
-			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, Ports: c.Ports})
-		}
-	}
+	out.Spec.InitContainers = keep(p.Spec.InitContainers)
+	out.Spec.Containers = keep(p.Spec.Containers)
 	out.Status.Phase = p.Status.Phase
 	out.Status.PodIP = p.Status.PodIP
 	return out, nil
@@ -90,8 +105,23 @@ func stripService(obj any) (any, error) {
 		return stripMeta(obj)
 	}
 	trimMeta(&s.ObjectMeta)
-	s.Status = corev1.ServiceStatus{}
-	return s, nil
+	out := &corev1.Service{TypeMeta: s.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion,
+		Labels: s.Labels, Annotations: s.Annotations,
+	}}
+	out.Spec.Selector = s.Spec.Selector
+	// Past model.MaxPorts the model reads no more ports.
+	ports := s.Spec.Ports
+	if len(ports) > model.MaxPorts+1 {
+		ports = ports[:model.MaxPorts+1]
+	}
+	if len(ports) > 0 {
+		out.Spec.Ports = make([]corev1.ServicePort, len(ports))
+		for i, p := range ports {
+			out.Spec.Ports[i] = corev1.ServicePort{Name: p.Name, Port: p.Port}
+		}
+	}
+	return out, nil
 }
 
 func stripDefault(obj any) (any, error) {
@@ -108,6 +138,19 @@ func stripDefault(obj any) (any, error) {
 			return nil, err
 		}
 		return o, nil
+	case *otelv1beta1.OpenTelemetryCollector:
+		o.Spec.Config.Raw = model.CompactCollectorConfig(o.Spec.Config.Raw)
+	case *otelv1alpha1.OpenTelemetryCollector:
+		// A YAML string: JSON is YAML, so the compact form is kept as one.
+		if j, err := yaml.YAMLToJSON([]byte(o.Spec.Config)); err == nil {
+			if c := model.CompactCollectorConfig(j); len(c) < len(o.Spec.Config) {
+				o.Spec.Config = string(c)
+			}
+		}
+	case *otelv1alpha1.TargetAllocator:
+		for i := range o.Spec.ScrapeConfigs {
+			o.Spec.ScrapeConfigs[i].Raw = model.CompactScrapeConfig(o.Spec.ScrapeConfigs[i].Raw)
+		}
 	}
 	return stripMeta(obj)
 }

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -66,4 +67,90 @@ func TestInformersDecodeEndpointsWithinTheLimit(t *testing.T) {
 		require.NoError(t, err)
 	})
 	assert.Less(t, allocs, float64(20*model.MaxEndpoints), "allocations follow the endpoints kept, not those sent")
+}
+
+// What the caches keep of Services, Pods and collectors is what the model
+// reads of them, and no more: the model built from the stripped object is
+// the one built from the whole object, and a Service or Pod of 30,000 ports
+// or a collector configuration of a megabyte is held at the size of what is
+// read (issue 26).
+func TestCachesKeepWhatTheModelReads(t *testing.T) {
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	codecs := serializer.NewCodecFactory(scheme)
+	decode := func(t *testing.T, doc string) runtime.Object {
+		t.Helper()
+		obj, _, err := codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		require.NoError(t, err)
+		return obj
+	}
+	ports := func(n int, f string) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(f, i, 1024+i%60000)
+		}
+		return strings.Join(items, ",")
+	}
+	// A collector configuration as the kube-stack chart and the operator's
+	// e2e tests write them: exporters, processors, a prometheus receiver
+	// with kubernetes service discovery and relabelings, a lookalike, and
+	// pipelines of every signal.
+	scrapeJobs := func(n int) string {
+		jobs := make([]string, n)
+		for i := range jobs {
+			jobs[i] = fmt.Sprintf(`{"job_name":"job-%d","scrape_interval":"30s","kubernetes_sd_configs":[{"role":"pod","selectors":[{"role":"pod","field":"spec.nodeName=${env:OTEL_K8S_NODE_NAME}"}]}],"relabel_configs":[{"source_labels":["__meta_kubernetes_pod_label_app"],"regex":"app-%d","action":"keep"}]}`, i, i)
+		}
+		return strings.Join(jobs, ",")
+	}
+	config := func(receiver string) string {
+		return `{"receivers":{` + receiver + `"prometheus/self":{"config":{"scrape_configs":[{"job_name":"self","static_configs":[{"targets":["0.0.0.0:8888"]}]}]}},"otlp":{"protocols":{"grpc":{"endpoint":"0.0.0.0:4317"}}}},` +
+			`"processors":{"batch":{},"k8sattributes":{"extract":{"metadata":["k8s.pod.name","k8s.namespace.name"]}}},` +
+			`"exporters":{"otlphttp":{"endpoint":"https://otlp.example:4318","headers":{"x-team":"observability"}},"debug":{}},` +
+			`"service":{"telemetry":{"metrics":{"level":"detailed"}},"pipelines":{"metrics":{"receivers":["prometheus","otlp"],"processors":["batch"],"exporters":["otlphttp"]},"metrics/self":{"receivers":["prometheus/self"],"exporters":["debug"]},"traces":{"receivers":["otlp"],"exporters":["otlphttp"]}}}}`
+	}
+	collector := func(cfg string) string {
+		return `{"apiVersion":"opentelemetry.io/v1beta1","kind":"OpenTelemetryCollector","metadata":{"name":"c","namespace":"ns"},"spec":{"mode":"statefulset","config":` + cfg +
+			`,"targetAllocator":{"enabled":true,"prometheusCR":{"enabled":true,"serviceMonitorSelector":{}}}}}`
+	}
+	collectorV1alpha1 := func(cfg string) string {
+		b, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		return `{"apiVersion":"opentelemetry.io/v1alpha1","kind":"OpenTelemetryCollector","metadata":{"name":"c","namespace":"ns"},"spec":{"mode":"statefulset","config":` + string(b) +
+			`,"targetAllocator":{"enabled":true,"prometheusCR":{"enabled":true}}}}`
+	}
+	tests := []struct {
+		name string
+		doc  string
+		// kept is the most bytes of JSON the stripped object may take.
+		kept int
+	}{
+		{"a Service of 30,000 ports", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"ns","labels":{"app":"a"}},"spec":{"selector":{"app":"a"},"externalIPs":["192.0.2.1"],"ports":[` + ports(30_000, `{"name":"p%d","port":%d,"targetPort":"http","protocol":"TCP"}`) + `]}}`, 50_000},
+		{"a Service of a few ports", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"ns"},"spec":{"selector":{"app":"a"},"ports":[{"name":"http","port":80,"targetPort":8080},{"port":9090}]}}`, 1_000},
+		{"a Pod of 30,000 ports", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"ns","labels":{"app":"a"}},"spec":{"initContainers":[{"name":"i","image":"x","ports":[` + ports(600, `{"name":"i%d","containerPort":%d}`) + `]}],"containers":[{"name":"c","image":"x","ports":[` + ports(30_000, `{"name":"c%d","containerPort":%d}`) + `]}]},"status":{"phase":"Running","podIP":"10.0.0.1"}}`, 40_000},
+		{"a collector of 8,000 scrape jobs", collector(config(`"prometheus":{"config":{"scrape_configs":[` + scrapeJobs(8000) + `]},"target_allocator":{"endpoint":"http://c-targetallocator:80","interval":"30s","collector_id":"${POD_NAME}"}},`)), 200_000},
+		{"a collector with a null prometheus receiver", collector(config(`"prometheus":null,`)), 1_000},
+		{"a collector without a prometheus receiver", collector(config(``)), 1_000},
+		{"a collector whose receiver the model rejects", collector(config(`"prometheus":{"config":"not an object"},`)), 2_000},
+		{"a v1alpha1 collector", collectorV1alpha1("receivers:\n  prometheus:\n    config:\n      scrape_configs:\n      - job_name: a\n        static_configs: [{targets: ['x:1']}]\n  prometheus/other: {}\nexporters: {debug: {}}\nservice:\n  pipelines:\n    metrics/x: {receivers: [prometheus], exporters: [debug]}\n"), 1_000},
+		{"a standalone TargetAllocator", `{"apiVersion":"opentelemetry.io/v1alpha1","kind":"TargetAllocator","metadata":{"name":"t","namespace":"ns"},"spec":{"prometheusCR":{"enabled":true},"scrapeConfigs":[` + scrapeJobs(50) + `,{"static_configs":[]}]}}`, 3_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			whole := decode(t, tt.doc)
+			want, wantErr := model.FromTyped(uncapped(whole.DeepCopyObject()))
+			stripped, err := Strip(whole)
+			require.NoError(t, err)
+			got, gotErr := model.FromTyped(uncapped(stripped.(runtime.Object)))
+			if wantErr != nil {
+				require.Error(t, gotErr)
+				assert.Equal(t, wantErr.Error(), gotErr.Error(), "the error still shows")
+			} else {
+				require.NoError(t, gotErr)
+				assert.Equal(t, want, got)
+			}
+			b, err := json.Marshal(stripped)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(b), tt.kept, "of %d bytes", len(tt.doc))
+		})
+	}
 }

@@ -367,6 +367,73 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 	return r, n, nil
 }
 
+// CompactCollectorConfig returns the part of a collector configuration (JSON)
+// that parseCollectorConfig reads, which reads the same from it: the
+// prometheus receiver's job names, scrape config count and TA endpoint, the
+// names of its lookalikes and the metrics pipelines' receivers. A cache
+// holds that instead of a configuration of up to 1.5 MiB. A configuration
+// the parser rejects is returned as it is, so that its error still shows.
+func CompactCollectorConfig(raw []byte) []byte {
+	var cfg collectorConfig
+	if len(raw) == 0 || json.Unmarshal(raw, &cfg) != nil {
+		return raw
+	}
+	type pipeline struct {
+		Receivers []string `json:"receivers"`
+	}
+	var out struct {
+		Receivers map[string]any `json:"receivers,omitempty"`
+		Service   struct {
+			Pipelines map[string]pipeline `json:"pipelines,omitempty"`
+		} `json:"service"`
+	}
+	for name, body := range cfg.Receivers {
+		switch {
+		case name == "prometheus":
+			var pr prometheusReceiver
+			if len(body) > 0 && string(body) != "null" && json.Unmarshal(body, &pr) != nil {
+				return raw
+			}
+			if out.Receivers == nil {
+				out.Receivers = map[string]any{}
+			}
+			out.Receivers[name] = pr
+		case strings.HasPrefix(name, "prometheus/"):
+			if out.Receivers == nil {
+				out.Receivers = map[string]any{}
+			}
+			out.Receivers[name] = nil
+		}
+	}
+	for name, p := range cfg.Service.Pipelines {
+		if name == "metrics" || strings.HasPrefix(name, "metrics/") {
+			if out.Service.Pipelines == nil {
+				out.Service.Pipelines = map[string]pipeline{}
+			}
+			out.Service.Pipelines[name] = pipeline{Receivers: p.Receivers}
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil || len(b) >= len(raw) {
+		return raw
+	}
+	return b
+}
+
+// CompactScrapeConfig returns the part of a standalone TargetAllocator's
+// scrape config that is read: its job name.
+func CompactScrapeConfig(raw []byte) []byte {
+	var c scrapeConfig
+	if json.Unmarshal(raw, &c) != nil {
+		return raw
+	}
+	b, err := json.Marshal(c)
+	if err != nil || len(b) >= len(raw) {
+		return raw
+	}
+	return b
+}
+
 // describeJSONError names the field of a type error ("service.pipelines:
 // expected an object, got array"), in the words of the manifest rather than
 // of Go types.

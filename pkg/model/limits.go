@@ -23,6 +23,12 @@ const (
 	// MaxEndpoints is the most endpoints of a ServiceMonitor or PodMonitor
 	// judged.
 	MaxEndpoints = 1000
+	// MaxPorts is the most ports of a Service, or container ports of a Pod
+	// (all its containers together), judged. Past it the object's ports are
+	// known in part: a port name not among the first MaxPorts is unknown,
+	// never missing, so no rule fires on it. The API server bounds neither
+	// list: a Service of 30,000 ports fits etcd's 1.5 MiB.
+	MaxPorts = 1000
 	// MaxPatternBytes is the longest port-name pattern judged: port names
 	// are at most 15 characters.
 	MaxPatternBytes = 256

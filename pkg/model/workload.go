@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Service is what the rules read of a Service.
@@ -67,7 +68,13 @@ func ServiceFromCore(s *corev1.Service) *Service {
 	if len(s.Spec.Selector) > 0 {
 		out.Selector = s.Spec.Selector
 	}
-	for _, p := range s.Spec.Ports {
+	ports := s.Spec.Ports
+	if len(ports) > MaxPorts {
+		ports = ports[:MaxPorts]
+		out.PortsIncomplete = true
+		out.tooMany(field.NewPath("spec", "ports"), MaxPorts)
+	}
+	for _, p := range ports {
 		out.Ports = append(out.Ports, ServicePort{Name: p.Name, Port: p.Port})
 	}
 	return out
@@ -150,11 +157,28 @@ func PodFromTemplate(ref Ref, om metav1.ObjectMeta, spec *corev1.PodSpec) *Pod {
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for _, c := range cs {
 			for _, cp := range c.Ports {
+				if len(out.Ports) == MaxPorts {
+					out.PortsIncomplete = true
+					out.tooMany(podSpecPath(ref.Kind).Child("containers").Key("*").Child("ports"), MaxPorts)
+					return out
+				}
 				out.Ports = append(out.Ports, ContainerPort{Name: cp.Name, Number: cp.ContainerPort})
 			}
 		}
 	}
 	return out
+}
+
+// podSpecPath is where the pod spec is in an object of the kind: a Pod's
+// own spec, a CronJob's job template's, a workload's template's.
+func podSpecPath(kind string) *field.Path {
+	switch kind {
+	case "Pod":
+		return field.NewPath("spec")
+	case "CronJob":
+		return field.NewPath("spec", "jobTemplate", "spec", "template", "spec")
+	}
+	return field.NewPath("spec", "template", "spec")
 }
 
 // NamespaceFromCore normalizes a Namespace. The API server labels every

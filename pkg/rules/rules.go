@@ -123,7 +123,7 @@ var catalog = []Rule{
 	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a job of a ServiceMonitor a TA reads with no port on any Service"},
 	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
 	{TA301, "selector-invalid", Warn, false, "a label selector that cannot be parsed: the TA and the Prometheus Operator cannot use it either, so nothing is read through it"},
-	{TA302, "too-large-to-judge", Warn, false, "a list or pattern past the limits ta-guard judges (endpoints, port-name patterns): that part was not checked"},
+	{TA302, "too-large-to-judge", Warn, false, "a list or pattern past the limits ta-guard judges (endpoints, port-name patterns, ports): that part was not checked"},
 }
 
 // orderDependent are the rules whose finding an object applied a moment

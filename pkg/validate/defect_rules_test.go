@@ -53,6 +53,16 @@ kind: ServiceMonitor
 metadata: {name: sm, namespace: opentelemetry}
 spec: {selector: {matchLabels: {app: a}}, endpoints: [` + strings.Repeat("{port: web},", model.MaxEndpoints) + `{port: web}]}
 `, []string{"TA302"}, "spec.endpoints"},
+		{"Service ports past the limit", `apiVersion: v1
+kind: Service
+metadata: {name: wide, namespace: opentelemetry}
+spec: {selector: {app: wide}, ports: [` + manyPorts(model.MaxPorts+1) + `]}
+`, []string{"TA302"}, "spec.ports"},
+		{"a port a Service has past the limit", `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: sm, namespace: opentelemetry}
+spec: {selector: {matchLabels: {app: big}}, endpoints: [{port: last}]}
+`, []string{}, ""},
 		{"a costly port pattern", `apiVersion: monitoring.coreos.com/v1
 kind: ServiceMonitor
 metadata: {name: sm, namespace: opentelemetry}
@@ -66,6 +76,10 @@ metadata: {name: opentelemetry}
 kind: Service
 metadata: {name: a, namespace: opentelemetry, labels: {app: a}}
 spec: {selector: {app: a}, ports: [{name: web, port: 80}]}
+`, `apiVersion: v1
+kind: Service
+metadata: {name: big, namespace: opentelemetry, labels: {app: big}}
+spec: {ports: [` + manyPorts(model.MaxPorts) + `, {name: last, port: 1}]}
 `}
 	pol := &policy.Policy{Rules: map[rules.ID]rules.Action{rules.TA010: rules.Deny, rules.TA301: rules.Deny, rules.TA302: rules.Deny}}
 	for _, tt := range tests {
@@ -91,6 +105,15 @@ spec: {selector: {app: a}, ports: [{name: web, port: 80}]}
 			assert.ElementsMatch(t, tt.want, got)
 		})
 	}
+}
+
+// manyPorts is a YAML flow list's items: n Service ports named p0, p1, ...
+func manyPorts(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf("{name: p%d, port: %d}", i, 1000+i)
+	}
+	return strings.Join(items, ", ")
 }
 
 // The rules stop at the request's deadline: what the object lists is gone

@@ -36,6 +36,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -58,9 +59,16 @@ const (
 )
 
 var (
-	baseline time.Duration
-	storm    int
+	baseline   time.Duration
+	storm      int
+	unverified bool
 )
+
+// stormUser is the tenant the access-review storm runs as: a user of its
+// own, allowed to write collectors in the victim's namespace, as a hostile
+// tenant would be. With a client certificate ta-guard believes who sends
+// what and gives each user a live-check budget of their own.
+const stormUser = "tenant-storm"
 
 // policy denies the live rule the starvation attacks aim at, and what the
 // junk fields are: an enforcing policy, so nothing may be "not checked".
@@ -93,6 +101,7 @@ func main() {
 	bin := flag.String("ta-guard", "bin/ta-guard", "the ta-guard binary (make build)")
 	flag.DurationVar(&baseline, "baseline", 15*time.Second, "length of the victim-alone phase before the flood")
 	flag.IntVar(&storm, "storm", 200, "concurrent dry runs of the access-review storm through the API server (0: none)")
+	flag.BoolVar(&unverified, "unverified", false, "give the API server no client certificate and ta-guard no --client-ca-file: every caller, the API server included, is unverified")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
 	if err := run(*bin, *duration); err != nil {
@@ -132,7 +141,7 @@ func run(bin string, d time.Duration) error {
 	os.Setenv("GOMEMLIMIT", gomemlimit)
 	ctx, cancel := context.WithTimeout(context.Background(), d+4*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: testenv.RepoRoot(), Assets: assets, Webhook: bin, Policy: policy,
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: testenv.RepoRoot(), Assets: assets, Webhook: bin, Policy: policy, Unverified: unverified,
 		Progress: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	if err != nil {
 		return err
@@ -142,6 +151,9 @@ func run(bin string, d time.Duration) error {
 		if err := sb.CreateNamespace(ctx, ns); err != nil {
 			return err
 		}
+	}
+	if err := allowStorm(ctx, sb); err != nil {
+		return err
 	}
 	pid := sb.WebhookPID()
 	rssBefore := status(pid, "VmRSS")
@@ -168,6 +180,7 @@ func run(bin string, d time.Duration) error {
 	// requests a second would make it no storm.
 	stormCfg := rest.CopyConfig(sb.Config)
 	stormCfg.QPS, stormCfg.Burst = 5000, 5000
+	stormCfg.Impersonate = rest.ImpersonationConfig{UserName: stormUser}
 	stormClient, err := client.New(stormCfg, client.Options{})
 	if err != nil {
 		return err
@@ -278,7 +291,11 @@ func run(bin string, d time.Duration) error {
 	default:
 	}
 
-	fmt.Printf("flood of %s against the webhook port (loopback), GOMEMLIMIT=%s, policy TA010/TA301/TA302 deny\n\n", d, gomemlimit)
+	mode := "the API server presents a client certificate (--client-ca-file)"
+	if unverified {
+		mode = "no client certificate: every caller unverified"
+	}
+	fmt.Printf("flood of %s against the webhook port (loopback), GOMEMLIMIT=%s, policy TA010/TA301/TA302 deny, %s\n\n", d, gomemlimit, mode)
 	fmt.Printf("| request | answers |\n|---|---|\n")
 	show := func(tt *tally) {
 		kinds := make([]string, 0, len(tt.m))
@@ -329,6 +346,26 @@ func run(bin string, d time.Duration) error {
 	return nil
 }
 
+// allowStorm lets stormUser write collectors in the victim's namespace
+// (dry runs included) and nothing else.
+func allowStorm(ctx context.Context, sb *sandbox.Sandbox) error {
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector-writer", Namespace: "victim"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"opentelemetry.io"}, Resources: []string{"opentelemetrycollectors"}, Verbs: []string{"create"}}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector-writer", Namespace: "victim"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: stormUser}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := sb.Client.Create(ctx, o); err != nil {
+			return fmt.Errorf("storm RBAC: %w", err)
+		}
+	}
+	return nil
+}
+
 // victims sends the denied collector through the API server once a second
 // until ctx ends (at most d/1s+1 times) and returns the answer times.
 func victims(ctx context.Context, sb *sandbox.Sandbox, out *tally, first int, d time.Duration) ([]time.Duration, error) {
@@ -364,8 +401,19 @@ func dryRunOutcome(err error) string {
 		return "ADMITTED"
 	case strings.Contains(err.Error(), "TA010"):
 		return "denied (TA010)"
-	case strings.Contains(err.Error(), "failed calling webhook"), strings.Contains(err.Error(), "could not judge"):
-		return "refused by failurePolicy"
+	case strings.Contains(err.Error(), "could not judge"):
+		return "refused by failurePolicy (ta-guard had no verdict)"
+	case strings.Contains(err.Error(), "failed calling webhook"):
+		// Why the API server's call failed, in a word: the transport's
+		// texts vary by Go version, so only their usual words are matched.
+		why := "other"
+		switch e := err.Error(); {
+		case strings.Contains(e, "deadline exceeded"), strings.Contains(e, "timeout"):
+			why = "call timed out"
+		case strings.Contains(e, "connection refused"), strings.Contains(e, "reset"), strings.Contains(e, "EOF"):
+			why = "connection failed"
+		}
+		return "refused by failurePolicy (" + why + ")"
 	}
 	return "error: " + firstLine(err.Error())
 }
