@@ -20,14 +20,15 @@ plugin:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/kubectl-ta_guard ./cmd/webhook
 
 ## test: lint, then every test (unit, golden, and those on a real API server).
-## The first run builds kube-apiserver, etcd and kubectl from the Go module
-## proxy (about 5 minutes on 2 cores); later runs reuse them from .cache/.
+## The first run builds kube-apiserver, kube-controller-manager,
+## kube-scheduler, kubectl, etcd and kwok from the Go module proxy (about 12
+## minutes on 2 cores); later runs reuse them from .cache/.
 test: lint k8s-bins unit fuzz-short
 
 unit:
 	KUBEBUILDER_ASSETS="$$(hack/k8s-bins.sh --print-dir)" $(GO) test -count=1 ./...
 
-## k8s-bins: build (once) the API server, etcd and kubectl the tests and the demo run.
+## k8s-bins: build (once) the cluster the tests and the demo run (hack/k8s-bins.sh).
 k8s-bins:
 	@hack/k8s-bins.sh >/dev/null
 	@hack/helm.sh >/dev/null

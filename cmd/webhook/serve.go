@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -42,6 +43,8 @@ func runServe(args []string, stderr io.Writer) int {
 	tlsMin := fs.String("tls-min-version", "1.3", "oldest TLS version the webhook and metrics ports accept: 1.2 or 1.3")
 	clientCA := fs.String("client-ca-file", "", "PEM CA bundle: the webhook port then requires a client certificate it issued (give the API server one in its admission configuration)")
 	inFlight := fs.Int64("max-in-flight-bytes", 0, "AdmissionReview bytes read or checked at once, by declared length; a request that finds no room within half its timeout is admitted \"not checked\" (0: 64 MiB, sized for a 512Mi limit)")
+	webhookConfig := fs.String("webhook-configuration", "", "name of ta-guard's ValidatingWebhookConfiguration, installed with failurePolicy Ignore: with --failure-policy, set once this replica is ready")
+	failurePolicy := fs.String("failure-policy", "", "Fail or Ignore: the failurePolicy --webhook-configuration gets once this replica is ready (enforce: Fail), so that an install whose replicas never become ready blocks nothing")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,6 +75,19 @@ func runServe(args []string, stderr io.Writer) int {
 		}
 		action = a
 	}
+	var fp admissionregistrationv1.FailurePolicyType
+	switch *failurePolicy {
+	case "":
+	case string(admissionregistrationv1.Fail), string(admissionregistrationv1.Ignore):
+		fp = admissionregistrationv1.FailurePolicyType(*failurePolicy)
+		if *webhookConfig == "" {
+			fmt.Fprintln(stderr, "serve: --failure-policy needs --webhook-configuration")
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "serve: --failure-policy %q: want Fail or Ignore\n", *failurePolicy)
+		return 2
+	}
 	log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.Level(-*logLevel)}))
 	ctrl.SetLogger(log)
 	cfg, err := kubeRestConfig(*kubeconfig, "")
@@ -88,6 +104,7 @@ func runServe(args []string, stderr io.Writer) int {
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
 		CheckSecretKeys: *checkSecretKeys, WebhookInFlightBytes: *inFlight,
 		TLSMinVersion: minTLS, ClientCAFile: *clientCA,
+		WebhookConfiguration: *webhookConfig, FailurePolicy: fp,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

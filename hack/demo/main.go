@@ -86,7 +86,7 @@ func run() int {
 	}
 	start := time.Now()
 	sb, err := sandbox.Start(ctx, sandbox.Options{
-		Root: abs, Assets: *assets, Webhook: bin, CertDir: certDir, Policy: policy,
+		Root: abs, Assets: *assets, Webhook: bin, CertDir: certDir, Policy: policy, Nodes: demoNodes,
 		Progress: func(format string, args ...any) { out.note(format, args...) },
 	})
 	if err != nil {
@@ -101,7 +101,7 @@ func run() int {
 		if err := sb.Stop(); err != nil {
 			out.fail("stopping: %v", err)
 		} else {
-			out.note("stopped the webhook, kube-apiserver and etcd in %s", time.Since(t).Round(100*time.Millisecond))
+			out.note("stopped the webhook, the controllers, kube-apiserver and etcd in %s", time.Since(t).Round(100*time.Millisecond))
 		}
 	}()
 	out.note("sandbox up in %s", time.Since(start).Round(100*time.Millisecond))
@@ -125,10 +125,13 @@ func run() int {
 	return 0
 }
 
+// demoNodes is how many kwok nodes the demo's cluster has.
+const demoNodes = 2
+
 // The walk's policy files. TA106 (no endpoints) is audit by default, so it
 // never shows in kubectl; under defaultAction: deny it would reject every
-// monitor, because this API server runs no controller-manager and no
-// Service ever gets endpoints. Only collectors are applied under deny here.
+// monitor created before the Pods it scrapes run. Only collectors are
+// applied under deny here.
 const (
 	demoPolicy = "# the catalog's default actions\n{}\n"
 	denyPolicy = "defaultAction: deny\n"
@@ -136,10 +139,7 @@ const (
 
 const devPolicy = `# ta-guard policy: the webhook re-reads this file within 2 s of a change.
 # Actions: deny, warn, audit, off. Try: defaultAction: deny
-# This sandbox runs no controller-manager: no Pod runs and no Service gets
-# endpoints, so TA106 (no-endpoints) is off rather than flag every monitor.
-rules:
-  TA106: "off"
+{}
 `
 
 // dev keeps the sandbox until a signal, or until the webhook dies.

@@ -271,8 +271,8 @@ The guide's counter-example names the port bleh. A dry run first:`)
 func (k *walk) audit() error {
 	k.out.say(`Besides answering kubectl, ta-guard audits the whole cluster (every 10 minutes,
 and soon after changes) and writes one PolicyReport per namespace. TA106 (no
-endpoints) is an audit rule: kubectl never showed it, the report does. This
-sandbox runs no controller-manager, so no Service has endpoints yet:`)
+endpoints) is an audit rule: kubectl never showed it, the report does. The
+guide's app is not deployed yet, so its Service has no endpoints:`)
 	results := []string{"get", "policyreport", "ta-guard", "-n", "opentelemetry", "-o",
 		`jsonpath={range .results[*]}{.rule} {.result} {.resources[0].kind}/{.resources[0].name}: {.policy}{"\n"}{end}`}
 	// The audit runs a second after the last change: wait for the report
@@ -286,9 +286,20 @@ sandbox runs no controller-manager, so no Service has endpoints yet:`)
 	if err := k.kubectl(want{output: []string{final}}, results...); err != nil {
 		return err
 	}
-	k.out.say(`The endpoint controller would create the Service's EndpointSlice; here by hand:`)
-	return k.kubectl(want{output: []string{"endpointslice.discovery.k8s.io/py-prometheus-app-demo created"}},
-		"apply", "-f", "testdata/demo/endpointslice.yaml")
+	k.out.say(`Deploy the app: the scheduler puts its Pod on a kwok node, kwok reports it
+Running with an IP, and the EndpointSlice controller writes the Service's endpoints:`)
+	return k.kubectl(want{output: []string{"deployment.apps/py-prometheus-app created"}},
+		"apply", "-f", "testdata/demo/app.yaml")
+}
+
+// appTarget is the target the controllers made for the app: its Pod's IP
+// (kwok's pick) and the Service's port, once the Pod runs.
+func (k *walk) appTarget() string {
+	args := []string{"get", "pods", "-n", "opentelemetry", "-l", "app.kubernetes.io/name=py-prometheus-app",
+		"-o", `jsonpath={range .items[?(@.status.phase=="Running")]}{.status.podIP}{end}`}
+	ip := ""
+	k.await(args, func(out string) bool { ip = strings.TrimSpace(out); return ip != "" && !strings.Contains(ip, " ") })
+	return ip + ":8080"
 }
 
 // diagnose runs the guide's troubleshooting as one command against the
@@ -296,12 +307,13 @@ sandbox runs no controller-manager, so no Service has endpoints yet:`)
 func (k *walk) diagnose() error {
 	k.out.say(`Instead of port-forwarding the TA and curling /jobs, ask ta-guard for the chain
 the guide walks, with the targets the TA should get:`)
+	target := k.appTarget()
 	args := []string{"diagnose", "--kubeconfig", k.sb.Kubeconfig, "--no-color"}
 	var r sandbox.Result
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		r = k.sb.RunBinary(k.ctx, k.sb.Webhook(), args...)
-		if r.Exit == 0 || time.Now().After(deadline) || k.ctx.Err() != nil {
+		if r.Exit == 0 && strings.Contains(r.Output, "targets: "+target) || time.Now().After(deadline) || k.ctx.Err() != nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -309,8 +321,8 @@ the guide walks, with the targets the TA should get:`)
 	k.out.commandLine("bin/ta-guard diagnose --kubeconfig $KUBECONFIG --no-color")
 	k.out.output(r.Output)
 	k.checked++
-	if r.Exit != 0 || !strings.Contains(r.Output, "targets: 10.244.0.11:8080") || !strings.Contains(r.Output, "verdict: OK") {
-		return fmt.Errorf("diagnose exited %d; want 0 with the target 10.244.0.11:8080 and verdict OK", r.Exit)
+	if r.Exit != 0 || !strings.Contains(r.Output, "targets: "+target) || !strings.Contains(r.Output, "verdict: OK") {
+		return fmt.Errorf("diagnose exited %d; want 0 with the target %s (the app Pod's) and verdict OK", r.Exit, target)
 	}
 	k.out.say(`Nothing is blind any more, so the audit has removed the namespace's report:`)
 	reports := []string{"get", "policyreports", "-A"}

@@ -39,8 +39,12 @@ import (
 // Binaries are the programs of hack/k8s-bins.sh a sandbox needs.
 var Binaries = []string{"etcd", "kube-apiserver", "kubectl"}
 
-// WebhookName is the name of the ValidatingWebhookConfiguration and the
-// prefix of the webhook's name in kubectl's messages.
+// ConfigurationName is the sandbox's ValidatingWebhookConfiguration: not
+// the chart's "ta-guard", so that the chart can be installed beside it.
+const ConfigurationName = "ta-guard-sandbox"
+
+// WebhookName is the name of that configuration's webhook, which kubectl's
+// messages start with.
 const WebhookName = "validate.ta-guard.io"
 
 // Options configure a sandbox.
@@ -64,6 +68,10 @@ type Options struct {
 	// the API server presents one (WriteIdentity), as in the deployment
 	// docs/multi-tenancy.md describes.
 	Unverified bool
+	// Nodes, when above zero, makes the sandbox a cluster: it also runs
+	// kube-controller-manager, kube-scheduler and kwok, with that many
+	// nodes kwok keeps Ready (startCluster).
+	Nodes int
 	// Progress, when set, is told what is being started.
 	Progress func(format string, args ...any)
 }
@@ -96,9 +104,11 @@ type Sandbox struct {
 	stopConversion context.CancelFunc
 	webhook        *exec.Cmd
 	exited         chan struct{}
-	exitErr        error
-	stopOnce       sync.Once
-	stopErr        error
+	// components are the controller manager, scheduler and kwok.
+	components []*component
+	exitErr    error
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // Start brings the sandbox up. On error everything it started is stopped.
@@ -155,6 +165,10 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 	s.env.ControlPlane.GetAPIServer().Path = filepath.Join(opts.Assets, "kube-apiserver")
 	s.env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(opts.Assets, "etcd")}
 	s.env.ControlPlane.KubectlPath = s.Kubectl
+	// Webhooks and aggregated APIs behind a Service are reached at its
+	// endpoints, never its ClusterIP: no kube-proxy runs here, and a
+	// ClusterIP is no address of this host's (the network rule).
+	s.env.ControlPlane.GetAPIServer().Configure().Set("enable-aggregator-routing", "true")
 	if !opts.Unverified {
 		id, err := WriteIdentity(filepath.Join(dir, "identity"), 30*24*time.Hour)
 		if err != nil {
@@ -175,6 +189,12 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 	}
 	if s.Client, err = client.New(cfg, client.Options{}); err != nil {
 		return nil, err
+	}
+
+	if opts.Nodes > 0 {
+		if err := s.startCluster(ctx, opts.Nodes, progress); err != nil {
+			return nil, err
+		}
 	}
 
 	caPEM, err := WriteCerts(s.CertDir, 30*24*time.Hour)
@@ -200,7 +220,7 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 	if err := s.waitReady(ctx, health); err != nil {
 		return nil, err
 	}
-	progress("registering the ValidatingWebhookConfiguration ta-guard -> %s", s.WebhookURL)
+	progress("registering the ValidatingWebhookConfiguration %s -> %s", ConfigurationName, s.WebhookURL)
 	if err := s.Client.Create(ctx, webhookConfiguration(s.WebhookURL, caPEM)); err != nil {
 		return nil, fmt.Errorf("ValidatingWebhookConfiguration: %w", err)
 	}
@@ -366,7 +386,7 @@ func webhookConfiguration(url string, caPEM []byte) *admissionregistrationv1.Val
 		}}
 	}
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "ta-guard"},
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:                    WebhookName,
 			AdmissionReviewVersions: []string{"v1"},
@@ -464,8 +484,9 @@ func (s *Sandbox) LogTail(lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// Stop stops the webhook, then kube-apiserver, then etcd, and removes the
-// temporary directory. It is safe to call more than once.
+// Stop stops the webhook, then kwok, the scheduler and the controller
+// manager, then kube-apiserver, then etcd, and removes the temporary
+// directory. It is safe to call more than once.
 func (s *Sandbox) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
@@ -480,6 +501,9 @@ func (s *Sandbox) Stop() error {
 		}
 		if s.stopConversion != nil {
 			s.stopConversion()
+		}
+		if err := s.stopComponents(); err != nil {
+			errs = append(errs, err)
 		}
 		if s.env != nil {
 			// ControlPlane.Stop stops kube-apiserver before etcd, and each

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,6 +65,12 @@ type Options struct {
 	// ClientCAFile, when set, makes the webhook port require a client
 	// certificate issued by one of its CAs (the API server's).
 	ClientCAFile string
+	// WebhookConfiguration and FailurePolicy, when both set: once this
+	// replica is ready, the failurePolicy of every webhook of that
+	// ValidatingWebhookConfiguration is set to FailurePolicy and kept so
+	// (failurePolicyKeeper). The configuration is installed with Ignore.
+	WebhookConfiguration string
+	FailurePolicy        admissionregistrationv1.FailurePolicyType
 	// WebhookReadHeaderTimeout, WebhookReadTimeout (the whole request),
 	// WebhookWriteTimeout and WebhookIdleTimeout bound the webhook's
 	// connections; 0 takes the defaults of webhookserver.go.
@@ -289,6 +296,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.PolicyFile != "" {
 		if err := mgr.Add(everyReplica(s.watchPolicy)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.WebhookConfiguration != "" && opts.FailurePolicy != "" {
+		if err := mgr.Add(&failurePolicyKeeper{
+			reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
+			name: opts.WebhookConfiguration, want: opts.FailurePolicy,
+			ready: []func(*http.Request) error{s.Watcher.ReadyCheck, mgr.GetWebhookServer().StartedChecker()},
+			log:   opts.Log.WithName("failure-policy"),
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -1,5 +1,5 @@
 // Package testenv finds what the tests that run a real API server need: the
-// repository root and the kube-apiserver, etcd and kubectl binaries that
+// repository root and the binaries of the local cluster that
 // hack/k8s-bins.sh builds from the Go module proxy.
 package testenv
 
@@ -9,7 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+
+	"github.com/ta-guard/ta-guard/internal/sandbox"
 )
 
 // RepoRoot is the repository's top directory.
@@ -18,8 +21,8 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Binaries are what hack/k8s-bins.sh builds.
-var Binaries = []string{"kube-apiserver", "etcd", "kubectl"}
+// Binaries are what hack/k8s-bins.sh builds: the sandbox's, cluster included.
+var Binaries = append(slices.Clone(sandbox.Binaries), sandbox.ClusterBinaries...)
 
 // Assets is the directory of the binaries: $KUBEBUILDER_ASSETS, or the
 // project's cache. Missing binaries are an error naming the command that
@@ -35,7 +38,7 @@ func Assets() (string, error) {
 	}
 	for _, b := range Binaries {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds kube-apiserver, etcd and kubectl from the Go module proxy)", b, dir)
+			return "", fmt.Errorf("%s not found in %s: run `make test` or hack/k8s-bins.sh first (it builds the local cluster from the Go module proxy)", b, dir)
 		}
 	}
 	return dir, nil

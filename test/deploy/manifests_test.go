@@ -134,11 +134,18 @@ func TestOverlaysRender(t *testing.T) {
 				assert.Equal(t, []string{"v1"}, w.AdmissionReviewVersions)
 				assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.SideEffects)
 				assert.Equal(t, int32(5), *w.TimeoutSeconds)
-				want := admissionregistrationv1.Ignore
+				// Installed failing open whatever the mode: a ready replica
+				// sets the mode's failurePolicy on this configuration, so an
+				// install that never becomes ready blocks nothing.
+				assert.Equal(t, admissionregistrationv1.Ignore, *w.FailurePolicy)
+				assert.Contains(t, d.container.Args, "--webhook-configuration="+vwc.Name)
 				if overlay == "enforce" {
-					want = admissionregistrationv1.Fail
+					assert.Contains(t, d.container.Args, "--failure-policy=Fail")
+				} else {
+					for _, a := range d.container.Args {
+						assert.NotContains(t, a, "--failure-policy", "only enforce fails closed")
+					}
 				}
-				assert.Equal(t, want, *w.FailurePolicy)
 
 				var got []string
 				for _, r := range w.Rules {
@@ -442,6 +449,8 @@ func expectedGrants() []string {
 	add("", "/events", "create", "patch")
 	add("", "events.k8s.io/events", "create", "patch")
 	add(namespace, "coordination.k8s.io/leases", "get", "create", "update")
+	// internal/server: failurePolicyKeeper sets its own configuration's failurePolicy once ready.
+	add("", "admissionregistration.k8s.io/validatingwebhookconfigurations#ta-guard", "get", "update")
 	out := make([]string, len(gs))
 	for i, g := range gs {
 		out[i] = g.String()

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ta-guard/ta-guard/internal/sandbox"
+)
+
+// On the sandbox with its controllers, scheduler and kwok nodes, a
+// Deployment's Pods are scheduled and Running with IPs, the EndpointSlice
+// controller writes the Services' endpoints, and TA106 judges what the
+// controllers made: silent on a monitor whose Service has endpoints, a
+// warning on one whose Service selects no Pod (the bare API server had no
+// endpoints at all, so TA106 was switched off there).
+func TestLiveRulesOnControllerMadeObjects(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
+		Policy: "rules:\n  TA106: warn\n", Nodes: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	require.NoError(t, sb.CreateNamespace(ctx, "shop"))
+
+	apply := func(doc string) {
+		t.Helper()
+		u := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+		require.NoError(t, sb.Client.Create(ctx, u))
+	}
+	apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:1
+        ports: [{name: metrics, containerPort: 8080}]
+`)
+	for _, svc := range []string{
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop","labels":{"app":"web"}},"spec":{"selector":{"app":"web"},"ports":[{"name":"metrics","port":8080,"targetPort":"metrics"}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"idle","namespace":"shop","labels":{"app":"idle"}},"spec":{"selector":{"app":"nothing-runs-this"},"ports":[{"name":"metrics","port":8080}]}}`,
+	} {
+		apply(svc)
+	}
+
+	// The controllers' work: Running Pods on kwok nodes with IPs from the
+	// Pod CIDR, and the endpoints behind web (none behind idle).
+	cidr := netip.MustParsePrefix(sandbox.PodCIDR)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var pods corev1.PodList
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("shop")))
+		require.Len(c, pods.Items, 2)
+		for _, p := range pods.Items {
+			assert.Equal(c, corev1.PodRunning, p.Status.Phase, p.Name)
+			assert.True(c, strings.HasPrefix(p.Spec.NodeName, "kwok-node-"), "%s scheduled to %q", p.Name, p.Spec.NodeName)
+			ip, err := netip.ParseAddr(p.Status.PodIP)
+			if assert.NoError(c, err, p.Name) {
+				assert.True(c, cidr.Contains(ip), "%s has IP %s", p.Name, ip)
+			}
+		}
+		var slices discoveryv1.EndpointSliceList
+		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: "web"}))
+		ready := 0
+		for _, s := range slices.Items {
+			assert.Equal(c, "endpointslice-controller.k8s.io", s.Labels[discoveryv1.LabelManagedBy])
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		assert.Equal(c, 2, ready, "ready endpoints behind web")
+		var idle discoveryv1.EndpointSliceList
+		require.NoError(c, sb.Client.List(ctx, &idle, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: "idle"}))
+		assert.NotEmpty(c, idle.Items, "the controller writes idle's (empty) slice")
+	}, 2*time.Minute, 500*time.Millisecond)
+	var dep appsv1.Deployment
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &dep))
+	assert.Equal(t, int32(2), dep.Status.ReadyReplicas, "the Deployment controller counts them Ready")
+
+	// TA106 on what the controllers made, through kubectl: the webhook's
+	// informers have the slices once the dry run says so.
+	dir := t.TempDir()
+	monitor := func(name, app string) string {
+		f := filepath.Join(dir, name+".yaml")
+		require.NoError(t, os.WriteFile(f, []byte(`apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: `+name+`, namespace: shop}
+spec:
+  selector: {matchLabels: {app: `+app+`}}
+  endpoints: [{port: metrics}]
+`), 0o600))
+		return f
+	}
+	idle := monitor("idle", "idle")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", idle)
+		assert.Contains(c, res.Stderr, "TA106", "a monitor of a Service with no endpoints")
+	}, time.Minute, 500*time.Millisecond)
+	res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", monitor("web", "web"))
+	require.Zero(t, res.Exit, res.Stderr)
+	assert.NotContains(t, res.Stderr, "TA106", "the controller wrote web's endpoints")
+}
