@@ -26,11 +26,6 @@ const KwokStages = "kwok-stages.yaml"
 // kwokAnnotation marks the nodes kwok keeps: kwok's own convention.
 const kwokAnnotation = "kwok.x-k8s.io/node"
 
-// PodCIDR is where kwok takes Pod IPs from. Nothing connects to them:
-// no container runs, and the tests reach what they serve only through
-// network namespaces of their own.
-const PodCIDR = "10.244.0.0/16"
-
 // component is a control-plane process the sandbox started.
 type component struct {
 	name   string
@@ -52,6 +47,13 @@ func (s *Sandbox) startCluster(ctx context.Context, n int, progress func(string,
 	caFile := filepath.Join(s.Dir, "apiserver-ca.crt")
 	if err := os.WriteFile(caFile, s.Config.CAData, 0o644); err != nil {
 		return err
+	}
+	cidr, routed, why := s.startPodNetwork()
+	s.PodCIDR, s.podNetErr = cidr, why
+	if routed {
+		progress("Pod IPs from %s, routed into the sandbox's own network namespace", cidr)
+	} else {
+		progress("Pod IPs from %s, routed nowhere (%v): nothing may connect to a Pod", cidr, why)
 	}
 	progress("starting kube-controller-manager, kube-scheduler and kwok (%d nodes)", n)
 	// Each serves nothing (--secure-port=0): the tests ask the API server.
@@ -79,7 +81,7 @@ func (s *Sandbox) startCluster(ctx context.Context, n int, progress func(string,
 		"--config", filepath.Join(s.opts.Assets, KwokStages),
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", kwokAnnotation+"=fake",
-		"--cidr", PodCIDR,
+		"--cidr", cidr,
 	); err != nil {
 		return err
 	}

@@ -92,6 +92,10 @@ type Sandbox struct {
 	CertDir    string
 	// ClientCAFile is ta-guard's --client-ca-file ("" when Unverified).
 	ClientCAFile string
+	// PodCIDR is where kwok takes Pod IPs from (Options.Nodes): a /24 of
+	// 198.18.0.0/15, routed into the sandbox's own network namespace when
+	// PodNetworkRouted.
+	PodCIDR string
 	// WebhookURL is where the API server sends admission reviews.
 	WebhookURL string
 	// Config is the admin REST config; Client uses it.
@@ -106,9 +110,13 @@ type Sandbox struct {
 	exited         chan struct{}
 	// components are the controller manager, scheduler and kwok.
 	components []*component
-	exitErr    error
-	stopOnce   sync.Once
-	stopErr    error
+	// podNet routes PodCIDR into a namespace of the sandbox's own (nil:
+	// it could not be made, podNetErr says why).
+	podNet    *podNetwork
+	podNetErr error
+	exitErr   error
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start brings the sandbox up. On error everything it started is stopped.
@@ -504,6 +512,9 @@ func (s *Sandbox) Stop() error {
 		}
 		if err := s.stopComponents(); err != nil {
 			errs = append(errs, err)
+		}
+		if s.podNet != nil {
+			s.podNet.stop()
 		}
 		if s.env != nil {
 			// ControlPlane.Stop stops kube-apiserver before etcd, and each

@@ -65,7 +65,7 @@ spec:
 
 	// The controllers' work: Running Pods on kwok nodes with IPs from the
 	// Pod CIDR, and the endpoints behind web (none behind idle).
-	cidr := netip.MustParsePrefix(sandbox.PodCIDR)
+	cidr := netip.MustParsePrefix(sb.PodCIDR)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var pods corev1.PodList
 		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("shop")))

@@ -2,17 +2,27 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/sandbox"
@@ -39,13 +49,7 @@ func TestInstallWhoseReplicasNeverBecomeReadyBlocksNothing(t *testing.T) {
 		require.NoError(t, sb.Client.Update(ctx, n))
 	}
 
-	helmBin, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
-	require.NoError(t, err, "hack/helm.sh builds helm")
-	install := exec.CommandContext(ctx, strings.TrimSpace(string(helmBin)), "install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"),
-		"--namespace", "default", "--kubeconfig", sb.Kubeconfig,
-		"--set", "mode=enforce", "--set", "certManager.enabled=false")
-	out, err := install.CombinedOutput()
-	require.NoError(t, err, "helm install: %s", out)
+	helmInstall(ctx, t, sb, "--set", "mode=enforce", "--set", "certManager.enabled=false")
 
 	// The scheduler leaves the replicas Pending: no node takes them.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -85,4 +89,200 @@ func TestInstallWhoseReplicasNeverBecomeReadyBlocksNothing(t *testing.T) {
 			assert.Contains(c, err.Error(), "failed calling webhook")
 		}
 	}, time.Minute, 500*time.Millisecond)
+}
+
+// The chart installed with helm on the sandbox cluster, in enforce mode,
+// and ta-guard's own process run on the host with the identity of the
+// chart's ServiceAccount (a TokenRequest token), the chart's policy and
+// the chart's serving certificate: every informer, live check, audit write
+// and the failurePolicy update use exactly the permissions the chart
+// grants. The API server reaches it through the chart's Service: kwok
+// runs the chart's Pods with IPs routed into the sandbox's network
+// namespace, where this test forwards the webhook port to the process.
+func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	bin := buildWebhook(t)
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: bin, Policy: "{}\n", Nodes: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	if !sb.PodNetworkRouted() {
+		t.Skip("no network namespace for the Pod network (needs CAP_NET_ADMIN): the API server could reach the chart's Pods nowhere but off this host")
+	}
+	helmInstall(ctx, t, sb, "--set", "mode=enforce", "--set", "certManager.enabled=false")
+
+	// The chart's objects: its Deployment's arguments, policy, certificate.
+	var dep appsv1.Deployment
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard"}, &dep))
+	var cm corev1.ConfigMap
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-policy"}, &cm))
+	var tlsSecret corev1.Secret
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &tlsSecret))
+	dir := t.TempDir()
+	certDir := filepath.Join(dir, "certs")
+	require.NoError(t, os.MkdirAll(certDir, 0o700))
+	for _, k := range []string{"tls.crt", "tls.key"} {
+		require.NoError(t, os.WriteFile(filepath.Join(certDir, k), tlsSecret.Data[k], 0o600))
+	}
+	policyFile := filepath.Join(dir, "policy.yaml")
+	require.Len(t, cm.Data, 1)
+	for _, v := range cm.Data {
+		require.NoError(t, os.WriteFile(policyFile, []byte(v), 0o600))
+	}
+
+	// The chart's ServiceAccount's identity.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ta-guard", Name: dep.Spec.Template.Spec.ServiceAccountName}}
+	expiry := int64(3600)
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
+	require.NoError(t, sb.Client.SubResource("token").Create(ctx, sa, tr))
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"sandbox": {Server: sb.Config.Host, CertificateAuthorityData: sb.Config.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"ta-guard": {Token: tr.Status.Token}},
+		Contexts:       map[string]*clientcmdapi.Context{"ta-guard": {Cluster: "sandbox", AuthInfo: "ta-guard"}},
+		CurrentContext: "ta-guard",
+	}, kubeconfig))
+
+	// The chart's arguments, but for files and addresses, which are the
+	// host's here.
+	port, health := freeLoopbackPort(t), freeLoopbackPort(t)
+	args := []string{"serve"}
+	for _, a := range dep.Spec.Template.Spec.Containers[0].Args[1:] {
+		name, _, _ := strings.Cut(a, "=")
+		switch name {
+		case "--policy", "--cert-dir", "--port", "--metrics-bind-address", "--health-probe-bind-address":
+			continue
+		}
+		args = append(args, a)
+	}
+	require.Contains(t, args, "--failure-policy=Fail", "enforce")
+	args = append(args, "--policy="+policyFile, "--cert-dir="+certDir, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port),
+		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
+		"--kubeconfig="+kubeconfig, "--leader-election-namespace=ta-guard", "--client-ca-file="+sb.ClientCAFile,
+		"--audit-debounce=1s")
+	logFile := filepath.Join(dir, "serve.log")
+	logf, err := os.Create(logFile)
+	require.NoError(t, err)
+	serve := exec.Command(bin, args...)
+	serve.Stdout, serve.Stderr = logf, logf
+	require.NoError(t, serve.Start())
+	exited := make(chan struct{})
+	go func() { _ = serve.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = serve.Process.Kill()
+			<-exited
+		}
+		_ = logf.Close()
+	})
+
+	// The chart's Pods, on the kwok node: the Service's endpoints.
+	containerPort := dep.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var slices discoveryv1.EndpointSliceList
+		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace("ta-guard"), client.MatchingLabels{discoveryv1.LabelServiceName: "ta-guard"}))
+		ready := 0
+		for _, s := range slices.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		assert.Positive(c, ready, "ready endpoints behind the chart's Service")
+	}, 2*time.Minute, 500*time.Millisecond)
+	// Whatever Pod IP the API server picks, port containerPort lands here.
+	ln, err := sb.ListenPods(int(containerPort))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go forward(ln, fmt.Sprintf("127.0.0.1:%d", port))
+
+	// Ready with the chart's permissions, then Fail on the chart's
+	// configuration, set by the process itself.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		select {
+		case <-exited:
+			require.FailNow(c, "serve exited", readTail(logFile))
+		default:
+		}
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		require.NoError(c, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+		assert.Equal(c, admissionregistrationv1.Fail, *vwc.Webhooks[0].FailurePolicy)
+	}, 2*time.Minute, 500*time.Millisecond)
+
+	// Through the chart's Service: the enforce policy denies (the sandbox's
+	// own webhook only warns), and admits what it warns about.
+	require.NoError(t, sb.CreateNamespace(ctx, "opentelemetry"))
+	res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
+	assert.NotZero(t, res.Exit)
+	assert.Contains(t, res.Stderr, "denied the request")
+	assert.Contains(t, res.Stderr, "TA003")
+	for _, f := range []string{"testdata/seed/service-port-bleh.yaml", "testdata/seed/servicemonitor.yaml"} {
+		res := sb.Run(ctx, repoRoot, "apply", "-f", f)
+		require.Zero(t, res.Exit, res.Stderr)
+	}
+	// The audit, elected through the chart's Lease permissions, writes its
+	// report with the chart's policyreports permissions.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "get", "policyreport", "ta-guard", "-n", "opentelemetry", "-o", "name")
+		assert.Zero(c, res.Exit, res.Stderr)
+	}, 2*time.Minute, time.Second)
+
+	// Nothing it did needed more than the chart grants.
+	log := readTail(logFile)
+	assert.NotContains(t, log, "forbidden", "serve needed a permission the chart does not grant")
+}
+
+// helmInstall installs charts/ta-guard as release ta-guard on the sandbox.
+func helmInstall(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, set ...string) {
+	t.Helper()
+	helmBin, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
+	require.NoError(t, err, "hack/helm.sh builds helm")
+	args := append([]string{"install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"),
+		"--namespace", "default", "--kubeconfig", sb.Kubeconfig}, set...)
+	out, err := exec.CommandContext(ctx, strings.TrimSpace(string(helmBin)), args...).CombinedOutput()
+	require.NoError(t, err, "helm install: %s", out)
+}
+
+// forward copies each connection ln accepts to and from addr (loopback)
+// until ln is closed.
+func forward(ln net.Listener, addr string) {
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer in.Close()
+			out, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return
+			}
+			defer out.Close()
+			done := make(chan struct{}, 2)
+			go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+			<-done
+		}()
+	}
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// readTail is the end of a log file.
+func readTail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 64<<10 {
+		b = b[len(b)-64<<10:]
+	}
+	return string(b)
 }
