@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,13 @@ import (
 
 // On the sandbox with its controllers, scheduler and kwok nodes, a
 // Deployment's Pods are scheduled and Running with IPs, the EndpointSlice
-// controller writes the Services' endpoints, and TA106 judges what the
-// controllers made: silent on a monitor whose Service has endpoints, a
-// warning on one whose Service selects no Pod (the bare API server had no
-// endpoints at all, so TA106 was switched off there).
+// controller writes the Services' endpoints, and the live rules judge what
+// the controllers made, through kubectl and through diagnose: TA106 silent
+// on a monitor whose Service has endpoints, a warning on one whose Service
+// selects no Pod (the bare API server had no endpoints at all, so TA106 was
+// switched off there); TA107 silent on endpoints the controller placed on
+// nodes, a warning on hand-made ones a per-node TA cannot place; TA008 for
+// a TA account no Role is bound to.
 func TestLiveRulesOnControllerMadeObjects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -117,7 +121,79 @@ spec:
 		res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", idle)
 		assert.Contains(c, res.Stderr, "TA106", "a monitor of a Service with no endpoints")
 	}, time.Minute, 500*time.Millisecond)
-	res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", monitor("web", "web"))
+	web := monitor("web", "web")
+	res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", web)
 	require.Zero(t, res.Exit, res.Stderr)
 	assert.NotContains(t, res.Stderr, "TA106", "the controller wrote web's endpoints")
+
+	// TA107 on the controller's slices: a per-node TA places a target on
+	// the node its endpoint names, which the EndpointSlice controller
+	// takes from the Pod the scheduler placed. A selector-less Service's
+	// hand-made endpoints (a database outside the cluster) name no node.
+	require.NoError(t, sb.CreateNamespace(ctx, "obs"))
+	apply(`apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: agent, namespace: obs}
+spec:
+  mode: daemonset
+  targetAllocator:
+    enabled: true
+    allocationStrategy: per-node
+    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`)
+	apply(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"db","namespace":"shop","labels":{"app":"db"}},"spec":{"ports":[{"name":"metrics","port":9187}]}}`)
+	apply(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-external
+  namespace: shop
+  labels: {kubernetes.io/service-name: db, endpointslice.kubernetes.io/managed-by: dba-team}
+addressType: IPv4
+ports: [{name: metrics, port: 9187}]
+endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
+`)
+	var slices discoveryv1.EndpointSliceList
+	require.NoError(t, sb.Client.List(ctx, &slices, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: "web"}))
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			require.NotNil(t, e.NodeName, "the controller names the node")
+			assert.True(t, strings.HasPrefix(*e.NodeName, "kwok-node-"))
+		}
+	}
+	db := monitor("db", "db")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", db)
+		assert.Contains(c, res.Stderr, "TA107", "targets on no node")
+	}, time.Minute, 500*time.Millisecond)
+	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", web)
+	require.Zero(t, res.Exit, res.Stderr)
+	assert.NotContains(t, res.Stderr, "TA107", "every endpoint of web names its node")
+
+	for _, f := range []string{idle, web, db} {
+		require.Zero(t, sb.Run(ctx, repoRoot, "create", "-f", f).Exit)
+	}
+	// The same through diagnose against the cluster: the findings, and the
+	// targets the controllers made, the Pods' IPs.
+	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
+	var pods corev1.PodList
+	require.NoError(t, sb.Client.List(ctx, &pods, client.InNamespace("shop")))
+	var targets []string
+	for _, p := range pods.Items {
+		targets = append(targets, p.Status.PodIP+":8080")
+	}
+	sort.Strings(targets)
+	for _, want := range []string{
+		"ServiceMonitor shop/db (selects shop/db)",
+		"they run on no node [TA107]",
+		"the matched Services have no endpoints (shop/idle): its jobs exist but stay empty [TA106]",
+		"targets: " + strings.Join(targets, ", "),
+		"service account agent-targetallocator lacks", // TA008: no Role was bound to it
+	} {
+		assert.Contains(t, d.Output, want)
+	}
+	assert.Contains(t, d.Output, "verdict: BLIND")
 }
