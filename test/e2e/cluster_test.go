@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -196,4 +197,87 @@ endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
 		assert.Contains(t, d.Output, want)
 	}
 	assert.Contains(t, d.Output, "verdict: BLIND")
+}
+
+// TA014 on Pods the controllers run: the TA's Pods Running (a Deployment
+// standing for the one the operator makes, with the operator's labels) and
+// no collector Pod in its namespace, so the targets it hands out go to no
+// one: a warning on the collector's next change. Once a StatefulSet, as
+// the operator makes it, has its Pods scheduled and running, it is silent.
+func TestTA014OnControllerMadePods(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
+		Policy: "{}\n", Nodes: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	require.NoError(t, sb.CreateNamespace(ctx, "mon"))
+	apply := func(doc string) {
+		t.Helper()
+		u := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+		require.NoError(t, sb.Client.Create(ctx, u))
+	}
+	workload := func(kind, name, component string) string {
+		labels := `{app.kubernetes.io/managed-by: opentelemetry-operator, app.kubernetes.io/instance: mon.otel, app.kubernetes.io/part-of: opentelemetry, app.kubernetes.io/component: ` + component + `}`
+		extra := ""
+		if kind == "StatefulSet" {
+			extra = "  serviceName: " + name + "\n"
+		}
+		return `apiVersion: apps/v1
+kind: ` + kind + `
+metadata: {name: ` + name + `, namespace: mon}
+spec:
+  replicas: 1
+` + extra + `  selector: {matchLabels: ` + labels + `}
+  template:
+    metadata: {labels: ` + labels + `}
+    spec: {containers: [{name: c, image: registry.example/otel:1}]}
+`
+	}
+	collector := func(label string) string {
+		dir := t.TempDir()
+		f := filepath.Join(dir, "otel.yaml")
+		require.NoError(t, os.WriteFile(f, []byte(`apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: otel, namespace: mon, labels: {change: "`+label+`"}}
+spec:
+  mode: statefulset
+  targetAllocator:
+    enabled: true
+    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`), 0o600))
+		return f
+	}
+	require.Zero(t, sb.Run(ctx, repoRoot, "apply", "-f", collector("1")).Exit)
+	apply(workload("Deployment", "otel-targetallocator", "opentelemetry-targetallocator"))
+	running := func(c *assert.CollectT, component string) {
+		var pods corev1.PodList
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("mon"), client.MatchingLabels{"app.kubernetes.io/component": component}))
+		require.NotEmpty(c, pods.Items)
+		for _, p := range pods.Items {
+			assert.Equal(c, corev1.PodRunning, p.Status.Phase)
+		}
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) { running(c, "opentelemetry-targetallocator") }, 2*time.Minute, 500*time.Millisecond)
+
+	n := 2
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", collector(fmt.Sprint(n)))
+		n++
+		assert.Contains(c, res.Stderr, "TA014", "the TA runs, no collector Pod does")
+	}, time.Minute, 500*time.Millisecond)
+
+	apply(workload("StatefulSet", "otel-collector", "opentelemetry-collector"))
+	require.EventuallyWithT(t, func(c *assert.CollectT) { running(c, "opentelemetry-collector") }, 2*time.Minute, 500*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", collector(fmt.Sprint(n)))
+		n++
+		assert.Zero(c, res.Exit, res.Stderr)
+		assert.NotContains(c, res.Stderr, "TA014", "the StatefulSet's Pod runs")
+	}, time.Minute, 500*time.Millisecond)
 }
