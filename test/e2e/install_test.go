@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -239,12 +241,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 // helmInstall installs charts/ta-guard as release ta-guard on the sandbox.
 func helmInstall(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, set ...string) {
 	t.Helper()
-	helmBin, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
-	require.NoError(t, err, "hack/helm.sh builds helm")
-	args := append([]string{"install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"),
-		"--namespace", "default", "--kubeconfig", sb.Kubeconfig}, set...)
-	out, err := exec.CommandContext(ctx, strings.TrimSpace(string(helmBin)), args...).CombinedOutput()
-	require.NoError(t, err, "helm install: %s", out)
+	helmRun(ctx, t, sb, append([]string{"install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
 }
 
 // forward copies each connection ln accepts to and from addr (loopback)
@@ -285,4 +282,64 @@ func readTail(path string) string {
 		b = b[len(b)-64<<10:]
 	}
 	return string(b)
+}
+
+// Without cert-manager the chart makes its own CA and serving certificate,
+// and an upgrade keeps them, so the webhook configuration's caBundle and
+// the Secret the replicas mount stay as they are; once the Secret's
+// ta-guard.io/renew-after has passed, the next upgrade renews both, and
+// the caBundle is the CA that signed the new certificate.
+func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t), Policy: "{}\n"})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	set := []string{"--set", "certManager.enabled=false"}
+	helmInstall(ctx, t, sb, set...)
+	state := func() (caBundle, cert []byte, renewAfter string) {
+		t.Helper()
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+		var s corev1.Secret
+		require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &s))
+		assert.Equal(t, s.Data["ca.crt"], vwc.Webhooks[0].ClientConfig.CABundle, "the caBundle is the Secret's CA")
+		pool := x509.NewCertPool()
+		require.True(t, pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle))
+		block, _ := pem.Decode(s.Data["tls.crt"])
+		require.NotNil(t, block)
+		leaf, err := x509.ParseCertificate(block.Bytes)
+		require.NoError(t, err)
+		_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "ta-guard.ta-guard.svc"})
+		require.NoError(t, err, "the serving certificate verifies against the caBundle for the Service's name")
+		return vwc.Webhooks[0].ClientConfig.CABundle, s.Data["tls.crt"], s.Annotations["ta-guard.io/renew-after"]
+	}
+	ca1, cert1, renew1 := state()
+	require.NotEmpty(t, renew1)
+
+	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
+	ca2, cert2, renew2 := state()
+	assert.Equal(t, ca1, ca2, "an upgrade keeps the CA")
+	assert.Equal(t, cert1, cert2, "and the certificate")
+	assert.Equal(t, renew1, renew2)
+
+	// Past renew-after, as a year later.
+	var s corev1.Secret
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &s))
+	s.Annotations["ta-guard.io/renew-after"] = fmt.Sprint(time.Now().Add(-time.Hour).Unix())
+	require.NoError(t, sb.Client.Update(ctx, &s))
+	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
+	ca3, cert3, renew3 := state()
+	assert.NotEqual(t, ca1, ca3, "renewed")
+	assert.NotEqual(t, cert1, cert3)
+	assert.NotEqual(t, renew1, renew3)
+}
+
+// helmRun runs hack/helm.sh's helm against the sandbox.
+func helmRun(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, args ...string) {
+	t.Helper()
+	helmBin, err := exec.Command(filepath.Join(repoRoot, "hack", "helm.sh")).Output()
+	require.NoError(t, err, "hack/helm.sh builds helm")
+	out, err := exec.CommandContext(ctx, strings.TrimSpace(string(helmBin)), append(args, "--kubeconfig", sb.Kubeconfig)...).CombinedOutput()
+	require.NoError(t, err, "helm %s: %s", strings.Join(args, " "), out)
 }

@@ -17,12 +17,28 @@
 {{ toYaml (uniq $ns) }}
 {{- end -}}
 
-{{/* A CA and a serving certificate for the Service, generated once per render. */}}
+{{/*
+A CA and a serving certificate for the Service, without cert-manager: those
+of the installed Secret while its ta-guard.io/renew-after (seconds since the
+epoch) is in the future, so that an upgrade keeps them and the caBundle with
+them; new ones (valid 365 days, renewed by the first upgrade after 335)
+otherwise. Worked out once per render.
+*/}}
 {{- define "ta-guard.certs" -}}
 {{- if not .Release.ta_guard_certs -}}
+{{- $old := lookup "v1" "Secret" "ta-guard" "ta-guard-webhook-tls" -}}
+{{- $renewAfter := 0 | int64 -}}
+{{- if and $old $old.metadata.annotations -}}
+{{- $renewAfter = index $old.metadata.annotations "ta-guard.io/renew-after" | default "0" | int64 -}}
+{{- end -}}
+{{- if and $old $old.data (lt (now | unixEpoch | int64) $renewAfter) -}}
+{{- $_ := set .Release "ta_guard_certs" (dict "ca" (index $old.data "ca.crt" | b64dec) "cert" (index $old.data "tls.crt" | b64dec) "key" (index $old.data "tls.key" | b64dec) "renewAfter" ($renewAfter | toString)) -}}
+{{- else -}}
 {{- $ca := genCA "ta-guard-ca" 3650 -}}
 {{- $cert := genSignedCert "ta-guard.ta-guard.svc" nil (list "ta-guard.ta-guard.svc" "ta-guard.ta-guard.svc.cluster.local") 365 $ca -}}
-{{- $_ := set .Release "ta_guard_certs" (dict "ca" $ca.Cert "cert" $cert.Cert "key" $cert.Key) -}}
+{{- $renew := add (now | unixEpoch | int64) (mul 335 86400) -}}
+{{- $_ := set .Release "ta_guard_certs" (dict "ca" $ca.Cert "cert" $cert.Cert "key" $cert.Key "renewAfter" ($renew | toString)) -}}
+{{- end -}}
 {{- end -}}
 {{ toYaml .Release.ta_guard_certs }}
 {{- end -}}
