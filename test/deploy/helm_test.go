@@ -54,11 +54,11 @@ func TestHelmChart(t *testing.T) {
 	})
 	for _, mode := range overlays {
 		t.Run("mode "+mode+" renders what overlays/"+mode+" renders", func(t *testing.T) {
-			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(helmTemplate(t, "mode="+mode)))
+			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(helmTemplate(t, "mode="+mode, "createNamespace=true")))
 		})
 	}
 	t.Run("monitoring.enabled renders what components/monitoring adds", func(t *testing.T) {
-		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true")))
+		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true", "createNamespace=true")))
 	})
 	t.Run("a mode that does not exist is refused", func(t *testing.T) {
 		out, _ := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", "mode=strict").CombinedOutput()
@@ -95,6 +95,38 @@ func TestHelmChart(t *testing.T) {
 		assert.Empty(t, vwc.GetAnnotations())
 		cc := vwc.Object["webhooks"].([]any)[0].(map[string]any)["clientConfig"].(map[string]any)
 		assert.Equal(t, data["ca.crt"], cc["caBundle"])
+	})
+	t.Run("the release's namespace is honoured", func(t *testing.T) {
+		const ns = "guard-system"
+		objs := parseYAML(t, helm(t, "template", "ta-guard", "charts/ta-guard", "--namespace", ns,
+			"--set", "mode=enforce", "--set", "certManager.enabled=false", "--set", "monitoring.enabled=true", "--set", "createNamespace=true"))
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Namespace":
+				assert.Equal(t, ns, o.GetName())
+			case "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "CustomResourceDefinition":
+			default:
+				if o.GetNamespace() != "monitoring" { // the Prometheus side of components/monitoring
+					assert.Equal(t, ns, o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
+				}
+			}
+			for _, sub := range nestedSlice(o.Object, "subjects") {
+				if sub["kind"] == "ServiceAccount" && sub["name"] == "ta-guard" {
+					assert.Equal(t, ns, sub["namespace"], "%s %s binds the release's ServiceAccount", o.GetKind(), o.GetName())
+				}
+			}
+		}
+		vwc := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard")
+		wh := vwc.Object["webhooks"].([]any)[0].(map[string]any)
+		assert.Equal(t, ns, wh["clientConfig"].(map[string]any)["service"].(map[string]any)["namespace"])
+		values := wh["namespaceSelector"].(map[string]any)["matchExpressions"].([]any)[0].(map[string]any)["values"]
+		assert.Equal(t, []any{ns, "kube-system"}, values, "its own namespace is left out")
+		data := one(t, objs, "Secret", "ta-guard-webhook-tls").Object["data"].(map[string]any)
+		ca, crt := decodePEM(t, data["ca.crt"].(string)), decodePEM(t, data["tls.crt"].(string))
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
+		_, err := crt.Verify(x509.VerifyOptions{DNSName: "ta-guard." + ns + ".svc", Roots: pool})
+		require.NoError(t, err, "the certificate names the Service in the release's namespace")
 	})
 	t.Run("the PolicyReport CRD on request, the one the tests install", func(t *testing.T) {
 		want, err := os.ReadFile(filepath.Join(repoRoot, "config/crd/policyreport/wgpolicyk8s.io_policyreports.yaml"))
@@ -143,4 +175,16 @@ func decodePEM(t *testing.T, b64 string) *x509.Certificate {
 	c, err := x509.ParseCertificate(block.Bytes)
 	require.NoError(t, err)
 	return c
+}
+
+// nestedSlice is the list of objects at key of obj, if any.
+func nestedSlice(obj map[string]any, key string) []map[string]any {
+	items, _ := obj[key].([]any)
+	var out []map[string]any
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -56,7 +56,7 @@ func TestInstallWhoseReplicasNeverBecomeReadyBlocksNothing(t *testing.T) {
 	// The scheduler leaves the replicas Pending: no node takes them.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var pods corev1.PodList
-		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("ta-guard"), client.MatchingLabels{"app.kubernetes.io/name": "ta-guard"}))
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace(releaseNamespace), client.MatchingLabels{"app.kubernetes.io/name": "ta-guard"}))
 		require.NotEmpty(c, pods.Items, "the ReplicaSet controller made the Pods")
 		for _, p := range pods.Items {
 			assert.Equal(c, corev1.PodPending, p.Status.Phase)
@@ -115,11 +115,11 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 
 	// The chart's objects: its Deployment's arguments, policy, certificate.
 	var dep appsv1.Deployment
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard"}, &dep))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard"}, &dep))
 	var cm corev1.ConfigMap
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-policy"}, &cm))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-policy"}, &cm))
 	var tlsSecret corev1.Secret
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &tlsSecret))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}, &tlsSecret))
 	dir := t.TempDir()
 	certDir := filepath.Join(dir, "certs")
 	require.NoError(t, os.MkdirAll(certDir, 0o700))
@@ -133,7 +133,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	}
 
 	// The chart's ServiceAccount's identity.
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ta-guard", Name: dep.Spec.Template.Spec.ServiceAccountName}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: dep.Spec.Template.Spec.ServiceAccountName}}
 	expiry := int64(3600)
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
 	require.NoError(t, sb.Client.SubResource("token").Create(ctx, sa, tr))
@@ -160,7 +160,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	require.Contains(t, args, "--failure-policy=Fail", "enforce")
 	args = append(args, "--policy="+policyFile, "--cert-dir="+certDir, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port),
 		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
-		"--kubeconfig="+kubeconfig, "--leader-election-namespace=ta-guard", "--client-ca-file="+sb.ClientCAFile,
+		"--kubeconfig="+kubeconfig, "--leader-election-namespace="+releaseNamespace, "--client-ca-file="+sb.ClientCAFile,
 		"--audit-debounce=1s")
 	logFile := filepath.Join(dir, "serve.log")
 	logf, err := os.Create(logFile)
@@ -185,7 +185,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	containerPort := dep.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var slices discoveryv1.EndpointSliceList
-		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace("ta-guard"), client.MatchingLabels{discoveryv1.LabelServiceName: "ta-guard"}))
+		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace(releaseNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: "ta-guard"}))
 		ready := 0
 		for _, s := range slices.Items {
 			for _, e := range s.Endpoints {
@@ -238,10 +238,16 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	assert.NotContains(t, log, "forbidden", "serve needed a permission the chart does not grant")
 }
 
-// helmInstall installs charts/ta-guard as release ta-guard on the sandbox.
+// releaseNamespace is where the tests install the chart: not the
+// kustomize base's ta-guard, so that a namespace the chart did not follow
+// shows.
+const releaseNamespace = "guard-system"
+
+// helmInstall installs charts/ta-guard as release ta-guard on the sandbox,
+// into releaseNamespace, which helm creates.
 func helmInstall(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, set ...string) {
 	t.Helper()
-	helmRun(ctx, t, sb, append([]string{"install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
+	helmRun(ctx, t, sb, append([]string{"install", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace, "--create-namespace"}, set...)...)
 }
 
 // forward copies each connection ln accepts to and from addr (loopback)
@@ -302,7 +308,7 @@ func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 		require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
 		var s corev1.Secret
-		require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &s))
+		require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}, &s))
 		assert.Equal(t, s.Data["ca.crt"], vwc.Webhooks[0].ClientConfig.CABundle, "the caBundle is the Secret's CA")
 		pool := x509.NewCertPool()
 		require.True(t, pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle))
@@ -310,14 +316,14 @@ func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
 		require.NotNil(t, block)
 		leaf, err := x509.ParseCertificate(block.Bytes)
 		require.NoError(t, err)
-		_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "ta-guard.ta-guard.svc"})
+		_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "ta-guard." + releaseNamespace + ".svc"})
 		require.NoError(t, err, "the serving certificate verifies against the caBundle for the Service's name")
 		return vwc.Webhooks[0].ClientConfig.CABundle, s.Data["tls.crt"], s.Annotations["ta-guard.io/renew-after"]
 	}
 	ca1, cert1, renew1 := state()
 	require.NotEmpty(t, renew1)
 
-	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
+	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
 	ca2, cert2, renew2 := state()
 	assert.Equal(t, ca1, ca2, "an upgrade keeps the CA")
 	assert.Equal(t, cert1, cert2, "and the certificate")
@@ -325,10 +331,10 @@ func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
 
 	// Past renew-after, as a year later.
 	var s corev1.Secret
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "ta-guard", Name: "ta-guard-webhook-tls"}, &s))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}, &s))
 	s.Annotations["ta-guard.io/renew-after"] = fmt.Sprint(time.Now().Add(-time.Hour).Unix())
 	require.NoError(t, sb.Client.Update(ctx, &s))
-	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", "default"}, set...)...)
+	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
 	ca3, cert3, renew3 := state()
 	assert.NotEqual(t, ca1, ca3, "renewed")
 	assert.NotEqual(t, cert1, cert3)

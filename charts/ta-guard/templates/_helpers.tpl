@@ -26,7 +26,7 @@ otherwise. Worked out once per render.
 */}}
 {{- define "ta-guard.certs" -}}
 {{- if not .Release.ta_guard_certs -}}
-{{- $old := lookup "v1" "Secret" "ta-guard" "ta-guard-webhook-tls" -}}
+{{- $old := lookup "v1" "Secret" .Release.Namespace "ta-guard-webhook-tls" -}}
 {{- $renewAfter := 0 | int64 -}}
 {{- if and $old $old.metadata.annotations -}}
 {{- $renewAfter = index $old.metadata.annotations "ta-guard.io/renew-after" | default "0" | int64 -}}
@@ -35,7 +35,8 @@ otherwise. Worked out once per render.
 {{- $_ := set .Release "ta_guard_certs" (dict "ca" (index $old.data "ca.crt" | b64dec) "cert" (index $old.data "tls.crt" | b64dec) "key" (index $old.data "tls.key" | b64dec) "renewAfter" ($renewAfter | toString)) -}}
 {{- else -}}
 {{- $ca := genCA "ta-guard-ca" 3650 -}}
-{{- $cert := genSignedCert "ta-guard.ta-guard.svc" nil (list "ta-guard.ta-guard.svc" "ta-guard.ta-guard.svc.cluster.local") 365 $ca -}}
+{{- $svc := printf "ta-guard.%s.svc" .Release.Namespace -}}
+{{- $cert := genSignedCert $svc nil (list $svc (printf "%s.cluster.local" $svc)) 365 $ca -}}
 {{- $renew := add (now | unixEpoch | int64) (mul 335 86400) -}}
 {{- $_ := set .Release "ta_guard_certs" (dict "ca" $ca.Cert "cert" $cert.Cert "key" $cert.Key "renewAfter" ($renew | toString)) -}}
 {{- end -}}
