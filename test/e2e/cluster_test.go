@@ -281,3 +281,150 @@ spec:
 		assert.NotContains(c, res.Stderr, "TA014", "the StatefulSet's Pod runs")
 	}, time.Minute, 500*time.Millisecond)
 }
+
+// The live rules about accounts and Secrets on the cluster, through kubectl
+// and through diagnose: the ServiceAccount controller makes each
+// namespace's default account, the TA's own account is bound to all the
+// TA needs but Secrets outside its namespace, and ta-guard reads Secrets
+// (--check-secret-keys). TA010 for a collector naming an account that does
+// not exist (and none for default, which the controller made); TA108 for a
+// monitor whose basicAuth Secret the TA may not read; TA109 for one naming
+// a key its Secret does not have. TA010 and TA108 also through diagnose.
+func TestAccountsAndSecretsOnTheCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
+		Policy: "{}\n", Nodes: 1, Args: []string{"--check-secret-keys"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	for _, ns := range []string{"obs", "apps"} {
+		require.NoError(t, sb.CreateNamespace(ctx, ns))
+	}
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		f := filepath.Join(dir, name+".yaml")
+		require.NoError(t, os.WriteFile(f, []byte(doc), 0o600))
+		return f
+	}
+	mustApply := func(f string) {
+		t.Helper()
+		res := sb.Run(ctx, repoRoot, "apply", "-f", f)
+		require.Zero(t, res.Exit, res.Stderr)
+	}
+	collector := func(name, sa string) string {
+		return write(name, `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: `+name+`, namespace: obs}
+spec:
+  mode: statefulset
+  targetAllocator:
+    enabled: true
+    serviceAccount: `+sa+`
+    prometheusCR: {enabled: true, serviceMonitorSelector: {matchLabels: {team: `+name+`}}, podMonitorSelector: {matchLabels: {team: `+name+`}}}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`)
+	}
+	// The TA's account, with what the TA needs cluster-wide and Secrets in
+	// its own namespace only.
+	mustApply(write("rbac", `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ta, namespace: obs}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ta-reads}
+rules:
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors, podmonitors]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [services, endpoints, pods, namespaces, nodes]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ta-reads}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ta-reads}
+subjects: [{kind: ServiceAccount, name: ta, namespace: obs}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: ta-own, namespace: obs}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ta-own, namespace: obs}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ta-own}
+subjects: [{kind: ServiceAccount, name: ta, namespace: obs}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: apps}
+stringData: {user: scraper, password: s3cret}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: apps, labels: {app: db}}
+spec:
+  selector: {app: db}
+  ports: [{name: metrics, port: 9187}]
+`))
+	// TA010: the controller made "default" in obs; "nobody" exists nowhere.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", collector("ghost", "nobody"))
+		assert.Contains(c, res.Stderr, "TA010")
+		res = sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", collector("plain", "default"))
+		assert.Zero(c, res.Exit, res.Stderr)
+		assert.NotContains(c, res.Stderr, "TA010", "the ServiceAccount controller made default")
+	}, time.Minute, 500*time.Millisecond)
+
+	mustApply(collector("db", "ta"))
+	monitor := func(name, key string) string {
+		return write(name, `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: `+name+`, namespace: apps, labels: {team: db}}
+spec:
+  selector: {matchLabels: {app: db}}
+  endpoints:
+  - port: metrics
+    basicAuth:
+      username: {name: creds, key: user}
+      password: {name: creds, key: `+key+`}
+`)
+	}
+	wrongKey, rightKey := monitor("db-typo", "passwd"), monitor("db", "password")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", rightKey)
+		assert.Contains(c, res.Stderr, "TA108", "the TA may not read Secrets in apps")
+		assert.NotContains(c, res.Stderr, "TA109", "the Secret has both keys")
+		res = sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", wrongKey)
+		assert.Contains(c, res.Stderr, "TA109", "no key passwd")
+	}, time.Minute, 500*time.Millisecond)
+
+	// Through diagnose, once stored (diagnose reads no Secret: TA109 is
+	// the webhook's and the audit's, with --check-secret-keys).
+	mustApply(wrongKey)
+	mustApply(collector("ghost", "nobody"))
+	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
+	for _, want := range []string{
+		"OpenTelemetryCollector obs/db",
+		"OpenTelemetryCollector obs/db's TA may not get Secret creds (endpoint 0): it drops the monitor [TA108]",
+		"OpenTelemetryCollector obs/ghost",
+		"[TA010]",
+	} {
+		assert.Contains(t, d.Output, want)
+	}
+}
