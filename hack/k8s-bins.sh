@@ -15,6 +15,7 @@
 #   TA_GUARD_KUBE_VERSION  override KUBE_VERSION below (e.g. to try a newer release)
 #   TA_GUARD_ETCD_VERSION  override ETCD_VERSION below
 #   TA_GUARD_KWOK_VERSION  override KWOK_VERSION below
+#   TA_GUARD_CERT_MANAGER_VERSION  override CERT_MANAGER_VERSION below
 #
 # Progress goes to stderr; stdout carries only the bin dir path.
 set -euo pipefail
@@ -33,6 +34,10 @@ ETCD_VERSION="${TA_GUARD_ETCD_VERSION:-v3.7.0}"
 # Running with an IP; no container runs). v0.8.0 is built against k8s.io
 # v0.36: one minor version of skew, which the API server supports.
 KWOK_VERSION="${TA_GUARD_KWOK_VERSION:-v0.8.0}"
+# cert-manager's controllers are not built here (its images are not on the
+# module proxy's path); its CRDs are, in its module: the tests validate
+# ta-guard's Issuers and Certificates against them (${BIN_DIR}/crds/cert-manager).
+CERT_MANAGER_VERSION="${TA_GUARD_CERT_MANAGER_VERSION:-v1.21.2}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_ROOT="${TA_GUARD_CACHE:-${REPO_ROOT}/.cache}"
@@ -315,6 +320,29 @@ build_kwok() {
   install_bin kwok "${dir}" sigs.k8s.io/kwok/cmd/kwok "-s -w"
 }
 
+# cert-manager's own CRDs, as its module ships them, into
+# ${BIN_DIR}/crds/cert-manager; .version says which release they are.
+CERT_MANAGER_CRDS="${BIN_DIR}/crds/cert-manager"
+fetch_cert_manager_crds() {
+  local dir="${BUILD_ROOT}/cert-manager-${CERT_MANAGER_VERSION}" src tmp f
+  mkdir -p "${dir}"
+  log "fetching github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION} (its CRDs) from the Go module proxy..."
+  printf 'module ta-guard.local/k8s-bins/placeholder\n' >"${dir}/go.mod"
+  src="$(cd "${dir}" && go mod download -json "github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}" | json_field Dir)" ||
+    die "go mod download github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION} failed"
+  [[ -n "${src}" && -d "${src}/deploy/crds" ]] || die "no deploy/crds in github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}"
+  tmp="${CERT_MANAGER_CRDS}.tmp.$$"
+  rm -rf "${tmp}"
+  mkdir -p "${tmp}"
+  for f in certificates issuers clusterissuers certificaterequests; do
+    cp "${src}/deploy/crds/cert-manager.io_${f}.yaml" "${tmp}/" || die "cert-manager CRD ${f} not found"
+  done
+  chmod 0644 "${tmp}"/*.yaml
+  printf '%s\n' "${CERT_MANAGER_VERSION}" >"${tmp}/.version"
+  rm -rf "${CERT_MANAGER_CRDS}"
+  mv "${tmp}" "${CERT_MANAGER_CRDS}"
+}
+
 # Remove temp binaries left by a run that was killed; only safe while holding
 # the lock (otherwise they may belong to a concurrent run).
 if ((LOCKED)); then
@@ -333,6 +361,9 @@ if ! version_ok etcd; then
 fi
 if ! version_ok kwok; then
   build_kwok
+fi
+if [[ "$(cat "${CERT_MANAGER_CRDS}/.version" 2>/dev/null)" != "${CERT_MANAGER_VERSION}" ]]; then
+  fetch_cert_manager_crds
 fi
 
 printf '%s\n' "${BIN_DIR}"

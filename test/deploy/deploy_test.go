@@ -93,7 +93,7 @@ func TestMain(m *testing.M) {
 }
 
 // apiServer returns the shared API server, with the project's CRDs, the
-// PolicyReport CRD and the test-only cert-manager CRDs installed.
+// PolicyReport CRD and cert-manager's CRDs installed.
 func apiServer(t *testing.T) *cluster {
 	t.Helper()
 	sharedOnce.Do(func() {
@@ -108,7 +108,9 @@ func apiServer(t *testing.T) *cluster {
 				filepath.Join(repoRoot, "config", "crd", "opentelemetry"),
 				filepath.Join(repoRoot, "config", "crd", "monitoring"),
 				filepath.Join(repoRoot, "config", "crd", "policyreport"),
-				filepath.Join(repoRoot, "config", "crd", "cert-manager"),
+				// cert-manager's own CRDs, from its module (hack/k8s-bins.sh):
+				// its Issuers and Certificates are held to cert-manager's schemas.
+				filepath.Join(assets, "crds", "cert-manager"),
 			},
 			ErrorIfCRDPathMissing: true,
 		}
