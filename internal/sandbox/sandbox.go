@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,9 @@ type Options struct {
 	// the API server presents one (WriteIdentity), as in the deployment
 	// docs/multi-tenancy.md describes.
 	Unverified bool
+	// CRDs are the directories of Root/config/crd installed (nil: all of
+	// opentelemetry, monitoring and policyreport).
+	CRDs []string
 	// Nodes, when above zero, makes the sandbox a cluster: it also runs
 	// kube-controller-manager, kube-scheduler and kwok, with that many
 	// nodes kwok keeps Ready (startCluster).
@@ -158,11 +162,7 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 	progress("starting etcd and kube-apiserver (%s), installing the CRDs", opts.Assets)
 	s.env = &envtest.Environment{
 		BinaryAssetsDirectory: opts.Assets,
-		CRDDirectoryPaths: []string{
-			filepath.Join(opts.Root, "config", "crd", "opentelemetry"),
-			filepath.Join(opts.Root, "config", "crd", "monitoring"),
-			filepath.Join(opts.Root, "config", "crd", "policyreport"),
-		},
+		CRDDirectoryPaths:     crdDirs(opts),
 		ErrorIfCRDPathMissing: true,
 		// A loaded CI machine (other test packages start API servers too)
 		// can take longer than envtest's default 20 s.
@@ -320,8 +320,13 @@ func (s *Sandbox) waitReady(ctx context.Context, health int) error {
 }
 
 // waitWired waits until the API server calls the webhook: a dry-run
-// ServiceMonitor that selects nothing comes back with TA102.
+// ServiceMonitor that selects nothing comes back with TA102 (without the
+// monitoring CRDs, a collector whose TA reads no ServiceMonitor, TA003).
 func (s *Sandbox) waitWired(ctx context.Context) error {
+	probe, want := probeMonitor, "TA102 "
+	if !slices.Contains(crdDirs(s.opts), filepath.Join(s.opts.Root, "config", "crd", "monitoring")) {
+		probe, want = probeCollector, "TA003 "
+	}
 	wh := &warningList{}
 	cfg := rest.CopyConfig(s.Config)
 	cfg.WarningHandler = wh
@@ -331,11 +336,10 @@ func (s *Sandbox) waitWired(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		probe := probeMonitor()
 		wh.take()
-		err := c.Create(ctx, probe, client.DryRunAll)
+		err := c.Create(ctx, probe(), client.DryRunAll)
 		for _, w := range wh.take() {
-			if strings.HasPrefix(w, "TA102 ") {
+			if strings.HasPrefix(w, want) {
 				return nil
 			}
 		}
@@ -358,6 +362,19 @@ func probeMonitor() *unstructured.Unstructured {
 	u.SetName("ta-guard-sandbox-probe")
 	_ = unstructured.SetNestedStringMap(u.Object, map[string]string{"ta-guard.io/sandbox-probe": "none"}, "spec", "selector", "matchLabels")
 	_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"port": "none"}}, "spec", "endpoints")
+	return u
+}
+
+func probeCollector() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("opentelemetry.io/v1beta1")
+	u.SetKind("OpenTelemetryCollector")
+	u.SetNamespace(metav1.NamespaceDefault)
+	u.SetName("ta-guard-sandbox-probe")
+	_ = unstructured.SetNestedField(u.Object, "statefulset", "spec", "mode")
+	_ = unstructured.SetNestedField(u.Object, true, "spec", "targetAllocator", "enabled")
+	_ = unstructured.SetNestedField(u.Object, true, "spec", "targetAllocator", "prometheusCR", "enabled")
+	_ = unstructured.SetNestedMap(u.Object, map[string]any{}, "spec", "config")
 	return u
 }
 
@@ -555,4 +572,17 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// crdDirs are the CRD directories Options.CRDs names.
+func crdDirs(opts Options) []string {
+	names := opts.CRDs
+	if names == nil {
+		names = []string{"opentelemetry", "monitoring", "policyreport"}
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = filepath.Join(opts.Root, "config", "crd", n)
+	}
+	return out
 }

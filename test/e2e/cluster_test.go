@@ -428,3 +428,35 @@ spec:
 		assert.Contains(t, d.Output, want)
 	}
 }
+
+// TA009 on a cluster that serves no monitoring kind: a collector whose TA
+// reads ServiceMonitors is warned, through kubectl and diagnose, that the
+// API server serves none (the TA would fail to watch them).
+func TestTA009WithoutMonitoringCRDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
+		Policy: "{}\n", Nodes: 1, CRDs: []string{"opentelemetry", "policyreport"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	require.NoError(t, sb.CreateNamespace(ctx, "obs"))
+	f := filepath.Join(t.TempDir(), "otel.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(`apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: otel, namespace: obs}
+spec:
+  mode: statefulset
+  targetAllocator:
+    enabled: true
+    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`), 0o600))
+	res := sb.Run(ctx, repoRoot, "apply", "-f", f)
+	require.Zero(t, res.Exit, res.Stderr)
+	assert.Contains(t, res.Stderr, "TA009")
+	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
+	assert.Contains(t, d.Output, "[TA009]", d.Output)
+}
