@@ -149,7 +149,7 @@ func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig, kube
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, _, err := liveView(ctx, cfg)
+	store, _, err := liveView(ctx, cfg, false)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster: %w", err)
 	}

@@ -39,6 +39,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	output := fs.String("o", "text", "output: text or json")
 	noColor := fs.Bool("no-color", false, "no colour, even on a terminal")
 	noProxy := fs.Bool("no-ta-proxy", false, "live: do not read the running TAs through the API server's service proxy")
+	checkSecretKeys := fs.Bool("check-secret-keys", false, "live: read the Secrets monitors name to check they exist with their keys (TA109), as serve --check-secret-keys; needs get on secrets")
 	limits := inputLimitFlags(fs)
 	namespace := fs.String("n", "", "live: diagnose the TAs of this namespace only (default: all); with -f: namespace of objects that name none (default: default)")
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
@@ -125,7 +126,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		liveCfg = cfg
-		store, facts, err := liveView(ctx, cfg)
+		store, facts, err := liveView(ctx, cfg, *checkSecretKeys)
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
 			return 2
@@ -194,7 +195,9 @@ type liveFacts struct {
 
 func (f liveFacts) MonitorKindServed(k model.MonitorKind) bool { return f.served[k.String()] }
 
-func liveView(ctx context.Context, cfg *rest.Config) (*cluster.Store, validate.Facts, error) {
+// liveView reads the cluster once; readSecrets lets the live rules read
+// the Secrets monitors name (TA109).
+func liveView(ctx context.Context, cfg *rest.Config, readSecrets bool) (*cluster.Store, validate.Facts, error) {
 	// client-go's default 5/s would throttle the ~28 access reviews of each
 	// collector's service account.
 	cfg = rest.CopyConfig(cfg)
@@ -221,5 +224,7 @@ func liveView(ctx context.Context, cfg *rest.Config) (*cluster.Store, validate.F
 	if err != nil {
 		return nil, nil, err
 	}
-	return store, liveFacts{served: served, Reviewer: access.NewReviewer(c, c)}, nil
+	reviewer := access.NewReviewer(c, c)
+	reviewer.ReadSecrets = readSecrets
+	return store, liveFacts{served: served, Reviewer: reviewer}, nil
 }

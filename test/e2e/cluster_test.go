@@ -289,7 +289,8 @@ spec:
 // (--check-secret-keys). TA010 for a collector naming an account that does
 // not exist (and none for default, which the controller made); TA108 for a
 // monitor whose basicAuth Secret the TA may not read; TA109 for one naming
-// a key its Secret does not have. TA010 and TA108 also through diagnose.
+// a key its Secret does not have. All three also through diagnose (TA109
+// with --check-secret-keys).
 func TestAccountsAndSecretsOnTheCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -414,8 +415,8 @@ spec:
 		assert.Contains(c, res.Stderr, "TA109", "no key passwd")
 	}, time.Minute, 500*time.Millisecond)
 
-	// Through diagnose, once stored (diagnose reads no Secret: TA109 is
-	// the webhook's and the audit's, with --check-secret-keys).
+	// Through diagnose, once stored; TA109 only with --check-secret-keys,
+	// as serve.
 	mustApply(wrongKey)
 	mustApply(collector("ghost", "nobody"))
 	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
@@ -427,6 +428,9 @@ spec:
 	} {
 		assert.Contains(t, d.Output, want)
 	}
+	assert.NotContains(t, d.Output, "[TA109]", "diagnose reads no Secret unless asked")
+	d = sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color", "--check-secret-keys")
+	assert.Contains(t, d.Output, "[TA109]", d.Output)
 }
 
 // TA009 on a cluster that serves no monitoring kind: a collector whose TA
