@@ -21,7 +21,7 @@ plugin:
 
 ## test: lint, then every test (unit, golden, and those on a real API server).
 ## The first run builds kube-apiserver, kube-controller-manager,
-## kube-scheduler, kubectl, etcd and kwok from the Go module proxy (about 12
+## kube-scheduler, kubectl, etcd and kwok from the Go module proxy (about 13
 ## minutes on 2 cores); later runs reuse them from .cache/.
 test: lint k8s-bins unit fuzz-short
 
