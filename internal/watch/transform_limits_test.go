@@ -21,15 +21,8 @@ import (
 // 400,000 empty endpoints costs what 1,001 do. Decoded as the informers
 // decode: the scheme's codec, a list and single objects.
 func TestInformersDecodeEndpointsWithinTheLimit(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
-	codecs := serializer.NewCodecFactory(scheme)
-	decode := func(t *testing.T, doc string) runtime.Object {
-		t.Helper()
-		obj, _, err := codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		require.NoError(t, err)
-		return obj
-	}
+	codecs := informerCodecs(t)
+	decode := func(t *testing.T, doc string) runtime.Object { t.Helper(); return decodeWith(t, codecs, doc) }
 	monitor := func(kind, field string, n int, ep string) string {
 		return fmt.Sprintf(`{"apiVersion":"monitoring.coreos.com/v1","kind":%q,"metadata":{"name":"m","namespace":"ns"},"spec":{"selector":{"matchLabels":{"app":"a"}},"jobLabel":"j",%q:[%s]}}`,
 			kind, field, strings.TrimSuffix(strings.Repeat(ep+",", n), ","))
@@ -75,15 +68,8 @@ func TestInformersDecodeEndpointsWithinTheLimit(t *testing.T) {
 // or a collector configuration of a megabyte is held at the size of what is
 // read (issue 26).
 func TestCachesKeepWhatTheModelReads(t *testing.T) {
-	scheme, err := NewScheme()
-	require.NoError(t, err)
-	codecs := serializer.NewCodecFactory(scheme)
-	decode := func(t *testing.T, doc string) runtime.Object {
-		t.Helper()
-		obj, _, err := codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		require.NoError(t, err)
-		return obj
-	}
+	codecs := informerCodecs(t)
+	decode := func(t *testing.T, doc string) runtime.Object { t.Helper(); return decodeWith(t, codecs, doc) }
 	ports := func(n int, f string) string {
 		items := make([]string, n)
 		for i := range items {
@@ -153,4 +139,20 @@ func TestCachesKeepWhatTheModelReads(t *testing.T) {
 			assert.LessOrEqual(t, len(b), tt.kept, "of %d bytes", len(tt.doc))
 		})
 	}
+}
+
+// decodeWith decodes one object with codecs, which must take it.
+func decodeWith(t *testing.T, codecs serializer.CodecFactory, doc string) runtime.Object {
+	t.Helper()
+	obj, _, err := codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+	require.NoError(t, err)
+	return obj
+}
+
+// informerCodecs decode as the informers do: with the scheme of NewScheme.
+func informerCodecs(t *testing.T) serializer.CodecFactory {
+	t.Helper()
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	return serializer.NewCodecFactory(scheme)
 }

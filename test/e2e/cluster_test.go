@@ -35,18 +35,10 @@ import (
 func TestLiveRulesOnControllerMadeObjects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
-		Policy: "rules:\n  TA106: warn\n", Nodes: 2})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "rules:\n  TA106: warn\n", Nodes: 2})
 	require.NoError(t, sb.CreateNamespace(ctx, "shop"))
 
-	apply := func(doc string) {
-		t.Helper()
-		u := &unstructured.Unstructured{}
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
-		require.NoError(t, sb.Client.Create(ctx, u))
-	}
+	apply := func(doc string) { t.Helper(); create(ctx, t, sb, doc) }
 	apply(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: shop}
@@ -207,17 +199,9 @@ endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
 func TestTA014OnControllerMadePods(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
-		Policy: "{}\n", Nodes: 1})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1})
 	require.NoError(t, sb.CreateNamespace(ctx, "mon"))
-	apply := func(doc string) {
-		t.Helper()
-		u := &unstructured.Unstructured{}
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
-		require.NoError(t, sb.Client.Create(ctx, u))
-	}
+	apply := func(doc string) { t.Helper(); create(ctx, t, sb, doc) }
 	workload := func(kind, name, component string) string {
 		labels := `{app.kubernetes.io/managed-by: opentelemetry-operator, app.kubernetes.io/instance: mon.otel, app.kubernetes.io/part-of: opentelemetry, app.kubernetes.io/component: ` + component + `}`
 		extra := ""
@@ -294,10 +278,7 @@ spec:
 func TestAccountsAndSecretsOnTheCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
-		Policy: "{}\n", Nodes: 1, Args: []string{"--check-secret-keys"}})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1, Args: []string{"--check-secret-keys"}})
 	for _, ns := range []string{"obs", "apps"} {
 		require.NoError(t, sb.CreateNamespace(ctx, ns))
 	}
@@ -439,10 +420,7 @@ spec:
 func TestTA009WithoutMonitoringCRDs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t),
-		Policy: "{}\n", Nodes: 1, CRDs: []string{"opentelemetry", "policyreport"}})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1, CRDs: []string{"opentelemetry", "policyreport"}})
 	require.NoError(t, sb.CreateNamespace(ctx, "obs"))
 	f := filepath.Join(t.TempDir(), "otel.yaml")
 	require.NoError(t, os.WriteFile(f, []byte(`apiVersion: opentelemetry.io/v1beta1
@@ -463,4 +441,26 @@ spec:
 	assert.Contains(t, res.Stderr, "TA009")
 	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
 	assert.Contains(t, d.Output, "[TA009]", d.Output)
+}
+
+// startCluster starts a sandbox of this repository with o's settings (and
+// the webhook built now, unless o names one), stopped when the test ends.
+func startCluster(ctx context.Context, t *testing.T, o sandbox.Options) *sandbox.Sandbox {
+	t.Helper()
+	o.Root, o.Assets = repoRoot, assetsDir(t)
+	if o.Webhook == "" {
+		o.Webhook = buildWebhook(t)
+	}
+	sb, err := sandbox.Start(ctx, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	return sb
+}
+
+// create stores one object, YAML or JSON, as the sandbox's admin.
+func create(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, doc string) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+	require.NoError(t, sb.Client.Create(ctx, u))
 }

@@ -39,9 +39,7 @@ import (
 func TestInstallWhoseReplicasNeverBecomeReadyBlocksNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t), Policy: "{}\n", Nodes: 1})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1})
 
 	var nodes corev1.NodeList
 	require.NoError(t, sb.Client.List(ctx, &nodes))
@@ -105,9 +103,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	bin := buildWebhook(t)
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: bin, Policy: "{}\n", Nodes: 1})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Webhook: bin, Policy: "{}\n", Nodes: 1})
 	if !sb.PodNetworkRouted() {
 		t.Skip("no network namespace for the Pod network (needs CAP_NET_ADMIN): the API server could reach the chart's Pods nowhere but off this host")
 	}
@@ -298,9 +294,7 @@ func readTail(path string) string {
 func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Root: repoRoot, Assets: assetsDir(t), Webhook: buildWebhook(t), Policy: "{}\n"})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, sb.Stop()) })
+	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n"})
 	set := []string{"--set", "certManager.enabled=false"}
 	helmInstall(ctx, t, sb, set...)
 	state := func() (caBundle, cert []byte, renewAfter string) {
