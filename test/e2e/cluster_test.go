@@ -124,20 +124,7 @@ spec:
 	// takes from the Pod the scheduler placed. A selector-less Service's
 	// hand-made endpoints (a database outside the cluster) name no node.
 	require.NoError(t, sb.CreateNamespace(ctx, "obs"))
-	apply(`apiVersion: opentelemetry.io/v1beta1
-kind: OpenTelemetryCollector
-metadata: {name: agent, namespace: obs}
-spec:
-  mode: daemonset
-  targetAllocator:
-    enabled: true
-    allocationStrategy: per-node
-    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
-  config:
-    receivers: {prometheus: {config: {scrape_configs: []}}}
-    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`)
+	apply(collectorDoc("{name: agent, namespace: obs}", "daemonset", "allocationStrategy: per-node", readAll))
 	apply(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"db","namespace":"shop","labels":{"app":"db"}},"spec":{"ports":[{"name":"metrics","port":9187}]}}`)
 	apply(`apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -222,19 +209,7 @@ spec:
 	collector := func(label string) string {
 		dir := t.TempDir()
 		f := filepath.Join(dir, "otel.yaml")
-		require.NoError(t, os.WriteFile(f, []byte(`apiVersion: opentelemetry.io/v1beta1
-kind: OpenTelemetryCollector
-metadata: {name: otel, namespace: mon, labels: {change: "`+label+`"}}
-spec:
-  mode: statefulset
-  targetAllocator:
-    enabled: true
-    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
-  config:
-    receivers: {prometheus: {config: {scrape_configs: []}}}
-    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`), 0o600))
+		require.NoError(t, os.WriteFile(f, []byte(collectorDoc(`{name: otel, namespace: mon, labels: {change: "`+label+`"}}`, "statefulset", "", readAll)), 0o600))
 		return f
 	}
 	require.Zero(t, sb.Run(ctx, repoRoot, "apply", "-f", collector("1")).Exit)
@@ -294,20 +269,8 @@ func TestAccountsAndSecretsOnTheCluster(t *testing.T) {
 		require.Zero(t, res.Exit, res.Stderr)
 	}
 	collector := func(name, sa string) string {
-		return write(name, `apiVersion: opentelemetry.io/v1beta1
-kind: OpenTelemetryCollector
-metadata: {name: `+name+`, namespace: obs}
-spec:
-  mode: statefulset
-  targetAllocator:
-    enabled: true
-    serviceAccount: `+sa+`
-    prometheusCR: {enabled: true, serviceMonitorSelector: {matchLabels: {team: `+name+`}}, podMonitorSelector: {matchLabels: {team: `+name+`}}}
-  config:
-    receivers: {prometheus: {config: {scrape_configs: []}}}
-    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`)
+		return write(name, collectorDoc("{name: "+name+", namespace: obs}", "statefulset", "serviceAccount: "+sa,
+			"{enabled: true, serviceMonitorSelector: {matchLabels: {team: "+name+"}}, podMonitorSelector: {matchLabels: {team: "+name+"}}}"))
 	}
 	// The TA's account, with what the TA needs cluster-wide and Secrets in
 	// its own namespace only.
@@ -423,19 +386,7 @@ func TestTA009WithoutMonitoringCRDs(t *testing.T) {
 	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1, CRDs: []string{"opentelemetry", "policyreport"}})
 	require.NoError(t, sb.CreateNamespace(ctx, "obs"))
 	f := filepath.Join(t.TempDir(), "otel.yaml")
-	require.NoError(t, os.WriteFile(f, []byte(`apiVersion: opentelemetry.io/v1beta1
-kind: OpenTelemetryCollector
-metadata: {name: otel, namespace: obs}
-spec:
-  mode: statefulset
-  targetAllocator:
-    enabled: true
-    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}
-  config:
-    receivers: {prometheus: {config: {scrape_configs: []}}}
-    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`), 0o600))
+	require.NoError(t, os.WriteFile(f, []byte(collectorDoc("{name: otel, namespace: obs}", "statefulset", "", readAll)), 0o600))
 	res := sb.Run(ctx, repoRoot, "apply", "-f", f)
 	require.Zero(t, res.Exit, res.Stderr)
 	assert.Contains(t, res.Stderr, "TA009")
@@ -463,4 +414,29 @@ func create(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, doc string) 
 	u := &unstructured.Unstructured{}
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
 	require.NoError(t, sb.Client.Create(ctx, u))
+}
+
+// readAll is a prometheusCR that reads every ServiceMonitor and PodMonitor.
+const readAll = "{enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}"
+
+// collectorDoc is a v1beta1 collector with its TA enabled and a prometheus
+// receiver in a metrics pipeline: metadata and mode as given, taSetting
+// (one line, or "") beside enabled, and prometheusCR.
+func collectorDoc(metadata, mode, taSetting, prometheusCR string) string {
+	if taSetting != "" {
+		taSetting = "\n    " + taSetting
+	}
+	return `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: ` + metadata + `
+spec:
+  mode: ` + mode + `
+  targetAllocator:
+    enabled: true` + taSetting + `
+    prometheusCR: ` + prometheusCR + `
+  config:
+    receivers: {prometheus: {config: {scrape_configs: []}}}
+    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`
 }
