@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ta-guard/ta-guard/internal/server"
@@ -45,6 +47,11 @@ func runServe(args []string, stderr io.Writer) int {
 	inFlight := fs.Int64("max-in-flight-bytes", 0, "AdmissionReview bytes read or checked at once, by declared length; a request that finds no room within half its timeout is admitted \"not checked\" (0: 64 MiB, sized for a 512Mi limit)")
 	webhookConfig := fs.String("webhook-configuration", "", "name of ta-guard's ValidatingWebhookConfiguration, installed with failurePolicy Ignore: with --failure-policy, set once this replica is ready")
 	failurePolicy := fs.String("failure-policy", "", "Fail or Ignore: the failurePolicy --webhook-configuration gets once this replica is ready (enforce: Fail), so that an install whose replicas never become ready blocks nothing")
+	certSecret := fs.String("cert-secret", "", "NAMESPACE/NAME of a Secret (mounted at --cert-dir) in which to issue and rotate ta-guard's own CA and serving certificate, injecting the CA into --webhook-configuration's caBundle: without cert-manager")
+	certDNSNames := fs.String("cert-dns-names", "", "with --cert-secret: the serving certificate's DNS names, comma-separated, the Service's <name>.<namespace>.svc first")
+	certValidity := fs.Duration("cert-validity", 365*24*time.Hour, "with --cert-secret: how long a serving certificate is valid (the CA: 10 years)")
+	certRenewBefore := fs.Duration("cert-renew-before", 90*24*time.Hour, "with --cert-secret: renew a certificate this long before it expires")
+	certCheckInterval := fs.Duration("cert-check-interval", time.Hour, "with --cert-secret: how often the certificates' expiry is looked at")
 	logLevel := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +95,41 @@ func runServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serve: --failure-policy %q: want Fail or Ignore\n", *failurePolicy)
 		return 2
 	}
+	var rotation *server.CertRotation
+	if *certSecret != "" {
+		ns, name, ok := strings.Cut(*certSecret, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			fmt.Fprintf(stderr, "serve: --cert-secret %q: want NAMESPACE/NAME\n", *certSecret)
+			return 2
+		}
+		var names []string
+		for _, n := range strings.Split(*certDNSNames, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		switch {
+		case len(names) == 0:
+			fmt.Fprintln(stderr, "serve: --cert-secret needs --cert-dns-names")
+			return 2
+		case *webhookConfig == "":
+			fmt.Fprintln(stderr, "serve: --cert-secret needs --webhook-configuration, whose caBundle it keeps")
+			return 2
+		case *certRenewBefore <= 0 || *certRenewBefore >= *certValidity:
+			fmt.Fprintf(stderr, "serve: --cert-renew-before %v: want more than 0 and less than --cert-validity %v\n", *certRenewBefore, *certValidity)
+			return 2
+		case *certCheckInterval <= 0:
+			fmt.Fprintf(stderr, "serve: --cert-check-interval %v: want more than 0\n", *certCheckInterval)
+			return 2
+		}
+		rotation = &server.CertRotation{
+			Secret: types.NamespacedName{Namespace: ns, Name: name}, DNSNames: names,
+			Validity: *certValidity, RenewBefore: *certRenewBefore, CheckInterval: *certCheckInterval,
+		}
+	} else if *certDNSNames != "" {
+		fmt.Fprintln(stderr, "serve: --cert-dns-names needs --cert-secret")
+		return 2
+	}
 	log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.Level(-*logLevel)}))
 	ctrl.SetLogger(log)
 	cfg, err := kubeRestConfig(*kubeconfig, "")
@@ -105,6 +147,7 @@ func runServe(args []string, stderr io.Writer) int {
 		CheckSecretKeys: *checkSecretKeys, WebhookInFlightBytes: *inFlight,
 		TLSMinVersion: minTLS, ClientCAFile: *clientCA,
 		WebhookConfiguration: *webhookConfig, FailurePolicy: fp,
+		CertRotation: rotation,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)

@@ -71,6 +71,10 @@ type Options struct {
 	// (failurePolicyKeeper). The configuration is installed with Ignore.
 	WebhookConfiguration string
 	FailurePolicy        admissionregistrationv1.FailurePolicyType
+	// CertRotation, when set, makes this process issue, rotate and inject
+	// its own certificates (certrotation.go) into CertDir's Secret and
+	// WebhookConfiguration's caBundle, instead of cert-manager.
+	CertRotation *CertRotation
 	// WebhookReadHeaderTimeout, WebhookReadTimeout (the whole request),
 	// WebhookWriteTimeout and WebhookIdleTimeout bound the webhook's
 	// connections; 0 takes the defaults of webhookserver.go.
@@ -170,28 +174,52 @@ func New(opts Options) (*Server, error) {
 		// HTTP/2 stays off unless asked for (rapid-reset advisories).
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
+	// Closed once the serving certificate is there; the webhook server
+	// waits for it.
+	certsReady := make(chan struct{})
+	if opts.CertRotation == nil {
+		close(certsReady)
+	}
+	ws := newWebhookServer(webhookServerOptions{
+		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts, ClientCAs: clientCAs,
+		ReadHeaderTimeout: opts.WebhookReadHeaderTimeout, ReadTimeout: opts.WebhookReadTimeout,
+		WriteTimeout: opts.WebhookWriteTimeout, IdleTimeout: opts.WebhookIdleTimeout,
+		InFlightBytes: opts.WebhookInFlightBytes, Log: opts.Log.WithName("webhook-server"),
+		CertsReady: certsReady,
+	})
+	metricsTLS := tlsOpts
+	if opts.CertRotation != nil {
+		// The metrics server looks at CertDir once, at start, and would
+		// keep a self-signed certificate for good if ours is not issued
+		// yet: it shares the webhook's instead.
+		metricsTLS = append(append([]func(*tls.Config){}, tlsOpts...), func(c *tls.Config) { c.GetCertificate = ws.servingCertificate })
+	}
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
 		Scheme:  scheme,
 		Logger:  opts.Log,
 		Cache:   watch.CacheOptions(listErrors),
-		Metrics: metricsOptions(opts, tlsOpts),
+		Metrics: metricsOptions(opts, metricsTLS),
 		// Our own probe server (health.go) replaces the manager's: its
 		// /readyz must say when it answers from the cache.
 		HealthProbeBindAddress: "0",
 		// No manager-wide leader election: losing the Lease would end the
 		// process (see elected); only the audit is elected.
-		WebhookServer: newWebhookServer(webhookServerOptions{
-			Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir, TLSOpts: tlsOpts, ClientCAs: clientCAs,
-			ReadHeaderTimeout: opts.WebhookReadHeaderTimeout, ReadTimeout: opts.WebhookReadTimeout,
-			WriteTimeout: opts.WebhookWriteTimeout, IdleTimeout: opts.WebhookIdleTimeout,
-			InFlightBytes: opts.WebhookInFlightBytes, Log: opts.Log.WithName("webhook-server"),
-		}),
+		WebhookServer: ws,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 	s.Manager = mgr
+	ready := []func(*http.Request) error{}
+	if opts.CertRotation != nil {
+		isReady, err := addCertRotation(mgr, *opts.CertRotation, opts.CertDir, opts.WebhookConfiguration, certsReady)
+		if err != nil {
+			return nil, err
+		}
+		ready = append(ready, isReady)
+	}
 	s.Watcher = watch.New(mgr.GetCache(), mgr.GetRESTMapper(), scheme, s.Store, opts.Log.WithName("watch"))
+	ready = append(ready, s.Watcher.ReadyCheck, mgr.GetWebhookServer().StartedChecker())
 	s.Watcher.ListErrors = listErrors
 	if opts.WatchInterval > 0 {
 		s.Watcher.Interval = opts.WatchInterval
@@ -284,7 +312,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 		hs, err := healthServer(addr, &health{
-			ready: []func(*http.Request) error{s.Watcher.ReadyCheck, mgr.GetWebhookServer().StartedChecker()},
+			ready: ready,
 			probe: probe, now: time.Now,
 		})
 		if err != nil {
@@ -303,7 +331,7 @@ func New(opts Options) (*Server, error) {
 		if err := mgr.Add(&failurePolicyKeeper{
 			reader: mgr.GetAPIReader(), writer: mgr.GetClient(),
 			name: opts.WebhookConfiguration, want: opts.FailurePolicy,
-			ready: []func(*http.Request) error{s.Watcher.ReadyCheck, mgr.GetWebhookServer().StartedChecker()},
+			ready: ready,
 			log:   opts.Log.WithName("failure-policy"),
 		}); err != nil {
 			return nil, err

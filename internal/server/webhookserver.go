@@ -76,7 +76,11 @@ type webhookServerOptions struct {
 	// MaxConns and MaxConnsPerAddr cap the open connections (0: the
 	// defaults).
 	MaxConns, MaxConnsPerAddr int
-	Log                       logr.Logger
+	// CertsReady, when not nil, is closed once CertDir holds the serving
+	// certificate (issued by this process: certrotation.go); the port is
+	// opened only then.
+	CertsReady <-chan struct{}
+	Log        logr.Logger
 }
 
 // webhookServer is the admission endpoint: controller-runtime's
@@ -91,6 +95,19 @@ type webhookServer struct {
 	started atomic.Bool
 	// shares are the per-address budgets of unverified callers.
 	shares *addrShares
+	// cert is CertDir's watcher once serving: the metrics port shares it
+	// when the certificate is issued by this process (servingCertificate).
+	cert atomic.Pointer[certwatcher.CertWatcher]
+}
+
+// servingCertificate is the webhook's current certificate, for the metrics
+// port when it is issued by this process after the port opened: an error
+// until then, which a scrape sees as a failed handshake.
+func (s *webhookServer) servingCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if cw := s.cert.Load(); cw != nil {
+		return cw.GetCertificate(nil)
+	}
+	return nil, errors.New("serving certificate not yet issued")
 }
 
 var _ crwebhook.Server = (*webhookServer)(nil)
@@ -148,12 +165,20 @@ func (s *webhookServer) Start(ctx context.Context) error {
 	if s.o.ClientCAs != nil {
 		cfg.ClientCAs, cfg.ClientAuth = s.o.ClientCAs, tls.RequireAndVerifyClientCert
 	}
+	if s.o.CertsReady != nil {
+		select {
+		case <-s.o.CertsReady:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	if cfg.GetCertificate == nil {
 		cw, err := certwatcher.New(filepath.Join(s.o.CertDir, "tls.crt"), filepath.Join(s.o.CertDir, "tls.key"))
 		if err != nil {
 			return err
 		}
 		cfg.GetCertificate = cw.GetCertificate
+		s.cert.Store(cw)
 		go func() {
 			if err := cw.Start(ctx); err != nil {
 				s.o.Log.Error(err, "serving certificate watcher stopped")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -79,8 +80,44 @@ func TestHelmChart(t *testing.T) {
 		assert.Equal(t, "1Gi", d.container.Resources.Limits.Memory().String())
 		assert.Contains(t, d.container.Env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: "900MiB"})
 	})
-	t.Run("without cert-manager: a generated CA signs the serving certificate the webhook trusts", func(t *testing.T) {
-		objs := helmTemplate(t, "certManager.enabled=false")
+	t.Run("without cert-manager, ta-guard's own: an empty Secret, no caBundle, the rotator's arguments and grants", func(t *testing.T) {
+		const ns = "guard-system"
+		objs := parseYAML(t, helm(t, "template", "ta-guard", "charts/ta-guard", "--namespace", ns, "--set", "certManager.enabled=false"))
+		for _, o := range objs {
+			assert.NotContains(t, []string{"Certificate", "Issuer"}, o.GetKind())
+		}
+		secret := one(t, objs, "Secret", "ta-guard-webhook-tls")
+		assert.Nil(t, secret.Object["data"], "issued by the replicas, and so kept by upgrades")
+		vwc := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard")
+		assert.Empty(t, vwc.GetAnnotations())
+		cc := vwc.Object["webhooks"].([]any)[0].(map[string]any)["clientConfig"].(map[string]any)
+		assert.NotContains(t, cc, "caBundle", "injected by the replicas, and so kept by upgrades")
+		d := renderedDeployment(t, objs)
+		assert.Contains(t, d.container.Args, "--cert-secret="+ns+"/ta-guard-webhook-tls")
+		assert.Contains(t, d.container.Args, "--cert-dns-names=ta-guard."+ns+".svc,ta-guard."+ns+".svc.cluster.local")
+		assert.Contains(t, d.container.Args, "--webhook-configuration=ta-guard")
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret != nil {
+				require.NotNil(t, v.Secret.Optional)
+				assert.True(t, *v.Secret.Optional, "mounted before the first certificate is issued")
+			}
+		}
+		role := typed[rbacv1.Role](t, one(t, objs, "Role", "ta-guard-certs"))
+		assert.Equal(t, []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"ta-guard-webhook-tls"}, Verbs: []string{"update"}},
+		}, role.Rules, "the rotator's informer of its namespace's Secrets; writes to its own only")
+		assert.Equal(t, ns, role.Namespace)
+		binding := typed[rbacv1.RoleBinding](t, one(t, objs, "RoleBinding", "ta-guard-certs"))
+		assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "ta-guard", Namespace: ns}}, binding.Subjects)
+		cr := typed[rbacv1.ClusterRole](t, one(t, objs, "ClusterRole", "ta-guard"))
+		assert.Contains(t, cr.Rules, rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, Verbs: []string{"list", "watch"}})
+		for _, o := range helmTemplate(t) {
+			assert.NotEqual(t, "ta-guard-certs", o.GetName(), "with cert-manager, no grant on Secrets")
+		}
+	})
+	t.Run("without cert-manager, by helm: a generated CA signs the serving certificate the webhook trusts", func(t *testing.T) {
+		objs := helmTemplate(t, "certManager.enabled=false", "selfSignedBy=helm")
 		for _, o := range objs {
 			assert.NotContains(t, []string{"Certificate", "Issuer"}, o.GetKind())
 		}
@@ -99,7 +136,7 @@ func TestHelmChart(t *testing.T) {
 	t.Run("the release's namespace is honoured", func(t *testing.T) {
 		const ns = "guard-system"
 		objs := parseYAML(t, helm(t, "template", "ta-guard", "charts/ta-guard", "--namespace", ns,
-			"--set", "mode=enforce", "--set", "certManager.enabled=false", "--set", "monitoring.enabled=true", "--set", "createNamespace=true"))
+			"--set", "mode=enforce", "--set", "certManager.enabled=false", "--set", "selfSignedBy=helm", "--set", "monitoring.enabled=true", "--set", "createNamespace=true"))
 		for _, o := range objs {
 			switch o.GetKind() {
 			case "Namespace":
@@ -143,7 +180,7 @@ func TestHelmChart(t *testing.T) {
 func TestHelmChartServerDryRun(t *testing.T) {
 	cl := apiServer(t)
 	ensureNamespace(t, cl)
-	for _, set := range [][]string{{"mode=enforce"}, {"mode=audit", "certManager.enabled=false", "createNamespace=false"}} {
+	for _, set := range [][]string{{"mode=enforce"}, {"mode=audit", "certManager.enabled=false", "createNamespace=false"}, {"mode=warn", "certManager.enabled=false", "selfSignedBy=helm"}} {
 		t.Run(strings.Join(set, " "), func(t *testing.T) {
 			args := []string{"template", "ta-guard", "charts/ta-guard", "--namespace", namespace}
 			for _, s := range set {

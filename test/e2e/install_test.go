@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,13 +95,18 @@ func TestInstallWhoseReplicasNeverBecomeReadyBlocksNothing(t *testing.T) {
 }
 
 // The chart installed with helm on the sandbox cluster, in enforce mode,
-// and ta-guard's own process run on the host with the identity of the
-// chart's ServiceAccount (a TokenRequest token), the chart's policy and
-// the chart's serving certificate: every informer, live check, audit write
-// and the failurePolicy update use exactly the permissions the chart
-// grants. The API server reaches it through the chart's Service: kwok
-// runs the chart's Pods with IPs routed into the sandbox's network
-// namespace, where this test forwards the webhook port to the process.
+// without cert-manager, and ta-guard's own process run on the host with the
+// identity of the chart's ServiceAccount (a TokenRequest token) and the
+// chart's arguments and policy: every informer, live check, audit write, the
+// failurePolicy update and the certificate rotation use exactly the
+// permissions the chart grants. The API server reaches it through the
+// chart's Service: kwok runs the chart's Pods with IPs routed into the
+// sandbox's network namespace, where this test forwards the webhook port to
+// the process. The process issues its own CA and serving certificate into
+// the chart's empty Secret (the test copies the Secret to the certificate
+// directory, as the kubelet does for the Pod's volume), puts the CA in the
+// caBundle, and renews the certificate before it expires while requests go
+// on being answered; helm upgrade leaves the CA and caBundle as they are.
 func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -107,21 +115,26 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	if !sb.PodNetworkRouted() {
 		t.Skip("no network namespace for the Pod network (needs CAP_NET_ADMIN): the API server could reach the chart's Pods nowhere but off this host")
 	}
-	helmInstall(ctx, t, sb, "--set", "mode=enforce", "--set", "certManager.enabled=false")
+	set := []string{"--set", "mode=enforce", "--set", "certManager.enabled=false"}
+	helmInstall(ctx, t, sb, set...)
 
-	// The chart's objects: its Deployment's arguments, policy, certificate.
+	// The chart's objects: its Deployment's arguments and policy, its
+	// Secret, empty, and its webhook configuration, with no caBundle yet.
 	var dep appsv1.Deployment
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard"}, &dep))
 	var cm corev1.ConfigMap
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-policy"}, &cm))
+	secretKey := client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}
 	var tlsSecret corev1.Secret
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}, &tlsSecret))
+	require.NoError(t, sb.Client.Get(ctx, secretKey, &tlsSecret))
+	require.Empty(t, tlsSecret.Data, "installed empty: the replicas issue the certificate")
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	require.Empty(t, vwc.Webhooks[0].ClientConfig.CABundle)
 	dir := t.TempDir()
 	certDir := filepath.Join(dir, "certs")
 	require.NoError(t, os.MkdirAll(certDir, 0o700))
-	for _, k := range []string{"tls.crt", "tls.key"} {
-		require.NoError(t, os.WriteFile(filepath.Join(certDir, k), tlsSecret.Data[k], 0o600))
-	}
+	go mountSecret(ctx, sb, secretKey, certDir)
 	policyFile := filepath.Join(dir, "policy.yaml")
 	require.Len(t, cm.Data, 1)
 	for _, v := range cm.Data {
@@ -143,7 +156,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 
 	// The chart's arguments, but for files and addresses, which are the
 	// host's here.
-	port, health := freeLoopbackPort(t), freeLoopbackPort(t)
+	port, health, metricsPort := freeLoopbackPort(t), freeLoopbackPort(t), freeLoopbackPort(t)
 	args := []string{"serve"}
 	for _, a := range dep.Spec.Template.Spec.Containers[0].Args[1:] {
 		name, _, _ := strings.Cut(a, "=")
@@ -154,8 +167,12 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		args = append(args, a)
 	}
 	require.Contains(t, args, "--failure-policy=Fail", "enforce")
+	require.Contains(t, args, "--cert-secret="+releaseNamespace+"/ta-guard-webhook-tls", "ta-guard issues its certificates")
+	// A serving certificate of 2 minutes, renewed 90 s before its end:
+	// about every 30 s while the test runs.
+	args = append(args, "--cert-validity=2m", "--cert-renew-before=90s", "--cert-check-interval=3s")
 	args = append(args, "--policy="+policyFile, "--cert-dir="+certDir, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port),
-		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
 		"--kubeconfig="+kubeconfig, "--leader-election-namespace="+releaseNamespace, "--client-ca-file="+sb.ClientCAFile,
 		"--audit-debounce=1s")
 	logFile := filepath.Join(dir, "serve.log")
@@ -210,6 +227,13 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		require.NoError(c, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
 		assert.Equal(c, admissionregistrationv1.Fail, *vwc.Webhooks[0].FailurePolicy)
 	}, 2*time.Minute, 500*time.Millisecond)
+	// What it serves is the Secret's certificate, for the Service's name,
+	// under the caBundle's CA.
+	var first served
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		first = servedCertificate(ctx, c, sb, secretKey, port)
+		assert.Equal(c, first, servedCertificate(ctx, c, sb, secretKey, metricsPort), "the metrics port serves it too")
+	}, time.Minute, 500*time.Millisecond)
 
 	// Through the chart's Service: the enforce policy denies (the sandbox's
 	// own webhook only warns), and admits what it warns about.
@@ -229,9 +253,100 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		assert.Zero(c, res.Exit, res.Stderr)
 	}, 2*time.Minute, time.Second)
 
+	// Renewed before it expires, without a restart: the Secret gets a new
+	// certificate under the same CA, the process serves it, and the API
+	// server, whose caBundle did not change, goes on being answered.
+	var renewedAt time.Time
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var s corev1.Secret
+		require.NoError(c, sb.Client.Get(ctx, secretKey, &s))
+		require.NotEqual(c, first.cert, s.Data["tls.crt"], "renewed")
+		renewedAt = time.Now()
+	}, 2*time.Minute, 500*time.Millisecond)
+	assert.True(t, first.notAfter.After(renewedAt), "renewed before the first one expired")
+	var second served
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		second = servedCertificate(ctx, c, sb, secretKey, port)
+		assert.NotEqual(c, first.cert, second.cert, "the renewed certificate is served")
+		assert.Equal(c, second, servedCertificate(ctx, c, sb, secretKey, metricsPort), "on the metrics port too")
+	}, time.Minute, 500*time.Millisecond)
+	assert.Equal(t, first.caBundle, second.caBundle, "the CA stays")
+	assert.True(t, second.notAfter.After(first.notAfter))
+	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
+	assert.Contains(t, res.Stderr, "denied the request", "answered with the renewed certificate")
+
+	// An upgrade keeps the CA and the caBundle: neither is in the chart.
+	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
+	var after corev1.Secret
+	require.NoError(t, sb.Client.Get(ctx, secretKey, &after))
+	assert.Equal(t, first.caBundle, after.Data["ca.crt"], "the upgrade kept the CA")
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	assert.Equal(t, first.caBundle, vwc.Webhooks[0].ClientConfig.CABundle, "and the caBundle")
+	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
+	assert.Contains(t, res.Stderr, "denied the request", "answered after the upgrade")
+
 	// Nothing it did needed more than the chart grants.
 	log := readTail(logFile)
 	assert.NotContains(t, log, "forbidden", "serve needed a permission the chart does not grant")
+}
+
+// mountSecret copies the Secret's tls.crt and tls.key into dir whenever
+// they change, as the kubelet does for a Pod's Secret volume, until ctx
+// ends. Each file is replaced whole (rename), never seen half-written.
+func mountSecret(ctx context.Context, sb *sandbox.Sandbox, key client.ObjectKey, dir string) {
+	var last []byte
+	_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var s corev1.Secret
+		if err := sb.Client.Get(ctx, key, &s); err != nil || len(s.Data["tls.crt"]) == 0 || bytes.Equal(s.Data["tls.crt"], last) {
+			return false, nil
+		}
+		for _, k := range []string{"tls.key", "tls.crt"} {
+			tmp := filepath.Join(dir, "."+k)
+			if os.WriteFile(tmp, s.Data[k], 0o600) != nil || os.Rename(tmp, filepath.Join(dir, k)) != nil {
+				return false, nil
+			}
+		}
+		last = s.Data["tls.crt"]
+		return false, nil
+	})
+}
+
+// served is what the webhook port presents, verified as the API server
+// verifies it.
+type served struct {
+	cert, caBundle []byte
+	notAfter       time.Time
+}
+
+// servedCertificate connects to a port of serve on loopback and checks
+// that its certificate is the Secret's, valid for the chart's Service under
+// the webhook configuration's caBundle.
+func servedCertificate(ctx context.Context, t require.TestingT, sb *sandbox.Sandbox, secret client.ObjectKey, port int) served {
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	caBundle := vwc.Webhooks[0].ClientConfig.CABundle
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caBundle), "a CA in the caBundle")
+	var leaf *x509.Certificate
+	conf := &tls.Config{RootCAs: pool, ServerName: "ta-guard." + secret.Namespace + ".svc",
+		VerifyConnection: func(cs tls.ConnectionState) error { leaf = cs.PeerCertificates[0]; return nil }}
+	// The port asks for the API server's client certificate, which this
+	// connection has not: the handshake may fail after the server's
+	// certificate was verified, which is all this looks at.
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", port), conf)
+	if err == nil {
+		_ = conn.Close()
+	}
+	if leaf == nil {
+		require.Fail(t, "the served certificate does not verify against the caBundle", "%v", err)
+	}
+	var s corev1.Secret
+	require.NoError(t, sb.Client.Get(ctx, secret, &s))
+	block, _ := pem.Decode(s.Data["tls.crt"])
+	require.NotNil(t, block)
+	require.Equal(t, block.Bytes, leaf.Raw, "the served certificate is the Secret's")
+	assert.Equal(t, s.Data["ca.crt"], caBundle, "the caBundle is the Secret's CA")
+	return served{cert: s.Data["tls.crt"], caBundle: caBundle, notAfter: leaf.NotAfter}
 }
 
 // releaseNamespace is where the tests install the chart: not the
@@ -286,7 +401,8 @@ func readTail(path string) string {
 	return string(b)
 }
 
-// Without cert-manager the chart makes its own CA and serving certificate,
+// Without cert-manager and with selfSignedBy=helm, the chart makes its own
+// CA and serving certificate,
 // and an upgrade keeps them, so the webhook configuration's caBundle and
 // the Secret the replicas mount stay as they are; once the Secret's
 // ta-guard.io/renew-after has passed, the next upgrade renews both, and
@@ -295,7 +411,7 @@ func TestChartCertificatesStableAcrossUpgradeAndRenewed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n"})
-	set := []string{"--set", "certManager.enabled=false"}
+	set := []string{"--set", "certManager.enabled=false", "--set", "selfSignedBy=helm"}
 	helmInstall(ctx, t, sb, set...)
 	state := func() (caBundle, cert []byte, renewAfter string) {
 		t.Helper()

@@ -43,3 +43,16 @@ otherwise. Worked out once per render.
 {{- end -}}
 {{ toYaml .Release.ta_guard_certs }}
 {{- end -}}
+
+{{/*
+Non-empty when ta-guard issues and rotates its own certificates: no
+cert-manager and selfSignedBy ta-guard.
+*/}}
+{{- define "ta-guard.selfIssued" -}}
+{{- if not .Values.certManager.enabled -}}
+{{- if not (has .Values.selfSignedBy (list "ta-guard" "helm")) -}}
+{{- fail (printf "selfSignedBy %q: want ta-guard or helm" .Values.selfSignedBy) -}}
+{{- end -}}
+{{- if eq .Values.selfSignedBy "ta-guard" -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
