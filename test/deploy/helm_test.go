@@ -133,37 +133,66 @@ func TestHelmChart(t *testing.T) {
 		cc := vwc.Object["webhooks"].([]any)[0].(map[string]any)["clientConfig"].(map[string]any)
 		assert.Equal(t, data["ca.crt"], cc["caBundle"])
 	})
-	t.Run("the release's namespace is honoured", func(t *testing.T) {
-		const ns = "guard-system"
-		objs := parseYAML(t, helm(t, "template", "ta-guard", "charts/ta-guard", "--namespace", ns,
+	t.Run("the release's namespace and name are honoured", func(t *testing.T) {
+		const ns, release, full = "guard-system", "shop", "shop-ta-guard"
+		objs := parseYAML(t, helm(t, "template", release, "charts/ta-guard", "--namespace", ns,
 			"--set", "mode=enforce", "--set", "certManager.enabled=false", "--set", "selfSignedBy=helm", "--set", "monitoring.enabled=true", "--set", "createNamespace=true"))
+		// What keeps its name: the monitoring objects Prometheus and Grafana
+		// find by label, and what lives outside the release's namespace.
+		kept := map[string]bool{"ConfigMap ta-guard-dashboard": true, "PrometheusRule ta-guard": true, "ServiceMonitor ta-guard": true}
 		for _, o := range objs {
 			switch o.GetKind() {
 			case "Namespace":
 				assert.Equal(t, ns, o.GetName())
-			case "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "CustomResourceDefinition":
+			case "CustomResourceDefinition":
+			case "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration":
+				assert.True(t, strings.HasPrefix(o.GetName(), full), "%s %s is named for the release", o.GetKind(), o.GetName())
 			default:
 				if o.GetNamespace() != "monitoring" { // the Prometheus side of components/monitoring
 					assert.Equal(t, ns, o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
+					if !kept[o.GetKind()+" "+o.GetName()] {
+						assert.True(t, strings.HasPrefix(o.GetName(), full), "%s %s is named for the release", o.GetKind(), o.GetName())
+					}
 				}
 			}
+			if o.GetLabels()["app.kubernetes.io/name"] == "ta-guard" && o.GetKind() != "Namespace" {
+				assert.Equal(t, release, o.GetLabels()["app.kubernetes.io/instance"], "%s %s", o.GetKind(), o.GetName())
+			}
 			for _, sub := range nestedSlice(o.Object, "subjects") {
-				if sub["kind"] == "ServiceAccount" && sub["name"] == "ta-guard" {
-					assert.Equal(t, ns, sub["namespace"], "%s %s binds the release's ServiceAccount", o.GetKind(), o.GetName())
+				if sub["kind"] == "ServiceAccount" && sub["namespace"] == ns {
+					assert.Equal(t, full, sub["name"], "%s %s binds the release's ServiceAccount", o.GetKind(), o.GetName())
 				}
 			}
 		}
-		vwc := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard")
+		vwc := one(t, objs, "ValidatingWebhookConfiguration", full)
 		wh := vwc.Object["webhooks"].([]any)[0].(map[string]any)
-		assert.Equal(t, ns, wh["clientConfig"].(map[string]any)["service"].(map[string]any)["namespace"])
+		svcRef := wh["clientConfig"].(map[string]any)["service"].(map[string]any)
+		assert.Equal(t, ns, svcRef["namespace"])
+		assert.Equal(t, full, svcRef["name"])
 		values := wh["namespaceSelector"].(map[string]any)["matchExpressions"].([]any)[0].(map[string]any)["values"]
 		assert.Equal(t, []any{ns, "kube-system"}, values, "its own namespace is left out")
-		data := one(t, objs, "Secret", "ta-guard-webhook-tls").Object["data"].(map[string]any)
+		d := renderedDeployment(t, objs)
+		assert.Contains(t, d.container.Args, "--webhook-configuration="+full, "the configuration it tightens is the release's")
+		assert.Equal(t, full, d.Spec.Template.Spec.ServiceAccountName)
+		svc := typed[corev1.Service](t, one(t, objs, "Service", full))
+		assert.Equal(t, release, svc.Spec.Selector["app.kubernetes.io/instance"], "the Service selects this release's Pods only")
+		for k, v := range svc.Spec.Selector {
+			assert.Equal(t, v, d.Spec.Template.Labels[k], "the Service selects the Deployment's Pods")
+			assert.Equal(t, v, d.Spec.Selector.MatchLabels[k])
+		}
+		cr := typed[rbacv1.ClusterRole](t, one(t, objs, "ClusterRole", full))
+		assert.Contains(t, cr.Rules, rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, ResourceNames: []string{full},
+			Resources: []string{"validatingwebhookconfigurations"}, Verbs: []string{"get", "update"}})
+		data := one(t, objs, "Secret", full+"-webhook-tls").Object["data"].(map[string]any)
 		ca, crt := decodePEM(t, data["ca.crt"].(string)), decodePEM(t, data["tls.crt"].(string))
 		pool := x509.NewCertPool()
 		pool.AddCert(ca)
-		_, err := crt.Verify(x509.VerifyOptions{DNSName: "ta-guard." + ns + ".svc", Roots: pool})
-		require.NoError(t, err, "the certificate names the Service in the release's namespace")
+		_, err := crt.Verify(x509.VerifyOptions{DNSName: full + "." + ns + ".svc", Roots: pool})
+		require.NoError(t, err, "the certificate names the release's Service in the release's namespace")
+		sm := one(t, objs, "ServiceMonitor", "ta-guard")
+		ep := nestedSlice(sm.Object["spec"].(map[string]any), "endpoints")[0]
+		assert.Equal(t, full+"."+ns+".svc", ep["tlsConfig"].(map[string]any)["serverName"])
+		assert.Equal(t, "app.kubernetes.io/name", sm.Object["spec"].(map[string]any)["jobLabel"], "the job stays ta-guard, as the dashboard and alerts select")
 	})
 	t.Run("the PolicyReport CRD on request, the one the tests install", func(t *testing.T) {
 		want, err := os.ReadFile(filepath.Join(repoRoot, "config/crd/policyreport/wgpolicyk8s.io_policyreports.yaml"))

@@ -115,21 +115,24 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	if !sb.PodNetworkRouted() {
 		t.Skip("no network namespace for the Pod network (needs CAP_NET_ADMIN): the API server could reach the chart's Pods nowhere but off this host")
 	}
+	// A release named otherwise than the kustomize base's objects: every
+	// name below is the release's.
+	const release, full = "guard", "guard-ta-guard"
 	set := []string{"--set", "mode=enforce", "--set", "certManager.enabled=false"}
-	helmInstall(ctx, t, sb, set...)
+	helmRun(ctx, t, sb, append([]string{"install", release, filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace, "--create-namespace"}, set...)...)
 
 	// The chart's objects: its Deployment's arguments and policy, its
 	// Secret, empty, and its webhook configuration, with no caBundle yet.
 	var dep appsv1.Deployment
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard"}, &dep))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: full}, &dep))
 	var cm corev1.ConfigMap
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-policy"}, &cm))
-	secretKey := client.ObjectKey{Namespace: releaseNamespace, Name: "ta-guard-webhook-tls"}
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: full + "-policy"}, &cm))
+	secretKey := client.ObjectKey{Namespace: releaseNamespace, Name: full + "-webhook-tls"}
 	var tlsSecret corev1.Secret
 	require.NoError(t, sb.Client.Get(ctx, secretKey, &tlsSecret))
 	require.Empty(t, tlsSecret.Data, "installed empty: the replicas issue the certificate")
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: full}, &vwc))
 	require.Empty(t, vwc.Webhooks[0].ClientConfig.CABundle)
 	dir := t.TempDir()
 	certDir := filepath.Join(dir, "certs")
@@ -167,7 +170,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		args = append(args, a)
 	}
 	require.Contains(t, args, "--failure-policy=Fail", "enforce")
-	require.Contains(t, args, "--cert-secret="+releaseNamespace+"/ta-guard-webhook-tls", "ta-guard issues its certificates")
+	require.Contains(t, args, "--cert-secret="+releaseNamespace+"/"+full+"-webhook-tls", "ta-guard issues its certificates")
 	// A serving certificate of 2 minutes, renewed 90 s before its end:
 	// about every 30 s while the test runs.
 	args = append(args, "--cert-validity=2m", "--cert-renew-before=90s", "--cert-check-interval=3s")
@@ -198,7 +201,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	containerPort := dep.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var slices discoveryv1.EndpointSliceList
-		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace(releaseNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: "ta-guard"}))
+		require.NoError(c, sb.Client.List(ctx, &slices, client.InNamespace(releaseNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: full}))
 		ready := 0
 		for _, s := range slices.Items {
 			for _, e := range s.Endpoints {
@@ -224,15 +227,15 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		default:
 		}
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		require.NoError(c, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+		require.NoError(c, sb.Client.Get(ctx, client.ObjectKey{Name: full}, &vwc))
 		assert.Equal(c, admissionregistrationv1.Fail, *vwc.Webhooks[0].FailurePolicy)
 	}, 2*time.Minute, 500*time.Millisecond)
 	// What it serves is the Secret's certificate, for the Service's name,
 	// under the caBundle's CA.
 	var first served
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		first = servedCertificate(ctx, c, sb, secretKey, port)
-		assert.Equal(c, first, servedCertificate(ctx, c, sb, secretKey, metricsPort), "the metrics port serves it too")
+		first = servedCertificate(ctx, c, sb, full, secretKey, port)
+		assert.Equal(c, first, servedCertificate(ctx, c, sb, full, secretKey, metricsPort), "the metrics port serves it too")
 	}, time.Minute, 500*time.Millisecond)
 
 	// Through the chart's Service: the enforce policy denies (the sandbox's
@@ -266,9 +269,9 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	assert.True(t, first.notAfter.After(renewedAt), "renewed before the first one expired")
 	var second served
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		second = servedCertificate(ctx, c, sb, secretKey, port)
+		second = servedCertificate(ctx, c, sb, full, secretKey, port)
 		assert.NotEqual(c, first.cert, second.cert, "the renewed certificate is served")
-		assert.Equal(c, second, servedCertificate(ctx, c, sb, secretKey, metricsPort), "on the metrics port too")
+		assert.Equal(c, second, servedCertificate(ctx, c, sb, full, secretKey, metricsPort), "on the metrics port too")
 	}, time.Minute, 500*time.Millisecond)
 	assert.Equal(t, first.caBundle, second.caBundle, "the CA stays")
 	assert.True(t, second.notAfter.After(first.notAfter))
@@ -276,11 +279,11 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	assert.Contains(t, res.Stderr, "denied the request", "answered with the renewed certificate")
 
 	// An upgrade keeps the CA and the caBundle: neither is in the chart.
-	helmRun(ctx, t, sb, append([]string{"upgrade", "ta-guard", filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
+	helmRun(ctx, t, sb, append([]string{"upgrade", release, filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
 	var after corev1.Secret
 	require.NoError(t, sb.Client.Get(ctx, secretKey, &after))
 	assert.Equal(t, first.caBundle, after.Data["ca.crt"], "the upgrade kept the CA")
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: full}, &vwc))
 	assert.Equal(t, first.caBundle, vwc.Webhooks[0].ClientConfig.CABundle, "and the caBundle")
 	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
 	assert.Contains(t, res.Stderr, "denied the request", "answered after the upgrade")
@@ -320,15 +323,16 @@ type served struct {
 
 // servedCertificate connects to a port of serve on loopback and checks
 // that its certificate is the Secret's, valid for the chart's Service under
-// the webhook configuration's caBundle.
-func servedCertificate(ctx context.Context, t require.TestingT, sb *sandbox.Sandbox, secret client.ObjectKey, port int) served {
+// the webhook configuration's caBundle (the Service and the configuration
+// are both called name).
+func servedCertificate(ctx context.Context, t require.TestingT, sb *sandbox.Sandbox, name string, secret client.ObjectKey, port int) served {
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: "ta-guard"}, &vwc))
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: name}, &vwc))
 	caBundle := vwc.Webhooks[0].ClientConfig.CABundle
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(caBundle), "a CA in the caBundle")
 	var leaf *x509.Certificate
-	conf := &tls.Config{RootCAs: pool, ServerName: "ta-guard." + secret.Namespace + ".svc",
+	conf := &tls.Config{RootCAs: pool, ServerName: name + "." + secret.Namespace + ".svc",
 		VerifyConnection: func(cs tls.ConnectionState) error { leaf = cs.PeerCertificates[0]; return nil }}
 	// The port asks for the API server's client certificate, which this
 	// connection has not: the handshake may fail after the server's

@@ -1,3 +1,17 @@
+{{/*
+The name of the release's objects: the release's name when it holds
+"ta-guard" (helm install ta-guard ...: the kustomize base's names),
+<release>-ta-guard otherwise, or fullnameOverride; at most 63 characters,
+as the Service's name is a DNS label.
+*/}}
+{{- define "ta-guard.fullname" -}}
+{{- $n := .Values.fullnameOverride | default (ternary .Release.Name (printf "%s-ta-guard" .Release.Name) (contains "ta-guard" .Release.Name)) -}}
+{{- if gt (len $n) 63 -}}
+{{- fail (printf "name %q: at most 63 characters (the Service's name is a DNS label)" $n) -}}
+{{- end -}}
+{{- $n -}}
+{{- end -}}
+
 {{/* The policy file: the value given, or the mode's own. */}}
 {{- define "ta-guard.policy" -}}
 {{- if .Values.policy -}}
@@ -26,7 +40,8 @@ otherwise. Worked out once per render.
 */}}
 {{- define "ta-guard.certs" -}}
 {{- if not .Release.ta_guard_certs -}}
-{{- $old := lookup "v1" "Secret" .Release.Namespace "ta-guard-webhook-tls" -}}
+{{- $fullname := include "ta-guard.fullname" . -}}
+{{- $old := lookup "v1" "Secret" .Release.Namespace (printf "%s-webhook-tls" $fullname) -}}
 {{- $renewAfter := 0 | int64 -}}
 {{- if and $old $old.metadata.annotations -}}
 {{- $renewAfter = index $old.metadata.annotations "ta-guard.io/renew-after" | default "0" | int64 -}}
@@ -35,7 +50,7 @@ otherwise. Worked out once per render.
 {{- $_ := set .Release "ta_guard_certs" (dict "ca" (index $old.data "ca.crt" | b64dec) "cert" (index $old.data "tls.crt" | b64dec) "key" (index $old.data "tls.key" | b64dec) "renewAfter" ($renewAfter | toString)) -}}
 {{- else -}}
 {{- $ca := genCA "ta-guard-ca" 3650 -}}
-{{- $svc := printf "ta-guard.%s.svc" .Release.Namespace -}}
+{{- $svc := printf "%s.%s.svc" $fullname .Release.Namespace -}}
 {{- $cert := genSignedCert $svc nil (list $svc (printf "%s.cluster.local" $svc)) 365 $ca -}}
 {{- $renew := add (now | unixEpoch | int64) (mul 335 86400) -}}
 {{- $_ := set .Release "ta_guard_certs" (dict "ca" $ca.Cert "cert" $cert.Cert "key" $cert.Key "renewAfter" ($renew | toString)) -}}
