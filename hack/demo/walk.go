@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ta-guard/ta-guard/internal/sandbox"
 )
@@ -135,6 +141,7 @@ func (k *walk) run() error {
 		{"Step 6: labels, namespaces and ports", k.ports},
 		{"The whole cluster, as ta-guard's audit sees it", k.audit},
 		{"Step 2, done by the program: ta-guard diagnose", k.diagnose},
+		{"Step 2 against a running TA, through the API server", k.compareTA},
 	}
 	for _, s := range steps {
 		k.out.heading(s.title)
@@ -308,19 +315,8 @@ func (k *walk) diagnose() error {
 	k.out.say(`Instead of port-forwarding the TA and curling /jobs, ask ta-guard for the chain
 the guide walks, with the targets the TA should get:`)
 	target := k.appTarget()
-	args := []string{"diagnose", "--kubeconfig", k.sb.Kubeconfig, "--no-color"}
-	var r sandbox.Result
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r = k.sb.RunBinary(k.ctx, k.sb.Webhook(), args...)
-		if r.Exit == 0 && strings.Contains(r.Output, "targets: "+target) || time.Now().After(deadline) || k.ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	k.out.commandLine("bin/ta-guard diagnose --kubeconfig $KUBECONFIG --no-color")
-	k.out.output(r.Output)
-	k.checked++
+	// --no-ta-proxy: no TA runs yet (the next step brings one).
+	r := k.runDiagnose([]string{"--no-ta-proxy"}, func(out string) bool { return strings.Contains(out, "targets: "+target) })
 	if r.Exit != 0 || !strings.Contains(r.Output, "targets: "+target) || !strings.Contains(r.Output, "verdict: OK") {
 		return fmt.Errorf("diagnose exited %d; want 0 with the target %s (the app Pod's) and verdict OK", r.Exit, target)
 	}
@@ -330,13 +326,130 @@ the guide walks, with the targets the TA should get:`)
 	return k.kubectl(want{output: []string{"No resources found"}}, reports...)
 }
 
+// runDiagnose runs diagnose against the sandbox until its output satisfies
+// ok (the watch and the controllers follow changes within seconds), for
+// at most 15 s, and shows the last run.
+func (k *walk) runDiagnose(extra []string, ok func(string) bool) sandbox.Result {
+	args := append([]string{"diagnose", "--kubeconfig", k.sb.Kubeconfig, "--no-color"}, extra...)
+	var r sandbox.Result
+	_ = wait.PollUntilContextTimeout(k.ctx, 200*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
+		r = k.sb.RunBinary(ctx, k.sb.Webhook(), args...)
+		return r.Exit == 0 && ok(r.Output), nil
+	})
+	k.out.commandLine("bin/ta-guard diagnose --kubeconfig $KUBECONFIG --no-color " + strings.Join(extra, " "))
+	k.out.output(r.Output)
+	k.checked++
+	return r
+}
+
+// taPort is where the stand-in TA listens, as the real one does.
+const taPort = 8080
+
+// compareTA runs a stand-in TA on a Pod of this cluster and has diagnose
+// read it the way the guide's step 2 does, without a port-forward: through
+// the API server's service proxy, with the user's own credentials.
+func (k *walk) compareTA() error {
+	if !k.sb.PodNetworkRouted() {
+		k.out.say(`This machine gives the sandbox no network namespace for Pod IPs (it needs
+CAP_NET_ADMIN), so no Pod's address can be answered on without leaving this
+host: the comparison with a running TA is left out.`)
+		return nil
+	}
+	k.out.say(`No operator runs here, so no Target Allocator either. A stand-in takes its place:
+the Deployment and the Service the operator would make (testdata/demo/ta-stand-in.yaml).
+kwok runs its Pod; the demo answers the TA's HTTP API on that Pod's IP.`)
+	ln, err := k.sb.ListenPods(taPort)
+	if err != nil {
+		return fmt.Errorf("listening on the Pod network: %w", err)
+	}
+	ta := &taStandIn{}
+	srv := &http.Server{Handler: ta, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	if err := k.kubectl(want{output: []string{"deployment.apps/otelcol-targetallocator created", "service/otelcol-targetallocator created"}},
+		"apply", "-f", "testdata/demo/ta-stand-in.yaml"); err != nil {
+		return err
+	}
+	// The API server proxies to a ready endpoint only.
+	k.await([]string{"get", "endpointslices", "-n", "opentelemetry", "-l", "kubernetes.io/service-name=otelcol-targetallocator",
+		"-o", `jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{end}`},
+		func(out string) bool { return strings.TrimSpace(out) != "" })
+	target := k.appTarget()
+
+	guide, err := guideAnswer(k.dir)
+	if err != nil {
+		return err
+	}
+	ta.set(guide)
+	k.out.say(`First it answers what the guide's TA answered (testdata/seed/ta-jobs.json, each job
+with the guide's target 10.244.0.11:8080): a TA of another cluster, or one that has
+not caught up. diagnose reads /scrape_configs and /jobs through the API server's
+proxy and explains each difference from its prediction:`)
+	stale := []string{
+		"running TA at Service opentelemetry/otelcol-targetallocator (through the API server's proxy)",
+		"serviceMonitor/opentelemetry/sm-example/0 targets-differ",
+		"expected: " + target, "actual:   " + guideTarget,
+		"podMonitor/opentelemetry/pm-example/0 not-predicted",
+		"serviceMonitor/opentelemetry/sm-example/1 not-predicted",
+	}
+	r := k.runDiagnose(nil, func(out string) bool { return containsAll(out, stale) })
+	if !containsAll(r.Output, stale) {
+		return fmt.Errorf("diagnose against the stand-in with the guide's answer: want %q in its output", stale)
+	}
+
+	// What the TA serves for this cluster, as the real one (v0.158) does
+	// for the guide's manifests: every job configured, /jobs only those
+	// with targets; the ServiceMonitor's one endpoint left finds the app.
+	ta.set(taState{collector: "otelcol-collector-0", jobs: map[string][]string{
+		"otel-collector": {"0.0.0.0:8888"},
+		"serviceMonitor/opentelemetry/sm-example/0": {target},
+	}})
+	k.out.say(`Then what a TA that has read this cluster answers: the app's Pod as the one
+target of serviceMonitor/opentelemetry/sm-example/0. Prediction and TA agree:`)
+	agree := "✓ running TA at Service opentelemetry/otelcol-targetallocator (through the API server's proxy): 2 jobs configured, 2 with targets"
+	r = k.runDiagnose(nil, func(out string) bool { return strings.Contains(out, agree) })
+	if r.Exit != 0 || !strings.Contains(r.Output, agree) || !strings.Contains(r.Output, "verdict: OK") {
+		return fmt.Errorf("diagnose exited %d; want 0, verdict OK and %q", r.Exit, agree)
+	}
+	return nil
+}
+
+// guideTarget is the target the guide's sample output shows.
+const guideTarget = "10.244.0.11:8080"
+
+// guideAnswer is the guide's TA: the jobs of its sample /jobs, each with
+// the guide's target.
+func guideAnswer(root string) (taState, error) {
+	b, err := os.ReadFile(filepath.Join(root, "testdata", "seed", "ta-jobs.json"))
+	if err != nil {
+		return taState{}, err
+	}
+	var jobs map[string]json.RawMessage
+	if err := json.Unmarshal(b, &jobs); err != nil {
+		return taState{}, fmt.Errorf("ta-jobs.json: %w", err)
+	}
+	st := taState{collector: "otelcol-collector-0", jobs: map[string][]string{}}
+	for j := range jobs {
+		st.jobs[j] = []string{guideTarget}
+	}
+	return st, nil
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
 // await repeats a read-only kubectl command until its output (stdout and
 // stderr) satisfies ok, for at most 15 s: the audit follows changes by a
 // second or so. The command is then run and checked for real by kubectl().
 func (k *walk) await(args []string, ok func(string) bool) {
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && k.ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
-		if r := k.sb.RunCombined(k.ctx, k.dir, args...); r.Err == nil && ok(r.Output) {
-			return
-		}
-	}
+	_ = wait.PollUntilContextTimeout(k.ctx, 200*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
+		r := k.sb.RunCombined(ctx, k.dir, args...)
+		return r.Err == nil && ok(r.Output), nil
+	})
 }
