@@ -34,8 +34,10 @@ ETCD_VERSION="${TA_GUARD_ETCD_VERSION:-v3.7.0}"
 # Running with an IP; no container runs). v0.8.0 is built against k8s.io
 # v0.36: one minor version of skew, which the API server supports.
 KWOK_VERSION="${TA_GUARD_KWOK_VERSION:-v0.8.0}"
-# cert-manager's controllers are not built here (its images are not on the
-# module proxy's path); its CRDs are, in its module: the tests validate
+# cert-manager's controllers cannot be built here: their main packages live
+# in modules of their own (github.com/cert-manager/cert-manager/controller-binary,
+# cainjector-binary) that the Go module proxy does not serve (404), and the
+# root module has no main package for them. Its CRDs are in the root module: the tests validate
 # ta-guard's Issuers and Certificates against them (${BIN_DIR}/crds/cert-manager).
 CERT_MANAGER_VERSION="${TA_GUARD_CERT_MANAGER_VERSION:-v1.21.2}"
 
