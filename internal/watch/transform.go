@@ -96,8 +96,41 @@ func stripPod(obj any) (any, error) {
 	out.Spec.Containers = keep(p.Spec.Containers)
 	out.Status.Phase = p.Status.Phase
 	out.Status.PodIP = p.Status.PodIP
+	// Of the node and the start time, whether there is one; of the
+	// conditions, Ready's status: shared, read-only values, nothing per Pod.
+	if p.Spec.NodeName != "" {
+		out.Spec.NodeName = scheduled
+	}
+	if p.Status.StartTime != nil {
+		out.Status.StartTime = started
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			switch c.Status {
+			case corev1.ConditionTrue:
+				out.Status.Conditions = readyTrue
+			case corev1.ConditionFalse:
+				out.Status.Conditions = readyFalse
+			}
+		}
+	}
 	return out, nil
 }
+
+// scheduled stands for a cached Pod's node name: the model reads only that
+// it has one (model.Pod.Scheduled).
+const scheduled = "(scheduled)"
+
+// started stands for a cached Pod's start time: the model reads only that
+// it has one (model.Pod.Started). One value for all Pods.
+var started = &metav1.Time{}
+
+// readyTrue and readyFalse are the only conditions a cached Pod keeps, one
+// slice for all: cached objects are never written to.
+var (
+	readyTrue  = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	readyFalse = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+)
 
 func stripService(obj any) (any, error) {
 	s, ok := obj.(*corev1.Service)

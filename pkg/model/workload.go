@@ -93,7 +93,26 @@ type Pod struct {
 	// operator-generated collector Pod, whose receiver ports ta-guard does
 	// not derive).
 	PortsIncomplete bool
+	// Scheduled: the Pod has a node (spec.nodeName). The TA hands targets
+	// only to scheduled collector Pods.
+	Scheduled bool
+	// Started: its node's kubelet has taken the Pod (status.startTime). The
+	// TA stops handing targets to a Pod that is not Running 30 s after it
+	// started, and never to one not started.
+	Started bool
+	// Readiness is the Pod's Ready condition, when it reports one.
+	Readiness Readiness
 }
+
+// Readiness is a Pod's Ready condition: unknown when it reports none (a
+// manifest, a Pod no kubelet has seen).
+type Readiness uint8
+
+const (
+	ReadinessUnknown Readiness = iota
+	Ready
+	NotReady
+)
 
 // ContainerPort is a declared container port.
 type ContainerPort struct {
@@ -148,6 +167,18 @@ func PodFromCore(p *corev1.Pod) *Pod {
 	out := PodFromTemplate(Ref{APIVersion: "v1", Kind: "Pod", Namespace: p.Namespace, Name: p.Name}, p.ObjectMeta, &p.Spec)
 	out.Phase = p.Status.Phase
 	out.IP = p.Status.PodIP
+	out.Scheduled = p.Spec.NodeName != ""
+	out.Started = p.Status.StartTime != nil
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			switch c.Status {
+			case corev1.ConditionTrue:
+				out.Readiness = Ready
+			case corev1.ConditionFalse:
+				out.Readiness = NotReady
+			}
+		}
+	}
 	return out
 }
 

@@ -109,7 +109,7 @@ var catalog = []Rule{
 	{TA011, "monitors-orphaned-by-change", Warn, false, "monitors this TA read before the change are read by no TA after it"},
 	{TA012, "target-allocator-not-found", Warn, false, "a collector is attached (label opentelemetry.io/target-allocator) to a TargetAllocator that does not exist in its namespace"},
 	{TA013, "target-allocator-unattached", Warn, false, "no collector is attached to a standalone TargetAllocator: its targets go nowhere"},
-	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace"},
+	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace, or hands them to collector pods that are not Running and Ready"},
 	{TA015, "monitors-left-unread", Warn, false, "monitors in the TA's namespaces are read by no TA, and this TA is the closest: their labels miss its selector"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},

@@ -12,10 +12,14 @@ import (
 )
 
 // collectorPods is TA014 (live): the TA has targets to give and no collector
-// pod it can see runs to receive them. The TA watches, in its own namespace
-// only, the pods matching the selector labels of the one collector it serves
-// (its owner, or the collector labelled opentelemetry.io/target-allocator:
-// <name>), and assigns targets to none other.
+// pod to receive them, or gives them to collector pods that cannot scrape.
+// The TA watches, in its own namespace only, the pods matching the selector
+// labels of the one collector it serves (its owner, or the collector
+// labelled opentelemetry.io/target-allocator: <name>). It counts a pod as a
+// collector once it is scheduled to a node, and hands it targets while it
+// runs (and for 30 s after a start that did not reach Running): the targets
+// of a pod that is scheduled but Pending, or Running but not Ready, are
+// handed out and not scraped.
 //
 // It speaks only once the TA itself runs (a Running pod of it): until then
 // nothing is handed out, and the operator, which creates the TA's and the
@@ -43,30 +47,87 @@ func (ev *evaluation) collectorPods(a *model.Allocator) {
 		return
 	}
 	where := model.NamespaceSet{Names: []string{ns}}
-	live := 0
+	// Of the pods the TA counts, running are Running; idle get targets for
+	// sure and do not scrape them (Running but not Ready, or scheduled and
+	// never started: notStarted of them); starting are scheduled, started
+	// and not Running, which the TA counts only for 30 s after their start.
+	// unscheduled it does not count.
+	var running, notStarted, unscheduled int
+	var idle, starting []string
 	for _, c := range collectors {
 		for _, p := range ev.after.Pods(where, labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector))) {
-			if !p.Terminated() {
-				live++
+			phase := string(p.Phase)
+			if phase == "" {
+				phase = "no phase"
+			}
+			switch {
+			case p.Terminated():
+			case !p.Scheduled:
+				unscheduled++
+			case p.Phase == corev1.PodRunning:
+				running++
+				if p.Readiness == model.NotReady {
+					idle = append(idle, p.Ref.Name+" (Running, not Ready)")
+				}
+			case !p.Started:
+				notStarted++
+				idle = append(idle, p.Ref.Name+" ("+phase+", not started on its node)")
+			default:
+				starting = append(starting, p.Ref.Name+" ("+phase+")")
 			}
 		}
 	}
-	if live > 0 {
+	named := func(s []string) string { return listEach(s, maxNamed, func(s string) string { return s }) }
+	switch {
+	case running == 0 && len(idle) == 0 && len(starting) == 0:
+		ev.noCollectorPods(a, ta, collectors, unscheduled)
+	case running == 0:
+		// Whether the TA still counts them or not, nothing is scraped.
+		ev.collectorPodsIdle(a, ta, collectors, fmt.Sprintf("%s runs but no collector pod in %s runs to scrape what it hands out: %s",
+			whoRuns(a, ta), ns, named(append(idle, starting...))))
+	case len(idle) > 0:
+		// Beside Running pods, a starting one loses its targets to them
+		// within 30 s: only the idle ones are certain.
+		ev.collectorPodsIdle(a, ta, collectors, fmt.Sprintf("%s hands targets to %d of %d collector pod(s) in %s that cannot scrape them: %s",
+			whoRuns(a, ta), len(idle), running+notStarted, ns, named(idle)))
+	default:
 		ev.pass(rules.TA014, "", func() string {
-			return fmt.Sprintf("%d collector pod(s) in %s match %s", live, ns, shortSelector(collectors))
+			return fmt.Sprintf("%d collector pod(s) in %s match %s and run", running, ns, shortSelector(collectors))
 		})
-		return
 	}
-	ev.noCollectorPods(a, ta, collectors)
 }
 
-func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*model.Allocator) {
-	ns := ta.Ref.Namespace
-	who := "the TA"
+// maxNamed bounds the pods a TA014 message names.
+const maxNamed = 5
+
+// collectorPodsIdle is TA014 for collector pods that get targets and do
+// not scrape them.
+func (ev *evaluation) collectorPodsIdle(a, ta *model.Allocator, collectors []*model.Allocator, what string) {
+	related, fix := collectorFixes(a, ta, collectors, "tells why they are not Running and Ready")
+	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
+}
+
+func whoRuns(a, ta *model.Allocator) string {
 	if a != ta {
-		who = "TargetAllocator " + ta.Ref.Name
+		return "TargetAllocator " + ta.Ref.Name
 	}
-	what := fmt.Sprintf("%s runs but sees no collector pod in %s matching %s", who, ns, shortSelector(collectors))
+	return "the TA"
+}
+
+func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*model.Allocator, unscheduled int) {
+	ns := ta.Ref.Namespace
+	what := fmt.Sprintf("%s runs but sees no collector pod in %s matching %s", whoRuns(a, ta), ns, shortSelector(collectors))
+	if unscheduled > 0 {
+		what += fmt.Sprintf(": %d match but none is scheduled to a node (Pending), and the TA counts only scheduled pods", unscheduled)
+	}
+	related, fix := collectorFixes(a, ta, collectors, "tells why there are none")
+	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
+}
+
+// collectorFixes are the related objects and the ways to look at the
+// collectors' pods; why ends the describe hint.
+func collectorFixes(a, ta *model.Allocator, collectors []*model.Allocator, why string) ([]model.Ref, []string) {
+	ns := ta.Ref.Namespace
 	var fix []string
 	var related []model.Ref
 	if a != ta {
@@ -84,13 +145,13 @@ func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*mode
 		w := collectorWorkload(c)
 		related = append(related, w)
 		sel := labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector)).String()
-		fix = append(fix, fmt.Sprintf("kubectl get pods -n %s -l %s lists what the TA sees; kubectl describe %s %s -n %s tells why there are none",
-			ns, sel, strings.ToLower(w.Kind), w.Name, ns))
+		fix = append(fix, fmt.Sprintf("kubectl get pods -n %s -l %s lists what the TA sees; kubectl describe %s %s -n %s %s",
+			ns, sel, strings.ToLower(w.Kind), w.Name, ns, why))
 	}
 	if ta.Standalone {
 		fix = append(fix, fmt.Sprintf("the TA hands targets only to the collector of %s labelled %s: %s", ns, model.AttachLabel, ta.Ref.Name))
 	}
-	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
+	return related, fix
 }
 
 // subjectExisted reports whether the subject was in the cluster before the

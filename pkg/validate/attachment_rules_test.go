@@ -12,8 +12,25 @@ import (
 )
 
 // operatorPod is a pod in namespace ns as the operator labels it: instance
-// "<ns>.<owner>", component opentelemetry-collector or -targetallocator.
+// "<ns>.<owner>", component opentelemetry-collector or -targetallocator,
+// scheduled to a node, in the phase given, Ready when Running. Phases of
+// the tests' own: "Unscheduled" (Pending, no node), "NotReady" (Running,
+// Ready False), "NoCondition" (Running, no Ready condition), "NotStarted"
+// (Pending, scheduled, no start time). Other phases have a start time.
 func operatorPod(ns, name, instance, component, phase string) string {
+	node, status := "nodeName: node-1, ", "{phase: "+phase+", startTime: '2026-12-01T00:00:00Z'}"
+	switch phase {
+	case "Running":
+		status = `{phase: Running, startTime: '2026-12-01T00:00:00Z', conditions: [{type: Ready, status: "True"}]}`
+	case "NotStarted":
+		status = "{phase: Pending}"
+	case "Unscheduled":
+		node, status = "", `{phase: Pending, conditions: [{type: PodScheduled, status: "False", reason: Unschedulable}]}`
+	case "NotReady":
+		status = `{phase: Running, conditions: [{type: Ready, status: "False"}]}`
+	case "NoCondition":
+		status = "{phase: Running}"
+	}
 	return `apiVersion: v1
 kind: Pod
 metadata:
@@ -25,8 +42,8 @@ metadata:
     app.kubernetes.io/part-of: opentelemetry
     app.kubernetes.io/component: ` + component + `
     app.kubernetes.io/name: ` + name + `
-spec: {containers: [{name: c, image: i}]}
-status: {phase: ` + phase + `}
+spec: {` + node + `containers: [{name: c, image: i}]}
+status: ` + status + `
 `
 }
 
@@ -75,11 +92,58 @@ func TestCollectorPods(t *testing.T) {
 			},
 		},
 		{name: "a Running collector pod", obj: collector(embeddedTA), world: []string{taRunning, collectorPod("obs.c", "Running")}, want: []string{}},
+		// The TA counts a pod as a collector once it is scheduled, and
+		// hands it targets while it runs or has just started: a scheduled
+		// Pending pod or a Running one that is not Ready gets targets it
+		// does not scrape; an unscheduled one is not counted at all.
 		{
-			// The TA hands targets to a pod as soon as it is scheduled:
-			// a Pending one is on its way, not missing.
-			name: "a Pending collector pod counts", obj: collector(embeddedTA),
-			world: []string{taRunning, collectorPod("obs.c", "Pending")}, want: []string{},
+			name: "only a Pending collector pod: nothing is scraped", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Pending")}, want: []string{"TA014"},
+			contains: []string{
+				"TA014 OpenTelemetryCollector obs/c: the TA runs but no collector pod in obs runs to scrape what it hands out: obs-c-collector-0 (Pending)",
+				"kubectl describe statefulset c-collector -n obs tells why they are not Running and Ready",
+			},
+		},
+		{
+			name: "an unscheduled collector pod is not counted", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Unscheduled")}, want: []string{"TA014"},
+			contains: []string{"the TA runs but sees no collector pod in obs matching app.kubernetes.io/instance=obs.c,app.kubernetes.io/component=opentelemetry-collector: " +
+				"1 match but none is scheduled to a node (Pending), and the TA counts only scheduled pods"},
+		},
+		{
+			name: "a Running collector pod that is not Ready", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "NotReady")}, want: []string{"TA014"},
+			contains: []string{"1 of 1 collector pod(s) in obs that cannot scrape them: obs-c-collector-0 (Running, not Ready)"},
+		},
+		{
+			name: "one of two collector pods not Ready: its share is lost", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "NotReady")},
+			want: []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Running, not Ready)"},
+		},
+		{
+			// The TA stops counting it 30 s after its start: its targets
+			// go to the Running one.
+			name: "a started Pending pod beside a Running one", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "Pending")},
+			want: []string{},
+		},
+		{
+			// No kubelet took it (its node is gone): the TA counts it for good.
+			name: "a Pending pod never started beside a Running one", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "NotStarted")},
+			want: []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Pending, not started on its node)"},
+		},
+		{
+			name: "a Running pod that reports no Ready condition is taken at its phase", obj: collector(embeddedTA),
+			world: []string{taRunning, collectorPod("obs.c", "NoCondition")}, want: []string{},
+		},
+		{
+			name: "six idle pods: five named", obj: collector(embeddedTA),
+			world: []string{taRunning,
+				operatorPod("obs", "c-collector-0", "obs.c", "opentelemetry-collector", "Pending"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "Pending"),
+				operatorPod("obs", "c-collector-2", "obs.c", "opentelemetry-collector", "Pending"), operatorPod("obs", "c-collector-3", "obs.c", "opentelemetry-collector", "Pending"),
+				operatorPod("obs", "c-collector-4", "obs.c", "opentelemetry-collector", "Pending"), operatorPod("obs", "c-collector-5", "obs.c", "opentelemetry-collector", "Pending")},
+			want: []string{"TA014"}, contains: []string{"no collector pod in obs runs", "c-collector-4 (Pending); and 1 more"},
 		},
 		{
 			name: "only Failed / Succeeded collector pods", obj: collector(embeddedTA),
@@ -262,7 +326,7 @@ func TestCollectorPodsTrace(t *testing.T) {
 			details = append(details, c.Detail)
 		}
 	}
-	assert.Equal(t, []string{"1 collector pod(s) in obs match app.kubernetes.io/instance=obs.c,app.kubernetes.io/component=opentelemetry-collector"}, details)
+	assert.Equal(t, []string{"1 collector pod(s) in obs match app.kubernetes.io/instance=obs.c,app.kubernetes.io/component=opentelemetry-collector and run"}, details)
 }
 
 // instanceLabel must name the pods the operator labels: it shortens the

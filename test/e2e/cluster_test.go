@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -181,15 +182,18 @@ endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
 // TA014 on Pods the controllers run: the TA's Pods Running (a Deployment
 // standing for the one the operator makes, with the operator's labels) and
 // no collector Pod in its namespace, so the targets it hands out go to no
-// one: a warning on the collector's next change. Once a StatefulSet, as
-// the operator makes it, has its Pods scheduled and running, it is silent.
+// one: a warning on the collector's next change. Then a collector Pod the
+// scheduler can place on no node (Pending, which the TA does not count);
+// then one scheduled and Running, and TA014 is silent; then that Pod not
+// Ready, which the TA still hands targets to. Each through kubectl and
+// diagnose.
 func TestTA014OnControllerMadePods(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sb := startCluster(ctx, t, sandbox.Options{Policy: "{}\n", Nodes: 1})
 	require.NoError(t, sb.CreateNamespace(ctx, "mon"))
 	apply := func(doc string) { t.Helper(); create(ctx, t, sb, doc) }
-	workload := func(kind, name, component string) string {
+	workload := func(kind, name, component string, podSpec ...string) string {
 		labels := `{app.kubernetes.io/managed-by: opentelemetry-operator, app.kubernetes.io/instance: mon.otel, app.kubernetes.io/part-of: opentelemetry, app.kubernetes.io/component: ` + component + `}`
 		extra := ""
 		if kind == "StatefulSet" {
@@ -203,7 +207,7 @@ spec:
 ` + extra + `  selector: {matchLabels: ` + labels + `}
   template:
     metadata: {labels: ` + labels + `}
-    spec: {containers: [{name: c, image: registry.example/otel:1}]}
+    spec: {` + strings.Join(podSpec, "") + `containers: [{name: c, image: registry.example/otel:1}]}
 `
 	}
 	collector := func(label string) string {
@@ -231,6 +235,43 @@ spec:
 		assert.Contains(c, res.Stderr, "TA014", "the TA runs, no collector Pod does")
 	}, time.Minute, 500*time.Millisecond)
 
+	warnsTA014 := func(want string) {
+		t.Helper()
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			res := sb.Run(ctx, repoRoot, "apply", "--dry-run=server", "-f", collector(fmt.Sprint(n)))
+			n++
+			assert.Contains(c, res.Stderr, want)
+		}, time.Minute, 500*time.Millisecond)
+		d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
+		assert.Contains(t, d.Output, want, "diagnose says the same")
+	}
+
+	// A collector whose Pod no node takes: the scheduler leaves it
+	// Pending, unscheduled, and the TA does not count it.
+	apply(workload("StatefulSet", "otel-collector", "opentelemetry-collector", "nodeSelector: {ta-guard.io/no-such-node: \"true\"}, "))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var pods corev1.PodList
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("mon"), client.MatchingLabels{"app.kubernetes.io/component": "opentelemetry-collector"}))
+		require.NotEmpty(c, pods.Items)
+		for _, p := range pods.Items {
+			assert.Equal(c, corev1.PodPending, p.Status.Phase)
+			assert.Empty(c, p.Spec.NodeName)
+		}
+	}, 2*time.Minute, 500*time.Millisecond)
+	warnsTA014("1 match but none is scheduled to a node (Pending)")
+
+	// A StatefulSet does not replace a Pod that never became Ready: the
+	// collector's workload made anew, without the selector.
+	require.NoError(t, sb.Client.Delete(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "otel-collector", Namespace: "mon"}},
+		client.PropagationPolicy(metav1.DeletePropagationForeground)))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var pods corev1.PodList
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("mon"), client.MatchingLabels{"app.kubernetes.io/component": "opentelemetry-collector"}))
+		assert.Empty(c, pods.Items, "the garbage collector removed the Pod")
+		var sts appsv1.StatefulSetList
+		require.NoError(c, sb.Client.List(ctx, &sts, client.InNamespace("mon")))
+		assert.Empty(c, sts.Items)
+	}, 2*time.Minute, 500*time.Millisecond)
 	apply(workload("StatefulSet", "otel-collector", "opentelemetry-collector"))
 	require.EventuallyWithT(t, func(c *assert.CollectT) { running(c, "opentelemetry-collector") }, 2*time.Minute, 500*time.Millisecond)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -239,6 +280,18 @@ spec:
 		assert.Zero(c, res.Exit, res.Stderr)
 		assert.NotContains(c, res.Stderr, "TA014", "the StatefulSet's Pod runs")
 	}, time.Minute, 500*time.Millisecond)
+
+	// Running but not Ready (a failing readiness probe, as its kubelet
+	// would report it): the TA still hands it targets.
+	var pod corev1.Pod
+	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "mon", Name: "otel-collector-0"}, &pod))
+	for i, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady {
+			pod.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	require.NoError(t, sb.Client.Status().Update(ctx, &pod))
+	warnsTA014("hands targets to 1 of 1 collector pod(s) in mon that cannot scrape them: otel-collector-0 (Running, not Ready)")
 }
 
 // The live rules about accounts and Secrets on the cluster, through kubectl

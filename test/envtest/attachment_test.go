@@ -62,8 +62,11 @@ spec:
 		assert.Equal(t, []string{"TA014 OpenTelemetryCollector ta014/c: the TA runs but sees no collector pod in ta014 matching " +
 			"app.kubernetes.io/instance=ta014.c,app.kubernetes.io/component=opentelemetry-collector"}, ta014(t, col), "UPDATE without collector pods")
 
+		// Scheduled, Pending, not started (no kubelet runs here): the TA
+		// hands it targets it does not scrape.
 		pod := operatorPod(t, ctx, k, srv, "c-collector-0", "ta014.c", "opentelemetry-collector", corev1.PodPending)
-		assert.Empty(t, ta014(t, col), "UPDATE with a Pending collector pod")
+		assert.Equal(t, []string{"TA014 OpenTelemetryCollector ta014/c: the TA runs but no collector pod in ta014 runs to scrape what it hands out: c-collector-0 (Pending, not started on its node)"},
+			ta014(t, col), "UPDATE with a Pending collector pod")
 
 		setPhase(t, ctx, k, srv, pod, corev1.PodFailed)
 		assert.Len(t, ta014(t, col), 1, "UPDATE with only a Failed collector pod")
@@ -108,8 +111,10 @@ spec:
 	})
 }
 
-// operatorPod creates a Pod labelled as the operator labels its pods, sets
-// its phase as a kubelet would, and waits until the webhook's view has it.
+// operatorPod creates a Pod labelled as the operator labels its pods,
+// scheduled to a node (no node runs here: the API server does not check),
+// sets its phase as a kubelet would, and waits until the webhook's view has
+// it.
 func operatorPod(t *testing.T, ctx context.Context, k *kube, srv *server.Server, name, instance, component string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{
@@ -120,7 +125,7 @@ func operatorPod(t *testing.T, ctx context.Context, k *kube, srv *server.Server,
 			"app.kubernetes.io/component":  component,
 			"app.kubernetes.io/name":       name,
 		}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "c", Image: "i"}}},
 	}
 	require.NoError(t, k.Create(ctx, pod))
 	setPhase(t, ctx, k, srv, pod, phase)
