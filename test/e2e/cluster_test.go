@@ -30,7 +30,7 @@ import (
 // the controllers made, through kubectl and through diagnose: TA106 silent
 // on a monitor whose Service has endpoints, a warning on one whose Service
 // selects no Pod (the bare API server had no endpoints at all, so TA106 was
-// switched off there); TA107 silent on endpoints the controller placed on
+// switched off there), and on a PodMonitor of a Job's finished Pods; TA107 silent on endpoints the controller placed on
 // nodes, a warning on hand-made ones a per-node TA cannot place; TA008 for
 // a TA account no Role is bound to.
 func TestLiveRulesOnControllerMadeObjects(t *testing.T) {
@@ -154,14 +154,50 @@ endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
 	require.Zero(t, res.Exit, res.Stderr)
 	assert.NotContains(t, res.Stderr, "TA107", "every endpoint of web names its node")
 
-	for _, f := range []string{idle, web, db} {
+	// TA106 for a PodMonitor whose Pods all finished: a Job's, which kwok
+	// runs to Succeeded.
+	apply(`apiVersion: batch/v1
+kind: Job
+metadata: {name: batch, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: batch}}
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: batch
+        image: registry.example/batch:1
+        ports: [{name: metrics, containerPort: 9091}]
+`)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var pods corev1.PodList
+		require.NoError(c, sb.Client.List(ctx, &pods, client.InNamespace("shop"), client.MatchingLabels{"app": "batch"}))
+		require.NotEmpty(c, pods.Items)
+		for _, p := range pods.Items {
+			assert.Equal(c, corev1.PodSucceeded, p.Status.Phase, p.Name)
+		}
+	}, 2*time.Minute, 500*time.Millisecond)
+	batch := filepath.Join(dir, "batch.yaml")
+	require.NoError(t, os.WriteFile(batch, []byte(`apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: batch, namespace: shop}
+spec:
+  selector: {matchLabels: {app: batch}}
+  podMetricsEndpoints: [{port: metrics}]
+`), 0o600))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", batch)
+		assert.Contains(c, res.Stderr, "TA106 PodMonitor shop/batch: all 1 matched Pods are Failed or Succeeded")
+	}, time.Minute, 500*time.Millisecond)
+
+	for _, f := range []string{idle, web, db, batch} {
 		require.Zero(t, sb.Run(ctx, repoRoot, "create", "-f", f).Exit)
 	}
 	// The same through diagnose against the cluster: the findings, and the
 	// targets the controllers made, the Pods' IPs.
 	d := sb.RunBinary(ctx, sb.Webhook(), "diagnose", "--kubeconfig", sb.Kubeconfig, "--no-color")
 	var pods corev1.PodList
-	require.NoError(t, sb.Client.List(ctx, &pods, client.InNamespace("shop")))
+	require.NoError(t, sb.Client.List(ctx, &pods, client.InNamespace("shop"), client.MatchingLabels{"app": "web"}))
 	var targets []string
 	for _, p := range pods.Items {
 		targets = append(targets, p.Status.PodIP+":8080")
@@ -171,6 +207,7 @@ endpoints: [{addresses: ["` + strings.TrimSuffix(sb.PodCIDR, "0/24") + `250"]}]
 		"ServiceMonitor shop/db (selects shop/db)",
 		"they run on no node [TA107]",
 		"the matched Services have no endpoints (shop/idle): its jobs exist but stay empty [TA106]",
+		"all 1 matched Pods are Failed or Succeeded: its jobs exist but stay empty [TA106]",
 		"targets: " + strings.Join(targets, ", "),
 		"service account agent-targetallocator lacks", // TA008: no Role was bound to it
 	} {
