@@ -118,20 +118,20 @@ func TestCollectorPods(t *testing.T) {
 		{
 			name: "one of two collector pods not Ready: its share is lost", obj: collector(embeddedTA),
 			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "NotReady")},
-			want: []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Running, not Ready)"},
+			want:  []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Running, not Ready)"},
 		},
 		{
 			// The TA stops counting it 30 s after its start: its targets
 			// go to the Running one.
 			name: "a started Pending pod beside a Running one", obj: collector(embeddedTA),
 			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "Pending")},
-			want: []string{},
+			want:  []string{},
 		},
 		{
 			// No kubelet took it (its node is gone): the TA counts it for good.
 			name: "a Pending pod never started beside a Running one", obj: collector(embeddedTA),
 			world: []string{taRunning, collectorPod("obs.c", "Running"), operatorPod("obs", "c-collector-1", "obs.c", "opentelemetry-collector", "NotStarted")},
-			want: []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Pending, not started on its node)"},
+			want:  []string{"TA014"}, contains: []string{"1 of 2 collector pod(s) in obs that cannot scrape them: c-collector-1 (Pending, not started on its node)"},
 		},
 		{
 			name: "a Running pod that reports no Ready condition is taken at its phase", obj: collector(embeddedTA),
