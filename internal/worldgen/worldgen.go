@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	otelv1beta1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
@@ -438,7 +439,7 @@ func (s Scale) Collector(c int) *otelv1beta1.OpenTelemetryCollector {
 		Spec: otelv1beta1.CollectorSpec{
 			Mode: "statefulset",
 			TargetAllocator: otelv1beta1.TargetAllocatorEmbedded{
-				Enabled: true,
+				Enabled: ptr.To(true),
 				PrometheusCR: otelv1beta1.PrometheusCR{
 					Enabled: true,
 				},

@@ -33,6 +33,9 @@ type Allocator struct {
 	Standalone bool
 	// Enabled is spec.targetAllocator.enabled (always true when Standalone).
 	Enabled bool
+	// DisabledOnPurpose: enabled: false is written out, so the settings
+	// beside it are kept for later, not a TA someone forgot to turn on.
+	DisabledOnPurpose bool
 	// PrometheusCR is prometheusCR.enabled.
 	PrometheusCR bool
 	// Mode of the collector, defaulted as the operator does ("" if Standalone).
@@ -105,12 +108,18 @@ func (a *Allocator) EffectiveServiceAccount() string {
 	return a.Ref.Name + "-targetallocator"
 }
 
+// enabled reads targetAllocator.enabled: whether it is true, and whether
+// it is written out false.
+func enabled(b *bool) (on, offOnPurpose bool) {
+	return b != nil && *b, b != nil && !*b
+}
+
 // AllocatorFromV1beta1 normalizes a v1beta1 collector.
 func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, error) {
 	ta := &c.Spec.TargetAllocator
 	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1beta1", "OpenTelemetryCollector")
 	a.Field = field.NewPath("spec", "targetAllocator")
-	a.Enabled = ta.Enabled
+	a.Enabled, a.DisabledOnPurpose = enabled(ta.Enabled)
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
@@ -137,7 +146,7 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 	ta := &c.Spec.TargetAllocator
 	a := newAllocator(c.ObjectMeta, "opentelemetry.io/v1alpha1", "OpenTelemetryCollector")
 	a.Field = field.NewPath("spec", "targetAllocator")
-	a.Enabled = ta.Enabled
+	a.Enabled, a.DisabledOnPurpose = enabled(ta.Enabled)
 	a.PrometheusCR = ta.PrometheusCR.Enabled
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)

@@ -29,6 +29,9 @@ type Monitor struct {
 	NamespaceRefs []NamespaceRef
 	// SDSelectors are a ScrapeConfig's label selectors for Services or Pods.
 	SDSelectors []SDSelector
+	// AttachNode is a ServiceMonitor's attachMetadata.node: discovery then
+	// labels an endpoint's targets with the node its nodeName names.
+	AttachNode bool
 }
 
 // NamespaceSet is a set of namespaces: all of them, or the listed ones.
@@ -219,6 +222,9 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 	}
 	for _, ep := range eps {
 		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort})
+	}
+	if am := sm.Spec.AttachMetadata; am != nil && am.Node != nil {
+		m.AttachNode = *am.Node
 	}
 	if !m.compileEndpoints() {
 		return m, nil

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -110,6 +111,11 @@ const (
 	NotAllowed
 	// Denied: the namespace is in denyNamespaces.
 	Denied
+	// NamespaceName: the namespace selector asks only about
+	// kubernetes.io/metadata.name, which the API server sets on every
+	// namespace to its name, and the name misses it: known even where the
+	// namespace's other labels are not.
+	NamespaceName
 )
 
 // Miss is one unmet condition, with what is needed to explain it.
@@ -224,11 +230,22 @@ func (r *Reader) scope(m *Monitor, ns *Namespace, mode scopeMode) ScopeResult {
 		}
 	case !s.Namespaces.All():
 		var l map[string]string
-		if ns != nil {
+		switch {
+		case ns != nil && ns.LabelsKnown:
+			l = ns.Labels
+		case s.Namespaces.OnlyKey(corev1.LabelMetadataName):
+			// The API server labels every namespace with its name: that
+			// label is known even where the others are not.
+			l = map[string]string{corev1.LabelMetadataName: name}
+		case ns != nil:
 			l = ns.Labels
 		}
 		if !s.Namespaces.Matches(l) {
-			miss(Miss{Reason: NamespaceLabels, Field: s.NamespacesField})
+			reason := NamespaceLabels
+			if s.Namespaces.OnlyKey(corev1.LabelMetadataName) {
+				reason = NamespaceName
+			}
+			miss(Miss{Reason: reason, Field: s.NamespacesField})
 		}
 	}
 	if done() {
@@ -250,7 +267,8 @@ func (r *Reader) Reads(m *Monitor, ns *Namespace) bool {
 
 // MightRead is Reads where a namespace whose labels are unknown (offline,
 // no Namespace manifest) is given the benefit of the doubt: a namespace
-// label selector cannot be judged against labels nobody described.
+// label selector cannot be judged against labels nobody described, but for
+// one on kubernetes.io/metadata.name alone (NamespaceName).
 func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
 	res := r.scope(m, ns, decideButNamespaceLabels)
 	return res.Distance == 0 || (res.OnlyNamespaceLabels && (ns == nil || !ns.LabelsKnown))
@@ -291,6 +309,8 @@ func (r *Reader) explain(mi Miss, m *Monitor, ns *Namespace) string {
 			l = ns.Labels
 		}
 		return fmt.Sprintf("namespace %s does not match %s %s (namespace labels: %s)", nsName, short(mi.Field), s.Namespaces, FormatLabels(l))
+	case NamespaceName:
+		return fmt.Sprintf("namespace %s does not match %s %s (%s is the namespace's name)", nsName, short(mi.Field), s.Namespaces, corev1.LabelMetadataName)
 	case NotAllowed:
 		return fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, SetList(s.Allow))
 	default:

@@ -86,6 +86,24 @@ func (s Selection) Nothing() bool { return s.nothing || s.sel == nil }
 func (s Selection) All() bool { return !s.Nothing() && s.sel.Empty() }
 
 // Matches reports whether the labels satisfy the selection.
+// OnlyKey reports whether every requirement of the selection is on the
+// label key: whether labels beside it cannot change the answer.
+func (s Selection) OnlyKey(key string) bool {
+	if s.Nothing() || s.sel.Empty() {
+		return false
+	}
+	reqs, ok := s.sel.Requirements()
+	if !ok {
+		return false
+	}
+	for i := range reqs {
+		if reqs[i].Key() != key {
+			return false
+		}
+	}
+	return true
+}
+
 func (s Selection) Matches(l map[string]string) bool {
 	if s.Nothing() {
 		return false

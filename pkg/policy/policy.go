@@ -98,6 +98,12 @@ func (p *Policy) Apply(obj *model.Meta, fs []rules.Finding) []rules.Finding {
 		if f.Action == rules.Off {
 			continue
 		}
+		// A deny needs something lost now, or a TA that refuses to start:
+		// a finding that is only a risk is at most a warning, whatever the
+		// policy says.
+		if f.AtRisk && f.Action == rules.Deny {
+			f.Action = rules.Warn
+		}
 		out = append(out, f)
 	}
 	return out

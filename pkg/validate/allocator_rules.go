@@ -41,13 +41,20 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		return // the operator's own copy of a collector's TA: judged on the collector
 	}
 	if !a.Enabled {
-		if len(a.Settings) > 0 {
+		switch {
+		case a.DisabledOnPurpose:
+			// Settings kept for later beside enabled: false are not a
+			// mistake: nothing was meant to run.
+			ev.pass(rules.TA001, "", func() string {
+				return block.Child("enabled").String() + ": false: the TA is off on purpose"
+			})
+		case len(a.Settings) > 0:
 			f := ev.add(rules.TA001, "", "",
 				fmt.Sprintf("%s has settings but enabled is not true: no target allocator runs", block),
 				fmt.Sprintf("it sets %s; set %s: true, or remove those settings",
 					trimFields(a.Settings, block.String()+"."), block.Child("enabled")))
 			f.Field = block.Child("enabled")
-		} else {
+		default:
 			ev.pass(rules.TA001, "", func() string {
 				return block.Child("enabled").String() + " is not true and nothing is configured for a TA: none runs"
 			})
@@ -151,19 +158,8 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	probe := a.Reader
 	probe.Active = true
 	probe.Scopes[k].Monitors = model.SelectAll("{}")
-	// The first such object settles it. The name-and-label test goes first:
-	// it is free, the index look-up of the object's readers is not.
-	var example *model.Monitor
-	for _, m := range ev.after.Monitors(k, labels.Everything()) {
-		if ev.expired() {
-			return
-		}
-		// One a Prometheus (or another TA) reads is not meant for this TA.
-		if probe.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) && len(ev.after.ReadersOf(m)) == 0 {
-			example = m
-			break
-		}
-	}
+	// One a Prometheus (or another TA) reads is not meant for this TA.
+	example := ev.unreadBy(&probe, k)
 	if example == nil {
 		return
 	}
@@ -206,11 +202,13 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 		if ev.trace {
 			ev.checks[len(ev.checks)-1].Subject = kind // the check is per kind; the finding names the field
 		}
-		// Blind only once a monitor of that kind exists that {} would read.
+		// Blind now only if a monitor of that kind exists that {} would
+		// read and no reader reads: one read by another TA or a Prometheus
+		// is not lost, and one applied later is a risk, not a loss.
 		probe := a.Reader
 		probe.Active = true
 		probe.Scopes[k].Monitors = model.SelectAll("{}")
-		if !ev.anyRead(&probe, k) {
+		if ev.unreadBy(&probe, k) == nil {
 			f.AtRisk = true
 		}
 	case s.Monitors.All():
@@ -637,12 +635,18 @@ func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocato
 		fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name))
 }
 
-// anyRead reports whether the reader reads some monitor of the kind.
-func (ev *evaluation) anyRead(r *model.Reader, k model.MonitorKind) bool {
+// unreadBy returns a monitor of the kind that the reader might read and no
+// reader reads: one lost now, not merely at risk. nil past the deadline.
+func (ev *evaluation) unreadBy(r *model.Reader, k model.MonitorKind) *model.Monitor {
 	for _, m := range ev.after.Monitors(k, r.Scopes[k].Monitors.Selector()) {
-		if r.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) {
-			return true
+		if ev.expired() {
+			return nil
+		}
+		// The name-and-label test goes first: it is free, the index
+		// look-up of the object's readers is not.
+		if r.MightRead(m, ev.after.Namespace(m.Ref.Namespace)) && len(ev.after.ReadersOf(m)) == 0 {
+			return m
 		}
 	}
-	return false
+	return nil
 }

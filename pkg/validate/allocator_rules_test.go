@@ -58,6 +58,13 @@ func TestAllocatorStateRules(t *testing.T) {
 			want: []string{"TA001"},
 		},
 		{
+			// enabled: false written out beside the rest of the block: the TA
+			// is off on purpose (the operator's e2e setups do so).
+			name: "enabled: false written out: off on purpose, no TA001",
+			obj:  collector("  mode: statefulset\n  targetAllocator:\n    enabled: false\n    serviceAccount: sa\n    prometheusCR: {enabled: true, serviceMonitorSelector: {}}\n"),
+			want: []string{},
+		},
+		{
 			name: "TA001 per-node strategy is a choice",
 			obj:  collector("  mode: daemonset\n  targetAllocator: {allocationStrategy: per-node}\n"),
 			want: []string{"TA001"},

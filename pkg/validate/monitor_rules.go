@@ -152,7 +152,7 @@ func redactedWhyNot(a *model.Allocator, m *model.Monitor, ns *model.Namespace, w
 			out[i] = fmt.Sprintf("its %s is unset, so it reads only its own namespace", f)
 		case model.NotAllowed:
 			out[i] = fmt.Sprintf("namespace %s is not in its allowNamespaces", m.Ref.Namespace)
-		case model.LabelsUnmet, model.NamespaceLabels:
+		case model.LabelsUnmet, model.NamespaceLabels, model.NamespaceName:
 			// The labels it asks for are that namespace's business: a
 			// tenant must not learn them, nor try labels until the
 			// warning goes to find them out.

@@ -43,7 +43,7 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 	for i, ep := range m.Endpoints {
 		var lost []placement
 		for _, s := range svcs {
-			if p := jobPlacement(ev.after, ep, s); p.unplaced != 0 {
+			if p := jobPlacement(ev.after, m, ep, s); p.unplaced != 0 {
 				lost = append(lost, p)
 			}
 		}
@@ -106,7 +106,7 @@ func (p placement) String() string {
 // jobPlacement counts the targets a ServiceMonitor endpoint takes from the
 // Service's EndpointSlices (the TA discovers with role endpointslice), and
 // those of them the per-node strategy can place on no node.
-func jobPlacement(v cluster.View, ep model.Endpoint, s *model.Service) placement {
+func jobPlacement(v cluster.View, m *model.Monitor, ep model.Endpoint, s *model.Service) placement {
 	p := placement{svc: s}
 	mode, _, _ := ep.Match(model.ServiceMonitor)
 	if mode != model.MatchAll && mode != model.MatchServicePortName {
@@ -136,7 +136,7 @@ func jobPlacement(v cluster.View, ep model.Endpoint, s *model.Service) placement
 		for _, e := range sl.Endpoints {
 			n := len(e.Addresses) * ports
 			p.total += n
-			if !onSomeNode(e) {
+			if !onSomeNode(e, m.AttachNode) {
 				p.unplaced += n
 			}
 		}
@@ -144,16 +144,18 @@ func jobPlacement(v cluster.View, ep model.Endpoint, s *model.Service) placement
 	return p
 }
 
-// onSomeNode reports whether the TA may learn a node for the endpoint's
-// targets. Discovery labels a target with its node from a Pod targetRef
-// (the Pod's spec.nodeName) or a Node targetRef; endpoints[].nodeName alone
-// counts only under the ServiceMonitor's attachMetadata.node, which the
-// model does not carry: a nodeName is taken as a node, so that TA107 never
-// fires on a target that might be placed. A Pod targetRef is taken at its
-// word: the Pod it names is scheduled, or it would have no address.
-func onSomeNode(e model.SliceEndpoint) bool {
+// onSomeNode reports whether the TA learns a node for the endpoint's
+// targets. With the endpointslice role it places a target by the node of a
+// Pod targetRef (the Pod's spec.nodeName), by a Node targetRef, or, when the
+// monitor sets attachMetadata.node, by the node endpoints[].nodeName names
+// (its __meta_kubernetes_node_name); endpoints[].nodeName alone is labelled
+// __meta_kubernetes_endpointslice_endpoint_node_name, which the per-node
+// strategy does not read (operator cmd/otel-allocator target.Item
+// GetNodeName). A Pod targetRef is taken at its word: the Pod it names is
+// scheduled, or it would have no address.
+func onSomeNode(e model.SliceEndpoint, attachNode bool) bool {
 	switch {
-	case e.TargetKind == "Pod", e.TargetKind == "Node" && e.TargetName != "", e.NodeName != "":
+	case e.TargetKind == "Pod", e.TargetKind == "Node" && e.TargetName != "", attachNode && e.NodeName != "":
 		return true
 	}
 	return false

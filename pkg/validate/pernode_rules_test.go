@@ -145,7 +145,7 @@ func TestPerNodeTargetWithoutNode(t *testing.T) {
 		},
 		{
 			name: "some endpoints on a node, some not", obj: extSM,
-			world: []string{daemon, extService, pnSlice("ext", "ext-1", metricsPort, "[{addresses: [10.0.0.1], nodeName: n1}, {addresses: [192.0.2.10]}]")},
+			world: []string{daemon, extService, pnSlice("ext", "ext-1", metricsPort, "[{addresses: [10.0.0.1], targetRef: {kind: Pod, namespace: apps, name: p}}, {addresses: [192.0.2.10]}]")},
 			want:  []string{"TA107 serviceMonitor/apps/ext/0"}, contains: []string{"drops 1 of its 2 targets on apps/ext"},
 		},
 		{
@@ -159,7 +159,14 @@ func TestPerNodeTargetWithoutNode(t *testing.T) {
 			want:  []string{},
 		},
 		{
-			name: "endpoints with nodeName: placed", obj: extSM,
+			// Discovery labels it __meta_kubernetes_endpointslice_endpoint_node_name,
+			// which the per-node strategy does not read.
+			name: "endpoints with nodeName alone: not placed", obj: extSM,
+			world: []string{daemon, extService, pnSlice("ext", "ext-1", metricsPort, "[{addresses: [10.0.0.1], nodeName: n1}]")},
+			want:  []string{"TA107 serviceMonitor/apps/ext/0"}, contains: []string{"drops its 1 target on apps/ext"},
+		},
+		{
+			name: "endpoints with nodeName under attachMetadata.node: placed", obj: strings.Replace(extSM, "  endpoints:", "  attachMetadata: {node: true}\n  endpoints:", 1),
 			world: []string{daemon, extService, pnSlice("ext", "ext-1", metricsPort, "[{addresses: [10.0.0.1], nodeName: n1}]")},
 			want:  []string{},
 		},
@@ -266,7 +273,8 @@ func TestPerNodeLive(t *testing.T) {
 		want  []string
 	}{
 		{name: "the API server's slice", slice: apiserverSlice, want: []string{"TA107 serviceMonitor/default/apiserver/0"}},
-		{name: "a slice that names a node", slice: strings.Replace(apiserverSlice, "[172.18.0.2]", "[172.18.0.2], nodeName: cp-1", 1), want: []string{}},
+		{name: "a slice that names a node, without attachMetadata.node", slice: strings.Replace(apiserverSlice, "[172.18.0.2]", "[172.18.0.2], nodeName: cp-1", 1), want: []string{"TA107 serviceMonitor/default/apiserver/0"}},
+		{name: "a slice that targets a Node", slice: strings.Replace(apiserverSlice, "[172.18.0.2]", "[172.18.0.2], targetRef: {kind: Node, name: cp-1}", 1), want: []string{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := builtinStore(t, daemon, tt.slice)
@@ -281,7 +289,7 @@ func TestPerNodeLive(t *testing.T) {
 // reads the monitor.
 func TestPerNodeTrace(t *testing.T) {
 	daemon := pnCollector("agent", "daemonset", perNodeTA)
-	onNode := pnSlice("ext", "ext-1", "[{name: metrics, port: 9100}]", "[{addresses: [10.0.0.1], nodeName: n1}]")
+	onNode := pnSlice("ext", "ext-1", "[{name: metrics, port: 9100}]", "[{addresses: [10.0.0.1], nodeName: n1, targetRef: {kind: Pod, namespace: apps, name: p}}]")
 	noNode := pnSlice("ext", "ext-1", "[{name: metrics, port: 9100}]", "[{addresses: [10.0.0.1]}]")
 	for _, tt := range []struct {
 		name  string

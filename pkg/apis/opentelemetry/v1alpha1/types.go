@@ -35,7 +35,9 @@ type CollectorSpec struct {
 
 // TargetAllocatorEmbedded is spec.targetAllocator of a v1alpha1 collector.
 type TargetAllocatorEmbedded struct {
-	Enabled            bool         `json:"enabled,omitempty"`
+	// Enabled is a pointer: enabled: false written out (the TA off on
+	// purpose) differs from enabled left out (TA001).
+	Enabled            *bool        `json:"enabled,omitempty"`
 	ServiceAccount     string       `json:"serviceAccount,omitempty"`
 	AllocationStrategy string       `json:"allocationStrategy,omitempty"`
 	Image              string       `json:"image,omitempty"`
