@@ -96,7 +96,10 @@ type Receiver struct {
 	// written: the operator sets it itself only when the collector's own TA
 	// is enabled.
 	TAEndpoint string
-	jobs       []string
+	// Placeholders are the strings of its scrape_configs that hold a
+	// placeholder (TA016).
+	Placeholders []Placeholder
+	jobs         []string
 }
 
 // EffectiveServiceAccount is the service account the TA pod runs as: the
@@ -210,7 +213,7 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 	}
 	a.ScrapeConfigs = len(t.Spec.ScrapeConfigs)
 	for _, sc := range t.Spec.ScrapeConfigs {
-		var c scrapeConfig
+		var c jobName
 		if json.Unmarshal(sc.Raw, &c) == nil && c.JobName != "" {
 			a.StaticJobs = append(a.StaticJobs, c.JobName)
 		}
@@ -322,9 +325,130 @@ type prometheusReceiver struct {
 	} `json:"target_allocator"`
 }
 
-type scrapeConfig struct {
+// jobName is what the rules read of a standalone TargetAllocator's scrape
+// config.
+type jobName struct {
 	JobName string `json:"job_name"`
 }
+
+// scrapeConfig is what the rules read of one scrape config: its job name,
+// and the strings a placeholder in which the TA would use as written (the
+// collector expands ${env:X} in its own configuration, but with a TA these
+// scrape configs are the TA's).
+type scrapeConfig struct {
+	JobName       string `json:"job_name"`
+	StaticConfigs []struct {
+		Targets []string `json:"targets,omitempty"`
+	} `json:"static_configs,omitempty"`
+	KubernetesSDConfigs []struct {
+		APIServer string `json:"api_server,omitempty"`
+		Selectors []struct {
+			Field string `json:"field,omitempty"`
+			Label string `json:"label,omitempty"`
+		} `json:"selectors,omitempty"`
+		Namespaces *struct {
+			Names []string `json:"names,omitempty"`
+		} `json:"namespaces,omitempty"`
+	} `json:"kubernetes_sd_configs,omitempty"`
+}
+
+// Placeholder is a string of a scrape config, or a monitor, holding a
+// placeholder that nothing expands on its way to the TA.
+type Placeholder struct {
+	// Job is the scrape config's job_name ("" for a monitor).
+	Job string
+	// Path is where the string is in the object.
+	Path  *field.Path
+	Value string
+	// Selector: the string is a Kubernetes service discovery selector.
+	Selector bool
+}
+
+// HasPlaceholder reports whether s holds a placeholder a configuration
+// loader would expand but the TA does not: ${...} (not the escaped $${),
+// or Kubernetes' $(VAR).
+func HasPlaceholder(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '$' {
+			continue
+		}
+		if s[i+1] == '$' {
+			i++ // $$ is an escaped $
+			continue
+		}
+		if (s[i+1] == '{' || s[i+1] == '(') && strings.IndexByte(s[i+2:], closing(s[i+1])) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func closing(open byte) byte {
+	if open == '{' {
+		return '}'
+	}
+	return ')'
+}
+
+// maxPlaceholders bounds the placeholders a collector's model keeps: one is
+// enough to know the TA is fed text nothing expands, a few say where.
+const maxPlaceholders = 20
+
+// visit calls f on each string of the scrape config at path that a
+// placeholder in would reach the TA as written, in document order.
+func (sc *scrapeConfig) visit(path *field.Path, f func(p *field.Path, v *string, selector bool)) {
+	for i := range sc.StaticConfigs {
+		for j := range sc.StaticConfigs[i].Targets {
+			f(path.Child("static_configs").Index(i).Child("targets").Index(j), &sc.StaticConfigs[i].Targets[j], false)
+		}
+	}
+	for i := range sc.KubernetesSDConfigs {
+		sd := &sc.KubernetesSDConfigs[i]
+		sdPath := path.Child("kubernetes_sd_configs").Index(i)
+		f(sdPath.Child("api_server"), &sd.APIServer, false)
+		for j := range sd.Selectors {
+			f(sdPath.Child("selectors").Index(j).Child("field"), &sd.Selectors[j].Field, true)
+			f(sdPath.Child("selectors").Index(j).Child("label"), &sd.Selectors[j].Label, true)
+		}
+		if sd.Namespaces != nil {
+			for j := range sd.Namespaces.Names {
+				f(sdPath.Child("namespaces", "names").Index(j), &sd.Namespaces.Names[j], false)
+			}
+		}
+	}
+}
+
+// placeholders appends to out those strings of the scrape config at path
+// that hold one, up to maxPlaceholders in all.
+func (sc *scrapeConfig) placeholders(path *field.Path, out []Placeholder) []Placeholder {
+	sc.visit(path, func(p *field.Path, v *string, selector bool) {
+		if len(out) < maxPlaceholders && HasPlaceholder(*v) {
+			out = append(out, Placeholder{Job: sc.JobName, Path: p, Value: *v, Selector: selector})
+		}
+	})
+	return out
+}
+
+// keepPlaceholders empties what of the scrape config placeholders would not
+// read, given kept placeholders before it; it returns how many are kept
+// now. The job name and the scrape config's place in the list stay.
+func (sc *scrapeConfig) keepPlaceholders(kept int) int {
+	had := kept
+	sc.visit(nil, func(_ *field.Path, v *string, _ bool) {
+		if kept < maxPlaceholders && HasPlaceholder(*v) {
+			kept++
+		} else {
+			*v = ""
+		}
+	})
+	if kept == had {
+		sc.StaticConfigs, sc.KubernetesSDConfigs = nil, nil
+	}
+	return kept
+}
+
+// scrapeConfigsPath is where a collector's receiver keeps its scrape configs.
+var scrapeConfigsPath = field.NewPath("spec", "config", "receivers", "prometheus", "config", "scrape_configs")
 
 // parseCollectorConfig finds the receiver named exactly "prometheus" (the
 // only one the operator wires to the TA), whether a metrics pipeline uses it,
@@ -356,10 +480,12 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 		}
 		n = len(pr.Config.ScrapeConfigs)
 		r.TAEndpoint = strings.TrimSpace(pr.TargetAllocator.Endpoint)
-		for _, sc := range pr.Config.ScrapeConfigs {
+		for i := range pr.Config.ScrapeConfigs {
+			sc := &pr.Config.ScrapeConfigs[i]
 			if sc.JobName != "" {
 				r.jobs = append(r.jobs, sc.JobName)
 			}
+			r.Placeholders = sc.placeholders(scrapeConfigsPath.Index(i), r.Placeholders)
 		}
 	}
 	for name, p := range cfg.Service.Pipelines {
@@ -403,6 +529,10 @@ func CompactCollectorConfig(raw []byte) []byte {
 			if len(body) > 0 && string(body) != "null" && json.Unmarshal(body, &pr) != nil {
 				return raw
 			}
+			kept := 0
+			for i := range pr.Config.ScrapeConfigs {
+				kept = pr.Config.ScrapeConfigs[i].keepPlaceholders(kept)
+			}
 			if out.Receivers == nil {
 				out.Receivers = map[string]any{}
 			}
@@ -432,7 +562,7 @@ func CompactCollectorConfig(raw []byte) []byte {
 // CompactScrapeConfig returns the part of a standalone TargetAllocator's
 // scrape config that is read: its job name.
 func CompactScrapeConfig(raw []byte) []byte {
-	var c scrapeConfig
+	var c jobName
 	if json.Unmarshal(raw, &c) != nil {
 		return raw
 	}

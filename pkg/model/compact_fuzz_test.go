@@ -16,6 +16,7 @@ func FuzzCompactConfig(f *testing.F) {
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":"x"}}}`))
 	f.Add([]byte(`{"Receivers":{"PROMETHEUS":{}},"receivers":{"prometheus":{"Config":{"Scrape_Configs":[{"Job_Name":"b"}]}}}}`))
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"a"}]}}},"receivers":{}}`))
+	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"k","static_configs":[{"targets":["${env:HOST}:9100","$${x}"]}],"kubernetes_sd_configs":[{"role":"pod","selectors":[{"role":"pod","field":"spec.nodeName=${env:OTEL_K8S_NODE_NAME}"}],"namespaces":{"names":["$(NS)"]}}]}]}}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		compact := CompactCollectorConfig(raw)
 		if len(compact) > len(raw) {
@@ -29,7 +30,7 @@ func FuzzCompactConfig(f *testing.F) {
 		if wantN != gotN || !reflect.DeepEqual(wantR, gotR) {
 			t.Fatalf("read %d %+v, compacted %d %+v (from %s)", wantN, wantR, gotN, gotR, compact)
 		}
-		var want, got scrapeConfig
+		var want, got jobName
 		if json.Unmarshal(raw, &want) == nil && (json.Unmarshal(CompactScrapeConfig(raw), &got) != nil || want != got) {
 			t.Fatalf("scrape config %+v, compacted %+v", want, got)
 		}

@@ -80,6 +80,7 @@ const (
 	TA013 ID = "TA013"
 	TA014 ID = "TA014"
 	TA015 ID = "TA015"
+	TA016 ID = "TA016"
 	TA101 ID = "TA101"
 	TA102 ID = "TA102"
 	TA103 ID = "TA103"
@@ -111,6 +112,7 @@ var catalog = []Rule{
 	{TA013, "target-allocator-unattached", Warn, false, "no collector is attached to a standalone TargetAllocator: its targets go nowhere"},
 	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace, or hands them to collector pods that are not Running and Ready"},
 	{TA015, "monitors-left-unread", Warn, false, "monitors in the TA's namespaces are read by no TA, and this TA is the closest: their labels miss its selector"},
+	{TA016, "placeholder-not-expanded", Warn, false, "a scrape config the TA serves, or a monitor's matchNames, holds a placeholder (${env:X}, $(VAR)) nothing expands: the TA uses the text as written"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
 	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},

@@ -33,6 +33,7 @@ func (ev *evaluation) allocatorRules(a *model.Allocator) {
 
 func (ev *evaluation) allocatorState(a *model.Allocator) {
 	block := a.Field // spec.targetAllocator, or spec for a TargetAllocator
+	ev.collectorPlaceholders(a)
 	if a.Attached() {
 		ev.attachedCollector(a)
 		return

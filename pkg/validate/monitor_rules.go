@@ -25,6 +25,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 	if blind || ev.expired() {
 		return
 	}
+	ev.monitorPlaceholders(m)
 	ev.namespacesExist(m)
 	if !m.Kind.SelectsWorkloads() {
 		ev.sdSelectorsMatch(m)
@@ -175,6 +176,9 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	}
 	var gone []string
 	for _, n := range m.MatchNames {
+		if model.HasPlaceholder(n) {
+			continue // TA016's
+		}
 		if ev.after.Described(n) && ev.after.Namespace(n) == nil {
 			gone = append(gone, n)
 		}
