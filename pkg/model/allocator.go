@@ -99,6 +99,9 @@ type Receiver struct {
 	// Placeholders are the strings of its scrape_configs that hold a
 	// placeholder (TA016).
 	Placeholders []Placeholder
+	// StaticTargets are its scrape_configs' static targets, job by job:
+	// they run on no node, which the per-node strategy needs (TA107).
+	StaticTargets []StaticTargets
 	jobs         []string
 }
 
@@ -352,6 +355,14 @@ type scrapeConfig struct {
 	} `json:"kubernetes_sd_configs,omitempty"`
 }
 
+// StaticTargets counts the static_configs targets of one scrape config.
+type StaticTargets struct {
+	Job   string
+	Count int
+	// Path is the scrape config's static_configs.
+	Path *field.Path
+}
+
 // Placeholder is a string of a scrape config, or a monitor, holding a
 // placeholder that nothing expands on its way to the TA.
 type Placeholder struct {
@@ -442,7 +453,9 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 		}
 	})
 	if kept == had {
-		sc.StaticConfigs, sc.KubernetesSDConfigs = nil, nil
+		// The static targets stay, emptied: how many there are is read
+		// (StaticTargets).
+		sc.KubernetesSDConfigs = nil
 	}
 	return kept
 }
@@ -486,6 +499,13 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 				r.jobs = append(r.jobs, sc.JobName)
 			}
 			r.Placeholders = sc.placeholders(scrapeConfigsPath.Index(i), r.Placeholders)
+			n := 0
+			for _, st := range sc.StaticConfigs {
+				n += len(st.Targets)
+			}
+			if n > 0 {
+				r.StaticTargets = append(r.StaticTargets, StaticTargets{Job: sc.JobName, Count: n, Path: scrapeConfigsPath.Index(i).Child("static_configs")})
+			}
 		}
 	}
 	for name, p := range cfg.Service.Pipelines {

@@ -83,6 +83,7 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	if !a.Standalone {
 		ev.modeRules(a)
 		ev.receiverRules(a)
+		ev.perNodeStatic(a)
 	}
 	var attached []*model.Allocator
 	if a.Standalone {

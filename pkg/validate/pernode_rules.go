@@ -208,3 +208,25 @@ func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) strin
 		"the TA logs them as \"Could not assign targets\" and counts them in opentelemetry_allocator_targets_unassigned",
 	}, "; ")
 }
+
+// perNodeStatic is TA107 for a collector whose own TA allocates per node:
+// the static targets of its receiver's scrape_configs carry no node label,
+// so the per-node strategy hands them to no collector.
+func (ev *evaluation) perNodeStatic(a *model.Allocator) {
+	if a.Standalone || !a.Enabled || a.AllocationStrategy != model.StrategyPerNode || a.Receiver == nil {
+		return
+	}
+	for _, st := range a.Receiver.StaticTargets {
+		noun := "targets"
+		if st.Count == 1 {
+			noun = "target"
+		}
+		f := ev.add(rules.TA107, st.Job, "job "+st.Job,
+			fmt.Sprintf("the per-node TA drops its %d static %s: a static target runs on no node", st.Count, noun),
+			strings.Join([]string{
+				"move the job to a receiver the TA does not read (prometheus/<name>), so that each collector scrapes it itself (its own telemetry at 0.0.0.0:8888, say)",
+				"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the collector ta-guard.io/skip: \"TA107\")",
+			}, "; "))
+		f.Field = st.Path
+	}
+}

@@ -335,3 +335,43 @@ func only(fs []rules.Finding, id rules.ID) []rules.Finding {
 	}
 	return out
 }
+
+// TA107 for the static targets a collector's own per-node TA serves: they
+// carry no node label, so no collector gets them.
+func TestPerNodeStaticTargets(t *testing.T) {
+	scrape := func(jobs string) string {
+		return `  config:
+    receivers:
+      prometheus:
+        config:
+          scrape_configs:
+` + jobs + `    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`
+	}
+	const self = "            - {job_name: self, static_configs: [{targets: [\"0.0.0.0:8888\"]}, {targets: [a:1, b:2]}]}\n"
+	const nodes = "            - {job_name: kubelet, kubernetes_sd_configs: [{role: node}]}\n"
+	ta := func(strategy string) string {
+		return "  targetAllocator: {enabled: true, allocationStrategy: " + strategy + ", prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n"
+	}
+	tests := []struct {
+		name, obj string
+		want      []string
+		contains  string
+	}{
+		{name: "per-node with a static job", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape(self+nodes)),
+			want: []string{"TA107 self"}, contains: "TA107 OpenTelemetryCollector obs/c job self: the per-node TA drops its 3 static targets: a static target runs on no node"},
+		{name: "per-node without static targets", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape(nodes)), want: []string{}},
+		{name: "consistent-hashing places static targets", obj: collector("  mode: statefulset\n" + ta("consistent-hashing") + scrape(self)), want: []string{}},
+		{name: "without a TA the collector scrapes them itself", obj: collector("  mode: daemonset\n" + scrape(self)), want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, tt.obj)}, store(t), nil), rules.TA107)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			if tt.contains != "" {
+				assert.Contains(t, messages(fs), tt.contains)
+			}
+		})
+	}
+}
