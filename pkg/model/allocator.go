@@ -102,7 +102,7 @@ type Receiver struct {
 	// StaticTargets are its scrape_configs' static targets, job by job:
 	// they run on no node, which the per-node strategy needs (TA107).
 	StaticTargets []StaticTargets
-	jobs         []string
+	jobs          []string
 }
 
 // EffectiveServiceAccount is the service account the TA pod runs as: the
