@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -126,6 +128,12 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		liveCfg = cfg
+		if *namespace != "" {
+			if err := namespaceExists(ctx, cfg, *namespace); err != nil {
+				fmt.Fprintf(stderr, "diagnose: %v\n", err)
+				return 2
+			}
+		}
 		store, facts, err := liveView(ctx, cfg, *checkSecretKeys)
 		if err != nil {
 			fmt.Fprintf(stderr, "diagnose: %v\n", err)
@@ -197,6 +205,24 @@ func (f liveFacts) MonitorKindServed(k model.MonitorKind) bool { return f.served
 
 // liveView reads the cluster once; readSecrets lets the live rules read
 // the Secrets monitors name (TA109).
+// namespaceExists asks the API server for the namespace, as kubectl -n
+// would: one that does not exist is an error rather than a cluster with
+// nothing blind in it. One the user may not get is left to the rest.
+func namespaceExists(ctx context.Context, cfg *rest.Config, name string) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	err = c.Get(ctx, client.ObjectKey{Name: name}, &corev1.Namespace{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("-n %s: namespace %q not found", name, name)
+	case err != nil && !apierrors.IsForbidden(err):
+		return fmt.Errorf("-n %s: %w", name, err)
+	}
+	return nil
+}
+
 func liveView(ctx context.Context, cfg *rest.Config, readSecrets bool) (*cluster.Store, validate.Facts, error) {
 	// client-go's default 5/s would throttle the ~28 access reviews of each
 	// collector's service account.

@@ -103,6 +103,14 @@ func TestDiagnoseLive(t *testing.T) {
 		assert.Contains(t, out, "✗ job serviceMonitor/opentelemetry/sm-example/1")
 	})
 
+	t.Run("-n of a namespace that does not exist is an error, as for kubectl", func(t *testing.T) {
+		code, out, stderr := run("-n", "doesnotexist")
+		assert.Equal(t, 2, code, out)
+		assert.Contains(t, stderr, `diagnose: -n doesnotexist: namespace "doesnotexist" not found`)
+		code, _, stderr = run("-n", "opentelemetry", "-o", "json")
+		assert.Equal(t, 1, code, stderr)
+	})
+
 	t.Run("--ta-url: the TA's targets differ from the EndpointSlices", func(t *testing.T) {
 		ta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.EscapedPath() {
