@@ -12,7 +12,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +91,10 @@ type Options struct {
 	// (a named pipe, a device, a dangling link). Nil: they are skipped
 	// silently.
 	Skipped func(msg string)
+	// Exclude are glob patterns (path.Match) of what a directory walk
+	// leaves out: a file or directory whose path below the walked
+	// directory, or whose name, matches one.
+	Exclude []string
 }
 
 // Defaults of Options. The largest manifests seen in practice (a rendered
@@ -133,13 +139,20 @@ func Load(paths []string, opts Options) ([]Doc, error) {
 	}
 	var files []file
 	seen := map[string]bool{}
+	// walked are the files a directory walk found, rather than named.
+	walked := map[string]bool{}
 	var readErr error
 read:
 	for _, p := range paths {
-		names, err := expand(p, opts.Skipped)
+		names, fromDir, err := expand(p, opts.Skipped, opts.Exclude)
 		if err != nil {
 			readErr = err
 			break
+		}
+		if fromDir {
+			for _, n := range names {
+				walked[n] = true
+			}
 		}
 		for _, f := range names {
 			// A file named twice (or by a directory and by itself) is read
@@ -180,7 +193,33 @@ read:
 	if readErr != nil {
 		return nil, firstError(units, opts.Namespace, readErr)
 	}
-	return decodeUnits(units, opts.Namespace)
+	for {
+		docs, err := decodeUnits(units, opts.Namespace)
+		var mk *missingKindError
+		if err == nil || !errors.As(err, &mk) || !walked[mk.source] || !noManifest(units, mk.source, opts.Namespace) {
+			return docs, err
+		}
+		// Each pass drops one file: at most as many passes as files.
+		units = slices.DeleteFunc(units, func(u unit) bool { return u.seg.pos.Source == mk.source })
+		if opts.Skipped != nil {
+			opts.Skipped(fmt.Sprintf("%s: skipped: no document in it has apiVersion and kind, so it is no manifest", mk.source))
+		}
+	}
+}
+
+// noManifest reports whether every document of the file lacks apiVersion
+// or kind.
+func noManifest(units []unit, source, namespace string) bool {
+	for _, u := range units {
+		if u.seg.pos.Source != source {
+			continue
+		}
+		var mk *missingKindError
+		if _, err := u.decode(namespace); !errors.As(err, &mk) {
+			return false
+		}
+	}
+	return true
 }
 
 // firstError is err, unless a document read before it fails to decode: that
@@ -227,21 +266,29 @@ func readBounded(f string, r io.Reader, opts Options, budget *int64) ([]byte, er
 	return data, nil
 }
 
-func expand(p string, skipped func(string)) ([]string, error) {
+// expand lists the files a path names, and whether a directory walk found
+// them.
+func expand(p string, skipped func(string), exclude []string) ([]string, bool, error) {
 	if p == "-" {
-		return []string{"-"}, nil
+		return []string{"-"}, false, nil
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !st.IsDir() {
-		return []string{p}, nil
+		return []string{p}, false, nil
 	}
 	var out []string
 	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if path != p && excluded(p, path, exclude) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if d.IsDir() {
 			return nil
@@ -274,13 +321,13 @@ func expand(p string, skipped func(string)) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no .yaml, .yml or .json files in the directory", p)
+		return nil, false, fmt.Errorf("%s: no .yaml, .yml or .json files in the directory", p)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // Read decodes every document of a stream. Documents are split by
@@ -793,6 +840,32 @@ func describe(v any) string {
 	}
 }
 
+// excluded reports whether an entry of a walk of root matches a pattern,
+// by its slash path below root or by its name.
+func excluded(root, path string, patterns []string) bool {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return false
+	}
+	rel = filepath.ToSlash(rel)
+	for _, pat := range patterns {
+		if ok, _ := pathpkg.Match(pat, rel); ok {
+			return true
+		}
+		if ok, _ := pathpkg.Match(pat, filepath.Base(path)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// missingKindError is a document without apiVersion or kind: of a file a
+// directory walk found, a file of nothing else is no manifest (a Helm
+// values file, a TA's /jobs saved beside the manifests) and is skipped.
+type missingKindError struct{ source, at string }
+
+func (e *missingKindError) Error() string { return e.at + ": missing apiVersion or kind" }
+
 func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
 	for _, f := range []struct {
 		name string
@@ -804,7 +877,7 @@ func decodeObject(d Doc, h header, j []byte, namespace string) (Doc, error) {
 	}
 	apiVersion, kind := stringOf(h.APIVersion), stringOf(h.Kind)
 	if apiVersion == "" || kind == "" {
-		return d, fmt.Errorf("%s: missing apiVersion or kind", d.at())
+		return d, &missingKindError{source: d.Source, at: d.at()}
 	}
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {

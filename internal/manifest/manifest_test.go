@@ -404,3 +404,69 @@ func TestWorkloadsBecomePods(t *testing.T) {
 		assert.Equal(t, "fallback", docs[0].Object.GetMeta().Ref.Namespace)
 	})
 }
+
+// A file a directory walk finds in which no document has apiVersion and
+// kind (a Helm values file, a TA's /jobs saved beside the manifests) is no
+// manifest: skipped with a note. Named on its own, or beside manifests in
+// the same file, it is still an error.
+func TestLoadDirectorySkipsFilesThatAreNoManifests(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) string {
+		p := filepath.Join(dir, rel)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	write("a.yaml", svcA)
+	jobs := write("jobs.json", `{"serviceMonitor/ns/sm/0": {"_link": "/jobs/serviceMonitor%2Fns%2Fsm%2F0/targets"}}`)
+	write("values.yaml", "replicas: 2\n---\nimage: {tag: v1}\n")
+	var notes []string
+	docs, err := Load([]string{dir}, Options{Skipped: func(m string) { notes = append(notes, m) }})
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	assert.Equal(t, "a", docs[0].Object.GetMeta().Ref.Name)
+	assert.Equal(t, []string{
+		jobs + ": skipped: no document in it has apiVersion and kind, so it is no manifest",
+		filepath.Join(dir, "values.yaml") + ": skipped: no document in it has apiVersion and kind, so it is no manifest",
+	}, notes)
+
+	_, err = Load([]string{jobs}, Options{})
+	require.Error(t, err, "named on its own")
+	assert.Contains(t, err.Error(), "missing apiVersion or kind")
+
+	mixed := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(mixed, "m.yaml"), []byte(svcA+"---\nreplicas: 2\n"), 0o600))
+	_, err = Load([]string{mixed}, Options{})
+	require.Error(t, err, "a manifest with a document that is none")
+	assert.Contains(t, err.Error(), "document 2")
+}
+
+// Exclude leaves out files and whole directories of a walk, by their path
+// below the walked directory or by their name; what is named on its own is
+// read whatever the patterns say.
+func TestLoadDirectoryExclude(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string) string {
+		p := filepath.Join(dir, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(strings.Replace(svcA, "name: a", "name: "+strings.NewReplacer("/", "-", ".yaml", "").Replace(rel), 1)), 0o600))
+		return p
+	}
+	write("keep.yaml")
+	write("old.bak.yaml")
+	write("testdata/x.yaml")
+	direct := write("charts/app/values-prod.yaml")
+	write("charts/app/templates/svc.yaml")
+	names := func(docs []Doc) []string {
+		var out []string
+		for _, d := range docs {
+			out = append(out, d.Object.GetMeta().Ref.Name)
+		}
+		return out
+	}
+	docs, err := Load([]string{dir}, Options{Exclude: []string{"*.bak.yaml", "testdata", "charts/*/values*.yaml"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"charts-app-templates-svc", "keep"}, names(docs))
+	docs, err = Load([]string{direct}, Options{Exclude: []string{"charts/*/values*.yaml", "values-prod.yaml"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"charts-app-values-prod"}, names(docs))
+}
