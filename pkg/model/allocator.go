@@ -181,6 +181,11 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 			Monitors: sel, MonitorsField: mf,
 			Namespaces: SelectAll("all"), NamespacesField: cr.Child(k.lowerCamel() + "NamespaceSelector"),
 		}
+		for _, key := range []string{"matchLabels", "matchExpressions"} {
+			if _, ok := selectors[k][key]; ok {
+				a.Scopes[k].MapKeyMistake = key
+			}
+		}
 	}
 	if ta.PrometheusCR.Enabled {
 		a.Settings = append([]string{cr.Child("enabled").String()}, a.Settings...)

@@ -70,6 +70,10 @@ type Scope struct {
 	OwnNamespace string
 	// Allow and Deny are the TA's allowNamespaces / denyNamespaces.
 	Allow, Deny map[string]bool
+	// MapKeyMistake is set when a v1alpha1 selector, a plain label map, has
+	// a key of the v1beta1 shape (matchLabels, matchExpressions): it then
+	// asks for a label of that name, which no monitor carries.
+	MapKeyMistake string
 }
 
 // Reader is anything that turns monitors into scrape jobs: a Target
@@ -300,6 +304,10 @@ func (r *Reader) explain(mi Miss, m *Monitor, ns *Namespace) string {
 	case SelectorUnset:
 		return fmt.Sprintf("%s is unset (selects no %s)", short(mi.Field), m.Kind)
 	case LabelsUnmet:
+		if k := s.MapKeyMistake; k != "" {
+			return fmt.Sprintf("does not match %s: a v1alpha1 selector is a plain label map, so %s: asks for a label named %s, which no %s carries (write the labels themselves, %s: {app: my-app}, or move the collector to opentelemetry.io/v1beta1 and its matchLabels)",
+				short(mi.Field), k, k, m.Kind, short(mi.Field))
+		}
 		return fmt.Sprintf("does not match %s (needs %s)", short(mi.Field), strings.Join(mi.Unmet, ", "))
 	case OtherNamespace:
 		return fmt.Sprintf("%s is unset, so it reads only its own namespace %s", short(mi.Field), s.OwnNamespace)

@@ -85,7 +85,10 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	if !shown {
 		of = "that TA"
 	}
-	if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); shown && len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
+	if best.Scopes[m.Kind].MapKeyMistake != "" {
+		// The selector's shape is the mistake, not the monitor's labels.
+		fix = append(fix, fmt.Sprintf("fix the shape of %s of %s", best.Scopes[m.Kind].MonitorsField, of))
+	} else if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); shown && len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
 		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, of))
 	} else {
 		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, of))
@@ -252,9 +255,33 @@ func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []stri
 	if len(hints) > 0 {
 		fix = "near misses: " + strings.Join(hints, "; ")
 	}
+	if kind == "Service" && selectsKubelet(m) {
+		// Nobody installs the kubelet's Service by hand: without a
+		// Prometheus Operator to create it, this monitor finds nothing.
+		fix = "the kubelet has no Service of its own: only the Prometheus Operator creates one (its --kubelet-service=<namespace>/<name> flag, kube-prometheus-stack's kube-system/<release>-kube-prometheus-kubelet), and none runs here; scrape the kubelet with the collector's kubeletstats receiver or a kubernetes_sd_configs role: node job instead; " + fix
+	}
 	f := ev.add(rules.TA102, "", "", what, fix)
 	f.Field = field.NewPath("spec", "selector")
 	f.Reasons = hints
+}
+
+// selectsKubelet: a ServiceMonitor for the kubelet selects the Service the
+// Prometheus Operator creates for it, labelled k8s-app or
+// app.kubernetes.io/name kubelet.
+func selectsKubelet(m *model.Monitor) bool {
+	if m.Kind != model.ServiceMonitor {
+		return false
+	}
+	reqs, ok := m.Selector.Selector().Requirements()
+	if !ok {
+		return false
+	}
+	for _, r := range reqs {
+		if (r.Key() == "k8s-app" || r.Key() == "app.kubernetes.io/name") && r.Values().Has("kubelet") {
+			return true
+		}
+	}
+	return false
 }
 
 const maxHints = 3
