@@ -120,7 +120,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		for _, w := range world.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		view, opts.Subjects = world.Store, world.Subjects
+		view, opts.Subjects, opts.Undescribed = world.Store, world.Subjects, world.Undescribed()
 	} else {
 		cfg, err := kubeRestConfig(*kubeconfig, *kubeContext)
 		if err != nil {

@@ -9,6 +9,7 @@ package diagnose
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -36,6 +37,10 @@ type Diagnosis struct {
 	AtRisk bool `json:"atRisk"`
 	// Live tells whether the facts came from a live cluster.
 	Live bool `json:"live"`
+	// Unchecked says what could not be checked (offline: the live rules,
+	// the namespaces the input does not describe): an OK verdict holds for
+	// the rest only.
+	Unchecked []string `json:"unchecked,omitempty"`
 }
 
 // Failed is the exit status: a finding at or above the threshold, exactly
@@ -132,6 +137,9 @@ type Options struct {
 	// Policy and FailOn decide, as for check, which findings count.
 	Policy *policy.Policy
 	FailOn rules.Action
+	// Undescribed are namespaces the input's monitors look in without
+	// describing them ("*": every other namespace), offline.
+	Undescribed []string
 }
 
 const maxNearMisses = 10
@@ -146,6 +154,17 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		opts.Subjects = subjectsOf(v)
 	}
 	d := &Diagnosis{Live: opts.Facts != nil, Findings: []rules.Finding{}}
+	if !d.Live {
+		ids := make([]string, 0, len(rules.LiveIDs()))
+		for _, id := range rules.LiveIDs() {
+			ids = append(ids, string(id))
+		}
+		d.Unchecked = append(d.Unchecked, "the live rules "+strings.Join(ids, ", ")+": they need the API server (diagnose without -f)")
+	}
+	if len(opts.Undescribed) > 0 {
+		names := strings.ReplaceAll(strings.Join(opts.Undescribed, ", "), "*", "all others")
+		d.Unchecked = append(d.Unchecked, "what monitors find in namespaces the input does not describe ("+names+"): their Services, Pods and ports")
+	}
 	r := &run{v: v, opts: opts, results: map[string]*validate.Result{}, shown: map[string]bool{}}
 	for _, s := range opts.Subjects {
 		res, err := r.evaluate(ctx, s)

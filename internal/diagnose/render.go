@@ -40,11 +40,20 @@ func (d *Diagnosis) WriteText(w io.Writer, color bool) error {
 		}
 	}
 	p.b.WriteByte('\n')
+	if len(d.Unchecked) > 0 {
+		p.line(0, p.bold("Not checked"))
+		for _, u := range d.Unchecked {
+			p.line(1, "– "+u)
+		}
+		p.b.WriteByte('\n')
+	}
 	switch {
 	case d.Blind:
 		p.line(0, p.red("verdict: BLIND")+" - something meant for a target allocator is not scraped (see the ✗ above)")
 	case d.AtRisk:
 		p.line(0, p.red("verdict: AT RISK")+" - nothing is blind yet, but the next monitor of some kind will be (see the ✗ above)")
+	case len(d.Unchecked) > 0:
+		p.line(0, p.green("verdict: OK")+" - nothing blind in what could be checked (see Not checked above)")
 	default:
 		p.line(0, p.green("verdict: OK")+" - every target allocator sees every monitor meant for it")
 	}
