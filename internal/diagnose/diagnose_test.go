@@ -354,3 +354,31 @@ func TestNarrowToNamespace(t *testing.T) {
 		})
 	}
 }
+
+// An error answer is summarised in one line: the API server proxy's Status
+// message, or the first line of anything else, never the body pasted whole.
+func TestTAErrorAnswersAreSummarised(t *testing.T) {
+	for _, tt := range []struct {
+		name, body, want string
+	}{
+		{"the proxy's Status", `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"error trying to reach service: dial tcp 10.0.0.9:8080: connect: connection refused","reason":"ServiceUnavailable","code":503}`,
+			"HTTP 503: error trying to reach service: dial tcp 10.0.0.9:8080: connect: connection refused"},
+		{"a page", "<html>\n<body>bad gateway</body>\n</html>", "HTTP 503: <html>"},
+		{"nothing", "", "HTTP 503: (no body)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			c, err := NewTAClient(srv.URL)
+			require.NoError(t, err)
+			err = c.get(context.Background(), "/jobs", &map[string]any{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "\n")
+			assert.NotContains(t, err.Error(), `"kind"`)
+		})
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -86,12 +88,34 @@ func (c *TAClient) get(ctx context.Context, path string, into any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d: %.200s", req.URL, resp.StatusCode, body)
+		return fmt.Errorf("%s: HTTP %d: %s", req.URL, resp.StatusCode, summary(body))
 	}
 	if err := json.Unmarshal(body, into); err != nil {
 		return fmt.Errorf("%s: not the JSON a target allocator serves: %v (body starts %.80q)", req.URL, err, body)
 	}
 	return nil
+}
+
+// summary is what an error answer says, in one line: the message of the
+// API server's Status (its proxy's "error trying to reach service: dial tcp
+// ...: connection refused"), or the first line of anything else, cut short.
+func summary(body []byte) string {
+	var st metav1.Status
+	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" && st.Message != "" {
+		return oneLine(st.Message)
+	}
+	return oneLine(string(body))
+}
+
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		return "(no body)"
+	}
+	return s
 }
 
 func (c *TAClient) where() string {
