@@ -34,6 +34,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	namespace := fsFlags.String("n", "default", "namespace of objects that name none")
 	kubeconfig := fsFlags.String("kubeconfig", "", "check the manifests as changes to this live cluster (read-only: it lists the objects ta-guard reads, writes nothing)")
 	useCluster := fsFlags.Bool("cluster", false, "like --kubeconfig, with $KUBECONFIG or the in-cluster config")
+	checkSecretKeys := fsFlags.Bool("check-secret-keys", false, "with --kubeconfig: read the Secrets monitors name to check they exist with their keys (TA109)")
 	kubeContext := kubectlFlags(fsFlags, useCluster)
 	limits := inputLimitFlags(fsFlags)
 	fsFlags.Usage = func() {
@@ -78,8 +79,13 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var res *check.Result
-	if *kubeconfig != "" || *useCluster {
-		res, err = checkAgainstCluster(paths, readOpts, *kubeconfig, *kubeContext, pol)
+	live := *kubeconfig != "" || *useCluster
+	if *checkSecretKeys && !live {
+		fmt.Fprintln(stderr, "check: --check-secret-keys needs --kubeconfig or --cluster")
+		return 2
+	}
+	if live {
+		res, err = checkAgainstCluster(paths, readOpts, *kubeconfig, *kubeContext, pol, *checkSecretKeys)
 	} else {
 		res, err = check.Run(paths, readOpts, pol)
 	}
@@ -105,7 +111,9 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = res.WriteJUnit(stdout, threshold)
 	default:
 		err = res.WriteText(stdout)
-		fmt.Fprintf(stderr, "note: live-only rules not evaluated offline: %s (they need the API server)\n", joinIDs(rules.LiveIDs()))
+		if !live {
+			fmt.Fprintf(stderr, "note: live-only rules not evaluated offline: %s (they need the API server: --kubeconfig)\n", joinIDs(rules.LiveIDs()))
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
@@ -138,7 +146,7 @@ func runRules(stdout io.Writer) int {
 
 // checkAgainstCluster reads the live cluster once and checks the manifests
 // as changes to it.
-func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig, kubeContext string, pol *policy.Policy) (*check.Result, error) {
+func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig, kubeContext string, pol *policy.Policy, readSecrets bool) (*check.Result, error) {
 	docs, err := manifest.Load(paths, opts)
 	if err != nil {
 		return nil, err
@@ -149,9 +157,9 @@ func checkAgainstCluster(paths []string, opts manifest.Options, kubeconfig, kube
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, _, err := liveView(ctx, cfg, false)
+	store, facts, err := liveView(ctx, cfg, readSecrets)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster: %w", err)
 	}
-	return check.EvaluateAgainst(docs, store, pol)
+	return check.EvaluateAgainst(ctx, docs, store, pol, facts)
 }

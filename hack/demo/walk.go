@@ -188,23 +188,17 @@ Fix: {} selects every monitor, as collector.yaml writes it:`)
 	if err := k.kubectl(want{output: []string{"otelcol configured"}}, "apply", "-f", "testdata/seed/collector.yaml"); err != nil {
 		return err
 	}
-	k.out.say(`A platform team can refuse the mistake instead. Start again without a collector...`)
-	if err := k.kubectl(want{output: []string{`"otelcol" deleted`}}, "delete", "-f", "testdata/seed/collector.yaml"); err != nil {
-		return err
-	}
-	k.out.say("...and make the webhook's policy file (--policy, re-read within 2 s) say:\n  %s", strings.TrimSpace(denyPolicy))
+	k.out.say("A platform team can refuse mistakes instead: make the webhook's policy file\n(--policy, re-read within 2 s) say:\n  %s", strings.TrimSpace(denyPolicy))
 	if err := k.policy(denyPolicy); err != nil {
 		return err
 	}
-	if err := k.kubectl(want{exit: 1, output: []string{denied, "- " + ta003SM, "- " + ta003PM}},
-		"apply", "-f", "testdata/demo/collector-selectors-omitted.yaml"); err != nil {
+	k.out.say(`ta-guard denies only what loses something now. No ServiceMonitor or PodMonitor
+exists yet, so the omitted selectors are a risk, not a loss: still warnings.`)
+	if err := k.kubectl(want{warnings: []string{ta003SM, ta003PM}, output: []string{"otelcol configured (server dry run)"}},
+		"apply", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml"); err != nil {
 		return err
 	}
-	k.out.say(`Nothing was created. The fixed collector passes the same policy:`)
-	if err := k.kubectl(want{output: []string{"otelcol created"}}, "apply", "-f", "testdata/seed/collector.yaml"); err != nil {
-		return err
-	}
-	k.out.say("The policy is back to the catalog's defaults (warn) for the rest of the walk.")
+	k.out.say("The policy is back to the catalog's defaults (warn) until step 6, which shows a refusal.")
 	return k.policy(demoPolicy)
 }
 
@@ -250,7 +244,18 @@ The guide's counter-example names the port bleh. A dry run first:`)
 		"get", "service", "py-prometheus-app", "-n", "opentelemetry", "-o", "jsonpath={.spec.ports[*].name}"); err != nil {
 		return err
 	}
-	k.out.say(`The dry run changed nothing. For real:`)
+	k.out.say("The dry run changed nothing. Under the deny policy the rename is refused, since\njob .../0 would lose its last target now:\n  %s", strings.TrimSpace(denyPolicy))
+	if err := k.policy(denyPolicy); err != nil {
+		return err
+	}
+	if err := k.kubectl(want{exit: 1, output: []string{denied, "- " + ta201bleh, "- " + ta202bleh}},
+		"apply", "-f", "testdata/seed/service-port-bleh.yaml"); err != nil {
+		return err
+	}
+	if err := k.policy(demoPolicy); err != nil {
+		return err
+	}
+	k.out.say(`Nothing changed. Back to the catalog's defaults (warn), for real:`)
 	if err := k.kubectl(want{warnings: []string{ta201bleh, ta202bleh}, output: []string{"service/py-prometheus-app configured"}},
 		"apply", "-f", "testdata/seed/service-port-bleh.yaml"); err != nil {
 		return err

@@ -136,7 +136,7 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 	for i, obj := range w.Subjects {
 		reqs[i] = validate.Request{Operation: validate.Create, Object: obj}
 	}
-	findings, err := evaluateAll(reqs, w.Store, pol)
+	findings, err := evaluateAll(context.Background(), reqs, w.Store, pol, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -147,13 +147,13 @@ func Evaluate(docs []manifest.Doc, pol *policy.Policy) (*Result, error) {
 // evaluateAll evaluates the requests on every core against a world nobody
 // writes to any more (the store's reads are safe together), and returns the
 // findings in the requests' order, or the first error in that order.
-func evaluateAll(reqs []validate.Request, view cluster.View, pol *policy.Policy) ([]rules.Finding, error) {
+func evaluateAll(ctx context.Context, reqs []validate.Request, view cluster.View, pol *policy.Policy, facts validate.Facts) ([]rules.Finding, error) {
 	type result struct {
 		findings []rules.Finding
 		err      error
 	}
 	results := parallel.Map(len(reqs), func(i int) result {
-		r, err := validate.Evaluate(context.Background(), reqs[i], view, validate.Options{Policy: pol})
+		r, err := validate.Evaluate(ctx, reqs[i], view, validate.Options{Policy: pol, Facts: facts})
 		return result{r.Findings, err}
 	})
 	var out []rules.Finding
@@ -178,8 +178,9 @@ func newResult(w *World) *Result {
 // objects (cluster, read once, e.g. by watch.Snapshot): an object the
 // cluster already holds is an UPDATE from its live state, so removing what a
 // live monitor depends on is found too; any other is a CREATE. The world is
-// then complete: nothing is unknown.
-func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Policy) (*Result, error) {
+// then complete: nothing is unknown. facts, when not nil, answer the live
+// rules (access reviews, accounts, Secrets) as the webhook's do.
+func EvaluateAgainst(ctx context.Context, docs []manifest.Doc, cluster *cluster.Store, pol *policy.Policy, facts validate.Facts) (*Result, error) {
 	w, err := BuildWorld(docs)
 	if err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ func EvaluateAgainst(docs []manifest.Doc, cluster *cluster.Store, pol *policy.Po
 			reqs[i].Operation, reqs[i].OldObject = validate.Update, c.old
 		}
 	}
-	findings, err := evaluateAll(reqs, cluster, pol)
+	findings, err := evaluateAll(ctx, reqs, cluster, pol, facts)
 	if err != nil {
 		return nil, err
 	}

@@ -91,3 +91,17 @@ spec:
         ports: [{name: http-metrics, containerPort: 9090}, {containerPort: 8080}]
 `
 )
+
+// receiverConfig is a collector's spec.config: a prometheus receiver with
+// the scrape configs given (list items indented for it), in a metrics
+// pipeline.
+func receiverConfig(scrapeConfigs string) string {
+	return `  config:
+    receivers:
+      prometheus:
+        config:
+          scrape_configs:
+` + scrapeConfigs + `    exporters: {debug: {}}
+    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
+`
+}

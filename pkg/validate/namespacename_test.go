@@ -13,15 +13,7 @@ import (
 // other labels stays unknown there (no finding).
 func TestNamespaceNameLabelIsKnownOffline(t *testing.T) {
 	collectorWith := func(nsSel string) string {
-		return `apiVersion: opentelemetry.io/v1beta1
-kind: OpenTelemetryCollector
-metadata: {name: c, namespace: obs}
-spec:
-  mode: statefulset
-  targetAllocator:
-    enabled: true
-    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, serviceMonitorNamespaceSelector: ` + nsSel + `}
-` + goodConfig
+		return collector("  mode: statefulset\n  targetAllocator:\n    enabled: true\n    prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, serviceMonitorNamespaceSelector: " + nsSel + "}\n" + goodConfig)
 	}
 	monitorIn := func(ns string) string {
 		return strings.ReplaceAll(`apiVersion: monitoring.coreos.com/v1

@@ -339,16 +339,7 @@ func only(fs []rules.Finding, id rules.ID) []rules.Finding {
 // TA107 for the static targets a collector's own per-node TA serves: they
 // carry no node label, so no collector gets them.
 func TestPerNodeStaticTargets(t *testing.T) {
-	scrape := func(jobs string) string {
-		return `  config:
-    receivers:
-      prometheus:
-        config:
-          scrape_configs:
-` + jobs + `    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`
-	}
+	scrape := receiverConfig
 	const self = "            - {job_name: self, static_configs: [{targets: [\"0.0.0.0:8888\"]}, {targets: [a:1, b:2]}]}\n"
 	const nodes = "            - {job_name: kubelet, kubernetes_sd_configs: [{role: node}]}\n"
 	ta := func(strategy string) string {

@@ -13,16 +13,7 @@ import (
 // (the collector's receiver, when a TA takes them) and in a monitor's
 // namespaceSelector.matchNames.
 func TestPlaceholdersNotExpanded(t *testing.T) {
-	receiver := func(ta, scrape string) string {
-		return "  mode: daemonset\n" + ta + `  config:
-    receivers:
-      prometheus:
-        config:
-          scrape_configs:
-` + scrape + `    exporters: {debug: {}}
-    service: {pipelines: {metrics: {receivers: [prometheus], exporters: [debug]}}}
-`
-	}
+	receiver := func(ta, scrape string) string { return "  mode: daemonset\n" + ta + receiverConfig(scrape) }
 	const perNodeTA = "  targetAllocator: {enabled: true, allocationStrategy: per-node, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n"
 	nodeSelector := `          - job_name: kubelet
             kubernetes_sd_configs:

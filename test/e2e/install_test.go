@@ -238,17 +238,22 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 		assert.Equal(c, first, servedCertificate(ctx, c, sb, full, secretKey, metricsPort), "the metrics port serves it too")
 	}, time.Minute, 500*time.Millisecond)
 
-	// Through the chart's Service: the enforce policy denies (the sandbox's
-	// own webhook only warns), and admits what it warns about.
+	// Through the chart's Service: the enforce policy admits what it only
+	// warns about (a ServiceMonitor before its TA, a Service port it does
+	// not find), then denies a collector that would leave that monitor
+	// unread (the sandbox's own webhook only warns).
 	require.NoError(t, sb.CreateNamespace(ctx, "opentelemetry"))
-	res := sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
-	assert.NotZero(t, res.Exit)
-	assert.Contains(t, res.Stderr, "denied the request")
-	assert.Contains(t, res.Stderr, "TA003")
 	for _, f := range []string{"testdata/seed/service-port-bleh.yaml", "testdata/seed/servicemonitor.yaml"} {
 		res := sb.Run(ctx, repoRoot, "apply", "-f", f)
 		require.Zero(t, res.Exit, res.Stderr)
 	}
+	var res sandbox.Result
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
+		assert.NotZero(c, res.Exit)
+		assert.Contains(c, res.Stderr, "denied the request")
+		assert.Contains(c, res.Stderr, "TA003")
+	}, time.Minute, 500*time.Millisecond)
 	// The audit, elected through the chart's Lease permissions, writes its
 	// report with the chart's policyreports permissions.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

@@ -178,7 +178,26 @@ func TestDiagnoseLive(t *testing.T) {
 		assert.Equal(t, 1, code, stderr)
 		assert.Contains(t, got, "TA105")
 		assert.Contains(t, got, "TA102")
+
+		// The live rules run too: a collector naming a service account the
+		// cluster does not have is TA010, which offline cannot be known.
+		col := strings.Replace(string(mustRead(t, filepath.Join(repoRoot, "testdata/seed/collector.yaml"))), "opentelemetry-targetallocator-sa", "nobody-made-this", 1)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "col.yaml"), []byte(col), 0o600))
+		rel, err = filepath.Rel(repoRoot, filepath.Join(dir, "col.yaml"))
+		require.NoError(t, err)
+		code, got, stderr = check(rel)
+		assert.Equal(t, 1, code, stderr)
+		assert.Contains(t, got, "TA010", "live rules against the cluster")
+		_, offOut, _ := runBinary(t, bin, "check", "-f", filepath.Join(dir, "col.yaml"), "-o", "json")
+		assert.NotContains(t, offOut, "TA010", "offline it cannot be known")
 	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }
 
 // runBinary runs the built binary and returns its exit code and output.

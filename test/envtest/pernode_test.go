@@ -95,7 +95,9 @@ spec: {ports: [{name: metrics, port: 9100}]}
 			ObjectMeta:  metav1.ObjectMeta{Namespace: "apps", Name: "ext-1", Labels: map[string]string{discoveryv1.LabelServiceName: "ext"}},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("metrics"), Port: ptr.To(int32(9100))}},
-			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"192.0.2.10"}, NodeName: ptr.To("worker-1")}},
+			// A Node targetRef places it (a nodeName alone would not, without
+			// the monitor's attachMetadata.node).
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"192.0.2.10"}, NodeName: ptr.To("worker-1"), TargetRef: &corev1.ObjectReference{Kind: "Node", Name: "worker-1"}}},
 		}
 		require.NoError(t, k.Create(ctx, slice))
 		waitForSliceNode(t, srv, "worker-1")
@@ -110,7 +112,7 @@ spec:
 		require.NoError(t, err)
 		assert.Empty(t, w, "every target has a node")
 
-		slice.Endpoints[0].NodeName = nil
+		slice.Endpoints[0].NodeName, slice.Endpoints[0].TargetRef = nil, nil
 		require.NoError(t, k.Update(ctx, slice))
 		waitForSliceNode(t, srv, "")
 		cur := sm.DeepCopy()

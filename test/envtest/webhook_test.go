@@ -120,15 +120,25 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("deny policy rejects the blind collector with our message, and admits it fixed", func(t *testing.T) {
+		// The guide's ServiceMonitor is there, read by no TA: a collector
+		// that reads no ServiceMonitor loses it now. No PodMonitor exists:
+		// the unset podMonitorSelector is a risk, a warning whatever the
+		// policy says.
+		sm := objectsOf(t, "testdata/seed/servicemonitor.yaml")[0]
+		_, err := k.apply(ctx, sm)
+		require.NoError(t, err)
+		defer func() { _, _ = k.remove(ctx, sm) }()
+		waitForStore(t, srv, []*unstructured.Unstructured{sm}, -1)
 		setPolicy(t, srv, policyFile, "defaultAction: deny\n")
 		defer setPolicy(t, srv, policyFile, "{}\n")
 		blind := objectsOf(t, "testdata/seed/collector-selectors-omitted.yaml")[0]
-		_, err := k.apply(ctx, blind)
+		_, err = k.apply(ctx, blind)
 		require.Error(t, err)
 		msg := err.Error()
 		assert.Contains(t, msg, "ta-guard denied this change:")
 		assert.Contains(t, msg, "TA003 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR.serviceMonitorSelector is unset, so the TA reads no ServiceMonitor")
 		assert.Contains(t, msg, "fix: set spec.targetAllocator.prometheusCR.serviceMonitorSelector: {}")
+		assert.NotContains(t, msg, "podMonitorSelector is unset", "a risk is not denied")
 		fixed := objectsOf(t, "testdata/seed/collector.yaml")[0]
 		w, err := k.apply(ctx, fixed)
 		require.NoError(t, err, "the fixed collector is admitted")
