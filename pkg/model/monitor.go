@@ -32,6 +32,9 @@ type Monitor struct {
 	// AttachNode is a ServiceMonitor's attachMetadata.node: discovery then
 	// labels an endpoint's targets with the node its nodeName names.
 	AttachNode bool
+	// StaticTargets counts a ScrapeConfig's staticConfigs targets: they run
+	// on no node (TA107 under a per-node TA).
+	StaticTargets int
 }
 
 // NamespaceSet is a set of namespaces: all of them, or the listed ones.

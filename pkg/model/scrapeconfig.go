@@ -32,6 +32,9 @@ type SDSelector struct {
 // discovery names are checked.
 func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, error) {
 	m := ownTargetsMonitor(sc.ObjectMeta, monitoringv1alpha1.SchemeGroupVersion.String(), ScrapeConfig)
+	for _, st := range sc.Spec.StaticConfigs {
+		m.StaticTargets += len(st.Targets)
+	}
 	for i, sd := range sc.Spec.KubernetesSDConfigs {
 		at := field.NewPath("spec", "kubernetesSDConfigs").Index(i)
 		// Without names (and without ownNamespace) Prometheus discovers in

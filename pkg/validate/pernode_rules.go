@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -23,6 +25,10 @@ import (
 // A PodMonitor's targets are Pods, and a scheduled Pod always has a node
 // (__meta_kubernetes_pod_node_name): only ServiceMonitors can be caught.
 func (ev *evaluation) perNode(m *model.Monitor) {
+	if m.Kind == model.ScrapeConfig && m.StaticTargets > 0 {
+		ev.perNodeScrapeConfig(m)
+		return
+	}
 	if m.Kind != model.ServiceMonitor || len(m.Endpoints) == 0 {
 		return
 	}
@@ -229,4 +235,32 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 			}, "; "))
 		f.Field = st.Path
 	}
+}
+
+// perNodeScrapeConfig is TA107 for a ScrapeConfig's static targets read by
+// per-node TAs only: a static target runs on no node.
+func (ev *evaluation) perNodeScrapeConfig(m *model.Monitor) {
+	tas, other := ev.perNodeAllocators(m)
+	if len(tas) == 0 {
+		return
+	}
+	if other != nil {
+		ev.pass(rules.TA107, "", func() string {
+			return fmt.Sprintf("also read by %s, which allocates targets that have no node", other.Ref)
+		})
+		return
+	}
+	noun := "targets"
+	if m.StaticTargets == 1 {
+		noun = "target"
+	}
+	job := m.Jobs()[0]
+	f := ev.add(rules.TA107, job, "job "+job,
+		fmt.Sprintf("per-node TA %s drops its %d static %s: a static target runs on no node", ev.allocatorNames(tas), m.StaticTargets, noun),
+		strings.Join([]string{
+			"read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and keep it out of the per-node TAs' scrapeConfigSelector",
+			"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the ScrapeConfig ta-guard.io/skip: \"TA107\")",
+		}, "; "))
+	f.Field = field.NewPath("spec", "staticConfigs")
+	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
 }

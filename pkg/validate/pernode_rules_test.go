@@ -366,3 +366,37 @@ func TestPerNodeStaticTargets(t *testing.T) {
 		})
 	}
 }
+
+// TA107 for a ScrapeConfig's static targets read by per-node TAs only.
+func TestPerNodeScrapeConfigStaticTargets(t *testing.T) {
+	sc := `apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {name: blackbox, namespace: obs}
+spec:
+  staticConfigs:
+    - targets: ["prometheus.io:443", "example.com:443"]
+`
+	ta := func(name, mode, strategy string) string {
+		return strings.Replace(collector("  mode: "+mode+"\n  targetAllocator: {enabled: true, allocationStrategy: "+strategy+", prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}}\n"+goodConfig), "name: c,", "name: "+name+",", 1)
+	}
+	tests := []struct {
+		name     string
+		world    []string
+		want     []string
+		contains string
+	}{
+		{name: "read by a per-node TA only", world: []string{ta("agent", "daemonset", "per-node")}, want: []string{"TA107 scrapeConfig/obs/blackbox"},
+			contains: "TA107 ScrapeConfig obs/blackbox job scrapeConfig/obs/blackbox: per-node TA obs/agent drops its 2 static targets: a static target runs on no node"},
+		{name: "also read by a consistent-hashing TA", world: []string{ta("agent", "daemonset", "per-node"), ta("cluster", "statefulset", "consistent-hashing")}, want: []string{}},
+		{name: "no per-node TA", world: []string{ta("cluster", "statefulset", "consistent-hashing")}, want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, sc)}, store(t, tt.world...), nil), rules.TA107)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			if tt.contains != "" {
+				assert.Contains(t, messages(fs), tt.contains)
+			}
+		})
+	}
+}
