@@ -5,12 +5,14 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"testing"
 
 	"github.com/ta-guard/ta-guard/internal/sandbox"
 )
@@ -42,4 +44,16 @@ func Assets() (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// FreeLoopbackPort is a TCP port on 127.0.0.1 that nothing listened on a
+// moment ago, for a server a test starts.
+func FreeLoopbackPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("a free loopback port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -32,16 +32,8 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 	if m.Kind != model.ServiceMonitor || len(m.Endpoints) == 0 {
 		return
 	}
-	tas, other := ev.perNodeAllocators(m)
+	tas := ev.perNodeOnly(m)
 	if len(tas) == 0 {
-		return
-	}
-	if other != nil {
-		// The targets are scraped anyway: the per-node TA's empty share of
-		// them blinds nothing.
-		ev.pass(rules.TA107, "", func() string {
-			return fmt.Sprintf("also read by %s, which allocates targets that have no node", other.Ref)
-		})
 		return
 	}
 	svcs := ev.after.Services(m.Namespaces, m.Selector.Selector())
@@ -204,13 +196,14 @@ func placementRef(p placement) model.Ref        { return p.svc.Ref }
 // perNodeFix names the two ways out: the operator's fallback strategy, or a
 // second, consistent-hashing TA for the targets that have no node.
 func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
-	keepOut := "keep it out of the per-node TAs' serviceMonitorSelector"
+	sel := tas[0].Scopes[m.Kind].MonitorsField.String()
+	keepOut := "keep it out of the per-node TAs' " + sel[strings.LastIndexByte(sel, '.')+1:]
 	if len(tas) == 1 && ev.shows(tas[0].Ref) {
-		keepOut = fmt.Sprintf("keep it out of %s of %s", tas[0].Scopes[m.Kind].MonitorsField, tas[0].Ref.NamespacedName())
+		keepOut = fmt.Sprintf("keep it out of %s of %s", sel, tas[0].Ref.NamespacedName())
 	}
 	return strings.Join([]string{
 		"read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and " + keepOut,
-		"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the ServiceMonitor ta-guard.io/skip: \"TA107\")",
+		"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the " + m.Kind.String() + " ta-guard.io/skip: \"TA107\")",
 		"the TA logs them as \"Could not assign targets\" and counts them in opentelemetry_allocator_targets_unassigned",
 	}, "; ")
 }
@@ -223,12 +216,8 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 		return
 	}
 	for _, st := range a.Receiver.StaticTargets {
-		noun := "targets"
-		if st.Count == 1 {
-			noun = "target"
-		}
 		f := ev.add(rules.TA107, st.Job, "job "+st.Job,
-			fmt.Sprintf("the per-node TA drops its %d static %s: a static target runs on no node", st.Count, noun),
+			fmt.Sprintf("the per-node TA drops its %s: a static target runs on no node", staticTargets(st.Count)),
 			strings.Join([]string{
 				"move the job to a receiver the TA does not read (prometheus/<name>), so that each collector scrapes it itself (its own telemetry at 0.0.0.0:8888, say)",
 				"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the collector ta-guard.io/skip: \"TA107\")",
@@ -240,27 +229,38 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 // perNodeScrapeConfig is TA107 for a ScrapeConfig's static targets read by
 // per-node TAs only: a static target runs on no node.
 func (ev *evaluation) perNodeScrapeConfig(m *model.Monitor) {
-	tas, other := ev.perNodeAllocators(m)
+	tas := ev.perNodeOnly(m)
 	if len(tas) == 0 {
 		return
+	}
+	job := m.Jobs()[0]
+	f := ev.add(rules.TA107, job, "job "+job,
+		fmt.Sprintf("per-node TA %s drops its %s: a static target runs on no node", ev.allocatorNames(tas), staticTargets(m.StaticTargets)),
+		ev.perNodeFix(tas, m))
+	f.Field = field.NewPath("spec", "staticConfigs")
+	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
+}
+
+// perNodeOnly returns the per-node TAs reading the monitor when no other
+// reader does; when another does, the targets are scraped anyway (the
+// per-node TAs' empty share blinds nothing) and the check passes.
+func (ev *evaluation) perNodeOnly(m *model.Monitor) []*model.Allocator {
+	tas, other := ev.perNodeAllocators(m)
+	if len(tas) == 0 {
+		return nil
 	}
 	if other != nil {
 		ev.pass(rules.TA107, "", func() string {
 			return fmt.Sprintf("also read by %s, which allocates targets that have no node", other.Ref)
 		})
-		return
+		return nil
 	}
-	noun := "targets"
-	if m.StaticTargets == 1 {
-		noun = "target"
+	return tas
+}
+
+func staticTargets(n int) string {
+	if n == 1 {
+		return "1 static target"
 	}
-	job := m.Jobs()[0]
-	f := ev.add(rules.TA107, job, "job "+job,
-		fmt.Sprintf("per-node TA %s drops its %d static %s: a static target runs on no node", ev.allocatorNames(tas), m.StaticTargets, noun),
-		strings.Join([]string{
-			"read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and keep it out of the per-node TAs' scrapeConfigSelector",
-			"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the ScrapeConfig ta-guard.io/skip: \"TA107\")",
-		}, "; "))
-	f.Field = field.NewPath("spec", "staticConfigs")
-	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
+	return fmt.Sprintf("%d static targets", n)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 )
 
 // metricsReaderRole is the ClusterRole the manifests ship for scrapers.
@@ -112,10 +113,10 @@ func TestMetricsServing(t *testing.T) {
 				require.Equal(t, countResources(role.Rules)-1, countResources(objs[1].(*rbacv1.ClusterRole).Rules), "%s is left out", tt.without)
 				applyRendered(t, admin, objs...)
 			}
-			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			addr := "127.0.0.1:" + strconv.Itoa(testenv.FreeLoopbackPort(t))
 			srv, err := server.New(server.Options{
 				Config: asServiceAccount(cl.cfg, account),
-				Host:   "127.0.0.1", Port: freePort(t), CertDir: certs.dir,
+				Host:   "127.0.0.1", Port: testenv.FreeLoopbackPort(t), CertDir: certs.dir,
 				MetricsAddr: addr, InsecureMetrics: tt.insecure, HealthAddr: "0", Metrics: metrics.New(),
 				Log: logr.Discard(),
 			})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
@@ -70,7 +71,7 @@ func servedMetrics(t *testing.T) map[string][]string {
 	ca := newCA(t)
 	crt, key := ca.issue(t, 1)
 	certs := newSecretVolume(t, crt, key)
-	port := freePort(t)
+	port := testenv.FreeLoopbackPort(t)
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: certs.dir})
 	allow := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")

@@ -24,6 +24,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
@@ -128,7 +129,7 @@ func TestRBAC(t *testing.T) {
 	crt, key := ca.issue(t, 1)
 	certs := newSecretVolume(t, crt, key)
 	for _, r := range runs {
-		port := freePort(t)
+		port := testenv.FreeLoopbackPort(t)
 		srv, err := server.New(server.Options{
 			Config: asServiceAccount(cl.cfg, r.account),
 			Host:   "127.0.0.1", Port: port, CertDir: certs.dir,

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/watch"
 )
 
@@ -85,13 +86,13 @@ func startReplica(t *testing.T, bin string, d deployment, root, kubeconfig strin
 		case "policy", "cert-dir":
 			value = filepath.Join(root, value)
 		case "port":
-			p := freePort(t)
+			p := testenv.FreeLoopbackPort(t)
 			value, r.webhook = strconv.Itoa(p), "127.0.0.1:"+strconv.Itoa(p)
 		case "metrics-bind-address":
-			value = "127.0.0.1:" + strconv.Itoa(freePort(t))
+			value = "127.0.0.1:" + strconv.Itoa(testenv.FreeLoopbackPort(t))
 			r.metrics = value
 		case "health-probe-bind-address":
-			value = "127.0.0.1:" + strconv.Itoa(freePort(t))
+			value = "127.0.0.1:" + strconv.Itoa(testenv.FreeLoopbackPort(t))
 			r.health = value
 		}
 		if hasValue {

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 )
 
 // An install never blocks the cluster: the chart in enforce mode,
@@ -159,7 +160,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 
 	// The chart's arguments, but for files and addresses, which are the
 	// host's here.
-	port, health, metricsPort := freeLoopbackPort(t), freeLoopbackPort(t), freeLoopbackPort(t)
+	port, health, metricsPort := testenv.FreeLoopbackPort(t), testenv.FreeLoopbackPort(t), testenv.FreeLoopbackPort(t)
 	args := []string{"serve"}
 	for _, a := range dep.Spec.Template.Spec.Containers[0].Args[1:] {
 		name, _, _ := strings.Cut(a, "=")
@@ -391,14 +392,6 @@ func forward(ln net.Listener, addr string) {
 			<-done
 		}()
 	}
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // readTail is the end of a log file.

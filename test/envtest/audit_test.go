@@ -25,6 +25,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
@@ -80,7 +81,7 @@ spec:
 	var replicas []*server.Server
 	var addrs []string
 	for i := 0; i < 2; i++ {
-		port := freePort(t)
+		port := testenv.FreeLoopbackPort(t)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
 		srv, err := server.New(server.Options{
 			Config: cfg, Host: "127.0.0.1", Port: port, CertDir: t.TempDir(),

@@ -97,14 +97,6 @@ func waitForStoreToForget(t *testing.T, srv *server.Server, objs []*unstructured
 	})
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // writeSelfSigned gives a server a serving certificate in its cert dir (the
 // audit test registers no webhook, but the server still listens).
 func writeSelfSigned(t *testing.T, srv *server.Server) {

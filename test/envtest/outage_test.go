@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
@@ -54,7 +55,7 @@ func (l *outageLoad) record(phase string, resp error, kind string, took time.Dur
 // must stay 200 and say that it answers from the cache; afterwards the
 // informers follow the cluster again.
 func TestAPIServerOutage(t *testing.T) {
-	healthPort := freePort(t)
+	healthPort := testenv.FreeLoopbackPort(t)
 	lw := startWebhook(t, webhookSetup{
 		CRDs: []string{"monitoring"},
 		// The suite posts reviews itself, without the API server's

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ta-guard/ta-guard/internal/server"
+	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 )
 
@@ -34,7 +35,7 @@ func TestWebhookTLS(t *testing.T) {
 	caPEM, clientCert := clientCA(t)
 	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
 	require.NoError(t, os.WriteFile(caFile, caPEM, 0o600))
-	healthPort := freePort(t)
+	healthPort := testenv.FreeLoopbackPort(t)
 	lw := startWebhook(t, webhookSetup{NoConversion: true, Unverified: true, Tune: func(o *server.Options) {
 		o.ClientCAFile = caFile
 		o.HealthAddr = fmt.Sprintf("127.0.0.1:%d", healthPort)
