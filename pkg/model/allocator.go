@@ -31,6 +31,10 @@ type Allocator struct {
 
 	// Standalone is a TargetAllocator object (always on, no mode, no receiver).
 	Standalone bool
+	// Generated names the collector the operator generates from the object
+	// (a ClusterObservability's "<name>-cluster"): it stands for that
+	// collector, whose settings are the operator's, not the user's.
+	Generated string
 	// Enabled is spec.targetAllocator.enabled (always true when Standalone).
 	Enabled bool
 	// DisabledOnPurpose: enabled: false is written out, so the settings
@@ -44,6 +48,11 @@ type Allocator struct {
 	AllocationStrategy string
 	// ServiceAccount as written; see EffectiveServiceAccount.
 	ServiceAccount string
+	// ServesSecrets: the TA hands its collectors the credentials of their
+	// scrape configs as written, over mTLS (mtls.enabled) or, allowed to,
+	// over plain HTTP (allowInsecureAuthSecrets). Otherwise they receive
+	// "<secret>" in their place (TA110).
+	ServesSecrets bool
 
 	// Settings are the user-set fields of the targetAllocator block (paths),
 	// operator defaults left out: evidence that a TA was wanted (TA001).
@@ -99,10 +108,13 @@ type Receiver struct {
 	// Placeholders are the strings of its scrape_configs that hold a
 	// placeholder (TA016).
 	Placeholders []Placeholder
-	// StaticTargets are its scrape_configs' static targets, job by job:
-	// they run on no node, which the per-node strategy needs (TA107).
-	StaticTargets []StaticTargets
-	jobs          []string
+	// Nodeless are its scrape_configs' targets that carry no node, job by
+	// job: the per-node strategy needs one (TA107).
+	Nodeless []NodelessTargets
+	// Credentials are the inline credentials of its scrape_configs (up to
+	// maxPlaceholders), which a TA serves as "<secret>" without mTLS (TA110).
+	Credentials []Credential
+	jobs        []string
 }
 
 // EffectiveServiceAccount is the service account the TA pod runs as: the
@@ -120,6 +132,13 @@ func enabled(b *bool) (on, offOnPurpose bool) {
 	return b != nil && *b, b != nil && !*b
 }
 
+// servesSecrets is the operator's test (manifestutils.IsTAMTLSEnabled, and
+// the TA server's allowInsecureAuthSecrets): without either the TA serves
+// every Prometheus Secret of a scrape config as "<secret>".
+func servesSecrets(mtls *otelv1beta1.TargetAllocatorMTLS, insecure bool) bool {
+	return mtls != nil && mtls.Enabled || insecure
+}
+
 // AllocatorFromV1beta1 normalizes a v1beta1 collector.
 func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, error) {
 	ta := &c.Spec.TargetAllocator
@@ -129,6 +148,7 @@ func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, er
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
+	a.ServesSecrets = servesSecrets(ta.Mtls, ta.AllowInsecureAuthSecrets)
 	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)
 	if err := a.setPrometheusCR(&ta.PrometheusCR, a.Field.Child("prometheusCR")); err != nil {
 		return nil, err
@@ -216,6 +236,7 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 	a.Enabled = true
 	a.AllocationStrategy = orDefault(t.Spec.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = t.Spec.ServiceAccount
+	a.ServesSecrets = servesSecrets(t.Spec.Mtls, t.Spec.AllowInsecureAuthSecrets)
 	if err := a.setPrometheusCR(&t.Spec.PrometheusCR, a.Field.Child("prometheusCR")); err != nil {
 		return nil, err
 	}
@@ -228,6 +249,38 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 	}
 	a.Active = a.PrometheusCR
 	return a, nil
+}
+
+// AllocatorFromClusterObservability stands for the cluster collector the
+// operator generates from a ClusterObservability (internal/manifests/
+// clusterobservability): a statefulset "<name>-cluster" in its namespace,
+// labelled opentelemetry.io/target-allocator: "<name>-targetallocator", with
+// a prometheus receiver in a metrics pipeline and no embedded TA. The
+// TargetAllocator of that name, which the user creates, hands it its
+// targets. (Its other collector, the "<name>-agent" daemonset, runs no TA
+// and reads no monitor.) Live, the generated collector itself is in the
+// cluster: the kind is read from manifests only.
+func AllocatorFromClusterObservability(co *otelv1alpha1.ClusterObservability) (*Allocator, error) {
+	a := newAllocator(co.ObjectMeta, "opentelemetry.io/v1alpha1", "ClusterObservability")
+	a.Field = field.NewPath("spec")
+	a.Generated = generatedName(co.Name, "-cluster")
+	a.Mode = "statefulset"
+	a.AllocationStrategy = DefaultAllocationStrategy
+	a.AttachedTo = generatedName(co.Name, "-targetallocator")
+	a.Receiver = &Receiver{Present: true, InMetricsPipeline: true}
+	return a, nil
+}
+
+// generatedName is the operator's naming.Truncate("%s"+suffix, 63, name):
+// the name gives way, not the suffix, and the result is trimmed of what is
+// not a letter or digit at either end.
+func generatedName(name, suffix string) string {
+	if excess := len(name) + len(suffix) - 63; excess > 0 {
+		name = name[:max(len(name)-excess, 0)]
+	}
+	return strings.TrimFunc(name+suffix, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
 }
 
 func newAllocator(om metav1.ObjectMeta, apiVersion, kind string) *Allocator {
@@ -348,24 +401,150 @@ type scrapeConfig struct {
 	StaticConfigs []struct {
 		Targets []string `json:"targets,omitempty"`
 	} `json:"static_configs,omitempty"`
-	KubernetesSDConfigs []struct {
-		APIServer string `json:"api_server,omitempty"`
-		Selectors []struct {
-			Field string `json:"field,omitempty"`
-			Label string `json:"label,omitempty"`
-		} `json:"selectors,omitempty"`
-		Namespaces *struct {
-			Names []string `json:"names,omitempty"`
-		} `json:"namespaces,omitempty"`
-	} `json:"kubernetes_sd_configs,omitempty"`
+	KubernetesSDConfigs []kubernetesSDConfig `json:"kubernetes_sd_configs,omitempty"`
+	// The credentials Prometheus keeps as Secrets, which the TA redacts.
+	// Compaction keeps only whether each is set.
+	BasicAuth *struct {
+		Password string `json:"password,omitempty"`
+	} `json:"basic_auth,omitempty"`
+	Authorization *struct {
+		Credentials string `json:"credentials,omitempty"`
+	} `json:"authorization,omitempty"`
+	BearerToken string `json:"bearer_token,omitempty"`
+	OAuth2      *struct {
+		ClientSecret string `json:"client_secret,omitempty"`
+	} `json:"oauth2,omitempty"`
+	// otherSD are the keys of its service discoveries other than
+	// Kubernetes' (dns_sd_configs, file_sd_configs, ...) that list one.
+	otherSD []string
 }
 
-// StaticTargets counts the static_configs targets of one scrape config.
-type StaticTargets struct {
-	Job   string
-	Count int
-	// Path is the scrape config's static_configs.
+type kubernetesSDConfig struct {
+	Role      string `json:"role,omitempty"`
+	APIServer string `json:"api_server,omitempty"`
+	Selectors []struct {
+		Field string `json:"field,omitempty"`
+		Label string `json:"label,omitempty"`
+	} `json:"selectors,omitempty"`
+	Namespaces *struct {
+		Names []string `json:"names,omitempty"`
+	} `json:"namespaces,omitempty"`
+}
+
+// UnmarshalJSON reads the scrape config's fields and, besides, which other
+// service discoveries it uses: Prometheus has some thirty, each a
+// <name>_sd_configs key, and none of them labels a target with a node.
+func (sc *scrapeConfig) UnmarshalJSON(b []byte) error {
+	type plain scrapeConfig
+	if err := json.Unmarshal(b, (*plain)(sc)); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	sc.otherSD = nil
+	for k, v := range keys {
+		var list []json.RawMessage
+		if strings.HasSuffix(k, "_sd_configs") && k != "kubernetes_sd_configs" && json.Unmarshal(v, &list) == nil && len(list) > 0 {
+			sc.otherSD = append(sc.otherSD, k)
+		}
+	}
+	sortStrings(sc.otherSD)
+	return nil
+}
+
+// MarshalJSON writes what UnmarshalJSON reads the same from: the other
+// service discoveries as one empty entry each.
+func (sc scrapeConfig) MarshalJSON() ([]byte, error) {
+	type plain scrapeConfig
+	b, err := json.Marshal(plain(sc))
+	if err != nil || len(sc.otherSD) == 0 {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range sc.otherSD {
+		m[k] = json.RawMessage(`[{}]`)
+	}
+	return json.Marshal(m)
+}
+
+// NodelessTargets are targets of one scrape config that carry no node:
+// static targets, or those of a service discovery that names none (DNS,
+// Consul, files, HTTP, the clouds; Kubernetes' service and ingress roles).
+// The per-node strategy places a target on the node its discovery labels
+// name and leaves the others to no collector (TA107).
+type NodelessTargets struct {
+	Job string
+	// Static counts static targets; Discovery names the service discovery
+	// as the manifest does otherwise.
+	Static    int
+	Discovery string
+	// Path is where they are configured.
 	Path *field.Path
+}
+
+func (n NodelessTargets) String() string {
+	switch {
+	case n.Discovery != "":
+		return "the targets of its " + n.Discovery
+	case n.Static == 1:
+		return "its 1 static target"
+	default:
+		return fmt.Sprintf("its %d static targets", n.Static)
+	}
+}
+
+// Credential is an inline credential of a scrape config: a field whose
+// value Prometheus holds as a Secret (prometheus/common config.Secret),
+// which marshals as "<secret>" unless told otherwise.
+type Credential struct {
+	Job  string
+	Path *field.Path
+}
+
+// credentials calls f on each credential field of the scrape config.
+func (sc *scrapeConfig) credentials(f func(name []string, v *string)) {
+	if sc.BasicAuth != nil {
+		f([]string{"basic_auth", "password"}, &sc.BasicAuth.Password)
+	}
+	if sc.Authorization != nil {
+		f([]string{"authorization", "credentials"}, &sc.Authorization.Credentials)
+	}
+	f([]string{"bearer_token"}, &sc.BearerToken)
+	if sc.OAuth2 != nil {
+		f([]string{"oauth2", "client_secret"}, &sc.OAuth2.ClientSecret)
+	}
+}
+
+// nodelessRoles are Kubernetes service discovery roles whose targets have
+// no node label (Prometheus discovery/kubernetes: service.go, ingress.go).
+var nodelessRoles = map[string]bool{"service": true, "ingress": true}
+
+// nodeless lists the scrape config's targets that carry no node.
+func (sc *scrapeConfig) nodeless(path *field.Path) []NodelessTargets {
+	var out []NodelessTargets
+	n := 0
+	for _, st := range sc.StaticConfigs {
+		n += len(st.Targets)
+	}
+	if n > 0 {
+		out = append(out, NodelessTargets{Job: sc.JobName, Static: n, Path: path.Child("static_configs")})
+	}
+	for _, sd := range sc.KubernetesSDConfigs {
+		// The path stops at the list: the cache keeps only these entries
+		// of it (keepPlaceholders), so an index would not survive.
+		if nodelessRoles[strings.ToLower(sd.Role)] {
+			out = append(out, NodelessTargets{Job: sc.JobName, Discovery: "kubernetes_sd_configs (role " + sd.Role + ")", Path: path.Child("kubernetes_sd_configs")})
+		}
+	}
+	for _, k := range sc.otherSD {
+		out = append(out, NodelessTargets{Job: sc.JobName, Discovery: k, Path: path.Child(k)})
+	}
+	return out
 }
 
 // Placeholder is a string of a scrape config, or a monitor, holding a
@@ -458,9 +637,15 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 		}
 	})
 	if kept == had {
-		// The static targets stay, emptied: how many there are is read
-		// (StaticTargets).
-		sc.KubernetesSDConfigs = nil
+		// The static targets stay, emptied, and the discoveries whose
+		// targets carry no node, by their role alone (nodeless).
+		var keep []kubernetesSDConfig
+		for _, sd := range sc.KubernetesSDConfigs {
+			if nodelessRoles[strings.ToLower(sd.Role)] {
+				keep = append(keep, kubernetesSDConfig{Role: sd.Role})
+			}
+		}
+		sc.KubernetesSDConfigs = keep
 	}
 	return kept
 }
@@ -504,13 +689,14 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 				r.jobs = append(r.jobs, sc.JobName)
 			}
 			r.Placeholders = sc.placeholders(scrapeConfigsPath.Index(i), r.Placeholders)
-			n := 0
-			for _, st := range sc.StaticConfigs {
-				n += len(st.Targets)
-			}
-			if n > 0 {
-				r.StaticTargets = append(r.StaticTargets, StaticTargets{Job: sc.JobName, Count: n, Path: scrapeConfigsPath.Index(i).Child("static_configs")})
-			}
+			r.Nodeless = append(r.Nodeless, sc.nodeless(scrapeConfigsPath.Index(i))...)
+			sc.credentials(func(name []string, v *string) {
+				// An empty value stays empty: prometheus/common redacts
+				// only a set one.
+				if *v != "" && len(r.Credentials) < maxPlaceholders {
+					r.Credentials = append(r.Credentials, Credential{Job: sc.JobName, Path: scrapeConfigsPath.Index(i).Child(name[0], name[1:]...)})
+				}
+			})
 		}
 	}
 	for name, p := range cfg.Service.Pipelines {
@@ -557,6 +743,13 @@ func CompactCollectorConfig(raw []byte) []byte {
 			kept := 0
 			for i := range pr.Config.ScrapeConfigs {
 				kept = pr.Config.ScrapeConfigs[i].keepPlaceholders(kept)
+				// A tenant's credential is no business of the cache: what
+				// is read is whether it is set.
+				pr.Config.ScrapeConfigs[i].credentials(func(_ []string, v *string) {
+					if *v != "" {
+						*v = "x"
+					}
+				})
 			}
 			if out.Receivers == nil {
 				out.Receivers = map[string]any{}

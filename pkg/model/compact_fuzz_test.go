@@ -17,6 +17,7 @@ func FuzzCompactConfig(f *testing.F) {
 	f.Add([]byte(`{"Receivers":{"PROMETHEUS":{}},"receivers":{"prometheus":{"Config":{"Scrape_Configs":[{"Job_Name":"b"}]}}}}`))
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"a"}]}}},"receivers":{}}`))
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"k","static_configs":[{"targets":["${env:HOST}:9100","$${x}"]}],"kubernetes_sd_configs":[{"role":"pod","selectors":[{"role":"pod","field":"spec.nodeName=${env:OTEL_K8S_NODE_NAME}"}],"namespaces":{"names":["$(NS)"]}}]}]}}}}`))
+	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"d","dns_sd_configs":[{"names":["a.example"]}],"file_sd_configs":[],"kubernetes_sd_configs":[{"role":"service"},{"role":"node","api_server":"${env:X}"}]}]}}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		compact := CompactCollectorConfig(raw)
 		if len(compact) > len(raw) {

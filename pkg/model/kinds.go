@@ -91,6 +91,7 @@ var kinds = []Kind{
 	// v1alpha1 selectors are plain maps: nothing to prune.
 	sparse(entry(otelv1alpha1.GroupVersion.WithKind("OpenTelemetryCollector"), AllocatorBucket, AllocatorFromV1alpha1)),
 	sparse(entry(otelv1alpha1.GroupVersion.WithKind("TargetAllocator"), AllocatorBucket, AllocatorFromTargetAllocator), "spec", "prometheusCR"),
+	unwatched(sparse(entry(otelv1alpha1.GroupVersion.WithKind("ClusterObservability"), AllocatorBucket, AllocatorFromClusterObservability))),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"), MonitorBucket, MonitorFromServiceMonitor),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("PodMonitor"), MonitorBucket, MonitorFromPodMonitor),
 	entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("ScrapeConfig"), MonitorBucket, MonitorFromScrapeConfig),
@@ -141,6 +142,13 @@ func sparse(k Kind, prometheusCR ...string) Kind {
 
 // workload stands for the Pods a workload will create: its template's
 // labels and ports, in the workload's namespace, named after the workload.
+// unwatched marks a kind read from manifests only: live, what the operator
+// generates from it is in the cluster itself.
+func unwatched(k Kind) Kind {
+	k.Watched = false
+	return k
+}
+
 func workload[T any, P interface {
 	*T
 	APIObject

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
+
+	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
 )
 
 func decodeYAML(t *testing.T, apiVersion, kind, doc string) (Object, error) {
@@ -304,4 +306,30 @@ func TestOversizedMonitorIsCountedNotDecoded(t *testing.T) {
 	o, _, err := DecodeManifest(gvk, raw, "")
 	require.NoError(t, err)
 	assert.Len(t, o.GetMeta().Defects, 1, "check reads it the same way")
+}
+
+// The names the operator generates from a ClusterObservability: its name
+// gives way to the suffix within 63 characters (naming.Truncate).
+func TestClusterObservabilityGeneratedNames(t *testing.T) {
+	long := strings.Repeat("a", 60) + "-bcd"
+	tests := []struct{ name, wantTA, wantCollector string }{
+		{name: "cluster-obs", wantTA: "cluster-obs-targetallocator", wantCollector: "cluster-obs-cluster"},
+		{name: long, wantTA: strings.Repeat("a", 47) + "-targetallocator", wantCollector: strings.Repeat("a", 55) + "-cluster"},
+		// The cut may end the name in a dash, which the operator trims off
+		// the whole only at its ends: the suffix keeps its own.
+		{name: strings.Repeat("b", 46) + "-c", wantTA: strings.Repeat("b", 46) + "--targetallocator"},
+	}
+	for _, tt := range tests {
+		co := &otelv1alpha1.ClusterObservability{}
+		co.Name, co.Namespace = tt.name, "obs"
+		a, err := AllocatorFromClusterObservability(co)
+		require.NoError(t, err)
+		assert.Equal(t, tt.wantTA, a.AttachedTo, tt.name)
+		assert.LessOrEqual(t, len(a.AttachedTo), 63)
+		if tt.wantCollector != "" {
+			assert.Equal(t, tt.wantCollector, a.Generated, tt.name)
+		}
+		assert.True(t, a.Attached(), "the generated collector is attached to the TA")
+		assert.False(t, a.Active, "it reads no monitor itself")
+	}
 }

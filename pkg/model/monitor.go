@@ -32,9 +32,10 @@ type Monitor struct {
 	// AttachNode is a ServiceMonitor's attachMetadata.node: discovery then
 	// labels an endpoint's targets with the node its nodeName names.
 	AttachNode bool
-	// StaticTargets counts a ScrapeConfig's staticConfigs targets: they run
-	// on no node (TA107 under a per-node TA).
-	StaticTargets int
+	// Nodeless are a ScrapeConfig's targets that carry no node: static
+	// ones and those of service discoveries outside Kubernetes (TA107
+	// under a per-node TA). Their Job is empty: the ScrapeConfig's own.
+	Nodeless []NodelessTargets
 }
 
 // NamespaceSet is a set of namespaces: all of them, or the listed ones.

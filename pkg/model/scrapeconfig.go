@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -32,9 +33,7 @@ type SDSelector struct {
 // discovery names are checked.
 func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, error) {
 	m := ownTargetsMonitor(sc.ObjectMeta, monitoringv1alpha1.SchemeGroupVersion.String(), ScrapeConfig)
-	for _, st := range sc.Spec.StaticConfigs {
-		m.StaticTargets += len(st.Targets)
-	}
+	m.Nodeless = scrapeConfigNodeless(&sc.Spec)
 	for i, sd := range sc.Spec.KubernetesSDConfigs {
 		at := field.NewPath("spec", "kubernetesSDConfigs").Index(i)
 		// Without names (and without ownNamespace) Prometheus discovers in
@@ -69,6 +68,35 @@ func MonitorFromScrapeConfig(sc *monitoringv1alpha1.ScrapeConfig) (*Monitor, err
 		}
 	}
 	return m, nil
+}
+
+// scrapeConfigNodeless lists a ScrapeConfig's targets that carry no node:
+// its static targets, those of its Kubernetes discoveries with the Service
+// or Ingress role, and those of every other discovery (the spec's
+// <name>SDConfigs lists, read by reflection so that one the Prometheus
+// Operator adds is not missed).
+func scrapeConfigNodeless(spec *monitoringv1alpha1.ScrapeConfigSpec) []NodelessTargets {
+	var out []NodelessTargets
+	n := 0
+	for _, st := range spec.StaticConfigs {
+		n += len(st.Targets)
+	}
+	if n > 0 {
+		out = append(out, NodelessTargets{Static: n, Path: field.NewPath("spec", "staticConfigs")})
+	}
+	for i, sd := range spec.KubernetesSDConfigs {
+		if nodelessRoles[strings.ToLower(string(sd.Role))] {
+			out = append(out, NodelessTargets{Discovery: "kubernetesSDConfigs (role " + string(sd.Role) + ")", Path: field.NewPath("spec", "kubernetesSDConfigs").Index(i)})
+		}
+	}
+	v := reflect.ValueOf(spec).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if strings.HasSuffix(name, "SDConfigs") && name != "kubernetesSDConfigs" && v.Field(i).Kind() == reflect.Slice && v.Field(i).Len() > 0 {
+			out = append(out, NodelessTargets{Discovery: name, Path: field.NewPath("spec", name)})
+		}
+	}
+	return out
 }
 
 // MonitorFromProbe normalizes a Probe: its targets are static, or the

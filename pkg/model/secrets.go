@@ -19,6 +19,11 @@ type SecretRef struct {
 	// Field is where the monitor names it, e.g.
 	// spec.endpoints[0].basicAuth.password.
 	Field *field.Path
+	// Redacted: the value becomes a Prometheus Secret of the scrape
+	// config (a password, credentials, a client secret, a proxy header),
+	// which a TA without mTLS serves to its collectors as "<secret>"
+	// (TA110). Usernames, client IDs and TLS material are not.
+	Redacted bool
 }
 
 // serviceMonitorSecrets fills each endpoint's Secrets. The references are
@@ -65,27 +70,36 @@ type secretRefs struct{ refs []SecretRef }
 // or authorization credentials without a name, and an unnamed selector
 // elsewhere names no Secret that could exist.
 func (s *secretRefs) add(sel *corev1.SecretKeySelector, p *field.Path) {
+	s.addAs(sel, p, false)
+}
+
+// redacted adds a reference whose value the TA redacts.
+func (s *secretRefs) redacted(sel *corev1.SecretKeySelector, p *field.Path) {
+	s.addAs(sel, p, true)
+}
+
+func (s *secretRefs) addAs(sel *corev1.SecretKeySelector, p *field.Path, redacted bool) {
 	if sel == nil || sel.Name == "" {
 		return
 	}
-	s.refs = append(s.refs, SecretRef{Name: sel.Name, Key: sel.Key, Field: p})
+	s.refs = append(s.refs, SecretRef{Name: sel.Name, Key: sel.Key, Field: p, Redacted: redacted})
 }
 
 func (s *secretRefs) http(c monitoringv1.HTTPConfigWithoutTLS, p *field.Path) {
 	// Deprecated upstream in favour of authorization, but still read by
 	// the asset store: monitors in the wild use it.
-	s.add(c.BearerTokenSecret, p.Child("bearerTokenSecret")) //lint:ignore SA1019 still served and honoured
+	s.redacted(c.BearerTokenSecret, p.Child("bearerTokenSecret")) //lint:ignore SA1019 still served and honoured
 	if ba := c.BasicAuth; ba != nil {
 		s.add(&ba.Username, p.Child("basicAuth", "username"))
-		s.add(&ba.Password, p.Child("basicAuth", "password"))
+		s.redacted(&ba.Password, p.Child("basicAuth", "password"))
 	}
 	if a := c.Authorization; a != nil {
-		s.add(a.Credentials, p.Child("authorization", "credentials"))
+		s.redacted(a.Credentials, p.Child("authorization", "credentials"))
 	}
 	if o := c.OAuth2; o != nil {
 		op := p.Child("oauth2")
 		s.add(o.ClientID.Secret, op.Child("clientId", "secret"))
-		s.add(&o.ClientSecret, op.Child("clientSecret"))
+		s.redacted(&o.ClientSecret, op.Child("clientSecret"))
 		s.tls(o.TLSConfig, op.Child("tlsConfig"))
 		s.proxy(o.ProxyConfig, op)
 	}
@@ -110,7 +124,7 @@ func (s *secretRefs) proxy(c monitoringv1.ProxyConfig, p *field.Path) {
 	sort.Strings(names)
 	for _, h := range names {
 		for i := range c.ProxyConnectHeader[h] {
-			s.add(&c.ProxyConnectHeader[h][i], p.Child("proxyConnectHeader").Key(h).Index(i))
+			s.redacted(&c.ProxyConnectHeader[h][i], p.Child("proxyConnectHeader").Key(h).Index(i))
 		}
 	}
 }

@@ -32,8 +32,14 @@ func (ev *evaluation) allocatorRules(a *model.Allocator) {
 }
 
 func (ev *evaluation) allocatorState(a *model.Allocator) {
+	if a.Generated != "" {
+		// The operator writes that collector: nothing in it is the user's
+		// to fix. It counts as attached to its TargetAllocator (TA013).
+		return
+	}
 	block := a.Field // spec.targetAllocator, or spec for a TargetAllocator
 	ev.collectorPlaceholders(a)
+	ev.collectorCredentials(a)
 	if a.Attached() {
 		ev.attachedCollector(a)
 		return
@@ -633,8 +639,8 @@ func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocato
 		return
 	}
 	ev.add(rules.TA013, "", "",
-		fmt.Sprintf("no collector is attached to it (label %s: %s): its targets go nowhere", model.AttachLabel, ta.Ref.Name),
-		fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name))
+		"no collector is attached to it: its targets go nowhere",
+		attachFix(ta))
 }
 
 // unreadBy returns a monitor of the kind that the reader might read and no
@@ -651,4 +657,15 @@ func (ev *evaluation) unreadBy(r *model.Reader, k model.MonitorKind) *model.Moni
 		}
 	}
 	return nil
+}
+
+// attachFix says how a collector comes to a TargetAllocator: by the label,
+// or, for a TA named as a ClusterObservability's, through the cluster
+// collector the operator generates for it.
+func attachFix(ta *model.Allocator) string {
+	fix := fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name)
+	if co, ok := strings.CutSuffix(ta.Ref.Name, "-targetallocator"); ok && co != "" {
+		fix += fmt.Sprintf(", or create ClusterObservability %s in it: the operator generates its cluster collector attached to this TA", co)
+	}
+	return fix
 }

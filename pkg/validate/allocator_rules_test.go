@@ -233,6 +233,26 @@ spec: {prometheusCR: {enabled: true}}
 			want:  []string{"TA013"},
 		},
 		{
+			// The operator generates a ClusterObservability's cluster
+			// collector attached to "<name>-targetallocator".
+			name:  "a ClusterObservability's TargetAllocator has its generated collector",
+			obj:   "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: co-targetallocator, namespace: obs}\nspec: {prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n",
+			world: []string{"apiVersion: opentelemetry.io/v1alpha1\nkind: ClusterObservability\nmetadata: {name: co, namespace: obs}\nspec: {exporter: {endpoint: http://x:4318}}\n"},
+			want:  []string{},
+		},
+		{
+			name:     "a ClusterObservability of another name pairs with another TA",
+			obj:      "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: co-targetallocator, namespace: obs}\nspec: {prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n",
+			world:    []string{"apiVersion: opentelemetry.io/v1alpha1\nkind: ClusterObservability\nmetadata: {name: other, namespace: obs}\nspec: {}\n"},
+			want:     []string{"TA013"},
+			contains: "or create ClusterObservability co in it",
+		},
+		{
+			name: "a ClusterObservability itself: the operator's collector is not the user's to fix",
+			obj:  "apiVersion: opentelemetry.io/v1alpha1\nkind: ClusterObservability\nmetadata: {name: co, namespace: obs}\nspec: {}\n",
+			want: []string{},
+		},
+		{
 			name:  "an attached collector is no disabled TA: no TA001",
 			obj:   attachedCollector("ta", "[{job_name: app}]"),
 			world: []string{"apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: ta, namespace: obs}\nspec: {}\n"},

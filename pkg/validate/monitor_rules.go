@@ -26,6 +26,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 		return
 	}
 	ev.monitorPlaceholders(m)
+	ev.monitorCredentials(m)
 	ev.namespacesExist(m)
 	if !m.Kind.SelectsWorkloads() {
 		ev.sdSelectorsMatch(m)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation/field"
-
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -25,7 +23,7 @@ import (
 // A PodMonitor's targets are Pods, and a scheduled Pod always has a node
 // (__meta_kubernetes_pod_node_name): only ServiceMonitors can be caught.
 func (ev *evaluation) perNode(m *model.Monitor) {
-	if m.Kind == model.ScrapeConfig && m.StaticTargets > 0 {
+	if m.Kind == model.ScrapeConfig && len(m.Nodeless) > 0 {
 		ev.perNodeScrapeConfig(m)
 		return
 	}
@@ -215,9 +213,9 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 	if a.Standalone || !a.Enabled || a.AllocationStrategy != model.StrategyPerNode || a.Receiver == nil {
 		return
 	}
-	for _, st := range a.Receiver.StaticTargets {
+	for _, st := range a.Receiver.Nodeless {
 		f := ev.add(rules.TA107, st.Job, "job "+st.Job,
-			fmt.Sprintf("the per-node TA drops its %s: a static target runs on no node", staticTargets(st.Count)),
+			fmt.Sprintf("the per-node TA drops %s: %s", st, nodelessWhy(st)),
 			strings.Join([]string{
 				"move the job to a receiver the TA does not read (prometheus/<name>), so that each collector scrapes it itself (its own telemetry at 0.0.0.0:8888, say)",
 				"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the collector ta-guard.io/skip: \"TA107\")",
@@ -226,19 +224,32 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 	}
 }
 
-// perNodeScrapeConfig is TA107 for a ScrapeConfig's static targets read by
-// per-node TAs only: a static target runs on no node.
+// perNodeScrapeConfig is TA107 for a ScrapeConfig whose targets carry no
+// node (static ones, or a discovery outside Kubernetes) read by per-node
+// TAs only.
 func (ev *evaluation) perNodeScrapeConfig(m *model.Monitor) {
 	tas := ev.perNodeOnly(m)
 	if len(tas) == 0 {
 		return
 	}
 	job := m.Jobs()[0]
+	what := make([]string, len(m.Nodeless))
+	for i, n := range m.Nodeless {
+		what[i] = n.String()
+	}
 	f := ev.add(rules.TA107, job, "job "+job,
-		fmt.Sprintf("per-node TA %s drops its %s: a static target runs on no node", ev.allocatorNames(tas), staticTargets(m.StaticTargets)),
+		fmt.Sprintf("per-node TA %s drops %s: %s", ev.allocatorNames(tas), strings.Join(what, " and "), nodelessWhy(m.Nodeless[0])),
 		ev.perNodeFix(tas, m))
-	f.Field = field.NewPath("spec", "staticConfigs")
+	f.Field = m.Nodeless[0].Path
 	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
+}
+
+// nodelessWhy says why the per-node strategy places such targets nowhere.
+func nodelessWhy(n model.NodelessTargets) string {
+	if n.Discovery != "" {
+		return "their discovery names no node to place them on"
+	}
+	return "a static target runs on no node"
 }
 
 // perNodeOnly returns the per-node TAs reading the monitor when no other
@@ -256,11 +267,4 @@ func (ev *evaluation) perNodeOnly(m *model.Monitor) []*model.Allocator {
 		return nil
 	}
 	return tas
-}
-
-func staticTargets(n int) string {
-	if n == 1 {
-		return "1 static target"
-	}
-	return fmt.Sprintf("%d static targets", n)
 }

@@ -353,6 +353,11 @@ func TestPerNodeStaticTargets(t *testing.T) {
 		{name: "per-node with a static job", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape(self+nodes)),
 			want: []string{"TA107 self"}, contains: "TA107 OpenTelemetryCollector obs/c job self: the per-node TA drops its 3 static targets: a static target runs on no node"},
 		{name: "per-node without static targets", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape(nodes)), want: []string{}},
+		{name: "per-node with a DNS discovery", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape("            - {job_name: memcached, dns_sd_configs: [{names: [memcached.cache.svc], type: A, port: 9150}], file_sd_configs: []}\n"+nodes)),
+			want: []string{"TA107 memcached"}, contains: "TA107 OpenTelemetryCollector obs/c job memcached: the per-node TA drops the targets of its dns_sd_configs: their discovery names no node to place them on"},
+		{name: "per-node with Kubernetes' service role", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape("            - {job_name: blackbox, kubernetes_sd_configs: [{role: pod}, {role: service}]}\n")),
+			want: []string{"TA107 blackbox"}, contains: "drops the targets of its kubernetes_sd_configs (role service)"},
+		{name: "per-node with pod and endpointslice roles", obj: collector("  mode: daemonset\n" + ta("per-node") + scrape("            - {job_name: pods, kubernetes_sd_configs: [{role: pod}, {role: endpointslice}]}\n")), want: []string{}},
 		{name: "consistent-hashing places static targets", obj: collector("  mode: statefulset\n" + ta("consistent-hashing") + scrape(self)), want: []string{}},
 		{name: "without a TA the collector scrapes them itself", obj: collector("  mode: daemonset\n" + scrape(self)), want: []string{}},
 	}
@@ -380,19 +385,26 @@ spec:
 		return strings.Replace(collector("  mode: "+mode+"\n  targetAllocator: {enabled: true, allocationStrategy: "+strategy+", prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}}\n"+goodConfig), "name: c,", "name: "+name+",", 1)
 	}
 	tests := []struct {
-		name     string
+		name, sc string
 		world    []string
 		want     []string
 		contains string
 	}{
 		{name: "read by a per-node TA only", world: []string{ta("agent", "daemonset", "per-node")}, want: []string{"TA107 scrapeConfig/obs/blackbox"},
 			contains: "TA107 ScrapeConfig obs/blackbox job scrapeConfig/obs/blackbox: per-node TA obs/agent drops its 2 static targets: a static target runs on no node"},
+		{name: "a DNS discovery and a Service role besides", sc: sc + "  dnsSDConfigs: [{names: [db.example.com]}]\n  kubernetesSDConfigs: [{role: Pod}, {role: Service}]\n", world: []string{ta("agent", "daemonset", "per-node")}, want: []string{"TA107 scrapeConfig/obs/blackbox"},
+			contains: "per-node TA obs/agent drops its 2 static targets and the targets of its kubernetesSDConfigs (role Service) and the targets of its dnsSDConfigs: a static target runs on no node"},
+		{name: "a Pod discovery alone", sc: strings.Replace(sc, "  staticConfigs:\n    - targets: [\"prometheus.io:443\", \"example.com:443\"]\n", "  kubernetesSDConfigs: [{role: Pod}]\n", 1), world: []string{ta("agent", "daemonset", "per-node")}, want: []string{}},
 		{name: "also read by a consistent-hashing TA", world: []string{ta("agent", "daemonset", "per-node"), ta("cluster", "statefulset", "consistent-hashing")}, want: []string{}},
 		{name: "no per-node TA", world: []string{ta("cluster", "statefulset", "consistent-hashing")}, want: []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := only(offline(t, Request{Operation: Create, Object: object(t, sc)}, store(t, tt.world...), nil), rules.TA107)
+			obj := sc
+			if tt.sc != "" {
+				obj = tt.sc
+			}
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, obj)}, store(t, tt.world...), nil), rules.TA107)
 			assert.Equal(t, tt.want, ids(fs), messages(fs))
 			if tt.contains != "" {
 				assert.Contains(t, messages(fs), tt.contains)

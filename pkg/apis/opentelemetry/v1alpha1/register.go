@@ -21,7 +21,8 @@ var (
 
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &OpenTelemetryCollector{}, &OpenTelemetryCollectorList{},
-		&TargetAllocator{}, &TargetAllocatorList{})
+		&TargetAllocator{}, &TargetAllocatorList{},
+		&ClusterObservability{}, &ClusterObservabilityList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -81,4 +81,28 @@ type TargetAllocatorSpec struct {
 	Image              string               `json:"image,omitempty"`
 	PrometheusCR       v1beta1.PrometheusCR `json:"prometheusCR,omitempty"`
 	ScrapeConfigs      []v1beta1.AnyConfig  `json:"scrapeConfigs,omitempty"`
+	// Mtls and AllowInsecureAuthSecrets: as in a collector's embedded TA.
+	Mtls                     *v1beta1.TargetAllocatorMTLS `json:"mtls,omitempty"`
+	AllowInsecureAuthSecrets bool                         `json:"allowInsecureAuthSecrets,omitempty"`
+}
+
+// ClusterObservability is the operator's one-object observability setup
+// (feature gate operator.clusterobservability): the operator generates its
+// collectors from it. Nothing of its spec is read: what matters is the
+// collectors it generates (model.AllocatorFromClusterObservability).
+//
+// +kubebuilder:object:root=true
+type ClusterObservability struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+}
+
+// ClusterObservabilityList is the list type the scheme asks for.
+//
+// +kubebuilder:object:root=true
+type ClusterObservabilityList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []ClusterObservability `json:"items"`
 }

@@ -45,6 +45,16 @@ type TargetAllocatorEmbedded struct {
 	AllocationStrategy string       `json:"allocationStrategy,omitempty"`
 	Image              string       `json:"image,omitempty"`
 	PrometheusCR       PrometheusCR `json:"prometheusCR,omitempty"`
+	// Mtls and AllowInsecureAuthSecrets decide whether the TA hands
+	// collectors the credentials of their scrape configs or "<secret>"
+	// (operator v0.153 and later; before, a feature gate did).
+	Mtls                     *TargetAllocatorMTLS `json:"mtls,omitempty"`
+	AllowInsecureAuthSecrets bool                 `json:"allowInsecureAuthSecrets,omitempty"`
+}
+
+// TargetAllocatorMTLS is the TA's mTLS with its collectors.
+type TargetAllocatorMTLS struct {
+	Enabled bool `json:"enabled,omitempty"`
 }
 
 // PrometheusCR is the Prometheus Operator CR discovery of a TA. Selectors are

@@ -1,0 +1,92 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// TA110: credentials the TA serves as "<secret>" (no mTLS), for a monitor's
+// Secrets and a collector's inline scrape config credentials.
+func TestCredentialsRedacted(t *testing.T) {
+	ta := func(name, extra string) string {
+		return "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: " + name + ", namespace: team}\nspec:\n  prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}\n" + extra
+	}
+	embedded := func(extra string) string {
+		return collector("  mode: statefulset\n  targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}" + extra + "}\n" + goodConfig)
+	}
+	tests := []struct {
+		name     string
+		obj      string
+		world    []string
+		want     []string
+		contains string
+	}{
+		{name: "basicAuth password read by a TA without mTLS", obj: smBasicAuth, world: []string{ta("team-ta", "")},
+			want:     []string{"TA110 serviceMonitor/app/sm-auth/0"},
+			contains: `TA team/team-ta serves endpoints[0].basicAuth.password to its collectors as "<secret>"`},
+		{name: "with mtls.enabled", obj: smBasicAuth, world: []string{ta("team-ta", "  mtls: {enabled: true}\n")}, want: []string{}},
+		{name: "with allowInsecureAuthSecrets", obj: smBasicAuth, world: []string{ta("team-ta", "  allowInsecureAuthSecrets: true\n")}, want: []string{}},
+		{name: "mtls written but off", obj: smBasicAuth, world: []string{ta("team-ta", "  mtls: {enabled: false}\n")}, want: []string{"TA110 serviceMonitor/app/sm-auth/0"}},
+		{name: "one of two readers without mTLS", obj: smBasicAuth, world: []string{ta("team-ta", "  mtls: {enabled: true}\n"), ta("other-ta", "")},
+			want: []string{"TA110 serviceMonitor/app/sm-auth/0"}, contains: "TA team/other-ta serves"},
+		{name: "an embedded TA without mTLS", obj: smBasicAuth, world: []string{embedded("")}, want: []string{"TA110 serviceMonitor/app/sm-auth/0"}},
+		{name: "an embedded TA with mTLS", obj: smBasicAuth, world: []string{embedded(", mtls: {enabled: true}")}, want: []string{}},
+		{name: "authorization credentials; TLS keys are not redacted", obj: smTwoEndpoints, world: []string{ta("team-ta", "")},
+			want: []string{"TA110 serviceMonitor/app/sm-two/0"}, contains: "serves endpoints[0].authorization.credentials"},
+		{name: "an oauth2 client secret", obj: pmOAuth2, world: []string{ta("team-ta", "")},
+			want: []string{"TA110 podMonitor/app/pm-oauth/0"}, contains: "serves podMetricsEndpoints[0].oauth2.clientSecret"},
+		{name: "files only", obj: smNoSecrets, world: []string{ta("team-ta", "")}, want: []string{}},
+		{name: "read by no TA", obj: smBasicAuth, want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, tt.obj)}, store(t, tt.world...), nil), rules.TA110)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			for _, f := range fs {
+				assert.True(t, f.AtRisk, "a target may not check the credential: TA110 is a risk")
+			}
+			if tt.contains != "" {
+				assert.Contains(t, messages(fs), tt.contains)
+			}
+		})
+	}
+}
+
+func TestCollectorCredentialsRedacted(t *testing.T) {
+	const jobs = "            - {job_name: mongo, basic_auth: {username: prom, password: s3cret}, static_configs: [{targets: [\"mongo:9216\"]}]}\n" +
+		"            - {job_name: files, basic_auth: {username: prom, password_file: /etc/pw}, authorization: {credentials_file: /etc/tok}}\n" +
+		"            - {job_name: token, authorization: {credentials: abc}, oauth2: {client_id: x, client_secret: \"\"}}\n"
+	ta := func(extra string) string {
+		return "  targetAllocator: {enabled: true" + extra + "}\n"
+	}
+	tests := []struct {
+		name string
+		obj  string
+		want []string
+	}{
+		{name: "inline credentials served by the TA", obj: collector("  mode: statefulset\n" + ta("") + receiverConfig(jobs)), want: []string{"TA110 mongo", "TA110 token"}},
+		{name: "with mTLS", obj: collector("  mode: statefulset\n" + ta(", mtls: {enabled: true}") + receiverConfig(jobs)), want: []string{}},
+		{name: "without a TA the collector keeps them", obj: collector("  mode: statefulset\n" + receiverConfig(jobs)), want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, tt.obj)}, store(t), nil), rules.TA110)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+		})
+	}
+	// Under a policy that denies TA110 the finding still only warns: it is
+	// a risk, never a certain loss.
+	pol, err := policy.Parse([]byte("defaultAction: deny\n"))
+	require.NoError(t, err)
+	fs := only(offline(t, Request{Operation: Create, Object: object(t, collector("  mode: statefulset\n"+ta("")+receiverConfig(jobs)))}, store(t), pol), rules.TA110)
+	require.NotEmpty(t, fs)
+	for _, f := range fs {
+		assert.NotEqual(t, rules.Deny, f.Action, f.Message)
+	}
+	assert.Contains(t, messages(fs), `scrape_configs[0].basic_auth.password reaches the collector as "<secret>"`)
+}
