@@ -78,6 +78,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 	w := &World{Store: cluster.NewStore(), Sources: map[string]string{}, Positions: map[string]Position{}}
 	w.Store.SetPartial()
 	var allocators []*model.Allocator
+	var implies []model.Object
 	objs := make([]model.Object, 0, len(docs))
 	for _, d := range docs {
 		w.Warnings = append(w.Warnings, d.Warnings...)
@@ -98,6 +99,8 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 			w.Store.Describe(ref.Namespace)
 		}
 		switch o := d.Object.(type) {
+		case *model.Pod:
+			implies = append(implies, o.Implies...)
 		case *model.Allocator:
 			allocators = append(allocators, o)
 			w.Subjects = append(w.Subjects, o)
@@ -107,7 +110,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 	}
 	// What the cluster and the operator add; the input wins where it
 	// describes the same object, and the first of two implied ones stays.
-	implied := model.Builtins()
+	implied := append(model.Builtins(), implies...)
 	for _, a := range allocators {
 		implied = append(implied, model.Generated(a)...)
 	}

@@ -156,7 +156,9 @@ func workload[T any, P interface {
 	apiVersion := gvk.GroupVersion().String()
 	k := entry(gvk, PodBucket, always(func(o P) *Pod {
 		t := template(o)
-		return PodFromTemplate(Ref{APIVersion: apiVersion, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}, t.ObjectMeta, &t.Spec)
+		p := PodFromTemplate(Ref{APIVersion: apiVersion, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}, t.ObjectMeta, &t.Spec)
+		p.Implies = kubeletServices(&t.Spec)
+		return p
 	}))
 	k.Watched = false
 	return k

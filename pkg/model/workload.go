@@ -102,6 +102,11 @@ type Pod struct {
 	Started bool
 	// Readiness is the Pod's Ready condition, when it reports one.
 	Readiness Readiness
+	// Implies are objects a controller the workload runs keeps in the
+	// cluster without a manifest (the Prometheus Operator's kubelet
+	// Service): check adds them to the world, as it adds what the
+	// OpenTelemetry Operator generates. Manifests only.
+	Implies []Object
 }
 
 // Readiness is a Pod's Ready condition: unknown when it reports none (a

@@ -259,7 +259,12 @@ func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []stri
 	if kind == "Service" && selectsKubelet(m) {
 		// Nobody installs the kubelet's Service by hand: without a
 		// Prometheus Operator to create it, this monitor finds nothing.
-		fix = "the kubelet has no Service of its own: only the Prometheus Operator creates one (its --kubelet-service=<namespace>/<name> flag, kube-prometheus-stack's kube-system/<release>-kube-prometheus-kubelet), and none runs here; scrape the kubelet with the collector's kubeletstats receiver or a kubernetes_sd_configs role: node job instead; " + fix
+		none := "and none runs here"
+		if !ev.after.Described("") {
+			// Offline: the operator may run from manifests not given.
+			none = "and the input holds no Prometheus Operator Deployment with that flag (if one runs elsewhere, add its manifest to the input)"
+		}
+		fix = "the kubelet has no Service of its own: only the Prometheus Operator creates one (its --kubelet-service=<namespace>/<name> flag, kube-prometheus-stack's kube-system/<release>-kube-prometheus-kubelet), " + none + "; scrape the kubelet with the collector's kubeletstats receiver or a kubernetes_sd_configs role: node job instead; " + fix
 	}
 	f := ev.add(rules.TA102, "", "", what, fix)
 	f.Field = field.NewPath("spec", "selector")
