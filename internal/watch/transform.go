@@ -191,18 +191,35 @@ func stripDefault(obj any) (any, error) {
 // stripMonitor keeps at most model.MaxEndpoints+1 endpoints: past the
 // limit the model reads none of them (TA302), and a stored monitor of a
 // million endpoints would otherwise be held whole for as long as it exists.
+// Of each endpoint it keeps at most model.MaxRelabelings+1 relabelings
+// (past the limit none is read) and no metric relabelings (never read).
 func stripMonitor(obj any) (any, error) {
 	switch m := obj.(type) {
 	case *monitoringv1.ServiceMonitor:
 		if len(m.Spec.Endpoints) > model.MaxEndpoints+1 {
 			m.Spec.Endpoints = slices.Clone(m.Spec.Endpoints[:model.MaxEndpoints+1])
 		}
+		for i := range m.Spec.Endpoints {
+			ep := &m.Spec.Endpoints[i]
+			ep.RelabelConfigs, ep.MetricRelabelConfigs = capRelabelings(ep.RelabelConfigs), nil
+		}
 	case *monitoringv1.PodMonitor:
 		if len(m.Spec.PodMetricsEndpoints) > model.MaxEndpoints+1 {
 			m.Spec.PodMetricsEndpoints = slices.Clone(m.Spec.PodMetricsEndpoints[:model.MaxEndpoints+1])
 		}
+		for i := range m.Spec.PodMetricsEndpoints {
+			ep := &m.Spec.PodMetricsEndpoints[i]
+			ep.RelabelConfigs, ep.MetricRelabelConfigs = capRelabelings(ep.RelabelConfigs), nil
+		}
 	}
 	return stripMeta(obj)
+}
+
+func capRelabelings(rcs []monitoringv1.RelabelConfig) []monitoringv1.RelabelConfig {
+	if len(rcs) > model.MaxRelabelings+1 {
+		return slices.Clone(rcs[:model.MaxRelabelings+1])
+	}
+	return rcs
 }
 
 // Strip applies the transform the informers use to an object of any kind:

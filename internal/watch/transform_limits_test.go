@@ -88,6 +88,13 @@ func TestCachesKeepWhatTheModelReads(t *testing.T) {
 		}
 		return strings.Join(jobs, ",")
 	}
+	relabelings := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"action":"keep","sourceLabels":["__meta_kubernetes_service_label_app"],"regex":"app-%d"}`, i)
+		}
+		return strings.Join(items, ",")
+	}
 	config := func(receiver string) string {
 		return `{"receivers":{` + receiver + `"prometheus/self":{"config":{"scrape_configs":[{"job_name":"self","static_configs":[{"targets":["0.0.0.0:8888"]}]}]}},"otlp":{"protocols":{"grpc":{"endpoint":"0.0.0.0:4317"}}}},` +
 			`"processors":{"batch":{},"k8sattributes":{"extract":{"metadata":["k8s.pod.name","k8s.namespace.name"]}}},` +
@@ -121,6 +128,8 @@ func TestCachesKeepWhatTheModelReads(t *testing.T) {
 		{"a collector without a prometheus receiver", collector(config(``)), 1_000},
 		{"a collector whose receiver the model rejects", collector(config(`"prometheus":{"config":"not an object"},`)), 2_000},
 		{"a v1alpha1 collector", collectorV1alpha1("receivers:\n  prometheus:\n    config:\n      scrape_configs:\n      - job_name: a\n        static_configs: [{targets: ['x:1']}]\n  prometheus/other: {}\nexporters: {debug: {}}\nservice:\n  pipelines:\n    metrics/x: {receivers: [prometheus], exporters: [debug]}\n"), 1_000},
+		{"a ServiceMonitor of 300 relabelings and metric relabelings", `{"apiVersion":"monitoring.coreos.com/v1","kind":"ServiceMonitor","metadata":{"name":"m","namespace":"ns"},"spec":{"selector":{},"endpoints":[{"port":"web","relabelings":[` + relabelings(300) + `],"metricRelabelings":[` + relabelings(300) + `]},{"port":"web","relabelings":[` + relabelings(3) + `],"metricRelabelings":[` + relabelings(300) + `]}]}}`, 30_000},
+		{"a PodMonitor with metric relabelings", `{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"m","namespace":"ns"},"spec":{"selector":{},"podMetricsEndpoints":[{"port":"web","relabelings":[` + relabelings(2) + `],"metricRelabelings":[` + relabelings(300) + `]}]}}`, 1_000},
 		{"a standalone TargetAllocator", `{"apiVersion":"opentelemetry.io/v1alpha1","kind":"TargetAllocator","metadata":{"name":"t","namespace":"ns"},"spec":{"prometheusCR":{"enabled":true},"scrapeConfigs":[` + scrapeJobs(50) + `,{"static_configs":[]}]}}`, 3_000},
 	}
 	for _, tt := range tests {

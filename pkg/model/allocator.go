@@ -67,6 +67,9 @@ type Allocator struct {
 	// ScrapeConfigsAndProbes: scrapeConfigSelector or probeSelector is set,
 	// so the TA also needs to read those kinds.
 	ScrapeConfigsAndProbes bool
+	// ScrapeClasses: prometheusCR.scrapeClasses is set; their relabelings
+	// run before a monitor's own (TA111).
+	ScrapeClasses bool
 	// SecretNamespaces are where the TA reads Secrets monitors refer to
 	// (default: its own namespace).
 	SecretNamespaces []string
@@ -174,6 +177,7 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 	a.Field = field.NewPath("spec", "targetAllocator")
 	a.Enabled, a.DisabledOnPurpose = enabled(ta.Enabled)
 	a.PrometheusCR = ta.PrometheusCR.Enabled
+	a.ScrapeClasses = len(ta.PrometheusCR.ScrapeClasses) > 0
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
@@ -340,6 +344,7 @@ func (a *Allocator) setPrometheusCR(cr *otelv1beta1.PrometheusCR, path *field.Pa
 	}
 	a.ScrapeConfigsAndProbes = cr.ScrapeConfigSelector != nil || cr.ProbeSelector != nil
 	a.SecretNamespaces = cr.SecretNamespaces
+	a.ScrapeClasses = len(cr.ScrapeClasses) > 0
 	return nil
 }
 

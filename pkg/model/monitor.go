@@ -29,6 +29,9 @@ type Monitor struct {
 	NamespaceRefs []NamespaceRef
 	// SDSelectors are a ScrapeConfig's label selectors for Services or Pods.
 	SDSelectors []SDSelector
+	// JobLabel is spec.jobLabel: the label of the Service (Pod) whose value
+	// names the job label of its targets.
+	JobLabel string
 	// AttachNode is a ServiceMonitor's attachMetadata.node: discovery then
 	// labels an endpoint's targets with the node its nodeName names.
 	AttachNode bool
@@ -79,6 +82,9 @@ type Endpoint struct {
 	// Secrets are the Secret keys the endpoint's credentials and TLS
 	// material come from (basicAuth, authorization, oauth2, tlsConfig, ...).
 	Secrets []SecretRef
+	// Relabelings are its relabelings when one of them can drop a target
+	// (TA111), nil otherwise.
+	Relabelings []Relabeling
 
 	// pattern is the anchored name pattern, when the name is a regex; it
 	// is compiled on use, once per distinct pattern (compiledPattern).
@@ -225,8 +231,9 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 		return m, nil
 	}
 	for _, ep := range eps {
-		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort})
+		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort, Relabelings: keepRelabelings(ep.RelabelConfigs)})
 	}
+	m.JobLabel = sm.Spec.JobLabel
 	if am := sm.Spec.AttachMetadata; am != nil && am.Node != nil {
 		m.AttachNode = *am.Node
 	}
@@ -250,7 +257,7 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 	for _, ep := range pm.Spec.PodMetricsEndpoints {
 		// targetPort is deprecated upstream but still honoured by the
 		// Prometheus Operator and the TA: monitors in the wild use it.
-		e := Endpoint{PortNumber: ep.PortNumber, TargetPort: ep.TargetPort} //lint:ignore SA1019 still served and honoured
+		e := Endpoint{PortNumber: ep.PortNumber, TargetPort: ep.TargetPort, Relabelings: keepRelabelings(ep.RelabelConfigs)} //lint:ignore SA1019 still served and honoured
 
 		if ep.Port != nil {
 			e.Port = *ep.Port
@@ -260,6 +267,7 @@ func MonitorFromPodMonitor(pm *monitoringv1.PodMonitor) (*Monitor, error) {
 	if !m.compileEndpoints() {
 		return m, nil
 	}
+	m.JobLabel = pm.Spec.JobLabel
 	m.podMonitorSecrets(pm.Spec.PodMetricsEndpoints)
 	return m, nil
 }

@@ -91,6 +91,7 @@ const (
 	TA108 ID = "TA108"
 	TA109 ID = "TA109"
 	TA110 ID = "TA110"
+	TA111 ID = "TA111"
 	TA301 ID = "TA301"
 	TA302 ID = "TA302"
 	TA201 ID = "TA201"
@@ -124,6 +125,7 @@ var catalog = []Rule{
 	{TA108, "secret-not-readable", Warn, true, "a monitor endpoint uses a Secret the TA's service account cannot read in the monitor's namespace: its scrapes fail"},
 	{TA109, "secret-not-found", Warn, true, "a monitor endpoint names a Secret, or a key of it, that does not exist"},
 	{TA110, "credentials-redacted", Warn, false, "a monitor endpoint's credentials from Secrets, or a scrape config's inline ones, reach the collectors as \"<secret>\": the TA serves them without mTLS"},
+	{TA111, "relabelings-drop-all", Warn, false, "an endpoint's relabelings drop the targets of every Service / Pod its monitor matches: its job has no target"},
 	{TA201, "service-change-orphans-endpoint", Warn, false, "a Service change leaves a job of a ServiceMonitor a TA reads with no port on any Service"},
 	{TA202, "service-port-mismatch", Warn, false, "a ServiceMonitor a TA reads selects this Service, and one of its jobs finds its port on none of the Services it selects"},
 	{TA301, "selector-invalid", Warn, false, "a label selector that cannot be parsed: the TA and the Prometheus Operator cannot use it either, so nothing is read through it"},
@@ -154,6 +156,7 @@ var orderDependent = map[ID]string{
 	TA108: "the TA's RBAC for Secrets may be applied after the monitor",
 	TA109: "the Secret may be applied after the monitor",
 	TA110: "the TA's mtls setting may be applied after the monitor",
+	TA111: "the Service / Pod whose labels the relabelings keep may come later",
 	TA202: "the Service that carries the monitor's port may come later",
 }
 

@@ -41,6 +41,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 			ev.matchesNothing(m, "Service", servicesNearMiss(ev, m))
 		}
 		ev.serviceMonitorPorts(m, svcs)
+		ev.relabelDrops(m, svcs, nil)
 		return
 	}
 	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())
@@ -48,6 +49,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 		ev.matchesNothing(m, "Pod", podsNearMiss(ev, m))
 	}
 	ev.podMonitorPorts(m, pods)
+	ev.relabelDrops(m, nil, pods)
 }
 
 // notSelected is TA101.

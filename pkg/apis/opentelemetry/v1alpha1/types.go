@@ -50,6 +50,8 @@ type PrometheusCR struct {
 	Enabled                bool              `json:"enabled,omitempty"`
 	ServiceMonitorSelector map[string]string `json:"serviceMonitorSelector,omitempty"`
 	PodMonitorSelector     map[string]string `json:"podMonitorSelector,omitempty"`
+	// ScrapeClasses are only counted (see v1beta1).
+	ScrapeClasses []v1beta1.AnyConfig `json:"scrapeClasses,omitempty"`
 }
 
 // TargetAllocator is the standalone allocator; it is always on, and

@@ -74,6 +74,10 @@ type PrometheusCR struct {
 	PodMonitorNamespaceSelector     *metav1.LabelSelector `json:"podMonitorNamespaceSelector,omitempty"`
 	ScrapeConfigNamespaceSelector   *metav1.LabelSelector `json:"scrapeConfigNamespaceSelector,omitempty"`
 	ProbeNamespaceSelector          *metav1.LabelSelector `json:"probeNamespaceSelector,omitempty"`
+
+	// ScrapeClasses are only counted: their relabelings run before a
+	// monitor's own (TA111 does not judge then).
+	ScrapeClasses []AnyConfig `json:"scrapeClasses,omitempty"`
 }
 
 // AnyConfig keeps a free-form configuration as raw JSON; the rules parse only
