@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	prommodel "github.com/prometheus/common/model"
 	promlabels "github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/util/strutil"
-	prommodel "github.com/prometheus/common/model"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
