@@ -280,11 +280,13 @@ func (r *Reviewer) review(ctx context.Context, namespace, account string, attrs 
 }
 
 func sarKey(user string, attrs authorizationv1.ResourceAttributes) string {
-	return fmt.Sprintf("sar/%s/%s %s.%s/%s in %q", user, attrs.Verb, attrs.Resource, attrs.Group, attrs.Name, attrs.Namespace)
+	// The subresource is part of the question: get nodes and get
+	// nodes/metrics are answered apart.
+	return fmt.Sprintf("sar/%s/%s %s.%s/%s/%s in %q", user, attrs.Verb, attrs.Resource, attrs.Group, attrs.Subresource, attrs.Name, attrs.Namespace)
 }
 
 func permissionAttrs(p validate.Permission) authorizationv1.ResourceAttributes {
-	return authorizationv1.ResourceAttributes{Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource}
+	return authorizationv1.ResourceAttributes{Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
 }
 
 // MissingPermissions implements validate.Facts with one SubjectAccessReview

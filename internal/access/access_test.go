@@ -338,7 +338,7 @@ func TestSlowAPIServerAnswersFromLastKnown(t *testing.T) {
 
 	// The refresh completes in the background and serves the next request fresh.
 	require.Eventually(t, func() bool {
-		a, ok := r.lookup(`sar/system:serviceaccount:obs:ta/list pods./ in ""`)
+		a, ok := r.lookup(sarKey("system:serviceaccount:obs:ta", authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods"}))
 		return ok && a.gen == r.rbacGen.Load()
 	}, 2*time.Second, 10*time.Millisecond)
 	sctx, note = WithStaleNote(ctx)
@@ -393,4 +393,33 @@ func TestBudgetIsNotResetByNewRequesters(t *testing.T) {
 		cancel()
 	}
 	assert.LessOrEqual(t, r.budgets.Len(), maxEntries)
+}
+
+// A subresource is asked as such, and its answer is not the resource's:
+// the kubelet asks for get nodes/metrics (TA017), the TA's own RBAC for get
+// nodes.
+func TestSubresourcesAreAskedApart(t *testing.T) {
+	var asked []authorizationv1.ResourceAttributes
+	s := runtime.NewScheme()
+	require.NoError(t, authorizationv1.AddToScheme(s))
+	c := fake.NewClientBuilder().WithScheme(s).WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			sar := obj.(*authorizationv1.SubjectAccessReview)
+			asked = append(asked, *sar.Spec.ResourceAttributes)
+			sar.Status.Allowed = sar.Spec.ResourceAttributes.Subresource == ""
+			return nil
+		},
+	}).Build()
+	r := NewReviewer(c, c)
+	nodes := validate.Permission{Resource: "nodes", Verb: "get"}
+	metrics := validate.Permission{Resource: "nodes", Subresource: "metrics", Verb: "get"}
+	missing, err := r.MissingPermissions(context.Background(), "obs", "c-collector", []validate.Permission{nodes})
+	require.NoError(t, err)
+	assert.Empty(t, missing)
+	missing, err = r.MissingPermissions(context.Background(), "obs", "c-collector", []validate.Permission{metrics})
+	require.NoError(t, err)
+	assert.Equal(t, []validate.Permission{metrics}, missing, "not the cached answer for nodes")
+	require.Len(t, asked, 2)
+	assert.Equal(t, authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes", Subresource: "metrics"}, asked[1])
+	assert.Equal(t, "get nodes/metrics", metrics.String())
 }

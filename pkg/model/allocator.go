@@ -48,6 +48,9 @@ type Allocator struct {
 	AllocationStrategy string
 	// ServiceAccount as written; see EffectiveServiceAccount.
 	ServiceAccount string
+	// CollectorServiceAccount is the collector pods' service account as
+	// written; see EffectiveCollectorServiceAccount.
+	CollectorServiceAccount string
 	// ServesSecrets: the TA hands its collectors the credentials of their
 	// scrape configs as written, over mTLS (mtls.enabled) or, allowed to,
 	// over plain HTTP (allowInsecureAuthSecrets). Otherwise they receive
@@ -129,6 +132,16 @@ func (a *Allocator) EffectiveServiceAccount() string {
 	return a.Ref.Name + "-targetallocator"
 }
 
+// EffectiveCollectorServiceAccount is the service account the collector's
+// pods run as, and scrape with: the operator creates <name>-collector when
+// none is set (naming.ServiceAccount).
+func (a *Allocator) EffectiveCollectorServiceAccount() string {
+	if a.CollectorServiceAccount != "" {
+		return a.CollectorServiceAccount
+	}
+	return generatedName(a.Ref.Name, "-collector")
+}
+
 // enabled reads targetAllocator.enabled: whether it is true, and whether
 // it is written out false.
 func enabled(b *bool) (on, offOnPurpose bool) {
@@ -149,6 +162,7 @@ func AllocatorFromV1beta1(c *otelv1beta1.OpenTelemetryCollector) (*Allocator, er
 	a.Field = field.NewPath("spec", "targetAllocator")
 	a.Enabled, a.DisabledOnPurpose = enabled(ta.Enabled)
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
+	a.CollectorServiceAccount = c.Spec.ServiceAccount
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
 	a.ServesSecrets = servesSecrets(ta.Mtls, ta.AllowInsecureAuthSecrets)
@@ -179,6 +193,7 @@ func AllocatorFromV1alpha1(c *otelv1alpha1.OpenTelemetryCollector) (*Allocator, 
 	a.PrometheusCR = ta.PrometheusCR.Enabled
 	a.ScrapeClasses = len(ta.PrometheusCR.ScrapeClasses) > 0
 	a.Mode = orDefault(c.Spec.Mode, DefaultMode)
+	a.CollectorServiceAccount = c.Spec.ServiceAccount
 	a.AllocationStrategy = orDefault(ta.AllocationStrategy, DefaultAllocationStrategy)
 	a.ServiceAccount = ta.ServiceAccount
 	a.Settings = embeddedSettings(a.Field, ta.ServiceAccount, ta.Image, ta.AllocationStrategy)

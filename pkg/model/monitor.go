@@ -85,6 +85,12 @@ type Endpoint struct {
 	// Relabelings are its relabelings when one of them can drop a target
 	// (TA111), nil otherwise.
 	Relabelings []Relabeling
+	// Path is a ServiceMonitor endpoint's metrics path as written.
+	Path string
+	// TokenFile: a ServiceMonitor endpoint authenticates with a bearer
+	// token file, the collector pods' own service account token in
+	// practice (the kubelet's ServiceMonitors).
+	TokenFile bool
 
 	// pattern is the anchored name pattern, when the name is a regex; it
 	// is compiled on use, once per distinct pattern (compiledPattern).
@@ -231,7 +237,8 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 		return m, nil
 	}
 	for _, ep := range eps {
-		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort, Relabelings: keepRelabelings(ep.RelabelConfigs)})
+		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort, Relabelings: keepRelabelings(ep.RelabelConfigs),
+			Path: ep.Path, TokenFile: ep.BearerTokenFile != ""}) //lint:ignore SA1019 the kubelet's ServiceMonitors still use it
 	}
 	m.JobLabel = sm.Spec.JobLabel
 	if am := sm.Spec.AttachMetadata; am != nil && am.Node != nil {

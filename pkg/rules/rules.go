@@ -81,6 +81,7 @@ const (
 	TA014 ID = "TA014"
 	TA015 ID = "TA015"
 	TA016 ID = "TA016"
+	TA017 ID = "TA017"
 	TA101 ID = "TA101"
 	TA102 ID = "TA102"
 	TA103 ID = "TA103"
@@ -115,6 +116,7 @@ var catalog = []Rule{
 	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace, or hands them to collector pods that are not Running and Ready"},
 	{TA015, "monitors-left-unread", Warn, false, "monitors in the TA's namespaces are read by no TA, and this TA is the closest: their labels miss its selector"},
 	{TA016, "placeholder-not-expanded", Warn, false, "a scrape config the TA serves, or a monitor's matchNames, holds a placeholder (${env:X}, $(VAR)) nothing expands: the TA uses the text as written"},
+	{TA017, "collector-kubelet-forbidden", Warn, true, "the TA hands kubelet targets to collectors whose service account may not get nodes/metrics: the kubelet answers 403"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
 	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},
@@ -147,6 +149,7 @@ var orderDependent = map[ID]string{
 	TA013: "the collectors attached to a TargetAllocator may come later",
 	TA014: "the collector pods start a moment after the TA",
 	TA015: "the monitors' labels, or the TA that reads them, may come later",
+	TA017: "the collector's RBAC may be applied after it",
 	TA101: "the collector that will read the monitor may come later",
 	TA102: "the Services / Pods the monitor selects may come later",
 	TA103: "the sibling Service that carries the port may come later",

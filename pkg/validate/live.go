@@ -13,12 +13,17 @@ import (
 // Permission is one access a TA's service account needs.
 type Permission struct {
 	Group, Resource, Verb string
+	// Subresource, as the kubelet asks for nodes/metrics.
+	Subresource string
 	// Namespace is empty for cluster-wide access.
 	Namespace string
 }
 
 func (p Permission) String() string {
 	r := p.Resource
+	if p.Subresource != "" {
+		r += "/" + p.Subresource
+	}
 	if p.Group != "" {
 		r += "." + p.Group
 	}

@@ -118,7 +118,7 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 		case *model.Allocator:
 			ev.allocatorRules(o)
 			if opts.Facts != nil && req.Operation != Delete && !ev.expired() {
-				err = ev.liveAllocator(ctx, o, opts.Facts)
+				err = errors.Join(ev.liveAllocator(ctx, o, opts.Facts), ev.kubeletScrape(ctx, o, opts.Facts))
 				ev.collectorPods(o)
 			}
 		case *model.Monitor:

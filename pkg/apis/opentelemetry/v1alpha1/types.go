@@ -28,7 +28,9 @@ type OpenTelemetryCollectorList struct {
 
 // CollectorSpec of v1alpha1.
 type CollectorSpec struct {
-	Mode            string                  `json:"mode,omitempty"`
+	Mode string `json:"mode,omitempty"`
+	// ServiceAccount is the collector pods' (default <name>-collector).
+	ServiceAccount  string                  `json:"serviceAccount,omitempty"`
 	Config          string                  `json:"config,omitempty"`
 	TargetAllocator TargetAllocatorEmbedded `json:"targetAllocator,omitempty"`
 }

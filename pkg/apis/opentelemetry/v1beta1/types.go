@@ -31,7 +31,9 @@ type OpenTelemetryCollectorList struct {
 
 // CollectorSpec: mode, the embedded TA and the collector configuration.
 type CollectorSpec struct {
-	Mode            string                  `json:"mode,omitempty"`
+	Mode string `json:"mode,omitempty"`
+	// ServiceAccount is the collector pods' (default <name>-collector).
+	ServiceAccount  string                  `json:"serviceAccount,omitempty"`
 	TargetAllocator TargetAllocatorEmbedded `json:"targetAllocator,omitempty"`
 	Config          AnyConfig               `json:"config,omitempty"`
 }

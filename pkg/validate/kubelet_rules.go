@@ -1,0 +1,106 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// kubeletScrape is TA017 (live): the TA hands its collectors targets of
+// the kubelet's ServiceMonitors, which authenticate with the collector
+// pods' own service account token (bearerTokenFile), and that account may
+// not get the kubelet's nodes/metrics: the kubelet authorizes each scrape
+// with a SubjectAccessReview (kubelet server auth: /metrics and below are
+// the metrics subresource of nodes, /stats stats) and answers 403.
+//
+// A risk, never denied: a kubelet run with --authorization-mode=AlwaysAllow
+// asks no one. Paths the kubelet maps to other subresources (and, with the
+// fine-grained kubelet authorization of Kubernetes 1.33, falls back to
+// nodes/proxy for) are not judged.
+func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, facts Facts) error {
+	ta, collectors := ev.taAndCollectors(a)
+	if ta == nil || !ta.Active || len(collectors) == 0 {
+		return nil
+	}
+	needs := map[string][]string{} // subresource -> jobs
+	var order []string
+	for _, m := range ev.after.Monitors(model.ServiceMonitor, ta.Scopes[model.ServiceMonitor].Monitors.Selector()) {
+		if ev.expired() {
+			return nil
+		}
+		if !selectsKubelet(m) || !ta.Reads(m, ev.after.Namespace(m.Ref.Namespace)) ||
+			len(ev.after.Services(m.Namespaces, m.Selector.Selector())) == 0 {
+			continue // not read, or no kubelet Service: no kubelet target
+		}
+		for i, ep := range m.Endpoints {
+			sub := kubeletSubresource(ep.Path)
+			if !ep.TokenFile || sub == "" {
+				continue
+			}
+			if _, ok := needs[sub]; !ok {
+				order = append(order, sub)
+			}
+			needs[sub] = append(needs[sub], m.Job(i))
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, c := range collectors {
+		sa := c.EffectiveCollectorServiceAccount()
+		perms := make([]Permission, len(order))
+		for i, sub := range order {
+			perms[i] = Permission{Resource: "nodes", Subresource: sub, Verb: "get"}
+		}
+		missing, err := facts.MissingPermissions(ctx, c.Ref.Namespace, sa, perms)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("access review for %s/%s: %w", c.Ref.Namespace, sa, err))
+			continue
+		}
+		if len(missing) == 0 {
+			ev.pass(rules.TA017, "", func() string {
+				return "service account " + sa + " may get nodes/" + strings.Join(order, ", nodes/")
+			})
+			continue
+		}
+		var lacks, jobs []string
+		for _, p := range missing {
+			lacks = append(lacks, p.String())
+			jobs = append(jobs, needs[p.Subresource]...)
+		}
+		f := ev.add(rules.TA017, "", "",
+			fmt.Sprintf("the TA hands collector %s kubelet targets (%s), which it scrapes with service account %s's token, and that account may not %s: the kubelet answers 403",
+				c.Ref.NamespacedName(), listOf(jobs, maxHints), sa, strings.Join(lacks, ", ")),
+			fmt.Sprintf("bind ServiceAccount %s/%s to a ClusterRole granting get on %s (kube-prometheus-stack's Prometheus ClusterRole has it); if your kubelets run with --authorization-mode=AlwaysAllow, annotate ta-guard.io/skip: \"TA017\"",
+				c.Ref.Namespace, sa, strings.Join(lacks, ", ")))
+		f.AtRisk = true
+		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: c.Ref.Namespace, Name: sa}}
+	}
+	return errors.Join(errs...)
+}
+
+// kubeletSubresource is the nodes subresource the kubelet checks for a
+// GET of the path, or "" when ta-guard does not judge it.
+func kubeletSubresource(path string) string {
+	if path == "" {
+		path = "/metrics"
+	}
+	for _, p := range []struct{ prefix, sub string }{{"/metrics", "metrics"}, {"/stats", "stats"}} {
+		if path == p.prefix || strings.HasPrefix(path, p.prefix+"/") {
+			return p.sub
+		}
+	}
+	return ""
+}
+
+func listOf(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}

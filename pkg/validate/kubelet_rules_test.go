@@ -1,0 +1,101 @@
+package validate
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
+)
+
+// accountFacts grants permissions per account: "<ns>/<account> <permission>".
+type accountFacts struct {
+	fakeFacts
+	grants map[string]bool
+	asked  *[]string
+}
+
+func (f accountFacts) MissingPermissions(_ context.Context, ns, account string, perms []Permission) ([]Permission, error) {
+	var out []Permission
+	for _, p := range perms {
+		*f.asked = append(*f.asked, ns+"/"+account+" "+p.String())
+		if !f.grants[ns+"/"+account+" "+p.String()] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// TA017: the collector's own service account scrapes the kubelet targets
+// its TA hands out, and the kubelet asks whether it may get nodes/metrics.
+func TestCollectorMayScrapeTheKubelet(t *testing.T) {
+	kubeletSM := func(tokenFile bool, path string) string {
+		auth := ""
+		if tokenFile {
+			auth = "    bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token\n"
+		}
+		return "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: kubelet, namespace: obs}\nspec:\n  namespaceSelector: {matchNames: [kube-system]}\n  selector: {matchLabels: {k8s-app: kubelet}}\n  endpoints:\n  - port: https-metrics\n    scheme: https\n    path: " + path + "\n" + auth
+	}
+	coll := func(sa string) string {
+		spec := "  mode: statefulset\n"
+		if sa != "" {
+			spec += "  serviceAccount: " + sa + "\n"
+		}
+		return collector(spec + "  targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n" + goodConfig)
+	}
+	const metrics = "get nodes/metrics"
+	const kubeletSvc = "apiVersion: v1\nkind: Service\nmetadata: {name: kubelet, namespace: kube-system, labels: {k8s-app: kubelet}}\nspec: {clusterIP: None, ports: [{name: https-metrics, port: 10250}]}\n"
+	tests := []struct {
+		name     string
+		obj      string
+		world    []string
+		grants   []string
+		want     []string
+		contains string
+		asked    []string
+	}{
+		{name: "the default account may not", obj: coll(""), world: []string{kubeletSvc, kubeletSM(true, "/metrics/cadvisor")}, want: []string{"TA017"},
+			contains: "the TA hands collector obs/c kubelet targets (serviceMonitor/obs/kubelet/0), which it scrapes with service account c-collector's token, and that account may not get nodes/metrics",
+			asked:    []string{"obs/c-collector " + metrics}},
+		{name: "granted", obj: coll(""), world: []string{kubeletSvc, kubeletSM(true, "/metrics")}, grants: []string{"obs/c-collector " + metrics}, want: []string{}},
+		{name: "its own account, granted", obj: coll("agent"), world: []string{kubeletSvc, kubeletSM(true, "")}, grants: []string{"obs/agent " + metrics}, want: []string{},
+			asked: []string{"obs/agent " + metrics}},
+		{name: "no token file: not the collector's account", obj: coll(""), world: []string{kubeletSvc, kubeletSM(false, "/metrics")}, want: []string{}, asked: []string{}},
+		{name: "a path ta-guard does not judge", obj: coll(""), world: []string{kubeletSvc, kubeletSM(true, "/pods")}, want: []string{}, asked: []string{}},
+		{name: "no kubelet monitor", obj: coll(""), world: []string{kubeletSvc}, want: []string{}, asked: []string{}},
+		{name: "no kubelet Service: no kubelet target", obj: coll(""), world: []string{kubeletSM(true, "/metrics")}, want: []string{}, asked: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			grants := map[string]bool{}
+			for _, g := range tt.grants {
+				grants[g] = true
+			}
+			var asked []string
+			f := accountFacts{fakeFacts: fakeFacts{served: map[model.MonitorKind]bool{model.ServiceMonitor: true, model.PodMonitor: true}}, grants: grants, asked: &asked}
+			res, err := Evaluate(context.Background(), Request{Operation: Create, Object: object(t, tt.obj)}, store(t, tt.world...), Options{Facts: f})
+			require.NoError(t, err)
+			fs := only(res.Findings, rules.TA017)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			for _, f := range fs {
+				assert.True(t, f.AtRisk, "a kubelet may authorize no one: a risk")
+			}
+			if tt.contains != "" {
+				assert.Contains(t, messages(fs), tt.contains)
+			}
+			if tt.asked != nil {
+				var kubelet []string
+				for _, a := range asked {
+					if strings.Contains(a, "nodes/") {
+						kubelet = append(kubelet, a)
+					}
+				}
+				assert.Equal(t, tt.asked, append([]string{}, kubelet...))
+			}
+		})
+	}
+}
