@@ -28,6 +28,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 	}
 	needs := map[string][]string{} // subresource -> jobs
 	var order []string
+	var monitors []string
 	for _, m := range ev.after.Monitors(model.ServiceMonitor, ta.Scopes[model.ServiceMonitor].Monitors.Selector()) {
 		if ev.expired() {
 			return nil
@@ -36,10 +37,14 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			len(ev.after.Services(m.Namespaces, m.Selector.Selector())) == 0 {
 			continue // not read, or no kubelet Service: no kubelet target
 		}
+		counted := false
 		for i, ep := range m.Endpoints {
 			sub := kubeletSubresource(ep.Path)
 			if !ep.TokenFile || sub == "" {
 				continue
+			}
+			if !counted {
+				monitors, counted = append(monitors, m.Ref.NamespacedName()), true
 			}
 			if _, ok := needs[sub]; !ok {
 				order = append(order, sub)
@@ -68,14 +73,15 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			})
 			continue
 		}
-		var lacks, jobs []string
+		var lacks []string
+		jobs := 0
 		for _, p := range missing {
 			lacks = append(lacks, p.String())
-			jobs = append(jobs, needs[p.Subresource]...)
+			jobs += len(needs[p.Subresource])
 		}
 		f := ev.add(rules.TA017, "", "",
-			fmt.Sprintf("the TA hands collector %s kubelet targets (%s), which it scrapes with service account %s's token, and that account may not %s: the kubelet answers 403",
-				c.Ref.NamespacedName(), listOf(jobs, maxHints), sa, strings.Join(lacks, ", ")),
+			fmt.Sprintf("collector %s scrapes the kubelet (%s of ServiceMonitor %s) as service account %s, which may not %s: the kubelet answers 403",
+				c.Ref.NamespacedName(), plural(jobs, "job"), listOf(monitors, maxHints), sa, strings.Join(lacks, ", ")),
 			fmt.Sprintf("bind ServiceAccount %s/%s to a ClusterRole granting get on %s (kube-prometheus-stack's Prometheus ClusterRole has it); if your kubelets run with --authorization-mode=AlwaysAllow, annotate ta-guard.io/skip: \"TA017\"",
 				c.Ref.Namespace, sa, strings.Join(lacks, ", ")))
 		f.AtRisk = true
@@ -103,4 +109,11 @@ func listOf(items []string, n int) string {
 		return strings.Join(items, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

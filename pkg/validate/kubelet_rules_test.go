@@ -59,7 +59,7 @@ func TestCollectorMayScrapeTheKubelet(t *testing.T) {
 		asked    []string
 	}{
 		{name: "the default account may not", obj: coll(""), world: []string{kubeletSvc, kubeletSM(true, "/metrics/cadvisor")}, want: []string{"TA017"},
-			contains: "the TA hands collector obs/c kubelet targets (serviceMonitor/obs/kubelet/0), which it scrapes with service account c-collector's token, and that account may not get nodes/metrics",
+			contains: "collector obs/c scrapes the kubelet (1 job of ServiceMonitor obs/kubelet) as service account c-collector, which may not get nodes/metrics: the kubelet answers 403",
 			asked:    []string{"obs/c-collector " + metrics}},
 		{name: "granted", obj: coll(""), world: []string{kubeletSvc, kubeletSM(true, "/metrics")}, grants: []string{"obs/c-collector " + metrics}, want: []string{}},
 		{name: "its own account, granted", obj: coll("agent"), world: []string{kubeletSvc, kubeletSM(true, "")}, grants: []string{"obs/agent " + metrics}, want: []string{},

@@ -28,8 +28,9 @@ import (
 )
 
 // liveOnly are the rules a bare API server adds to any setup: nothing runs
-// there, and no TA service account has permissions.
-var liveOnly = map[string]bool{"TA008": true, "TA009": true, "TA010": true, "TA106": true}
+// there, and no TA or collector service account has permissions (TA017 has
+// its own test: TestKubeletScrapeRBAC).
+var liveOnly = map[string]bool{"TA008": true, "TA009": true, "TA010": true, "TA017": true, "TA106": true}
 
 // TestRealWorldLive applies every live-checkable setup of testdata/realworld
 // and every scenario of the golden corpus (the guide's steps) through the
