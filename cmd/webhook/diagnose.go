@@ -68,6 +68,7 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "diagnose: policy %v\n", err)
 			return 2
 		}
+		opts.PolicySource = "file " + *policyFile
 	}
 	if *only != "" {
 		ns, name, ok := strings.Cut(*only, "/")
@@ -140,6 +141,16 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		view, opts.Facts = store, facts
+		if *policyFile == "" {
+			// Judge as the webhook does: a rule its policy turns off is
+			// no ✗ here either.
+			p, src, err := runningPolicy(ctx, cfg)
+			if err != nil {
+				fmt.Fprintf(stderr, "warning: the webhook's policy could not be read (%v); judged with the defaults\n", err)
+				src = "the defaults (the webhook's could not be read: see the warning)"
+			}
+			opts.Policy, opts.PolicySource = p, src
+		}
 	}
 	if len(paths) == 0 {
 		opts.Namespace = *namespace

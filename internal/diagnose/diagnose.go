@@ -41,6 +41,9 @@ type Diagnosis struct {
 	// the namespaces the input does not describe): an OK verdict holds for
 	// the rest only.
 	Unchecked []string `json:"unchecked,omitempty"`
+	// Policy says which policy judged the findings, when the caller says
+	// (live: the one the webhook runs with).
+	Policy string `json:"policy,omitempty"`
 }
 
 // Failed is the exit status: a finding at or above the threshold, exactly
@@ -114,6 +117,9 @@ type Endpoint struct {
 	Targets []string `json:"targets,omitempty"`
 	// Own: the targets are the monitor's own (ScrapeConfig, Probe).
 	Own bool `json:"own,omitempty"`
+	// Off: a check of the job failed, but the policy or ta-guard.io/skip
+	// turned it off (Rule says which).
+	Off bool `json:"off,omitempty"`
 }
 
 // NearMiss is a monitor kept out, and why.
@@ -137,6 +143,8 @@ type Options struct {
 	// Policy and FailOn decide, as for check, which findings count.
 	Policy *policy.Policy
 	FailOn rules.Action
+	// PolicySource says where Policy came from (Diagnosis.Policy).
+	PolicySource string
 	// Undescribed are namespaces the input's monitors look in without
 	// describing them ("*": every other namespace), offline.
 	Undescribed []string
@@ -153,7 +161,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 	if opts.Subjects == nil {
 		opts.Subjects = subjectsOf(v)
 	}
-	d := &Diagnosis{Live: opts.Facts != nil, Findings: []rules.Finding{}}
+	d := &Diagnosis{Live: opts.Facts != nil, Findings: []rules.Finding{}, Policy: opts.PolicySource}
 	if !d.Live {
 		ids := make([]string, 0, len(rules.LiveIDs()))
 		for _, id := range rules.LiveIDs() {
@@ -316,7 +324,7 @@ func (r *run) step(name string, c validate.Check) Step {
 		r.shown[c.Finding.Key()] = true
 		return Step{Name: name, Detail: c.Finding.What, Rule: c.Rule, Action: c.Finding.Action, Fix: c.Finding.Fix}
 	case c.Off:
-		return Step{Name: name, OK: true, Off: true, Detail: "failed, but turned off by the policy or " + policy.SkipAnnotation, Rule: c.Rule}
+		return Step{Name: name, OK: true, Off: true, Detail: offReason, Rule: c.Rule}
 	}
 	return Step{Name: name, OK: true, Detail: c.Detail}
 }
@@ -495,11 +503,19 @@ func (r *run) monitor(ctx context.Context, m *model.Monitor) (Monitor, error) {
 		return md, nil
 	}
 	md.Selects = names(tr.Selects)
+	offByJob := map[string]rules.ID{}
+	for _, c := range res.Checks {
+		if _, seen := offByJob[c.Job]; c.Off && c.Job != "" && !seen {
+			offByJob[c.Job] = c.Rule
+		}
+	}
 	for _, et := range tr.Endpoints {
 		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets, Own: et.Own, OK: true}
 		if f, ok := byJob[et.Job]; ok {
 			r.shown[f.Key()] = true
 			e.OK, e.Rule, e.Action, e.Reason, e.Fix = false, f.Rule, f.Action, f.What, f.Fix
+		} else if id, ok := offByJob[et.Job]; ok {
+			e.Off, e.Rule, e.Reason = true, id, offReason
 		}
 		md.Endpoints = append(md.Endpoints, e)
 	}
@@ -516,3 +532,6 @@ func names(refs []model.Ref) []string {
 	}
 	return out
 }
+
+// offReason says why a failed check shows no ✗.
+var offReason = "failed, but turned off by the policy or " + policy.SkipAnnotation

@@ -47,6 +47,9 @@ func (d *Diagnosis) WriteText(w io.Writer, color bool) error {
 		}
 		p.b.WriteByte('\n')
 	}
+	if d.Policy != "" {
+		p.line(0, "policy: "+d.Policy)
+	}
 	switch {
 	case d.Blind:
 		p.line(0, p.red("verdict: BLIND")+" - something meant for a target allocator is not scraped (see the ✗ above)")
@@ -160,6 +163,10 @@ func (p *printer) monitor(m Monitor) {
 			where = " (not checked: the Pods of " + strings.Join(abbreviate(e.Unknown, 3), ", ") + " are not in the input)"
 		}
 		mark := p.mark(e.OK)
+		if e.Off {
+			p.line(3, fmt.Sprintf("– job %s: %s: %s [%s]", e.Job, e.Port, e.Reason, e.Rule))
+			continue
+		}
 		if e.Own {
 			where = "its own targets"
 		} else if e.OK && len(e.Found) == 0 && len(e.Unknown) == 0 {

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -191,6 +192,73 @@ func TestDiagnoseLive(t *testing.T) {
 		_, offOut, _ := runBinary(t, bin, "check", "-f", filepath.Join(dir, "col.yaml"), "-o", "json")
 		assert.NotContains(t, offOut, "TA010", "offline it cannot be known")
 	})
+}
+
+// TestDiagnoseReadsTheWebhooksPolicy: live, diagnose judges with the
+// policy the installed webhook runs with, found as the cluster says it
+// (webhook configuration, Service, Deployment, --policy, ConfigMap volume):
+// a rule that policy turns off is no ✗.
+func TestDiagnoseReadsTheWebhooksPolicy(t *testing.T) {
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "ta-guard")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	build.Dir = repoRoot
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdPaths("opentelemetry", "monitoring"), ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	require.NoError(t, err)
+	kc, err := user.KubeConfig()
+	require.NoError(t, err)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, kc, 0o600))
+	ctx := context.Background()
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
+	for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml"} {
+		_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
+		require.NoError(t, err)
+	}
+	diagnoseText := func() (int, string, string) {
+		return runBinary(t, bin, "diagnose", "--kubeconfig", kubeconfig, "--collector", "opentelemetry/otelcol", "--no-color", "--no-ta-proxy")
+	}
+
+	code, text, _ := diagnoseText()
+	assert.Equal(t, 1, code)
+	assert.Contains(t, text, "policy: the defaults: no ta-guard webhook is installed")
+	assert.Contains(t, text, "[TA103]")
+
+	// The warn overlay as a user installs it, its policy turning TA103 off.
+	var installed int
+	for _, o := range renderWithComponent(t, assets, "overlays/warn", "components/monitoring") {
+		switch o.GetKind() {
+		case "Namespace", "Service", "Deployment", "ValidatingWebhookConfiguration":
+		case "ConfigMap":
+			if o.GetName() != "ta-guard-policy" {
+				continue
+			}
+			// Off: the port mistake, and what a bare API server adds (no
+			// TA account, no endpoints).
+			require.NoError(t, unstructured.SetNestedField(o.Object, "rules:\n  TA103: off\n  TA202: off\n  TA008: off\n  TA010: off\n  TA106: off\n", "data", "policy.yaml"))
+		default:
+			continue
+		}
+		_, err := k.apply(ctx, o)
+		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
+		installed++
+	}
+	require.Equal(t, 5, installed)
+
+	code, text, stderr := diagnoseText()
+	assert.Equal(t, 0, code, "%s\n%s", text, stderr)
+	assert.Contains(t, text, "policy: ConfigMap ta-guard/ta-guard-policy (key policy.yaml), which Deployment ta-guard/ta-guard runs with")
+	assert.NotContains(t, text, "✗")
+	assert.Contains(t, text, `– job serviceMonitor/opentelemetry/sm-example/1: port "py-client-port": failed, but turned off by the policy or ta-guard.io/skip [TA103]`)
 }
 
 func mustRead(t *testing.T, path string) []byte {
