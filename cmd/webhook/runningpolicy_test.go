@@ -9,9 +9,9 @@ import (
 
 func TestPolicyArgument(t *testing.T) {
 	tests := []struct {
-		args       []string
-		file       string
-		serve      bool
+		args  []string
+		file  string
+		serve bool
 	}{
 		{args: []string{"serve", "--policy=/etc/ta-guard/policy.yaml", "--port=9443"}, file: "/etc/ta-guard/policy.yaml", serve: true},
 		{args: []string{"/ta-guard", "serve", "-policy", "/p/x.yaml", "--cert-dir", "/tmp/c"}, file: "/p/x.yaml", serve: true},
