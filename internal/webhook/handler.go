@@ -106,7 +106,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	ctx = access.WithRequester(ctx, requester)
 	ctx, stale := access.WithStaleNote(ctx)
-	opts := validate.Options{Facts: h.Facts, Policy: pol}
+	opts := validate.Options{Facts: h.Facts, Policy: pol, Admission: true}
 	switch {
 	case !c.verified:
 		// The userInfo of the body is a claim: nothing outside the

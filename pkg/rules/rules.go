@@ -82,6 +82,7 @@ const (
 	TA015 ID = "TA015"
 	TA016 ID = "TA016"
 	TA017 ID = "TA017"
+	TA018 ID = "TA018"
 	TA101 ID = "TA101"
 	TA102 ID = "TA102"
 	TA103 ID = "TA103"
@@ -114,9 +115,10 @@ var catalog = []Rule{
 	{TA012, "target-allocator-not-found", Warn, false, "a collector is attached (label opentelemetry.io/target-allocator) to a TargetAllocator that does not exist in its namespace"},
 	{TA013, "target-allocator-unattached", Warn, false, "no collector is attached to a standalone TargetAllocator: its targets go nowhere"},
 	{TA014, "no-collector-pods", Warn, true, "the TA has targets to hand out but no collector pod it can see runs in its namespace, or hands them to collector pods that are not Running and Ready"},
-	{TA015, "monitors-left-unread", Warn, false, "monitors in the TA's namespaces are read by no TA, and this TA is the closest: their labels miss its selector"},
+	{TA015, "monitors-left-unread", Warn, false, "monitors are read by no TA, and this TA is the closest: their labels miss its selector, or their namespace its namespace selection"},
 	{TA016, "placeholder-not-expanded", Warn, false, "a scrape config the TA serves, or a monitor's matchNames, holds a placeholder (${env:X}, $(VAR)) nothing expands: the TA uses the text as written"},
 	{TA017, "collector-kubelet-forbidden", Warn, true, "the TA hands kubelet targets to collectors whose service account may not get nodes/metrics: the kubelet answers 403"},
+	{TA018, "monitors-read-find-nothing", Warn, false, "the apply that completes monitors' jobs is told they find no target (their TA102, TA103, TA105, TA107 or TA111): a collector or TargetAllocator now reading them, a Service created that they select"},
 	{TA101, "monitor-not-selected", Warn, false, "no TA (and no Prometheus) reads this monitor"},
 	{TA102, "monitor-matches-nothing", Warn, false, "the monitor's selector matches no Service / Pod in its namespaces"},
 	{TA103, "endpoint-port-not-found", Warn, false, "an endpoint's port matches no port of the matched Services or Pods"},
@@ -150,6 +152,7 @@ var orderDependent = map[ID]string{
 	TA014: "the collector pods start a moment after the TA",
 	TA015: "the monitors' labels, or the TA that reads them, may come later",
 	TA017: "the collector's RBAC may be applied after it",
+	TA018: "the Services, Pods or namespaces the monitors need may come later",
 	TA101: "the collector that will read the monitor may come later",
 	TA102: "the Services / Pods the monitor selects may come later",
 	TA103: "the sibling Service that carries the port may come later",

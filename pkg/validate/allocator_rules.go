@@ -85,6 +85,7 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 			ev.selectorRule(a, k)
 		}
 		ev.leftUnread(a)
+		ev.readButBlind(a)
 	}
 	if !a.Standalone {
 		ev.modeRules(a)
@@ -216,8 +217,14 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 		probe := a.Reader
 		probe.Active = true
 		probe.Scopes[k].Monitors = model.SelectAll("{}")
-		if ev.unreadBy(&probe, k) == nil {
+		if m := ev.unreadBy(&probe, k); m == nil {
 			f.AtRisk = true
+		} else {
+			// The monitor lost now is named, so that whoever applies
+			// the collector last is told of it (its TA101 was printed
+			// before).
+			f.What += fmt.Sprintf(": %s %s is read by no TA", k, m.Ref.NamespacedName())
+			f.Related = ev.visibleRefs([]model.Ref{m.Ref})
 		}
 	case s.Monitors.All():
 		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%s: every %s", s.Monitors, k) })
@@ -387,7 +394,7 @@ func (ev *evaluation) leftUnread(a *model.Allocator) {
 				continue
 			}
 			ns := ev.after.Namespace(m.Ref.Namespace)
-			if !closestWithoutTie(a, active, m, ns) || !onlyLabelsUnmet(a.Scope(m, ns, true)) {
+			if !closestWithoutTie(a, active, m, ns) || !onlySelectionUnmet(a.Scope(m, ns, true)) {
 				continue
 			}
 			if old != nil && old.Reads(m, ev.before.Namespace(m.Ref.Namespace)) {
@@ -421,25 +428,49 @@ func closestWithoutTie(a *model.Allocator, active []*model.Allocator, m *model.M
 	return true
 }
 
-// onlyLabelsUnmet: the monitor is in the reader's namespaces, and only its
-// labels keep it out.
-func onlyLabelsUnmet(sc model.ScopeResult) bool {
+// onlySelectionUnmet: the reader reads the monitor's kind, and only the
+// monitor's labels or its namespace keep it out (not an unset selector,
+// TA003's, nor a reader that reads nothing).
+func onlySelectionUnmet(sc model.ScopeResult) bool {
 	if sc.Distance == 0 {
 		return false
 	}
 	for _, mi := range sc.Misses {
-		if mi.Reason != model.LabelsUnmet {
+		switch mi.Reason {
+		case model.Inactive, model.SelectorUnset:
 			return false
 		}
 	}
 	return true
 }
 
+// namespaceMiss returns the first miss of the monitor's namespace, if any.
+func namespaceMiss(sc model.ScopeResult) (model.Miss, bool) {
+	for _, mi := range sc.Misses {
+		if mi.Reason != model.LabelsUnmet {
+			return mi, true
+		}
+	}
+	return model.Miss{}, false
+}
+
 func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unread []*model.Monitor) {
 	shown, list := ev.listMonitors(unread, k.String())
-	count := fmt.Sprintf("1 %s in its namespaces is", k)
+	// Monitors kept out by their namespace are no longer "in its
+	// namespaces": the count says so only when none is.
+	where := " in its namespaces"
+	var nsMiss *model.Monitor
+	for _, m := range unread {
+		if _, ok := namespaceMiss(a.Scope(m, ev.after.Namespace(m.Ref.Namespace), true)); ok {
+			where = ""
+			if nsMiss == nil && ev.shows(m.Ref) {
+				nsMiss = m
+			}
+		}
+	}
+	count := fmt.Sprintf("1 %s%s is", k, where)
 	if len(unread) > 1 {
-		count = fmt.Sprintf("%d %ss in its namespaces are", len(unread), k)
+		count = fmt.Sprintf("%d %ss%s are", len(unread), k, where)
 	}
 	s := &a.Scopes[k]
 	what := fmt.Sprintf("%s read by no TA, and this is the closest: %s", count, list)
@@ -448,7 +479,10 @@ func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unre
 		them = "it"
 	}
 	fix := fmt.Sprintf("give %s labels that satisfy %s, or widen it", them, s.MonitorsField)
-	if len(shown) > 0 {
+	switch {
+	case nsMiss != nil:
+		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(a.WhyNot(nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace)), "; "))
+	case len(shown) > 0:
 		fix = fmt.Sprintf("%s needs %s; %s", shown[0].Ref, strings.Join(s.Monitors.Unmet(shown[0].Labels), ", "), fix)
 	}
 	fix += `; a monitor no TA is meant to read can be annotated ta-guard.io/skip: "TA101"`

@@ -414,9 +414,11 @@ func TestMonitorsLeftUnread(t *testing.T) {
 			name: "another TA reads it", new: collectorApp, world: []string{smExample, otherApp}, want: []string{},
 		},
 		{
-			// Outside its namespaces, the monitor is another team's: TA101
-			// on the monitor says so, the collector stays quiet.
-			name: "outside its namespaces", new: nsScoped, world: []string{smExample, labelledNS}, want: []string{},
+			// Outside its namespaces: whoever applies the collector last
+			// is told too (TA101 on the monitor was printed before), with
+			// the namespace that keeps it out.
+			name: "outside its namespaces", new: nsScoped, world: []string{smExample, labelledNS}, want: []string{"TA015"},
+			contains: []string{"TA015 OpenTelemetryCollector opentelemetry/otelcol: 1 ServiceMonitor is read by no TA, and this is the closest: ServiceMonitor opentelemetry/sm-example\nfix: ServiceMonitor opentelemetry/sm-example: does not match serviceMonitorSelector (needs app=my-app); namespace opentelemetry does not match serviceMonitorNamespaceSelector monitored=true"},
 		},
 		{
 			name: "re-applied unchanged", op: Update, old: collectorApp, new: collectorApp, world: []string{smExample},

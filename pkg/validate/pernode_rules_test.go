@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -326,10 +327,10 @@ func builtinStore(t *testing.T, docs ...string) *cluster.Store {
 	return s
 }
 
-func only(fs []rules.Finding, id rules.ID) []rules.Finding {
+func only(fs []rules.Finding, ids ...rules.ID) []rules.Finding {
 	out := []rules.Finding{}
 	for _, f := range fs {
-		if f.Rule == id {
+		if slices.Contains(ids, f.Rule) {
 			out = append(out, f)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 func (ev *evaluation) serviceRules(s *model.Service) {
 	if ev.req.Operation != Delete {
 		ev.portMismatch(s)
+		ev.selectedButBlind(s)
 	}
 	if ev.before != nil {
 		if old, ok := ev.req.OldObject.(*model.Service); ok {

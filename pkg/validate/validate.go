@@ -56,6 +56,11 @@ type Options struct {
 	// check reads files the user holds, diagnose runs with the user's own
 	// credentials.
 	Audience Audience
+	// Admission: the change is an apply being admitted, told to whoever
+	// runs it. The rules that repeat, on the object applied last, what
+	// other objects' findings say (TA018) run only then: a review of the
+	// whole state (check, audit, diagnose) shows those findings themselves.
+	Admission bool
 }
 
 // Result is the engine's answer for one change.
@@ -106,7 +111,7 @@ func Evaluate(ctx context.Context, req Request, view cluster.View, opts Options)
 	if opts.Policy.Excluded(meta.Ref.Namespace) {
 		return Result{}, nil
 	}
-	ev := &evaluation{req: req, ref: meta.Ref, view: view, trace: opts.Trace, aud: opts.Audience, ctx: ctx}
+	ev := &evaluation{req: req, ref: meta.Ref, view: view, trace: opts.Trace, aud: opts.Audience, ctx: ctx, admission: opts.Admission}
 	ev.after = newOverlay(view, meta.Ref, req.Object)
 	if req.Operation != Create && req.OldObject != nil {
 		ev.before = newOverlay(view, meta.Ref, req.OldObject)
@@ -190,6 +195,8 @@ type evaluation struct {
 	aud  Audience
 	ctx  context.Context
 	seen map[string]bool
+	// admission: Options.Admission.
+	admission bool
 }
 
 type pending struct {
