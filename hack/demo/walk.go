@@ -32,6 +32,8 @@ const (
 	ta201bleh = "TA201 " + service + "job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: port prom (8080) renamed to bleh"
 	ta201del  = "TA201 " + service + "job serviceMonitor/opentelemetry/sm-example/0 loses its last target Service: the Service is deleted"
 	ta202bleh = "TA202 " + service + monitor + " selects it but finds no port on it; it has: bleh"
+	// What the apply that completes the monitor's jobs is told of them.
+	ta018svc = "TA018 " + service + "1 monitor that select it find no target: " + monitor + ` (TA103: no matched Service has a port named "py-client-port"`
 
 	denied = `admission webhook "` + sandbox.WebhookName + `" denied the request: ta-guard denied this change:`
 )
@@ -269,8 +271,9 @@ The guide's counter-example names the port bleh. A dry run first:`)
 		"delete", "-f", "testdata/seed/service.yaml"); err != nil {
 		return err
 	}
-	k.out.say(`Fix: bring it back:`)
-	if err := k.kubectl(want{output: []string{"service/py-prometheus-app created"}}, "apply", "-f", "testdata/seed/service.yaml"); err != nil {
+	k.out.say(`Fix: bring it back. Whoever creates it is told what its monitor's other jobs
+still lack (TA018):`)
+	if err := k.kubectl(want{warnings: []string{ta018svc}, output: []string{"service/py-prometheus-app created"}}, "apply", "-f", "testdata/seed/service.yaml"); err != nil {
 		return err
 	}
 	k.out.say(`And the guide's two endpoints without a port: keep the one the Service serves

@@ -99,9 +99,10 @@ func (p *Policy) Apply(obj *model.Meta, fs []rules.Finding) []rules.Finding {
 			continue
 		}
 		// A deny needs something lost now, or a TA that refuses to start:
-		// a finding that is only a risk is at most a warning, whatever the
-		// policy says.
-		if f.AtRisk && f.Action == rules.Deny {
+		// a finding that is only a risk, or that repeats what another
+		// object's findings say, is at most a warning, whatever the policy
+		// says.
+		if (f.AtRisk || rules.Repeats(f.Rule)) && f.Action == rules.Deny {
 			f.Action = rules.Warn
 		}
 		out = append(out, f)

@@ -166,6 +166,14 @@ var orderDependent = map[ID]string{
 	TA202: "the Service that carries the monitor's port may come later",
 }
 
+// repeats are the rules that tell, on the object applied last, what other
+// objects' findings say (TA018): the change itself loses nothing, so they
+// are never denied.
+var repeats = map[ID]bool{TA018: true}
+
+// Repeats reports whether the rule repeats other objects' findings.
+func Repeats(id ID) bool { return repeats[id] }
+
 // OrderDependent reports whether an object applied later can change the
 // rule's finding, and which object that is.
 func OrderDependent(id ID) (string, bool) {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
@@ -56,4 +57,14 @@ func TestTheApplyThatCompletesABlindJobNamesIt(t *testing.T) {
 			}
 		})
 	}
+
+	// The collector itself loses nothing: under a policy that denies
+	// everything, TA018 still only warns.
+	pol, err := policy.Parse([]byte("defaultAction: deny\n"))
+	require.NoError(t, err)
+	res, err := Evaluate(context.Background(), Request{Operation: Create, Object: object(t, all)}, store(t, svc, smWrongPort), Options{Admission: true, Policy: pol})
+	require.NoError(t, err)
+	fs := only(res.Findings, rules.TA018)
+	require.Len(t, fs, 1)
+	assert.Equal(t, rules.Warn, fs[0].Action)
 }
