@@ -70,7 +70,7 @@ func runningPolicy(ctx context.Context, cfg *rest.Config) (*policy.Policy, strin
 	}
 	var deps appsv1.DeploymentList
 	if err := c.List(ctx, &deps, client.InNamespace(key.Namespace)); err != nil {
-		return nil, "", fmt.Errorf("Deployments of %s: %w", key.Namespace, err)
+		return nil, "", fmt.Errorf("listing the Deployments of %s: %w", key.Namespace, err)
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
 	var behind []*appsv1.Deployment

@@ -237,8 +237,10 @@ func MonitorFromServiceMonitor(sm *monitoringv1.ServiceMonitor) (*Monitor, error
 		return m, nil
 	}
 	for _, ep := range eps {
+		//lint:ignore SA1019 the kubelet's ServiceMonitors still use bearerTokenFile
+		tokenFile := ep.BearerTokenFile != ""
 		m.Endpoints = append(m.Endpoints, Endpoint{Port: ep.Port, TargetPort: ep.TargetPort, Relabelings: keepRelabelings(ep.RelabelConfigs),
-			Path: ep.Path, TokenFile: ep.BearerTokenFile != ""}) //lint:ignore SA1019 the kubelet's ServiceMonitors still use it
+			Path: ep.Path, TokenFile: tokenFile})
 	}
 	m.JobLabel = sm.Spec.JobLabel
 	if am := sm.Spec.AttachMetadata; am != nil && am.Node != nil {
