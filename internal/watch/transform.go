@@ -181,8 +181,13 @@ func stripDefault(obj any) (any, error) {
 			}
 		}
 	case *otelv1alpha1.TargetAllocator:
+		raws := make([][]byte, len(o.Spec.ScrapeConfigs))
 		for i := range o.Spec.ScrapeConfigs {
-			o.Spec.ScrapeConfigs[i].Raw = model.CompactScrapeConfig(o.Spec.ScrapeConfigs[i].Raw)
+			raws[i] = o.Spec.ScrapeConfigs[i].Raw
+		}
+		model.CompactScrapeConfigs(raws)
+		for i := range o.Spec.ScrapeConfigs {
+			o.Spec.ScrapeConfigs[i].Raw = raws[i]
 		}
 	}
 	return stripMeta(obj)

@@ -130,7 +130,7 @@ func TestCachesKeepWhatTheModelReads(t *testing.T) {
 		{"a v1alpha1 collector", collectorV1alpha1("receivers:\n  prometheus:\n    config:\n      scrape_configs:\n      - job_name: a\n        static_configs: [{targets: ['x:1']}]\n  prometheus/other: {}\nexporters: {debug: {}}\nservice:\n  pipelines:\n    metrics/x: {receivers: [prometheus], exporters: [debug]}\n"), 1_000},
 		{"a ServiceMonitor of 300 relabelings and metric relabelings", `{"apiVersion":"monitoring.coreos.com/v1","kind":"ServiceMonitor","metadata":{"name":"m","namespace":"ns"},"spec":{"selector":{},"endpoints":[{"port":"web","relabelings":[` + relabelings(300) + `],"metricRelabelings":[` + relabelings(300) + `]},{"port":"web","relabelings":[` + relabelings(3) + `],"metricRelabelings":[` + relabelings(300) + `]}]}}`, 30_000},
 		{"a PodMonitor with metric relabelings", `{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"m","namespace":"ns"},"spec":{"selector":{},"podMetricsEndpoints":[{"port":"web","relabelings":[` + relabelings(2) + `],"metricRelabelings":[` + relabelings(300) + `]}]}}`, 1_000},
-		{"a standalone TargetAllocator", `{"apiVersion":"opentelemetry.io/v1alpha1","kind":"TargetAllocator","metadata":{"name":"t","namespace":"ns"},"spec":{"prometheusCR":{"enabled":true},"scrapeConfigs":[` + scrapeJobs(50) + `,{"static_configs":[]}]}}`, 3_000},
+		{"a standalone TargetAllocator", `{"apiVersion":"opentelemetry.io/v1alpha1","kind":"TargetAllocator","metadata":{"name":"t","namespace":"ns"},"spec":{"prometheusCR":{"enabled":true},"scrapeConfigs":[` + scrapeJobs(50) + `,{"static_configs":[]}]}}`, 4_000}, // its job names and its first 20 placeholders
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

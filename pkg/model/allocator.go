@@ -85,6 +85,8 @@ type Allocator struct {
 	StaticJobs []string
 	// Field is the path of the TA block in the source (spec.targetAllocator).
 	Field *field.Path
+	// Own are a standalone TargetAllocator's spec.scrapeConfigs' facts.
+	Own ScrapeFacts
 	// AttachedTo is the standalone TargetAllocator a collector is attached
 	// to (label opentelemetry.io/target-allocator), in its own namespace.
 	AttachedTo string
@@ -111,16 +113,49 @@ type Receiver struct {
 	// written: the operator sets it itself only when the collector's own TA
 	// is enabled.
 	TAEndpoint string
-	// Placeholders are the strings of its scrape_configs that hold a
-	// placeholder (TA016).
+	// ScrapeFacts are what the rules read of its scrape_configs.
+	ScrapeFacts
+	jobs []string
+}
+
+// ScrapeFacts are what the rules read of the scrape configs a TA serves
+// (a collector's receiver's, or a TargetAllocator's spec.scrapeConfigs).
+type ScrapeFacts struct {
+	// Placeholders are the strings that hold a placeholder (TA016).
 	Placeholders []Placeholder
-	// Nodeless are its scrape_configs' targets that carry no node, job by
-	// job: the per-node strategy needs one (TA107).
+	// Nodeless are the targets that carry no node, job by job: the
+	// per-node strategy needs one (TA107).
 	Nodeless []NodelessTargets
-	// Credentials are the inline credentials of its scrape_configs (up to
-	// maxPlaceholders), which a TA serves as "<secret>" without mTLS (TA110).
+	// Credentials are the inline credentials (up to maxPlaceholders),
+	// which a TA serves as "<secret>" without mTLS (TA110).
 	Credentials []Credential
-	jobs        []string
+}
+
+// add reads one scrape config, at path.
+func (f *ScrapeFacts) add(sc *scrapeConfig, path *field.Path) {
+	f.Placeholders = sc.placeholders(path, f.Placeholders)
+	f.Nodeless = append(f.Nodeless, sc.nodeless(path)...)
+	sc.credentials(func(name []string, v *string) {
+		// An empty value stays empty: prometheus/common redacts only a
+		// set one.
+		if *v != "" && len(f.Credentials) < maxPlaceholders {
+			f.Credentials = append(f.Credentials, Credential{Job: sc.JobName, Path: path.Child(name[0], name[1:]...)})
+		}
+	})
+}
+
+// Served are the facts of the scrape configs the allocator's own TA
+// serves: a standalone TargetAllocator's spec.scrapeConfigs, or the
+// receiver's of a collector whose embedded TA is enabled; nil otherwise (an
+// attached collector's are served by the TargetAllocator it names).
+func (a *Allocator) Served() *ScrapeFacts {
+	switch {
+	case a.Standalone:
+		return &a.Own
+	case a.Enabled && a.Receiver != nil:
+		return &a.Receiver.ScrapeFacts
+	}
+	return nil
 }
 
 // EffectiveServiceAccount is the service account the TA pod runs as: the
@@ -260,11 +295,15 @@ func AllocatorFromTargetAllocator(t *otelv1alpha1.TargetAllocator) (*Allocator, 
 		return nil, err
 	}
 	a.ScrapeConfigs = len(t.Spec.ScrapeConfigs)
-	for _, sc := range t.Spec.ScrapeConfigs {
-		var c jobName
-		if json.Unmarshal(sc.Raw, &c) == nil && c.JobName != "" {
-			a.StaticJobs = append(a.StaticJobs, c.JobName)
+	for i, raw := range t.Spec.ScrapeConfigs {
+		var sc scrapeConfig
+		if json.Unmarshal(raw.Raw, &sc) != nil {
+			continue // the operator's webhook refuses it
 		}
+		if sc.JobName != "" {
+			a.StaticJobs = append(a.StaticJobs, sc.JobName)
+		}
+		a.Own.add(&sc, field.NewPath("spec", "scrapeConfigs").Index(i))
 	}
 	a.Active = a.PrometheusCR
 	return a, nil
@@ -404,12 +443,6 @@ type prometheusReceiver struct {
 	TargetAllocator struct {
 		Endpoint string `json:"endpoint"`
 	} `json:"target_allocator"`
-}
-
-// jobName is what the rules read of a standalone TargetAllocator's scrape
-// config.
-type jobName struct {
-	JobName string `json:"job_name"`
 }
 
 // scrapeConfig is what the rules read of one scrape config: its job name,
@@ -670,6 +703,20 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 	return kept
 }
 
+// compact empties what of the scrape config ScrapeFacts would not read,
+// given kept placeholders before it, and masks its credentials (a tenant's
+// credential is no business of the cache: what is read is whether it is
+// set); it returns how many placeholders are kept now.
+func (sc *scrapeConfig) compact(kept int) int {
+	kept = sc.keepPlaceholders(kept)
+	sc.credentials(func(_ []string, v *string) {
+		if *v != "" {
+			*v = "x"
+		}
+	})
+	return kept
+}
+
 // scrapeConfigsPath is where a collector's receiver keeps its scrape configs.
 var scrapeConfigsPath = field.NewPath("spec", "config", "receivers", "prometheus", "config", "scrape_configs")
 
@@ -708,15 +755,7 @@ func parseCollectorConfig(raw []byte) (*Receiver, int, error) {
 			if sc.JobName != "" {
 				r.jobs = append(r.jobs, sc.JobName)
 			}
-			r.Placeholders = sc.placeholders(scrapeConfigsPath.Index(i), r.Placeholders)
-			r.Nodeless = append(r.Nodeless, sc.nodeless(scrapeConfigsPath.Index(i))...)
-			sc.credentials(func(name []string, v *string) {
-				// An empty value stays empty: prometheus/common redacts
-				// only a set one.
-				if *v != "" && len(r.Credentials) < maxPlaceholders {
-					r.Credentials = append(r.Credentials, Credential{Job: sc.JobName, Path: scrapeConfigsPath.Index(i).Child(name[0], name[1:]...)})
-				}
-			})
+			r.add(sc, scrapeConfigsPath.Index(i))
 		}
 	}
 	for name, p := range cfg.Service.Pipelines {
@@ -762,14 +801,7 @@ func CompactCollectorConfig(raw []byte) []byte {
 			}
 			kept := 0
 			for i := range pr.Config.ScrapeConfigs {
-				kept = pr.Config.ScrapeConfigs[i].keepPlaceholders(kept)
-				// A tenant's credential is no business of the cache: what
-				// is read is whether it is set.
-				pr.Config.ScrapeConfigs[i].credentials(func(_ []string, v *string) {
-					if *v != "" {
-						*v = "x"
-					}
-				})
+				kept = pr.Config.ScrapeConfigs[i].compact(kept)
 			}
 			if out.Receivers == nil {
 				out.Receivers = map[string]any{}
@@ -797,18 +829,22 @@ func CompactCollectorConfig(raw []byte) []byte {
 	return b
 }
 
-// CompactScrapeConfig returns the part of a standalone TargetAllocator's
-// scrape config that is read: its job name.
-func CompactScrapeConfig(raw []byte) []byte {
-	var c jobName
-	if json.Unmarshal(raw, &c) != nil {
-		return raw
+// CompactScrapeConfigs compacts a standalone TargetAllocator's
+// spec.scrapeConfigs in place to what is read of them: their job names and
+// what ScrapeFacts reads (placeholders up to the limit over all of them),
+// credentials masked. A scrape config the parser rejects stays as it is.
+func CompactScrapeConfigs(raws [][]byte) {
+	kept := 0
+	for i, raw := range raws {
+		var sc scrapeConfig
+		if json.Unmarshal(raw, &sc) != nil {
+			continue
+		}
+		kept = sc.compact(kept)
+		if b, err := json.Marshal(sc); err == nil && len(b) < len(raw) {
+			raws[i] = b
+		}
 	}
-	b, err := json.Marshal(c)
-	if err != nil || len(b) >= len(raw) {
-		return raw
-	}
-	return b
 }
 
 // describeJSONError names the field of a type error ("service.pipelines:

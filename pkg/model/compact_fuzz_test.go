@@ -1,9 +1,11 @@
 package model
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
+
+	otelv1alpha1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1alpha1"
+	otelv1beta1 "github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
 )
 
 // FuzzCompactConfig: the caches hold a collector's configuration compacted
@@ -31,9 +33,35 @@ func FuzzCompactConfig(f *testing.F) {
 		if wantN != gotN || !reflect.DeepEqual(wantR, gotR) {
 			t.Fatalf("read %d %+v, compacted %d %+v (from %s)", wantN, wantR, gotN, gotR, compact)
 		}
-		var want, got jobName
-		if json.Unmarshal(raw, &want) == nil && (json.Unmarshal(CompactScrapeConfig(raw), &got) != nil || want != got) {
-			t.Fatalf("scrape config %+v, compacted %+v", want, got)
+		// The same bytes as a standalone TargetAllocator's scrape config,
+		// twice (the placeholder limit spans them): the compact forms read
+		// as the whole.
+		raws := [][]byte{raw, raw}
+		wantTA := taFromScrapeConfigs(raws)
+		compacted := [][]byte{append([]byte(nil), raw...), append([]byte(nil), raw...)}
+		CompactScrapeConfigs(compacted)
+		for i := range raws {
+			if len(compacted[i]) > len(raws[i]) {
+				t.Fatalf("compact scrape config of %d bytes from %d", len(compacted[i]), len(raws[i]))
+			}
+		}
+		if got := taFromScrapeConfigs(compacted); !reflect.DeepEqual(wantTA, got) {
+			t.Fatalf("scrape configs read %+v, compacted %+v (from %s)", wantTA, got, compacted[0])
 		}
 	})
+}
+
+// taFromScrapeConfigs is what the model reads of a TargetAllocator with
+// these spec.scrapeConfigs.
+func taFromScrapeConfigs(raws [][]byte) *Allocator {
+	t := &otelv1alpha1.TargetAllocator{}
+	t.Name, t.Namespace = "t", "ns"
+	for _, r := range raws {
+		t.Spec.ScrapeConfigs = append(t.Spec.ScrapeConfigs, otelv1beta1.AnyConfig{Raw: r})
+	}
+	a, err := AllocatorFromTargetAllocator(t)
+	if err != nil {
+		return nil
+	}
+	return a
 }

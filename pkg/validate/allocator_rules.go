@@ -38,8 +38,12 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		return
 	}
 	block := a.Field // spec.targetAllocator, or spec for a TargetAllocator
-	ev.collectorPlaceholders(a)
-	ev.collectorCredentials(a)
+	if !(a.Standalone && EmbeddedCopy(ev.after, a)) {
+		// The operator's copy of a collector's TA serves the collector's
+		// scrape configs: judged on the collector.
+		ev.collectorPlaceholders(a)
+		ev.collectorCredentials(a)
+	}
 	if a.Attached() {
 		ev.attachedCollector(a)
 		return
@@ -90,8 +94,8 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	if !a.Standalone {
 		ev.modeRules(a)
 		ev.receiverRules(a)
-		ev.perNodeStatic(a)
 	}
+	ev.perNodeStatic(a)
 	var attached []*model.Allocator
 	if a.Standalone {
 		attached = AttachedCollectors(ev.after, a)

@@ -73,10 +73,12 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 	}
 }
 
-// collectorCredentials is TA110 for the inline credentials of a collector's
-// own scrape_configs, served by its embedded TA.
+// collectorCredentials is TA110 for the inline credentials of the scrape
+// configs a TA serves: a collector's own scrape_configs, served by its
+// embedded TA, or a TargetAllocator's spec.scrapeConfigs.
 func (ev *evaluation) collectorCredentials(a *model.Allocator) {
-	if a.Standalone || !a.Enabled || a.Receiver == nil || len(a.Receiver.Credentials) == 0 {
+	facts := a.Served()
+	if facts == nil || len(facts.Credentials) == 0 {
 		return
 	}
 	if a.ServesSecrets {
@@ -85,7 +87,7 @@ func (ev *evaluation) collectorCredentials(a *model.Allocator) {
 		})
 		return
 	}
-	for _, c := range a.Receiver.Credentials {
+	for _, c := range facts.Credentials {
 		f := ev.add(rules.TA110, c.Job, "job "+c.Job,
 			fmt.Sprintf("%s reaches the collector as \"<secret>\": the TA serves these scrape configs without mTLS, so every scrape of the job sends that text as the credential", shortField(c.Path)),
 			credentialsFix)

@@ -90,3 +90,32 @@ func TestCollectorCredentialsRedacted(t *testing.T) {
 	}
 	assert.Contains(t, messages(fs), `scrape_configs[0].basic_auth.password reaches the collector as "<secret>"`)
 }
+
+// A TargetAllocator's own spec.scrapeConfigs are served as written:
+// placeholders (TA016), credentials without mTLS (TA110) and, per node,
+// targets without a node (TA107), as for a collector's receiver. The
+// operator's copy of a collector's TA is judged on the collector.
+func TestTargetAllocatorScrapeConfigs(t *testing.T) {
+	ta := func(name, extra string) string {
+		return "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: " + name + ", namespace: obs}\nspec:\n" + extra +
+			"  scrapeConfigs:\n" +
+			"  - {job_name: node-exporter, static_configs: [{targets: [\"${env:NODE_IP}:9100\"]}]}\n" +
+			"  - {job_name: db, basic_auth: {username: u, password: p}, dns_sd_configs: [{names: [db.example]}]}\n"
+	}
+	tests := []struct {
+		name, obj string
+		world     []string
+		want      []string
+	}{
+		{name: "consistent-hashing", obj: ta("shared", ""), want: []string{"TA016 node-exporter", "TA110 db"}},
+		{name: "per-node", obj: ta("shared", "  allocationStrategy: per-node\n"), want: []string{"TA016 node-exporter", "TA107 db", "TA107 node-exporter", "TA110 db"}},
+		{name: "with mTLS", obj: ta("shared", "  mtls: {enabled: true}\n"), want: []string{"TA016 node-exporter"}},
+		{name: "the operator's copy of collector c's TA", obj: ta("c", ""), world: []string{collector("  mode: statefulset\n  targetAllocator: {enabled: true}\n" + goodConfig)}, want: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, tt.obj)}, store(t, tt.world...), nil), rules.TA016, rules.TA107, rules.TA110)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+		})
+	}
+}

@@ -210,10 +210,11 @@ func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) strin
 // the static targets of its receiver's scrape_configs carry no node label,
 // so the per-node strategy hands them to no collector.
 func (ev *evaluation) perNodeStatic(a *model.Allocator) {
-	if a.Standalone || !a.Enabled || a.AllocationStrategy != model.StrategyPerNode || a.Receiver == nil {
+	facts := a.Served()
+	if facts == nil || a.AllocationStrategy != model.StrategyPerNode {
 		return
 	}
-	for _, st := range a.Receiver.Nodeless {
+	for _, st := range facts.Nodeless {
 		f := ev.add(rules.TA107, st.Job, "job "+st.Job,
 			fmt.Sprintf("the per-node TA drops %s: %s", st, nodelessWhy(st)),
 			strings.Join([]string{

@@ -15,14 +15,24 @@ import (
 // scrape configs are the TA's, which uses them as written. A node selector
 // on ${env:OTEL_K8S_NODE_NAME} then selects the node named so, none, and a
 // static target "${env:HOST}:9100" is handed out as that text.
+//
+// A TargetAllocator's own spec.scrapeConfigs are served as written too:
+// nothing expands them.
 func (ev *evaluation) collectorPlaceholders(a *model.Allocator) {
-	if a.Standalone || a.Receiver == nil || !(a.Enabled || a.Attached()) {
+	facts := a.Served()
+	if facts == nil && a.Attached() && a.Receiver != nil {
+		facts = &a.Receiver.ScrapeFacts // served by the TargetAllocator it names
+	}
+	if facts == nil {
 		return
 	}
-	for _, p := range a.Receiver.Placeholders {
+	why := "the collector expands ${env:...} in its own configuration, but the TA serves these scrape configs as written"
+	if a.Standalone {
+		why = "nothing expands a TargetAllocator's scrapeConfigs: the TA serves them as written"
+	}
+	for _, p := range facts.Placeholders {
 		f := ev.add(rules.TA016, p.Job, "job "+p.Job,
-			fmt.Sprintf("%s is %q, a placeholder the TA does not expand: the collector expands ${env:...} in its own configuration, but the TA serves these scrape configs as written",
-				shortField(p.Path), p.Value),
+			fmt.Sprintf("%s is %q, a placeholder the TA does not expand: %s", shortField(p.Path), p.Value, why),
 			placeholderFix(p))
 		f.Field = p.Path
 	}
