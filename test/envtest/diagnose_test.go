@@ -26,28 +26,8 @@ import (
 
 // TestDiagnoseLive runs the real binary against a real API server.
 func TestDiagnoseLive(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "ta-guard")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
-	build.Dir = repoRoot
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdPaths("opentelemetry", "monitoring"), ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	require.NoError(t, err)
-	kc, err := user.KubeConfig()
-	require.NoError(t, err)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, kc, 0o600))
-
+	bin, kubeconfig, k := diagnoseEnv(t)
 	ctx := context.Background()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
 	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
 	for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"} {
 		_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
@@ -199,26 +179,10 @@ func TestDiagnoseLive(t *testing.T) {
 // (webhook configuration, Service, Deployment, --policy, ConfigMap volume):
 // a rule that policy turns off is no ✗.
 func TestDiagnoseReadsTheWebhooksPolicy(t *testing.T) {
+	bin, kubeconfig, k := diagnoseEnv(t)
 	assets, err := assetsDir()
 	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "ta-guard")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
-	build.Dir = repoRoot
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdPaths("opentelemetry", "monitoring"), ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	require.NoError(t, err)
-	kc, err := user.KubeConfig()
-	require.NoError(t, err)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, kc, 0o600))
 	ctx := context.Background()
-	k, err := newKube(cfg)
-	require.NoError(t, err)
 	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
 	for _, f := range []string{"collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml"} {
 		_, err := k.apply(ctx, objectsOf(t, "testdata/seed/"+f)[0])
@@ -259,6 +223,33 @@ func TestDiagnoseReadsTheWebhooksPolicy(t *testing.T) {
 	assert.Contains(t, text, "policy: ConfigMap ta-guard/ta-guard-policy (key policy.yaml), which Deployment ta-guard/ta-guard runs with")
 	assert.NotContains(t, text, "✗")
 	assert.Contains(t, text, `– job serviceMonitor/opentelemetry/sm-example/1: port "py-client-port": failed, but turned off by the policy or ta-guard.io/skip [TA103]`)
+}
+
+// diagnoseEnv builds the binary and starts a real API server with the
+// opentelemetry.io and monitoring CRDs: the binary, an admin kubeconfig
+// for it, and a client.
+func diagnoseEnv(t *testing.T) (bin, kubeconfig string, k *kube) {
+	t.Helper()
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	bin = filepath.Join(t.TempDir(), "ta-guard")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	build.Dir = repoRoot
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdPaths("opentelemetry", "monitoring"), ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	require.NoError(t, err)
+	kc, err := user.KubeConfig()
+	require.NoError(t, err)
+	kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, kc, 0o600))
+	k, err = newKube(cfg)
+	require.NoError(t, err)
+	return bin, kubeconfig, k
 }
 
 func mustRead(t *testing.T, path string) []byte {
