@@ -204,14 +204,14 @@ func TestCheckSARIFLevels(t *testing.T) {
 
 func TestCheckSARIFStdin(t *testing.T) {
 	inRepoRoot(t)
-	b, err := os.ReadFile(seed + "servicemonitor.yaml")
+	b, err := os.ReadFile(seed + "collector-selectors-omitted.yaml")
 	require.NoError(t, err)
 	code, stdout, stderr := runCLI(t, string(b), "check", "-f", "-", "-o", "sarif")
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	validateSARIF(t, compileSARIFSchema(t), stdout)
 	var log sarifOut
 	require.NoError(t, json.Unmarshal([]byte(stdout), &log))
-	require.NotEmpty(t, log.Runs[0].Results, "a lone ServiceMonitor is read by no TA")
+	require.NotEmpty(t, log.Runs[0].Results, "a collector whose selectors are left out")
 	for _, r := range log.Runs[0].Results {
 		assert.Equal(t, "stdin", r.Locations[0].PhysicalLocation.ArtifactLocation.URI)
 		assert.Equal(t, 1, r.Locations[0].PhysicalLocation.Region.StartLine)
@@ -336,7 +336,7 @@ func TestCheckBadOutputFormat(t *testing.T) {
 func TestSARIFSchemaRejects(t *testing.T) {
 	inRepoRoot(t)
 	sch := compileSARIFSchema(t)
-	_, stdout, _ := runCLI(t, "", checkArgs([]string{seed + "servicemonitor.yaml"}, "-o", "sarif")...)
+	_, stdout, _ := runCLI(t, "", checkArgs([]string{seed + "collector-selectors-omitted.yaml"}, "-o", "sarif")...)
 	validateSARIF(t, sch, stdout)
 	tests := []struct{ name, from, to string }{
 		{"action as level", `"level": "warning"`, `"level": "warn"`},

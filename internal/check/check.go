@@ -93,9 +93,14 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 		w.Sources[key] = d.Where()
 		w.Positions[key] = Position{File: d.Source, Line: d.Line}
 		objs = append(objs, d.Object)
-		if ref.Kind == "Namespace" {
+		_, monitor := d.Object.(*model.Monitor)
+		switch {
+		case ref.Kind == "Namespace":
 			w.Store.Describe(ref.Name)
-		} else if ref.Namespace != "" {
+		case ref.Namespace != "" && !monitor:
+			// A monitor says nothing of what else its namespace holds:
+			// a namespace the input shows only a monitor of is
+			// undescribed (its Services, Pods and ports unknown).
 			w.Store.Describe(ref.Namespace)
 		}
 		switch o := d.Object.(type) {
