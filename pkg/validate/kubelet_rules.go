@@ -26,6 +26,11 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 	if ta == nil || !ta.Active || len(collectors) == 0 {
 		return nil
 	}
+	if !a.Standalone {
+		// A collector answers for its own service account; the others
+		// attached to the same TargetAllocator, for theirs.
+		collectors = []*model.Allocator{a}
+	}
 	needs := map[string][]string{} // subresource -> jobs
 	var order []string
 	var monitors []string

@@ -28,14 +28,11 @@ type blindMonitor struct {
 
 // judgeMonitors runs the engine's own monitor rules on each monitor, on
 // the view after the change, up to maxReadChecks of them: those with a
-// blind job, and how many were left unjudged.
-func (ev *evaluation) judgeMonitors(ms []*model.Monitor) (blind []blindMonitor, left int) {
+// blind job, and whether some were left unjudged.
+func (ev *evaluation) judgeMonitors(ms []*model.Monitor) (blind []blindMonitor, left bool) {
 	for i, m := range ms {
-		if i == maxReadChecks {
-			return blind, len(ms) - i
-		}
-		if ev.expired() {
-			return blind, 0
+		if i == maxReadChecks || ev.expired() {
+			return blind, true
 		}
 		res, err := Evaluate(ev.ctx, Request{Operation: Create, Object: m}, ev.after, Options{})
 		if err != nil {
@@ -48,7 +45,7 @@ func (ev *evaluation) judgeMonitors(ms []*model.Monitor) (blind []blindMonitor, 
 			}
 		}
 	}
-	return blind, 0
+	return blind, false
 }
 
 // readButBlind is TA018, the collector's side of TA102, TA103, TA105,
@@ -128,7 +125,7 @@ func (ev *evaluation) names(id rules.ID, ref model.Ref) bool {
 	return false
 }
 
-func (ev *evaluation) reportBlind(blind []blindMonitor, left int, which, orFix string) {
+func (ev *evaluation) reportBlind(blind []blindMonitor, left bool, which, orFix string) {
 	var parts []string
 	var related []model.Ref
 	for i, b := range blind {
@@ -141,8 +138,8 @@ func (ev *evaluation) reportBlind(blind []blindMonitor, left int, which, orFix s
 	if len(parts) < len(blind) {
 		what += fmt.Sprintf("; and %d more", len(blind)-len(parts))
 	}
-	if left > 0 {
-		what += fmt.Sprintf(" (%d more not judged here: see their own findings)", left)
+	if left {
+		what += " (more were not judged here: see their own findings)"
 	}
 	f := ev.add(rules.TA018, "", "", what, "fix each monitor as its own finding says (kubectl apply --dry-run=server -f on the monitor shows it), "+orFix)
 	f.Related = ev.visibleRefs(related)

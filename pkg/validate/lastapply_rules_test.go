@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,4 +68,21 @@ func TestTheApplyThatCompletesABlindJobNamesIt(t *testing.T) {
 	fs := only(res.Findings, rules.TA018)
 	require.Len(t, fs, 1)
 	assert.Equal(t, rules.Warn, fs[0].Action)
+}
+
+// TA018 judges at most maxReadChecks monitors per change, and says that
+// more were left to their own findings.
+func TestTA018IsBounded(t *testing.T) {
+	world := []string{"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: app, labels: {app: web}}\nspec: {ports: [{name: http, port: 80}]}\n"}
+	for i := 0; i < maxReadChecks+5; i++ {
+		world = append(world, fmt.Sprintf("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m%02d, namespace: app}\nspec:\n  selector: {matchLabels: {app: web}}\n  endpoints: [{port: metrics}]\n", i))
+	}
+	all := collector("  mode: statefulset\n  targetAllocator: {enabled: true, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}\n" + goodConfig)
+	res, err := Evaluate(context.Background(), Request{Operation: Create, Object: object(t, all)}, store(t, world...), Options{Admission: true})
+	require.NoError(t, err)
+	fs := only(res.Findings, rules.TA018)
+	require.Len(t, fs, 1)
+	assert.Contains(t, fs[0].What, fmt.Sprintf("%d monitors it now reads find no target", maxReadChecks))
+	assert.Contains(t, fs[0].What, "(more were not judged here: see their own findings)")
+	assert.Len(t, fs[0].Related, maxReadChecks)
 }
