@@ -80,13 +80,18 @@ var sink []rules.Finding
 // any order; none when empty), then measures Evaluate on it.
 func evaluate(b *testing.B, w *benchWorld, req validate.Request, want ...rules.ID) {
 	b.Helper()
-	res, _ := validate.Evaluate(context.Background(), req, w.store, validate.Options{})
+	evaluateWith(b, w, req, validate.Options{}, want...)
+}
+
+func evaluateWith(b *testing.B, w *benchWorld, req validate.Request, opts validate.Options, want ...rules.ID) {
+	b.Helper()
+	res, _ := validate.Evaluate(context.Background(), req, w.store, opts)
 	fs := res.Findings
 	require.Equal(b, sortedIDs(want), findingIDs(fs), "findings:\n%s", findingMessages(fs))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		res, _ := validate.Evaluate(context.Background(), req, w.store, validate.Options{})
+		res, _ := validate.Evaluate(context.Background(), req, w.store, opts)
 		sink = res.Findings
 	}
 }
@@ -276,6 +281,35 @@ func BenchmarkCollectorUpdate(b *testing.B) {
 			}},
 		}
 		evaluate(b, w, update(worldgen.Normalize(old), worldgen.Normalize(cur)))
+	})
+}
+
+// BenchmarkCollectorUpdateAdmission: BenchmarkCollectorUpdate as the
+// webhook asks it (an admission): the monitors of the second team it now
+// reads are judged by their own rules for TA018, up to 50 of them (the
+// generated world's other team has a monitor whose port matches nothing,
+// which TA018 names).
+func BenchmarkCollectorUpdateAdmission(b *testing.B) {
+	perScale(b, func(b *testing.B, w *benchWorld) {
+		old := w.picks.Collector
+		cur := old.DeepCopy()
+		cur.Spec.TargetAllocator.PrometheusCR.ServiceMonitorSelector = &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{w.picks.Team, w.picks.OtherTeam},
+			}},
+		}
+		evaluateWith(b, w, update(worldgen.Normalize(old), worldgen.Normalize(cur)), validate.Options{Admission: true}, rules.TA018)
+	})
+}
+
+// BenchmarkServiceCreateAdmission: a second Service with the labels of one
+// a ServiceMonitor scrapes, created at admission: its monitors are judged
+// for TA018.
+func BenchmarkServiceCreateAdmission(b *testing.B) {
+	perScale(b, func(b *testing.B, w *benchWorld) {
+		svc := w.picks.Service.DeepCopy()
+		svc.Name += "-canary"
+		evaluateWith(b, w, create(worldgen.Normalize(svc)), validate.Options{Admission: true})
 	})
 }
 
