@@ -129,10 +129,47 @@ type ScrapeFacts struct {
 	// Credentials are the inline credentials (up to maxPlaceholders),
 	// which a TA serves as "<secret>" without mTLS (TA110).
 	Credentials []Credential
+	// KubeletJobs are the jobs that scrape the kubelets with the collector
+	// pods' own token (TA017), up to maxPlaceholders.
+	KubeletJobs []KubeletJob
+}
+
+// KubeletJob is a scrape config that scrapes every node's kubelet where
+// Kubernetes discovery's node role finds it (its address not rewritten),
+// over HTTPS, with the pod's service account token: the kubelet asks the
+// API server whether that account may get the path's nodes subresource.
+type KubeletJob struct {
+	Job string
+	// MetricsPath as written ("" is /metrics).
+	MetricsPath string
+	Path        *field.Path
+}
+
+// saTokenFile is where a pod's service account token is mounted.
+const saTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// kubeletJob reports whether the scrape config scrapes the kubelets
+// directly with the pod's own token.
+func (sc *scrapeConfig) kubeletJob() bool {
+	node := false
+	for _, sd := range sc.KubernetesSDConfigs {
+		node = node || strings.EqualFold(sd.Role, "node")
+	}
+	for _, rc := range sc.RelabelConfigs {
+		switch rc.TargetLabel {
+		case "__address__", "__metrics_path__", "__scheme__":
+			return false // scraped elsewhere (through the API server's proxy, say)
+		}
+	}
+	token := sc.BearerTokenFile == saTokenFile || sc.Authorization != nil && sc.Authorization.CredentialsFile == saTokenFile
+	return node && token && strings.EqualFold(sc.Scheme, "https")
 }
 
 // add reads one scrape config, at path.
 func (f *ScrapeFacts) add(sc *scrapeConfig, path *field.Path) {
+	if sc.kubeletJob() && len(f.KubeletJobs) < maxPlaceholders {
+		f.KubeletJobs = append(f.KubeletJobs, KubeletJob{Job: sc.JobName, MetricsPath: sc.MetricsPath, Path: path})
+	}
 	f.Placeholders = sc.placeholders(path, f.Placeholders)
 	f.Nodeless = append(f.Nodeless, sc.nodeless(path)...)
 	sc.credentials(func(name []string, v *string) {
@@ -461,10 +498,19 @@ type scrapeConfig struct {
 		Password string `json:"password,omitempty"`
 	} `json:"basic_auth,omitempty"`
 	Authorization *struct {
-		Credentials string `json:"credentials,omitempty"`
+		Credentials     string `json:"credentials,omitempty"`
+		CredentialsFile string `json:"credentials_file,omitempty"`
 	} `json:"authorization,omitempty"`
 	BearerToken string `json:"bearer_token,omitempty"`
-	OAuth2      *struct {
+	// What a job of the kubelet reads (KubeletJobs): the scheme, path and
+	// token file, and whether a relabeling rewrites where it scrapes.
+	Scheme          string `json:"scheme,omitempty"`
+	MetricsPath     string `json:"metrics_path,omitempty"`
+	BearerTokenFile string `json:"bearer_token_file,omitempty"`
+	RelabelConfigs  []struct {
+		TargetLabel string `json:"target_label,omitempty"`
+	} `json:"relabel_configs,omitempty"`
+	OAuth2 *struct {
 		ClientSecret string `json:"client_secret,omitempty"`
 	} `json:"oauth2,omitempty"`
 	// otherSD are the keys of its service discoveries other than
@@ -694,7 +740,7 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 		// targets carry no node, by their role alone (nodeless).
 		var keep []kubernetesSDConfig
 		for _, sd := range sc.KubernetesSDConfigs {
-			if nodelessRoles[strings.ToLower(sd.Role)] {
+			if r := strings.ToLower(sd.Role); nodelessRoles[r] || r == "node" {
 				keep = append(keep, kubernetesSDConfig{Role: sd.Role})
 			}
 		}
@@ -708,7 +754,17 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 // credential is no business of the cache: what is read is whether it is
 // set); it returns how many placeholders are kept now.
 func (sc *scrapeConfig) compact(kept int) int {
+	kubelet := sc.kubeletJob()
 	kept = sc.keepPlaceholders(kept)
+	// Of the kubelet's fields, only a kubelet job's stay: it reads the
+	// same from them alone (scheme, path, the token file).
+	sc.RelabelConfigs = nil
+	if !kubelet {
+		sc.Scheme, sc.MetricsPath, sc.BearerTokenFile = "", "", ""
+		if sc.Authorization != nil {
+			sc.Authorization.CredentialsFile = ""
+		}
+	}
 	sc.credentials(func(_ []string, v *string) {
 		if *v != "" {
 			*v = "x"

@@ -20,6 +20,7 @@ func FuzzCompactConfig(f *testing.F) {
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"a"}]}}},"receivers":{}}`))
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"k","static_configs":[{"targets":["${env:HOST}:9100","$${x}"]}],"kubernetes_sd_configs":[{"role":"pod","selectors":[{"role":"pod","field":"spec.nodeName=${env:OTEL_K8S_NODE_NAME}"}],"namespaces":{"names":["$(NS)"]}}]}]}}}}`))
 	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"d","dns_sd_configs":[{"names":["a.example"]}],"file_sd_configs":[],"kubernetes_sd_configs":[{"role":"service"},{"role":"node","api_server":"${env:X}"}]}]}}}}`))
+	f.Add([]byte(`{"receivers":{"prometheus":{"config":{"scrape_configs":[{"job_name":"kubelet","scheme":"https","metrics_path":"/metrics/cadvisor","bearer_token_file":"/var/run/secrets/kubernetes.io/serviceaccount/token","kubernetes_sd_configs":[{"role":"node"}]},{"job_name":"proxied","scheme":"https","authorization":{"credentials_file":"/var/run/secrets/kubernetes.io/serviceaccount/token"},"kubernetes_sd_configs":[{"role":"node"}],"relabel_configs":[{"target_label":"__address__","replacement":"kubernetes.default.svc:443"}]}]}}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		compact := CompactCollectorConfig(raw)
 		if len(compact) > len(raw) {

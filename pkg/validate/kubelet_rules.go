@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -23,7 +25,7 @@ import (
 // nodes/proxy for) are not judged.
 func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, facts Facts) error {
 	ta, collectors := ev.taAndCollectors(a)
-	if ta == nil || !ta.Active || len(collectors) == 0 {
+	if ta == nil || len(collectors) == 0 {
 		return nil
 	}
 	if !a.Standalone {
@@ -34,7 +36,11 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 	needs := map[string][]string{} // subresource -> jobs
 	var order []string
 	var monitors []string
-	for _, m := range ev.after.Monitors(model.ServiceMonitor, ta.Scopes[model.ServiceMonitor].Monitors.Selector()) {
+	var read []*model.Monitor
+	if ta.Active {
+		read = ev.after.Monitors(model.ServiceMonitor, ta.Scopes[model.ServiceMonitor].Monitors.Selector())
+	}
+	for _, m := range read {
 		if ev.expired() {
 			return nil
 		}
@@ -49,7 +55,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 				continue
 			}
 			if !counted {
-				monitors, counted = append(monitors, m.Ref.NamespacedName()), true
+				monitors, counted = append(monitors, "ServiceMonitor "+m.Ref.NamespacedName()), true
 			}
 			if _, ok := needs[sub]; !ok {
 				order = append(order, sub)
@@ -57,11 +63,35 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			needs[sub] = append(needs[sub], m.Job(i))
 		}
 	}
-	if len(order) == 0 {
-		return nil
-	}
 	var errs []error
 	for _, c := range collectors {
+		// Besides the monitors', the jobs of the scrape configs the TA
+		// serves this collector: its own receiver's and a TargetAllocator's
+		// spec.scrapeConfigs.
+		needs, order, sources := maps.Clone(needs), slices.Clone(order), slices.Clone(monitors)
+		var jobs []model.KubeletJob
+		if c.Receiver != nil {
+			jobs = append(jobs, c.Receiver.KubeletJobs...)
+		}
+		if ta.Standalone {
+			jobs = append(jobs, ta.Own.KubeletJobs...)
+		}
+		for _, j := range jobs {
+			sub := kubeletSubresource(j.MetricsPath)
+			if sub == "" {
+				continue
+			}
+			if _, ok := needs[sub]; !ok {
+				order = append(order, sub)
+			}
+			needs[sub] = append(needs[sub], j.Job)
+			if !slices.Contains(sources, "its scrape configs") {
+				sources = append(sources, "its scrape configs")
+			}
+		}
+		if len(order) == 0 {
+			continue
+		}
 		sa := c.EffectiveCollectorServiceAccount()
 		perms := make([]Permission, len(order))
 		for i, sub := range order {
@@ -79,14 +109,14 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			continue
 		}
 		var lacks []string
-		jobs := 0
+		n := 0
 		for _, p := range missing {
 			lacks = append(lacks, p.String())
-			jobs += len(needs[p.Subresource])
+			n += len(needs[p.Subresource])
 		}
 		f := ev.add(rules.TA017, "", "",
-			fmt.Sprintf("collector %s scrapes the kubelet (%s of ServiceMonitor %s) as service account %s, which may not %s: the kubelet answers 403",
-				c.Ref.NamespacedName(), plural(jobs, "job"), listOf(monitors, maxHints), sa, strings.Join(lacks, ", ")),
+			fmt.Sprintf("collector %s scrapes the kubelet (%s of %s) as service account %s, which may not %s: the kubelet answers 403",
+				c.Ref.NamespacedName(), plural(n, "job"), listOf(sources, maxHints), sa, strings.Join(lacks, ", ")),
 			fmt.Sprintf("bind ServiceAccount %s/%s to a ClusterRole granting get on %s (kube-prometheus-stack's Prometheus ClusterRole has it); if your kubelets run with --authorization-mode=AlwaysAllow, annotate ta-guard.io/skip: \"TA017\"",
 				c.Ref.Namespace, sa, strings.Join(lacks, ", ")))
 		f.AtRisk = true

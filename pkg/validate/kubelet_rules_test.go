@@ -99,3 +99,43 @@ func TestCollectorMayScrapeTheKubelet(t *testing.T) {
 		})
 	}
 }
+
+// TA017 for the kubelet jobs of the scrape configs a TA serves: a node-role
+// job over HTTPS with the pod's own token, its address not rewritten.
+func TestCollectorKubeletJobs(t *testing.T) {
+	job := func(extra string) string {
+		return "            - {job_name: kubelet, scheme: https, bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token, tls_config: {insecure_skip_verify: true}, kubernetes_sd_configs: [{role: node}]" + extra + "}\n"
+	}
+	coll := func(jobs string) string {
+		return collector("  mode: daemonset\n  targetAllocator: {enabled: true, allocationStrategy: per-node}\n" + receiverConfig(jobs))
+	}
+	tests := []struct {
+		name  string
+		obj   string
+		want  []string
+		asked []string
+	}{
+		{name: "the kubelet's /metrics", obj: coll(job("")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/metrics"}},
+		{name: "cAdvisor", obj: coll(job(", metrics_path: /metrics/cadvisor")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/metrics"}},
+		{name: "through the API server's proxy: not the kubelet's question", obj: coll(job(", relabel_configs: [{target_label: __address__, replacement: kubernetes.default.svc:443}]")), want: []string{}, asked: []string{}},
+		{name: "another token: not the pod's account", obj: coll("            - {job_name: kubelet, scheme: https, bearer_token_file: /etc/token, kubernetes_sd_configs: [{role: node}]}\n"), want: []string{}, asked: []string{}},
+		{name: "the pods, not the kubelet", obj: coll("            - {job_name: pods, scheme: https, bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token, kubernetes_sd_configs: [{role: pod}]}\n"), want: []string{}, asked: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []string
+			f := accountFacts{fakeFacts: fakeFacts{served: map[model.MonitorKind]bool{model.ServiceMonitor: true, model.PodMonitor: true}}, grants: map[string]bool{}, asked: &asked}
+			res, err := Evaluate(context.Background(), Request{Operation: Create, Object: object(t, tt.obj)}, store(t), Options{Facts: f})
+			require.NoError(t, err)
+			fs := only(res.Findings, rules.TA017)
+			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			var kubelet []string
+			for _, a := range asked {
+				if strings.Contains(a, "nodes/") {
+					kubelet = append(kubelet, a)
+				}
+			}
+			assert.Equal(t, tt.asked, append([]string{}, kubelet...))
+		})
+	}
+}
