@@ -92,9 +92,14 @@ spec:
 		require.NoError(c, sb.Client.List(ctx, &idle, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: "idle"}))
 		assert.NotEmpty(c, idle.Items, "the controller writes idle's (empty) slice")
 	}, 2*time.Minute, 500*time.Millisecond)
-	var dep appsv1.Deployment
-	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &dep))
-	assert.Equal(t, int32(2), dep.Status.ReadyReplicas, "the Deployment controller counts them Ready")
+	// The Deployment controller writes its status after the EndpointSlice
+	// controller has seen the Pods Ready: wait for it rather than read it
+	// once.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var dep appsv1.Deployment
+		require.NoError(c, sb.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "web"}, &dep))
+		assert.Equal(c, int32(2), dep.Status.ReadyReplicas, "the Deployment controller counts them Ready")
+	}, 2*time.Minute, 500*time.Millisecond)
 
 	// TA106 on what the controllers made, through kubectl: the webhook's
 	// informers have the slices once the dry run says so.
