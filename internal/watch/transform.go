@@ -19,7 +19,8 @@ import (
 
 // CacheOptions strips what the rules never read before objects enter the
 // informers' caches: managed fields and foreign annotations everywhere,
-// Pods down to labels, phase, IP and container ports, Services to selector
+// Pods down to labels, phase, IP and container ports (and of the
+// OpenTelemetry Operator's, its mTLS gate), Services to selector
 // and port names and numbers, collector configurations to what the model
 // reads of them. A 50,000-Pod cluster
 // then costs megabytes, not gigabytes. errs, when set, records each
@@ -94,6 +95,16 @@ func stripPod(obj any) (any, error) {
 	}
 	out.Spec.InitContainers = keep(p.Spec.InitContainers)
 	out.Spec.Containers = keep(p.Spec.Containers)
+	// Of the OpenTelemetry Operator's Pod, whether its TAs may run with
+	// mTLS by feature gate (TA110): one container of its image, of no
+	// version, with the gate's argument or none.
+	if op := model.OTelOperatorOf(&p.Spec); op != nil {
+		c := corev1.Container{Name: "operator", Image: model.OperatorImage}
+		if op.MTLSGate {
+			c.Args = model.OperatorGateArgs
+		}
+		out.Spec.Containers = append(out.Spec.Containers, c)
+	}
 	out.Status.Phase = p.Status.Phase
 	out.Status.PodIP = p.Status.PodIP
 	// Of the node and the start time, whether there is one; of the

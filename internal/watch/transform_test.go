@@ -49,6 +49,38 @@ func TestPodStrippedToWhatRulesRead(t *testing.T) {
 	assert.Equal(t, before.IP, after.IP)
 }
 
+// An OpenTelemetry Operator Pod keeps what TA110 reads of it: whether its
+// mTLS gate may be on, the same from the stripped Pod as from the full one.
+func TestOperatorPodKeepsItsGate(t *testing.T) {
+	const image = "ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator:0.150.0"
+	for _, tt := range []struct {
+		name string
+		c    corev1.Container
+		want *model.OTelOperator
+	}{
+		{"gate on", corev1.Container{Image: image, Args: []string{"--feature-gates=operator.targetallocator.mtls"}, Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 8443}}}, &model.OTelOperator{MTLSGate: true}},
+		{"gate from the environment", corev1.Container{Image: image, Env: []corev1.EnvVar{{Name: "FEATURE_GATES", Value: "+operator.targetallocator.mtls"}}}, &model.OTelOperator{MTLSGate: true}},
+		{"gate off", corev1.Container{Image: image, Args: []string{"--zap-log-level=info"}}, &model.OTelOperator{}},
+		{"v0.153: no gate", corev1.Container{Image: "ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator:0.153.0", Args: []string{"--feature-gates=operator.targetallocator.mtls"}}, &model.OTelOperator{}},
+		{"not the operator", corev1.Container{Image: "ghcr.io/open-telemetry/opentelemetry-operator/target-allocator:0.150.0", Args: []string{"--feature-gates=operator.targetallocator.mtls"}}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.Name = "manager"
+			full := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "op", Namespace: "otel"}, Spec: corev1.PodSpec{Containers: []corev1.Container{tt.c}}}
+			before := model.PodFromCore(full.DeepCopy())
+			assert.Equal(t, tt.want, before.OTelOperator)
+			out, err := stripPod(full)
+			require.NoError(t, err)
+			after := model.PodFromCore(out.(*corev1.Pod))
+			assert.Equal(t, before.OTelOperator, after.OTelOperator)
+			assert.Equal(t, before.Ports, after.Ports)
+			for _, c := range out.(*corev1.Pod).Spec.Containers {
+				assert.Empty(t, c.Env, "the cache keeps no variables")
+			}
+		})
+	}
+}
+
 func TestServiceKeepsOwnAnnotationsOnly(t *testing.T) {
 	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{
 		Name: "s", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "ta-guard.io/skip": "TA202"},

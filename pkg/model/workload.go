@@ -102,6 +102,8 @@ type Pod struct {
 	Started bool
 	// Readiness is the Pod's Ready condition, when it reports one.
 	Readiness Readiness
+	// OTelOperator is set when the Pod runs the OpenTelemetry Operator.
+	OTelOperator *OTelOperator
 	// Implies are objects a controller the workload runs keeps in the
 	// cluster without a manifest (the Prometheus Operator's kubelet
 	// Service): check adds them to the world, as it adds what the
@@ -189,7 +191,7 @@ func PodFromCore(p *corev1.Pod) *Pod {
 
 // PodFromTemplate makes a Pod from a workload's pod template (offline).
 func PodFromTemplate(ref Ref, om metav1.ObjectMeta, spec *corev1.PodSpec) *Pod {
-	out := &Pod{Meta: Meta{Ref: ref, Labels: om.Labels}}
+	out := &Pod{Meta: Meta{Ref: ref, Labels: om.Labels}, OTelOperator: OTelOperatorOf(spec)}
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for _, c := range cs {
 			for _, cp := range c.Ports {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -17,12 +19,83 @@ import (
 // scrape goes out with it: a target that checks it answers 401.
 //
 // TA110 is a risk, never a loss ta-guard can be certain of: a target may
-// not check the credential, and an operator before v0.153 switched mTLS on
-// with its feature gate operator.targetallocator.mtls, which a webhook
-// cannot see. It is never denied.
+// not check the credential. It is never denied. An operator before v0.153
+// switched mTLS on for all its TAs with its feature gate
+// operator.targetallocator.mtls: the rule reads it from the operator's Pods
+// (offline, its Deployment), found by their app.kubernetes.io/name label,
+// and stays silent where one may have the gate on. Where none is in view,
+// it says that it could not tell.
 
 // credentialsFix says how to let the credentials through.
-const credentialsFix = "set mtls.enabled: true in the TA's spec (spec.targetAllocator.mtls of a collector, spec.mtls of a TargetAllocator; with cert-manager, or useCertManager: false and your own certificates), or allowInsecureAuthSecrets: true where a service mesh already encrypts the TA's traffic, or use the *_file forms (password_file, credentials_file), which name a file on the collector pod and are not redacted; operators before v0.153 use --feature-gates=operator.targetallocator.mtls instead (if yours does, annotate ta-guard.io/skip: \"TA110\")"
+const credentialsFix = "set mtls.enabled: true in the TA's spec (spec.targetAllocator.mtls of a collector, spec.mtls of a TargetAllocator; with cert-manager, or useCertManager: false and your own certificates), or allowInsecureAuthSecrets: true where a service mesh already encrypts the TA's traffic, or use the *_file forms (password_file, credentials_file), which name a file on the collector pod and are not redacted"
+
+// gateUnknown completes credentialsFix where no operator is in view.
+const gateUnknown = "; no OpenTelemetry Operator Pod or workload labelled " + model.OperatorNameLabel + "=" + model.OperatorName +
+	" is in view, so whether yours runs before v0.153 with --feature-gates=" + "operator.targetallocator.mtls (which served them) is unknown: if it does, annotate ta-guard.io/skip: \"TA110\""
+
+// maxOperatorPods bounds the operator Pods read: anyone may label a Pod so.
+const maxOperatorPods = 20
+
+// operatorGate reads the OpenTelemetry Operator Pods in view: the first
+// that may run its TAs with mTLS by feature gate (nil if none), and
+// whether any operator is in view at all. Memoized.
+func (ev *evaluation) operatorGate() (gated *model.Pod, seen bool) {
+	if ev.gate == nil {
+		ev.gate = &gateFacts{}
+		pods := ev.after.Pods(model.NamespaceSet{All: true}, labels.SelectorFromSet(labels.Set{model.OperatorNameLabel: model.OperatorName}))
+		for i, p := range pods {
+			if i == maxOperatorPods {
+				break
+			}
+			if p.OTelOperator == nil {
+				continue
+			}
+			ev.gate.seen = true
+			if p.OTelOperator.MTLSGate {
+				ev.gate.gated = p
+				break
+			}
+		}
+	}
+	return ev.gate.gated, ev.gate.seen
+}
+
+// gateFacts memoizes operatorGate.
+type gateFacts struct {
+	gated *model.Pod
+	seen  bool
+}
+
+// redactingTAs returns of the TAs those that serve credentials redacted,
+// and the fix to give; none, with a passed check, when every one serves
+// them or an operator may by its feature gate.
+func (ev *evaluation) redactingTAs(tas []*model.Allocator) ([]*model.Allocator, string) {
+	var out []*model.Allocator
+	for _, a := range tas {
+		if !a.ServesSecrets {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		if len(tas) > 0 {
+			ev.pass(rules.TA110, "", func() string {
+				return "every TA concerned serves credentials to its collectors (mtls or allowInsecureAuthSecrets)"
+			})
+		}
+		return nil, ""
+	}
+	gated, seen := ev.operatorGate()
+	if gated != nil {
+		ev.pass(rules.TA110, "", func() string {
+			return gated.Ref.String() + " runs the OpenTelemetry Operator before v0.153 with operator.targetallocator.mtls on, or may: its TAs serve credentials over mTLS"
+		})
+		return nil, ""
+	}
+	if !seen {
+		return out, credentialsFix + gateUnknown
+	}
+	return out, credentialsFix
+}
 
 // monitorCredentials is TA110 for a ServiceMonitor or PodMonitor whose
 // endpoints take credentials from Secrets while a TA that reads it serves
@@ -40,18 +113,8 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 		return
 	}
 	all, _ := ev.allocatorsReading(m)
-	var tas []*model.Allocator
-	for _, a := range all {
-		if !a.ServesSecrets {
-			tas = append(tas, a)
-		}
-	}
+	tas, fix := ev.redactingTAs(all)
 	if len(tas) == 0 {
-		if len(all) > 0 {
-			ev.pass(rules.TA110, "", func() string {
-				return "every TA reading it serves credentials to its collectors (mtls or allowInsecureAuthSecrets)"
-			})
-		}
 		return
 	}
 	byEndpoint := map[int][]string{}
@@ -66,7 +129,7 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 		f := ev.add(rules.TA110, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
 			fmt.Sprintf("TA %s serves %s to its collectors as \"<secret>\": it runs without mTLS, so every scrape of the job sends that text as the credential",
 				ev.allocatorNames(tas), strings.Join(byEndpoint[i], ", ")),
-			credentialsFix)
+			fix)
 		f.Field = m.EndpointPath(i)
 		f.AtRisk = true
 		f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
@@ -81,16 +144,14 @@ func (ev *evaluation) collectorCredentials(a *model.Allocator) {
 	if facts == nil || len(facts.Credentials) == 0 {
 		return
 	}
-	if a.ServesSecrets {
-		ev.pass(rules.TA110, "", func() string {
-			return "the TA serves its scrape configs' credentials (mtls or allowInsecureAuthSecrets)"
-		})
+	tas, fix := ev.redactingTAs([]*model.Allocator{a})
+	if len(tas) == 0 {
 		return
 	}
 	for _, c := range facts.Credentials {
 		f := ev.add(rules.TA110, c.Job, "job "+c.Job,
 			fmt.Sprintf("%s reaches the collector as \"<secret>\": the TA serves these scrape configs without mTLS, so every scrape of the job sends that text as the credential", shortField(c.Path)),
-			credentialsFix)
+			fix)
 		f.Field = c.Path
 		f.AtRisk = true
 	}

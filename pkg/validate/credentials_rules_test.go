@@ -57,6 +57,64 @@ func TestCredentialsRedacted(t *testing.T) {
 	}
 }
 
+// TA110 under operators before v0.153, which switched mTLS on for every TA
+// with the feature gate operator.targetallocator.mtls: read from the
+// operator's Deployment (live, its Pods).
+func TestCredentialsRedactedOperatorGate(t *testing.T) {
+	ta := "apiVersion: opentelemetry.io/v1alpha1\nkind: TargetAllocator\nmetadata: {name: team-ta, namespace: team}\nspec:\n  prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}\n"
+	operator := func(image, container string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: opentelemetry-operator, namespace: otel-system}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: opentelemetry-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: opentelemetry-operator, app.kubernetes.io/component: controller-manager}}
+    spec:
+      containers:
+      - name: manager
+        image: ` + image + "\n" + container
+	}
+	const old = "ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator:0.152.0"
+	gateOn := "        args: [--metrics-addr=127.0.0.1:8080, --feature-gates=+operator.targetallocator.mtls,-operator.collector.default.config]\n"
+	tests := []struct {
+		name    string
+		world   []string
+		finding bool
+		unknown bool // the fix says the gate could not be read
+	}{
+		{name: "no operator in view", finding: true, unknown: true},
+		{name: "v0.152 with the gate on", world: []string{operator(old, gateOn)}},
+		{name: "v0.152 without it", world: []string{operator(old, "        args: [--enable-leader-election]\n")}, finding: true},
+		{name: "the gate turned off again", world: []string{operator(old, "        args: [--feature-gates=operator.targetallocator.mtls, --feature-gates=-operator.targetallocator.mtls]\n")}, finding: true},
+		{name: "v0.158: the gate is gone", world: []string{operator("ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator:v0.158.0", gateOn)}, finding: true},
+		{name: "a tag that is no version", world: []string{operator("registry.example/mirror/opentelemetry-operator:main", gateOn)}},
+		{name: "a digest", world: []string{operator("ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator@sha256:"+sha256Zero, gateOn)}},
+		{name: "the gate from FEATURE_GATES", world: []string{operator(old, "        env: [{name: FEATURE_GATES, value: operator.targetallocator.mtls}]\n")}},
+		{name: "FEATURE_GATES wins over the flag", world: []string{operator(old, gateOn+"        env: [{name: FEATURE_GATES, value: -operator.targetallocator.mtls}]\n")}, finding: true},
+		{name: "FEATURE_GATES from a ConfigMap", world: []string{operator(old, "        env: [{name: FEATURE_GATES, valueFrom: {configMapKeyRef: {name: gates, key: gates}}}]\n")}},
+		{name: "a config file", world: []string{operator(old, "        args: [--config-file=/conf/operator.yaml]\n")}},
+		{name: "labelled so but another image", world: []string{operator("busybox:1.36", gateOn)}, finding: true, unknown: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := only(offline(t, Request{Operation: Create, Object: object(t, smBasicAuth)}, store(t, append(tt.world, ta)...), nil), rules.TA110)
+			if !tt.finding {
+				assert.Empty(t, fs, "an operator that may have mTLS on by its gate serves the credentials")
+				return
+			}
+			require.Len(t, fs, 1)
+			if tt.unknown {
+				assert.Contains(t, fs[0].Fix, "is unknown")
+			} else {
+				assert.NotContains(t, fs[0].Fix, "is unknown", "the operator's gate was read")
+			}
+		})
+	}
+}
+
+const sha256Zero = "0000000000000000000000000000000000000000000000000000000000000000"
+
 func TestCollectorCredentialsRedacted(t *testing.T) {
 	const jobs = "            - {job_name: mongo, basic_auth: {username: prom, password: s3cret}, static_configs: [{targets: [\"mongo:9216\"]}]}\n" +
 		"            - {job_name: files, basic_auth: {username: prom, password_file: /etc/pw}, authorization: {credentials_file: /etc/tok}}\n" +

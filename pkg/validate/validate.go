@@ -197,6 +197,8 @@ type evaluation struct {
 	seen map[string]bool
 	// admission: Options.Admission.
 	admission bool
+	// gate memoizes operatorGate.
+	gate *gateFacts
 }
 
 type pending struct {
