@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -134,41 +136,96 @@ type ScrapeFacts struct {
 	KubeletJobs []KubeletJob
 }
 
-// KubeletJob is a scrape config that scrapes every node's kubelet where
-// Kubernetes discovery's node role finds it (its address not rewritten),
-// over HTTPS, with the pod's service account token: the kubelet asks the
-// API server whether that account may get the path's nodes subresource.
+// KubeletJob is a scrape config that scrapes every node's kubelet, found by
+// Kubernetes discovery's node role, over HTTPS with the pod's service
+// account token: where the role finds it (its address not rewritten), and
+// the kubelet asks the API server whether that account may get the path's
+// nodes subresource; or through the API server's proxy
+// (kubernetes.default.svc, /api/v1/nodes/NAME/proxy/...), which asks for
+// nodes/proxy itself.
 type KubeletJob struct {
 	Job string
-	// MetricsPath as written ("" is /metrics).
+	// MetricsPath as written ("" is /metrics); of a proxied job, the path
+	// its relabelings set.
 	MetricsPath string
-	Path        *field.Path
+	// ViaAPIServer: through the API server's proxy.
+	ViaAPIServer bool
+	Path         *field.Path
 }
 
 // saTokenFile is where a pod's service account token is mounted.
 const saTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-// kubeletJob reports whether the scrape config scrapes the kubelets
-// directly with the pod's own token.
-func (sc *scrapeConfig) kubeletJob() bool {
+// How a scrape config reaches the kubelets (kubeletRoute).
+type kubeletRoute uint8
+
+const (
+	notKubelet kubeletRoute = iota
+	kubeletDirect
+	kubeletViaAPIServer
+)
+
+// Past this many relabelings of the address, path or scheme, a job's
+// route is not judged (and the cache keeps none of them).
+const maxRouteRelabelings = 8
+
+// apiServerHosts are the in-cluster names of the API server a pod reaches
+// it by.
+var apiServerHosts = map[string]bool{"kubernetes": true, "kubernetes.default": true, "kubernetes.default.svc": true, "kubernetes.default.svc.cluster.local": true}
+
+// route reports how the scrape config reaches the kubelets with the
+// collector pod's own token, and the path it asks for: where discovery's
+// node role finds them, or through the API server's proxy as the classic
+// cadvisor job does (the address replaced by kubernetes.default.svc:443,
+// the path by /api/v1/nodes/${1}/proxy/metrics/cadvisor). Any other
+// rewrite of the address, path or scheme: not judged.
+func (sc *scrapeConfig) route() (kubeletRoute, string) {
 	node := false
 	for _, sd := range sc.KubernetesSDConfigs {
 		node = node || strings.EqualFold(sd.Role, "node")
 	}
+	token := sc.BearerTokenFile == saTokenFile || sc.Authorization != nil && sc.Authorization.CredentialsFile == saTokenFile
+	if !node || !token || !strings.EqualFold(sc.Scheme, "https") {
+		return notKubelet, ""
+	}
+	var address, path string
+	n := 0
 	for _, rc := range sc.RelabelConfigs {
 		switch rc.TargetLabel {
 		case "__address__", "__metrics_path__", "__scheme__":
-			return false // scraped elsewhere (through the API server's proxy, say)
+		default:
+			continue
+		}
+		if n++; n > maxRouteRelabelings || rc.TargetLabel == "__scheme__" || rc.Action != "" && !strings.EqualFold(rc.Action, "replace") {
+			return notKubelet, ""
+		}
+		if rc.TargetLabel == "__address__" {
+			address = rc.Replacement
+		} else {
+			path = rc.Replacement
 		}
 	}
-	token := sc.BearerTokenFile == saTokenFile || sc.Authorization != nil && sc.Authorization.CredentialsFile == saTokenFile
-	return node && token && strings.EqualFold(sc.Scheme, "https")
+	if n == 0 {
+		return kubeletDirect, sc.MetricsPath
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		host, port = address, "443"
+	}
+	if !apiServerHosts[host] || port != "443" || !proxyPath.MatchString(path) {
+		return notKubelet, ""
+	}
+	return kubeletViaAPIServer, path
 }
+
+// proxyPath is the API server's proxy to a node's kubelet, the node's name
+// written or taken from discovery (${1}, $1).
+var proxyPath = regexp.MustCompile(`^/api/v1/nodes/[^/]{1,253}/proxy(/[^$]{0,200})?$`)
 
 // add reads one scrape config, at path.
 func (f *ScrapeFacts) add(sc *scrapeConfig, path *field.Path) {
-	if sc.kubeletJob() && len(f.KubeletJobs) < maxPlaceholders {
-		f.KubeletJobs = append(f.KubeletJobs, KubeletJob{Job: sc.JobName, MetricsPath: sc.MetricsPath, Path: path})
+	if r, p := sc.route(); r != notKubelet && len(f.KubeletJobs) < maxPlaceholders {
+		f.KubeletJobs = append(f.KubeletJobs, KubeletJob{Job: sc.JobName, MetricsPath: p, ViaAPIServer: r == kubeletViaAPIServer, Path: path})
 	}
 	f.Placeholders = sc.placeholders(path, f.Placeholders)
 	f.Nodeless = append(f.Nodeless, sc.nodeless(path)...)
@@ -509,6 +566,8 @@ type scrapeConfig struct {
 	BearerTokenFile string `json:"bearer_token_file,omitempty"`
 	RelabelConfigs  []struct {
 		TargetLabel string `json:"target_label,omitempty"`
+		Action      string `json:"action,omitempty"`
+		Replacement string `json:"replacement,omitempty"`
 	} `json:"relabel_configs,omitempty"`
 	OAuth2 *struct {
 		ClientSecret string `json:"client_secret,omitempty"`
@@ -754,12 +813,23 @@ func (sc *scrapeConfig) keepPlaceholders(kept int) int {
 // credential is no business of the cache: what is read is whether it is
 // set); it returns how many placeholders are kept now.
 func (sc *scrapeConfig) compact(kept int) int {
-	kubelet := sc.kubeletJob()
+	route, _ := sc.route()
 	kept = sc.keepPlaceholders(kept)
 	// Of the kubelet's fields, only a kubelet job's stay: it reads the
-	// same from them alone (scheme, path, the token file).
-	sc.RelabelConfigs = nil
-	if !kubelet {
+	// same from them alone (scheme, path, the token file, and of a job
+	// through the API server the relabelings that send it there).
+	if route == kubeletViaAPIServer {
+		rcs := sc.RelabelConfigs[:0]
+		for _, rc := range sc.RelabelConfigs {
+			if rc.TargetLabel == "__address__" || rc.TargetLabel == "__metrics_path__" {
+				rcs = append(rcs, rc)
+			}
+		}
+		sc.RelabelConfigs = rcs
+	} else {
+		sc.RelabelConfigs = nil
+	}
+	if route == notKubelet {
 		sc.Scheme, sc.MetricsPath, sc.BearerTokenFile = "", "", ""
 		if sc.Authorization != nil {
 			sc.Authorization.CredentialsFile = ""

@@ -19,10 +19,14 @@ import (
 // with a SubjectAccessReview (kubelet server auth: /metrics and below are
 // the metrics subresource of nodes, /stats stats) and answers 403.
 //
+// A job that reaches the kubelets through the API server's proxy
+// (/api/v1/nodes/NAME/proxy/...) needs nodes/proxy, which the API server
+// itself checks.
+//
 // A risk, never denied: a kubelet run with --authorization-mode=AlwaysAllow
-// asks no one. Paths the kubelet maps to other subresources (and, with the
-// fine-grained kubelet authorization of Kubernetes 1.33, falls back to
-// nodes/proxy for) are not judged.
+// asks no one. Paths that the fine-grained kubelet authorization of
+// Kubernetes 1.33 maps to a subresource of their own before falling back
+// to nodes/proxy (/pods, /healthz, /configz) are not judged.
 func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, facts Facts) error {
 	ta, collectors := ev.taAndCollectors(a)
 	if ta == nil || len(collectors) == 0 {
@@ -34,6 +38,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		collectors = []*model.Allocator{a}
 	}
 	needs := map[string][]string{} // subresource -> jobs
+	proxied := map[string]int{}     // subresource -> jobs through the API server
 	var order []string
 	var monitors []string
 	var read []*model.Monitor
@@ -68,7 +73,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		// Besides the monitors', the jobs of the scrape configs the TA
 		// serves this collector: its own receiver's and a TargetAllocator's
 		// spec.scrapeConfigs.
-		needs, order, sources := maps.Clone(needs), slices.Clone(order), slices.Clone(monitors)
+		needs, proxied, order, sources := maps.Clone(needs), maps.Clone(proxied), slices.Clone(order), slices.Clone(monitors)
 		var jobs []model.KubeletJob
 		if c.Receiver != nil {
 			jobs = append(jobs, c.Receiver.KubeletJobs...)
@@ -78,6 +83,10 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		}
 		for _, j := range jobs {
 			sub := kubeletSubresource(j.MetricsPath)
+			if j.ViaAPIServer {
+				sub = "proxy"
+				proxied[sub]++
+			}
 			if sub == "" {
 				continue
 			}
@@ -109,14 +118,23 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			continue
 		}
 		var lacks []string
-		n := 0
+		n, viaAPI := 0, 0
 		for _, p := range missing {
 			lacks = append(lacks, p.String())
 			n += len(needs[p.Subresource])
+			viaAPI += proxied[p.Subresource]
+		}
+		answers := "the kubelet answers 403"
+		switch viaAPI {
+		case 0:
+		case n:
+			answers = "the API server's proxy answers 403"
+		default:
+			answers = "the kubelet and the API server's proxy answer 403"
 		}
 		f := ev.add(rules.TA017, "", "",
-			fmt.Sprintf("collector %s scrapes the kubelet (%s of %s) as service account %s, which may not %s: the kubelet answers 403",
-				c.Ref.NamespacedName(), plural(n, "job"), listOf(sources, maxHints), sa, strings.Join(lacks, ", ")),
+			fmt.Sprintf("collector %s scrapes the kubelet (%s of %s) as service account %s, which may not %s: %s",
+				c.Ref.NamespacedName(), plural(n, "job"), listOf(sources, maxHints), sa, strings.Join(lacks, ", "), answers),
 			fmt.Sprintf("bind ServiceAccount %s/%s to a ClusterRole granting get on %s (kube-prometheus-stack's Prometheus ClusterRole has it); if your kubelets run with --authorization-mode=AlwaysAllow, annotate ta-guard.io/skip: \"TA017\"",
 				c.Ref.Namespace, sa, strings.Join(lacks, ", ")))
 		f.AtRisk = true
@@ -126,17 +144,25 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 }
 
 // kubeletSubresource is the nodes subresource the kubelet checks for a
-// GET of the path, or "" when ta-guard does not judge it.
+// GET of the path (kubelet server auth: proxy unless the path is one it
+// subdivides), or "" when ta-guard does not judge it.
 func kubeletSubresource(path string) string {
 	if path == "" {
 		path = "/metrics"
 	}
-	for _, p := range []struct{ prefix, sub string }{{"/metrics", "metrics"}, {"/stats", "stats"}} {
+	for _, p := range []struct{ prefix, sub string }{
+		{"/metrics", "metrics"}, {"/stats", "stats"}, {"/logs", "log"}, {"/spec", "spec"}, {"/checkpoint", "checkpoint"},
+		// Fine-grained (1.33+): their own subresource, then proxy.
+		{"/pods", ""}, {"/healthz", ""}, {"/configz", ""},
+	} {
 		if path == p.prefix || strings.HasPrefix(path, p.prefix+"/") {
 			return p.sub
 		}
 	}
-	return ""
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "$?#") {
+		return "" // not a path ta-guard can read
+	}
+	return "proxy"
 }
 
 func listOf(items []string, n int) string {

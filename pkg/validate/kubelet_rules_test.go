@@ -109,26 +109,45 @@ func TestCollectorKubeletJobs(t *testing.T) {
 	coll := func(jobs string) string {
 		return collector("  mode: daemonset\n  targetAllocator: {enabled: true, allocationStrategy: per-node}\n" + receiverConfig(jobs))
 	}
+	const proxied = "{target_label: __address__, replacement: 'kubernetes.default.svc:443'}, {source_labels: [__meta_kubernetes_node_name], regex: (.+), target_label: __metrics_path__, replacement: '/api/v1/nodes/${1}/proxy/metrics/cadvisor'}"
 	tests := []struct {
-		name  string
-		obj   string
-		want  []string
-		asked []string
+		name     string
+		obj      string
+		grants   []string
+		want     []string
+		asked    []string
+		contains string
 	}{
 		{name: "the kubelet's /metrics", obj: coll(job("")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/metrics"}},
 		{name: "cAdvisor", obj: coll(job(", metrics_path: /metrics/cadvisor")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/metrics"}},
 		{name: "through the API server's proxy: not the kubelet's question", obj: coll(job(", relabel_configs: [{target_label: __address__, replacement: kubernetes.default.svc:443}]")), want: []string{}, asked: []string{}},
+		{name: "through the API server's proxy, as the classic cadvisor job", obj: coll(job(", metrics_path: /metrics, relabel_configs: [{action: labelmap, regex: __meta_kubernetes_node_label_(.+)}, " + proxied + "]")),
+			want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/proxy"}, contains: "which may not get nodes/proxy: the API server's proxy answers 403"},
+		{name: "through the proxy, granted", obj: coll(job(", relabel_configs: [" + proxied + "]")), grants: []string{"obs/c-collector get nodes/proxy"}, want: []string{}, asked: []string{"obs/c-collector get nodes/proxy"}},
+		{name: "both ways", obj: coll(job("") + strings.Replace(job(", relabel_configs: ["+proxied+"]"), "job_name: kubelet", "job_name: cadvisor", 1)),
+			want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/metrics", "obs/c-collector get nodes/proxy"}, contains: "the kubelet and the API server's proxy answer 403"},
+		{name: "the proxy of another server", obj: coll(job(", relabel_configs: [{target_label: __address__, replacement: 'apiserver.example:6443'}, {target_label: __metrics_path__, replacement: /api/v1/nodes/$1/proxy/metrics}]")), want: []string{}, asked: []string{}},
+		{name: "the scheme rewritten", obj: coll(job(", relabel_configs: [" + proxied + ", {target_label: __scheme__, replacement: http}]")), want: []string{}, asked: []string{}},
+		{name: "the kubelet's logs", obj: coll(job(", metrics_path: /logs/")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/log"}},
+		{name: "another kubelet path: its proxy subresource", obj: coll(job(", metrics_path: /debug/flags/v")), want: []string{"TA017"}, asked: []string{"obs/c-collector get nodes/proxy"}},
 		{name: "another token: not the pod's account", obj: coll("            - {job_name: kubelet, scheme: https, bearer_token_file: /etc/token, kubernetes_sd_configs: [{role: node}]}\n"), want: []string{}, asked: []string{}},
 		{name: "the pods, not the kubelet", obj: coll("            - {job_name: pods, scheme: https, bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token, kubernetes_sd_configs: [{role: pod}]}\n"), want: []string{}, asked: []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []string
-			f := accountFacts{fakeFacts: fakeFacts{served: map[model.MonitorKind]bool{model.ServiceMonitor: true, model.PodMonitor: true}}, grants: map[string]bool{}, asked: &asked}
+			grants := map[string]bool{}
+			for _, g := range tt.grants {
+				grants[g] = true
+			}
+			f := accountFacts{fakeFacts: fakeFacts{served: map[model.MonitorKind]bool{model.ServiceMonitor: true, model.PodMonitor: true}}, grants: grants, asked: &asked}
 			res, err := Evaluate(context.Background(), Request{Operation: Create, Object: object(t, tt.obj)}, store(t), Options{Facts: f})
 			require.NoError(t, err)
 			fs := only(res.Findings, rules.TA017)
 			assert.Equal(t, tt.want, ids(fs), messages(fs))
+			if tt.contains != "" {
+				assert.Contains(t, messages(fs), tt.contains)
+			}
 			var kubelet []string
 			for _, a := range asked {
 				if strings.Contains(a, "nodes/") {
