@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -37,10 +36,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		// attached to the same TargetAllocator, for theirs.
 		collectors = []*model.Allocator{a}
 	}
-	needs := map[string][]string{} // subresource -> jobs
-	proxied := map[string]int{}     // subresource -> jobs through the API server
-	var order []string
-	var monitors []string
+	var monitorNeeds kubeletNeeds
 	var read []*model.Monitor
 	if ta.Active {
 		read = ev.after.Monitors(model.ServiceMonitor, ta.Scopes[model.ServiceMonitor].Monitors.Selector())
@@ -53,19 +49,10 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			len(ev.after.Services(m.Namespaces, m.Selector.Selector())) == 0 {
 			continue // not read, or no kubelet Service: no kubelet target
 		}
-		counted := false
 		for i, ep := range m.Endpoints {
-			sub := kubeletSubresource(ep.Path)
-			if !ep.TokenFile || sub == "" {
-				continue
+			if sub := kubeletSubresource(ep.Path); ep.TokenFile && sub != "" {
+				monitorNeeds.add(sub, m.Job(i), "ServiceMonitor "+m.Ref.NamespacedName(), false)
 			}
-			if !counted {
-				monitors, counted = append(monitors, "ServiceMonitor "+m.Ref.NamespacedName()), true
-			}
-			if _, ok := needs[sub]; !ok {
-				order = append(order, sub)
-			}
-			needs[sub] = append(needs[sub], m.Job(i))
 		}
 	}
 	var errs []error
@@ -73,7 +60,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		// Besides the monitors', the jobs of the scrape configs the TA
 		// serves this collector: its own receiver's and a TargetAllocator's
 		// spec.scrapeConfigs.
-		needs, proxied, order, sources := maps.Clone(needs), maps.Clone(proxied), slices.Clone(order), slices.Clone(monitors)
+		needs := monitorNeeds.clone()
 		var jobs []model.KubeletJob
 		if c.Receiver != nil {
 			jobs = append(jobs, c.Receiver.KubeletJobs...)
@@ -85,19 +72,12 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			sub := kubeletSubresource(j.MetricsPath)
 			if j.ViaAPIServer {
 				sub = "proxy"
-				proxied[sub]++
 			}
-			if sub == "" {
-				continue
-			}
-			if _, ok := needs[sub]; !ok {
-				order = append(order, sub)
-			}
-			needs[sub] = append(needs[sub], j.Job)
-			if !slices.Contains(sources, "its scrape configs") {
-				sources = append(sources, "its scrape configs")
+			if sub != "" {
+				needs.add(sub, j.Job, "its scrape configs", j.ViaAPIServer)
 			}
 		}
+		order := needs.order
 		if len(order) == 0 {
 			continue
 		}
@@ -117,12 +97,18 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			})
 			continue
 		}
-		var lacks []string
+		var lacks, sources []string
 		n, viaAPI := 0, 0
 		for _, p := range missing {
 			lacks = append(lacks, p.String())
-			n += len(needs[p.Subresource])
-			viaAPI += proxied[p.Subresource]
+			need := needs.by[p.Subresource]
+			n += len(need.jobs)
+			viaAPI += need.viaAPI
+			for _, src := range need.sources {
+				if !slices.Contains(sources, src) {
+					sources = append(sources, src)
+				}
+			}
 		}
 		answers := "the kubelet answers 403"
 		switch viaAPI {
@@ -141,6 +127,46 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: c.Ref.Namespace, Name: sa}}
 	}
 	return errors.Join(errs...)
+}
+
+// kubeletNeeds are the kubelet jobs of a collector by the nodes
+// subresource each needs, in the order first needed.
+type kubeletNeeds struct {
+	order []string
+	by    map[string]*kubeletNeed
+}
+
+type kubeletNeed struct {
+	jobs    []string
+	sources []string // where the jobs come from: a monitor, the scrape configs
+	viaAPI  int      // how many go through the API server's proxy
+}
+
+func (k *kubeletNeeds) add(sub, job, source string, viaAPI bool) {
+	if k.by == nil {
+		k.by = map[string]*kubeletNeed{}
+	}
+	n := k.by[sub]
+	if n == nil {
+		n = &kubeletNeed{}
+		k.by[sub] = n
+		k.order = append(k.order, sub)
+	}
+	n.jobs = append(n.jobs, job)
+	if !slices.Contains(n.sources, source) {
+		n.sources = append(n.sources, source)
+	}
+	if viaAPI {
+		n.viaAPI++
+	}
+}
+
+func (k *kubeletNeeds) clone() kubeletNeeds {
+	out := kubeletNeeds{order: slices.Clone(k.order), by: make(map[string]*kubeletNeed, len(k.by))}
+	for sub, n := range k.by {
+		out.by[sub] = &kubeletNeed{jobs: slices.Clone(n.jobs), sources: slices.Clone(n.sources), viaAPI: n.viaAPI}
+	}
+	return out
 }
 
 // kubeletSubresource is the nodes subresource the kubelet checks for a

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ta-guard/ta-guard/internal/server"
 )
@@ -89,6 +91,39 @@ func TestKubeletScrapeRBAC(t *testing.T) {
 		// a moment after the create.
 		waitFor(t, "the grant to reach the authorizer", func() bool {
 			warnings, err := k.apply(ctx, collector)
+			require.NoError(t, err)
+			return len(secretWarnings(warnings, "TA017")) == 0
+		})
+	})
+
+	// The classic cadvisor job of a receiver, through the API server's
+	// proxy: the API server asks for nodes/proxy, which the grant above
+	// does not give.
+	proxied := collector.DeepCopy()
+	require.NoError(t, unstructured.SetNestedSlice(proxied.Object, []any{map[string]any{
+		"job_name": "cadvisor", "scheme": "https",
+		"bearer_token_file":     "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		"kubernetes_sd_configs": []any{map[string]any{"role": "node"}},
+		"relabel_configs": []any{
+			map[string]any{"target_label": "__address__", "replacement": "kubernetes.default.svc:443"},
+			map[string]any{"source_labels": []any{"__meta_kubernetes_node_name"}, "regex": "(.+)", "target_label": "__metrics_path__", "replacement": "/api/v1/nodes/${1}/proxy/metrics/cadvisor"},
+		},
+	}}, "spec", "config", "receivers", "prometheus", "config", "scrape_configs"))
+
+	t.Run("a job through the API server's proxy needs nodes/proxy", func(t *testing.T) {
+		warnings, err := k.apply(ctx, proxied)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"TA017 OpenTelemetryCollector obs/metrics: collector obs/metrics scrapes the kubelet (1 job of its scrape configs) as service account metrics-collector, which may not get nodes/proxy: the API server's proxy answers 403"},
+			secretWarnings(warnings, "TA017"))
+	})
+
+	t.Run("no TA017 once nodes/proxy is granted", func(t *testing.T) {
+		var role rbacv1.ClusterRole
+		require.NoError(t, k.Get(ctx, client.ObjectKey{Name: "collector-kubelet"}, &role))
+		role.Rules[0].Resources = append(role.Rules[0].Resources, "nodes/proxy")
+		require.NoError(t, k.Update(ctx, &role))
+		waitFor(t, "the grant to reach the authorizer", func() bool {
+			warnings, err := k.apply(ctx, proxied)
 			require.NoError(t, err)
 			return len(secretWarnings(warnings, "TA017")) == 0
 		})
