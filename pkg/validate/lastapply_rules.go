@@ -125,22 +125,33 @@ func (ev *evaluation) names(id rules.ID, ref model.Ref) bool {
 	return false
 }
 
+// reportBlind says which monitors have blind jobs. kubectl shows the first
+// line of a finding, cut at 256 characters: the monitors are named first,
+// and why each is blind follows only for one alone (for several, Reasons
+// hold it, and each monitor's own finding).
 func (ev *evaluation) reportBlind(blind []blindMonitor, left bool, which, orFix string) {
-	var parts []string
+	var parts, reasons []string
 	var related []model.Ref
 	for i, b := range blind {
 		related = append(related, b.m.Ref)
 		if i < maxHints && ev.shows(b.m.Ref) {
-			parts = append(parts, fmt.Sprintf("%s %s (%s: %s)", b.m.Kind, b.m.Ref.NamespacedName(), b.rule, b.why))
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", b.m.Kind, b.m.Ref.NamespacedName(), b.rule))
+			reasons = append(reasons, fmt.Sprintf("%s %s: %s %s", b.m.Kind, b.m.Ref.NamespacedName(), b.rule, b.why))
 		}
 	}
-	what := fmt.Sprintf("%s %s find no target: %s", plural(len(blind), "monitor"), which, strings.Join(parts, "; "))
+	list := strings.Join(parts, ", ")
+	if len(parts) == 1 && len(blind) == 1 {
+		b := blind[0]
+		list = fmt.Sprintf("%s %s (%s: %s)", b.m.Kind, b.m.Ref.NamespacedName(), b.rule, b.why)
+	}
+	what := fmt.Sprintf("%s %s find no target: %s", plural(len(blind), "monitor"), which, list)
 	if len(parts) < len(blind) {
-		what += fmt.Sprintf("; and %d more", len(blind)-len(parts))
+		what += fmt.Sprintf(" and %d more", len(blind)-len(parts))
 	}
 	if left {
 		what += " (more were not judged here: see their own findings)"
 	}
 	f := ev.add(rules.TA018, "", "", what, "fix each monitor as its own finding says (kubectl apply --dry-run=server -f on the monitor shows it), "+orFix)
 	f.Related = ev.visibleRefs(related)
+	f.Reasons = reasons
 }

@@ -34,6 +34,8 @@ func TestTheApplyThatCompletesABlindJobNamesIt(t *testing.T) {
 	}{
 		{name: "a collector applied after a monitor whose port matches nothing", obj: all, world: []string{svc, smWrongPort, smGood}, admission: true,
 			want: []string{"TA018"}, contains: `TA018 OpenTelemetryCollector obs/c: 1 monitor it now reads find no target: ServiceMonitor app/web (TA103: no matched Service has a port named "metrics"; web has: http)`},
+		{name: "two: both named in the first line, before any reason", obj: all, world: []string{svc, smWrongPort, smDrops}, admission: true,
+			want: []string{"TA018"}, contains: "TA018 OpenTelemetryCollector obs/c: 2 monitors it now reads find no target: ServiceMonitor app/drops (TA111), ServiceMonitor app/web (TA103)\n"},
 		{name: "the same in a review of the whole state: the monitor's own TA103 says it", obj: all, world: []string{svc, smWrongPort}, want: []string{}},
 		{name: "an update: monitors it read before were told then", op: Update, old: all, obj: all, world: []string{svc, smWrongPort}, admission: true, want: []string{}},
 		{name: "an update that starts reading it", op: Update, old: none, obj: all, world: []string{svc, smWrongPort}, admission: true, want: []string{"TA018"}},
@@ -55,6 +57,11 @@ func TestTheApplyThatCompletesABlindJobNamesIt(t *testing.T) {
 			assert.Equal(t, tt.want, ids(fs), messages(fs))
 			if tt.contains != "" {
 				assert.Contains(t, messages(fs), tt.contains)
+			}
+			for _, f := range fs {
+				if len(f.Related) > 1 {
+					assert.Len(t, f.Reasons, len(f.Related), "why each monitor is blind")
+				}
 			}
 		})
 	}
