@@ -173,3 +173,23 @@ func Names(g, blind rules.Finding) bool {
 	}
 	return slices.Contains(g.Related, blind.Object)
 }
+
+// Untold returns, of the final state's blind findings whose completing
+// apply the webhook reviews, how many there are and those that told(i, f)
+// rejects, i being that apply's index.
+func Untold(final []rules.Finding, docs []manifest.Doc, o Order, told func(i int, f rules.Finding) bool) (total int, untold []rules.Finding) {
+	for _, f := range final {
+		if !Blind[f.Rule] {
+			continue
+		}
+		last := Completing(f, docs, o)
+		if last < 0 {
+			continue
+		}
+		total++
+		if !told(last, f) {
+			untold = append(untold, f)
+		}
+	}
+	return total, untold
+}
