@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ta-guard/ta-guard/internal/check"
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/replay"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -48,4 +49,40 @@ func TestTheLastApplyNamesTheBlindJob(t *testing.T) {
 	t.Logf("told %d of %d blind findings", told, total)
 	require.NotZero(t, total, "no blind job in the corpus")
 	require.Empty(t, missed, "the last apply says nothing of these:\n%s", strings.Join(missed, "\n"))
+}
+
+// TestFindingIdentitiesAreUnique: the audit and diagnose key findings on
+// their identity, so no two findings of a whole state may share one (TA015
+// once per monitor kind, TA103 once per endpoint, ...): over every setup
+// of testdata/realworld and the guide's.
+func TestFindingIdentitiesAreUnique(t *testing.T) {
+	seed := func(files ...string) []string {
+		for i, f := range files {
+			files[i] = filepath.Join("../../testdata/seed", f)
+		}
+		return files
+	}
+	sets := [][]string{
+		seed("collector.yaml", "servicemonitor.yaml", "service-port-bleh.yaml"),
+		seed("collector-sm-selector-app.yaml", "servicemonitor.yaml", "service.yaml"),
+		seed("collector-selectors-omitted.yaml"),
+	}
+	for dir := range realWorldSetups(t) {
+		sets = append(sets, []string{dir})
+	}
+	findings := 0
+	for _, paths := range sets {
+		res, err := check.Run(paths, manifest.Options{Namespace: "default"}, nil)
+		require.NoError(t, err, paths)
+		seen := map[rules.Identity]string{}
+		for _, f := range res.Findings {
+			findings++
+			id := f.Identity()
+			if prev, dup := seen[id]; dup {
+				t.Errorf("%s: two findings share %s:\n%s\n%s", paths[0], id, prev, f.Summary())
+			}
+			seen[id] = f.Summary()
+		}
+	}
+	require.NotZero(t, findings)
 }

@@ -64,10 +64,10 @@ type Auditor struct {
 	runs    atomic.Int64
 
 	mu        sync.Mutex
-	firstSeen map[string]time.Time // finding key -> when first seen (report timestamps)
-	lastEvent map[string]time.Time // finding key -> last Event
-	written   map[string]string    // namespace -> content of the last report written
-	noReports bool                 // PolicyReport CRD absent (logged once)
+	firstSeen map[rules.Identity]time.Time // finding key -> when first seen (report timestamps)
+	lastEvent map[rules.Identity]time.Time // finding key -> last Event
+	written   map[string]string            // namespace -> content of the last report written
+	noReports bool                         // PolicyReport CRD absent (logged once)
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
@@ -76,8 +76,8 @@ func (a *Auditor) NeedLeaderElection() bool { return true }
 func (a *Auditor) init() {
 	a.once.Do(func() {
 		a.trigger = make(chan struct{}, 1)
-		a.firstSeen = map[string]time.Time{}
-		a.lastEvent = map[string]time.Time{}
+		a.firstSeen = map[rules.Identity]time.Time{}
+		a.lastEvent = map[rules.Identity]time.Time{}
 		a.written = map[string]string{}
 		if a.Debounce == 0 {
 			a.Debounce = 30 * time.Second
@@ -194,7 +194,7 @@ func (a *Auditor) Run(ctx context.Context) (*Result, error) {
 	now := time.Now()
 
 	a.mu.Lock()
-	seen := map[string]bool{}
+	seen := map[rules.Identity]bool{}
 	var fresh []rules.Finding
 	for _, f := range fs {
 		k := key(f)
@@ -222,10 +222,9 @@ func (a *Auditor) Run(ctx context.Context) (*Result, error) {
 	return res, errors.Join(evalErr, reportErr)
 }
 
-// key identifies a finding across audits.
-func key(f rules.Finding) string {
-	return string(f.Rule) + "|" + f.Object.Key() + "|" + f.Job + "|" + f.Summary()
-}
+// key identifies a finding across audits: its identity, never its text
+// (a count in it that changes is the same finding).
+func key(f rules.Finding) rules.Identity { return f.Identity() }
 
 func (a *Auditor) recordEvents(fresh []rules.Finding, now time.Time) {
 	if a.Events == nil {
@@ -233,7 +232,7 @@ func (a *Auditor) recordEvents(fresh []rules.Finding, now time.Time) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	sort.Slice(fresh, func(i, j int) bool { return key(fresh[i]) < key(fresh[j]) })
+	sort.Slice(fresh, func(i, j int) bool { return key(fresh[i]).String() < key(fresh[j]).String() })
 	for _, f := range fresh {
 		k := key(f)
 		if last, ok := a.lastEvent[k]; ok && now.Sub(last) < a.EventInterval {

@@ -85,7 +85,7 @@ func result(a rules.Action) (string, string) {
 	return "warn", "low"
 }
 
-func buildReports(fs []rules.Finding, firstSeen map[string]time.Time) map[string]*Report {
+func buildReports(fs []rules.Finding, firstSeen map[rules.Identity]time.Time) map[string]*Report {
 	out := map[string]*Report{}
 	for _, f := range fs {
 		ns := f.Object.Namespace

@@ -173,7 +173,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		names := strings.ReplaceAll(strings.Join(opts.Undescribed, ", "), "*", "all others")
 		d.Unchecked = append(d.Unchecked, "what monitors find in namespaces the input does not describe ("+names+"): their Services, Pods and ports")
 	}
-	r := &run{v: v, opts: opts, results: map[string]*validate.Result{}, shown: map[string]bool{}}
+	r := &run{v: v, opts: opts, results: map[string]*validate.Result{}, shown: map[rules.Identity]bool{}}
 	for _, s := range opts.Subjects {
 		res, err := r.evaluate(ctx, s)
 		if err != nil {
@@ -198,7 +198,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 		return nil, fmt.Errorf("no OpenTelemetryCollector or TargetAllocator %s", opts.Only.NamespacedName())
 	}
 	for _, f := range d.Findings {
-		if !r.shown[f.Key()] {
+		if !r.shown[f.Identity()] {
 			d.Other = append(d.Other, f)
 		}
 	}
@@ -265,8 +265,8 @@ type run struct {
 	v       cluster.View
 	opts    Options
 	results map[string]*validate.Result
-	// shown are the findings (by Key) the allocator trees show.
-	shown map[string]bool
+	// shown are the findings the allocator trees show.
+	shown map[rules.Identity]bool
 }
 
 func (r *run) evaluate(ctx context.Context, obj model.Object) (*validate.Result, error) {
@@ -321,7 +321,7 @@ func (d *Diagnosis) AttachTA(a *Allocator, c *Comparison) { a.TA = c }
 func (r *run) step(name string, c validate.Check) Step {
 	switch {
 	case c.Finding != nil:
-		r.shown[c.Finding.Key()] = true
+		r.shown[c.Finding.Identity()] = true
 		return Step{Name: name, Detail: c.Finding.What, Rule: c.Rule, Action: c.Finding.Action, Fix: c.Finding.Fix}
 	case c.Off:
 		return Step{Name: name, OK: true, Off: true, Detail: offReason, Rule: c.Rule}
@@ -400,7 +400,7 @@ func (r *run) allocator(ctx context.Context, a *model.Allocator, all []rules.Fin
 	// The engine's findings on this allocator that no step shows (a rule
 	// added later) still belong to its tree.
 	for _, f := range res.Findings {
-		if !r.shown[f.Key()] {
+		if !r.shown[f.Identity()] {
 			ad.Steps = append(ad.Steps, r.step(f.Name, validate.Check{Rule: f.Rule, Finding: &f}))
 		}
 	}
@@ -465,7 +465,7 @@ func (r *run) kind(ctx context.Context, a *model.Allocator, k model.MonitorKind,
 	for _, f := range all {
 		if f.Rule == rules.TA101 && f.Object.Kind == k.String() && len(f.Related) > 0 && f.Related[0] == a.Ref {
 			misses = append(misses, f)
-			r.shown[f.Key()] = true
+			r.shown[f.Identity()] = true
 		}
 	}
 	for i, f := range misses {
@@ -512,7 +512,7 @@ func (r *run) monitor(ctx context.Context, m *model.Monitor) (Monitor, error) {
 	for _, et := range tr.Endpoints {
 		e := Endpoint{Index: et.Index, Job: et.Job, Port: et.Port, Found: names(et.Found), Unknown: names(et.Unknown), Targets: et.Targets, Own: et.Own, OK: true}
 		if f, ok := byJob[et.Job]; ok {
-			r.shown[f.Key()] = true
+			r.shown[f.Identity()] = true
 			e.OK, e.Rule, e.Action, e.Reason, e.Fix = false, f.Rule, f.Action, f.What, f.Fix
 		} else if id, ok := offByJob[et.Job]; ok {
 			e.Off, e.Rule, e.Reason = true, id, offReason
@@ -520,7 +520,7 @@ func (r *run) monitor(ctx context.Context, m *model.Monitor) (Monitor, error) {
 		md.Endpoints = append(md.Endpoints, e)
 	}
 	for _, f := range byJob {
-		r.shown[f.Key()] = true
+		r.shown[f.Identity()] = true
 	}
 	return md, nil
 }

@@ -313,8 +313,33 @@ func Draft(id ID, obj model.Ref, job, subject, what, fix string) Finding {
 	return Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Subject: subject, What: what, Fix: fix}
 }
 
-// Key identifies what a finding is about: rule, object and job.
-func (f Finding) Key() string { return string(f.Rule) + " " + f.Object.Key() + " " + f.Job }
+// Identity names a finding across runs and modes: the same rule about the
+// same part of the same object is the same finding, whatever its wording,
+// counts or lists say today. The audit keys its first-seen times and
+// Events on it, diagnose what it has shown.
+type Identity struct {
+	Rule   ID
+	Object model.Ref
+	// Field is the field path, when the finding has one.
+	Field string
+	// Job and Subject narrow it to an endpoint or a job.
+	Job     string
+	Subject string
+}
+
+// Identity returns the finding's identity.
+func (f Finding) Identity() Identity {
+	id := Identity{Rule: f.Rule, Object: f.Object, Job: f.Job, Subject: f.Subject}
+	if f.Field != nil {
+		id.Field = f.Field.String()
+	}
+	return id
+}
+
+// String renders the identity for keys that must be text (sorting).
+func (id Identity) String() string {
+	return string(id.Rule) + "|" + id.Object.Key() + "|" + id.Field + "|" + id.Job + "|" + id.Subject
+}
 
 // Sort orders findings by object, then rule; findings of one rule keep the
 // order they were made in (endpoint order).
