@@ -72,6 +72,9 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "check: policy %v\n", err)
 			return 2
 		}
+		if c := pol.Caution(); c != "" {
+			fmt.Fprintf(stderr, "check: caution: %s\n", c)
+		}
 	}
 	readOpts, err := limits.options(manifest.Options{Namespace: *namespace, Stdin: stdin}, stderr)
 	if err != nil {

@@ -377,6 +377,9 @@ func (s *Server) loadPolicy() error {
 	if s.opts.DefaultAction != "" {
 		p.DefaultAction = s.opts.DefaultAction
 	}
+	if c := p.Caution(); c != "" {
+		s.opts.Log.WithName("policy").Info("caution: " + c)
+	}
 	s.policy.Store(p)
 	return nil
 }

@@ -74,6 +74,24 @@ func (p *Policy) DeniesAny(ids ...rules.ID) bool {
 	return false
 }
 
+// Caution says, when the policy denies on rules whose finding depends on
+// the order objects arrive in (rules.OrderDependent), which they are and
+// why that refuses working setups: a GitOps tool or kubectl apply -f dir/
+// applies a monitor before its Service as readily as after. "" when it
+// denies none. Rules that never deny (rules.Repeats) are not named.
+func (p *Policy) Caution() string {
+	var ids []string
+	for _, r := range rules.All() {
+		if _, dependent := rules.OrderDependent(r.ID); dependent && !rules.Repeats(r.ID) && p.ActionFor(r.ID) == rules.Deny {
+			ids = append(ids, string(r.ID))
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return "the policy denies " + strings.Join(ids, ", ") + ", whose findings depend on the order objects arrive in: a working setup applied in another order can be refused; set them to warn or audit, as config/webhook/overlays/enforce/policy.yaml does (ta-guard rules lists why each depends on it)"
+}
+
 // Excluded reports whether objects in the namespace are left unchecked.
 func (p *Policy) Excluded(namespace string) bool {
 	return p != nil && namespace != "" && p.ExcludeNamespaces[namespace]

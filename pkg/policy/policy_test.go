@@ -549,3 +549,40 @@ func TestLoadFile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), missing)
 }
+
+// A policy that denies rules whose findings depend on arrival order is
+// loaded with a caution naming them; the enforce policies the project
+// ships deny none of them.
+func TestCautionOnOrderDependentDenials(t *testing.T) {
+	for _, tt := range []struct {
+		name, policy string
+		names        []string // rule IDs the caution names; nil: no caution
+	}{
+		{name: "deny everything", policy: "defaultAction: deny\n", names: []string{"TA002", "TA102", "TA202"}},
+		{name: "one rule", policy: "rules:\n  TA103: deny\n", names: []string{"TA103"}},
+		{name: "TA018 never denies", policy: "rules:\n  TA018: deny\n"},
+		{name: "not order-dependent", policy: "rules:\n  TA001: deny\n  TA004: deny\n"},
+		{name: "warn", policy: "defaultAction: warn\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse([]byte(tt.policy))
+			require.NoError(t, err)
+			c := p.Caution()
+			if tt.names == nil {
+				assert.Empty(t, c)
+				return
+			}
+			for _, id := range tt.names {
+				assert.Contains(t, c, id)
+			}
+			assert.NotContains(t, c, "TA001", "TA001 does not depend on the order")
+			assert.NotContains(t, c, "TA018")
+		})
+	}
+	for _, shipped := range []string{"../../config/webhook/overlays/enforce/policy.yaml", "../../charts/ta-guard/files/policy-enforce.yaml"} {
+		p, err := LoadFile(shipped)
+		require.NoError(t, err, shipped)
+		assert.Empty(t, p.Caution(), shipped)
+		assert.True(t, p.Enforcing(), shipped)
+	}
+}
