@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -199,6 +200,7 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	var b strings.Builder
+	var causes []metav1.StatusCause
 	b.WriteString("ta-guard denied this change:")
 	for i, f := range denies {
 		if i == maxDenyReasons {
@@ -207,8 +209,28 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 		}
 		b.WriteString("\n- ")
 		b.WriteString(strings.ReplaceAll(f.Message, "\n", "\n  "))
+		c := metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Message: warning(f.Summary())}
+		if f.Field != nil {
+			c.Field = f.Field.String()
+		}
+		causes = append(causes, c)
 	}
-	return admission.Denied(b.String()).WithWarnings(warnings...)
+	return denied(req, b.String(), causes).WithWarnings(warnings...)
+}
+
+// denied refuses the change as the API server refuses an invalid object
+// (apierrors.NewInvalid: 422, reason Invalid, one cause per field), so
+// that clients can tell which fields to mend; a DELETE, which has no field
+// to mend, is Forbidden with the same causes. The API server passes the
+// reason, code and details through to the client.
+func denied(req admission.Request, msg string, causes []metav1.StatusCause) admission.Response {
+	resp := admission.Denied(msg)
+	if req.Operation != admissionv1.Delete {
+		resp.Result.Code = http.StatusUnprocessableEntity
+		resp.Result.Reason = metav1.StatusReasonInvalid
+	}
+	resp.Result.Details = &metav1.StatusDetails{Name: req.Name, Group: req.Kind.Group, Kind: req.Kind.Kind, Causes: causes}
+	return resp
 }
 
 // The API server relays warnings of at most 4096 runes in all (past that it
@@ -273,9 +295,9 @@ func errorAnswer(status int32, msg string) admission.Response {
 }
 
 // IsErrorAnswer reports whether resp is an errorAnswer: not allowed, with
-// a status that is not a denial's 403.
+// an error status and no reason (a denial has one: Invalid, or Forbidden).
 func IsErrorAnswer(resp admission.Response) (int, string, bool) {
-	if resp.Allowed || resp.Result == nil || resp.Result.Code < 400 || resp.Result.Code == http.StatusForbidden {
+	if resp.Allowed || resp.Result == nil || resp.Result.Code < 400 || resp.Result.Reason != "" {
 		return 0, "", false
 	}
 	return int(resp.Result.Code), resp.Result.Message, true

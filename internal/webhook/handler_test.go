@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -101,6 +102,10 @@ func TestHandlerActions(t *testing.T) {
 			assert.Equal(t, tt.deniedWith == "", resp.Allowed)
 			if tt.deniedWith != "" {
 				assert.Contains(t, resp.Result.Message, tt.deniedWith)
+				// A DELETE has no field to mend: Forbidden, with the causes.
+				assert.Equal(t, metav1.StatusReasonForbidden, resp.Result.Reason)
+				require.NotNil(t, resp.Result.Details)
+				assert.Len(t, resp.Result.Details.Causes, 1)
 			}
 			assert.Equal(t, tt.warnings, []string(resp.Warnings))
 			assert.Equal(t, tt.auditCount, testutil.ToFloat64(m.Findings.WithLabelValues("TA201", "audit", "Service")))
@@ -191,6 +196,22 @@ func TestInvalidSelectorIsAVerdict(t *testing.T) {
 		assert.Contains(t, text, "TA301")
 		assert.Contains(t, text, "spec.targetAllocator.prometheusCR.podMonitorSelector")
 		assert.Equal(t, 0.0, testutil.ToFloat64(m.Unchecked.WithLabelValues("decode")))
+		if !tt.allowed {
+			// Refused as the API server refuses an invalid object: the
+			// field each denial is about, for clients to show.
+			assert.Equal(t, int32(http.StatusUnprocessableEntity), resp.Result.Code)
+			assert.Equal(t, metav1.StatusReasonInvalid, resp.Result.Reason)
+			require.NotNil(t, resp.Result.Details)
+			assert.Equal(t, "OpenTelemetryCollector", resp.Result.Details.Kind)
+			assert.Equal(t, "opentelemetry.io", resp.Result.Details.Group)
+			var fields []string
+			for _, c := range resp.Result.Details.Causes {
+				assert.Equal(t, metav1.CauseTypeFieldValueInvalid, c.Type)
+				assert.True(t, strings.HasPrefix(c.Message, "TA"), c.Message)
+				fields = append(fields, c.Field)
+			}
+			assert.Contains(t, fields, "spec.targetAllocator.prometheusCR.podMonitorSelector")
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -139,6 +140,19 @@ func TestWebhook(t *testing.T) {
 		assert.Contains(t, msg, "TA003 OpenTelemetryCollector opentelemetry/otelcol: prometheusCR.serviceMonitorSelector is unset, so the TA reads no ServiceMonitor")
 		assert.Contains(t, msg, "fix: set spec.targetAllocator.prometheusCR.serviceMonitorSelector: {}")
 		assert.NotContains(t, msg, "podMonitorSelector is unset", "a risk is not denied")
+		// The API server passes on what an invalid object gets: 422,
+		// reason Invalid, and the field of each denial.
+		require.True(t, apierrors.IsInvalid(err), "%T %v", err, err)
+		var status apierrors.APIStatus
+		require.ErrorAs(t, err, &status)
+		details := status.Status().Details
+		require.NotNil(t, details)
+		assert.Equal(t, "OpenTelemetryCollector", details.Kind)
+		var fields []string
+		for _, c := range details.Causes {
+			fields = append(fields, c.Field)
+		}
+		assert.Contains(t, fields, "spec.targetAllocator.prometheusCR.serviceMonitorSelector")
 		fixed := objectsOf(t, "testdata/seed/collector.yaml")[0]
 		w, err := k.apply(ctx, fixed)
 		require.NoError(t, err, "the fixed collector is admitted")
