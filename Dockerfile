@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # ta-guard's webhook image; `make docker-build` builds it. The binary is built
 # as `make build` builds it: static (CGO off), -trimpath,
-# -ldflags '-s -w -X main.version=$(VERSION)' (test/deploy checks the two agree).
+# -ldflags '-s -w -X github.com/ta-guard/ta-guard/internal/cli.version=$(VERSION)' (test/deploy checks the two agree).
 #
 # Both base images are pinned by digest (the multi-arch index), so a rebuild
 # of the same commit starts from the same bytes and a moved tag cannot
@@ -21,7 +21,7 @@ COPY cmd/ cmd/
 COPY pkg/ pkg/
 COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o bin/ta-guard ./cmd/webhook
+    go build -trimpath -ldflags "-s -w -X github.com/ta-guard/ta-guard/internal/cli.version=${VERSION}" -o bin/ta-guard ./cmd/ta-guard
 
 # Distroless static, nonroot: no shell, no package manager; uid/gid 65532,
 # the user the Deployment runs as.

@@ -4,20 +4,20 @@ BIN       ?= bin/ta-guard
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # One set of flags for `make build` and the Dockerfile: a static, reproducible binary.
 GOFLAGS_BUILD := -trimpath
-LDFLAGS       := -s -w -X main.version=$(VERSION)
+LDFLAGS       := -s -w -X github.com/ta-guard/ta-guard/internal/cli.version=$(VERSION)
 
 .PHONY: bench-flood fuzz-short all build test unit lint vet fmt-check tidy-check staticcheck bench bench-webhook bench-check fuzz generate k8s-bins crds clean demo dev manifests docker-build
 
 all: lint test build
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/webhook
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ta-guard
 
 ## plugin: the same binary named as kubectl looks a plugin up, for `kubectl ta-guard`
 ## (put bin/ on PATH, or copy it there) and for the krew archives (plugins/krew/).
 .PHONY: plugin
 plugin:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/kubectl-ta_guard ./cmd/webhook
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/kubectl-ta_guard ./cmd/ta-guard
 
 ## test: lint, then every test (unit, golden, and those on a real API server).
 ## The first run builds kube-apiserver, kube-controller-manager,

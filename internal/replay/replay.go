@@ -1,7 +1,7 @@
 // Package replay applies a setup's documents one at a time, in the orders
 // people and tools apply them, and says which apply completes each blind
 // job: the one whose author must be told. Test tooling, shared by the
-// engine's replay (cmd/webhook) and the live one (test/envtest); not in
+// engine's replay (internal/cli) and the live one (test/envtest); not in
 // the binary.
 package replay
 

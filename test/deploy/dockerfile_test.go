@@ -313,7 +313,7 @@ func TestDockerfile(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Equal(t, img, buildInfo(t, bin))
-		assert.Contains(t, img, "path\tgithub.com/ta-guard/ta-guard/cmd/webhook")
+		assert.Contains(t, img, "path\tgithub.com/ta-guard/ta-guard/cmd/ta-guard")
 		assert.Contains(t, img, "build\tCGO_ENABLED=0")
 	})
 
@@ -339,7 +339,7 @@ func TestDockerfile(t *testing.T) {
 		assert.Equal(t, imageVersion, strings.TrimSpace(string(out)))
 		ignore := loadDockerignore(t)
 		for p, want := range map[string]bool{
-			"go.mod": false, "pkg/model/decode.go": false, "cmd/webhook/main.go": false,
+			"go.mod": false, "pkg/model/decode.go": false, "cmd/ta-guard/main.go": false, "internal/cli/main.go": false,
 			"pkg/model/model_test.go": true, "testdata/seed/collector.yaml": true, ".cache/k8s": true,
 			".git/HEAD": true, "bin/ta-guard": true, "internal/webhook/handler.go": false, "config/webhook/base/deployment.yaml": true,
 		} {

@@ -1,5 +1,5 @@
 // Package e2e runs ta-guard as a user meets it: `ta-guard serve` (built from
-// ./cmd/webhook) registered with a local kube-apiserver and etcd, and
+// ./cmd/ta-guard) registered with a local kube-apiserver and etcd, and
 // kubectl, built at the API server's version, applying the troubleshooting
 // guide's manifests. The assertions are on kubectl's own stdout, stderr and
 // exit status; the warnings expected are what the rule engine says about
@@ -64,10 +64,10 @@ func assetsDir(t *testing.T) string {
 func buildWebhook(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ta-guard")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ta-guard")
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/webhook:\n%s", out)
+	require.NoError(t, err, "go build ./cmd/ta-guard:\n%s", out)
 	return bin
 }
 

@@ -233,7 +233,7 @@ func diagnoseEnv(t *testing.T) (bin, kubeconfig string, k *kube) {
 	assets, err := assetsDir()
 	require.NoError(t, err)
 	bin = filepath.Join(t.TempDir(), "ta-guard")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ta-guard")
 	build.Dir = repoRoot
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -31,7 +31,7 @@ func TestKubectlPlugin(t *testing.T) {
 	}
 	binDir := t.TempDir()
 	plugin := filepath.Join(binDir, "kubectl-ta_guard")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=plugin-test", "-o", plugin, "./cmd/webhook")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/ta-guard/ta-guard/internal/cli.version=plugin-test", "-o", plugin, "./cmd/ta-guard")
 	build.Dir = repoRoot
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)

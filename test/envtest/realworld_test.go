@@ -163,7 +163,7 @@ func realWorldSetups(t *testing.T) []liveSetup {
 	return out
 }
 
-// goldenSetups are the golden corpus's scenarios (cmd/webhook's, the
+// goldenSetups are the golden corpus's scenarios (internal/cli's, the
 // guide's steps), with the findings the offline check gives their files
 // under the enforce policy: the same engine, so live and offline must agree
 // whatever order the objects arrived in.

@@ -100,7 +100,7 @@ func TestDiagnoseThroughServiceProxy(t *testing.T) {
 		}
 		// The guide's sample /jobs (ta-jobs.json) lists targets for jobs 1
 		// and 2, which the manifests predict none for: the same differences
-		// --ta-url reports for it (cmd/webhook TestDiagnoseTAURL).
+		// --ta-url reports for it (internal/cli TestDiagnoseTAURL).
 		assert.Equal(t, []string{"serviceMonitor/opentelemetry/sm-example/1 unexpected-targets", "serviceMonitor/opentelemetry/sm-example/2 unexpected-targets"}, got, "%+v", cmp)
 		assert.Contains(t, cmp.URL, "Service opentelemetry/"+svc)
 	})

@@ -274,7 +274,7 @@ type scenario struct {
 	files []string
 }
 
-// The scenarios of the check golden tests (cmd/webhook), whose JSON the API
+// The scenarios of the check golden tests (internal/cli), whose JSON the API
 // server's warnings must equal.
 var goldenScenarios = []scenario{
 	{"seed-working", []string{"collector.yaml", "servicemonitor.yaml", "service.yaml"}},

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -294,7 +294,7 @@ func golden(t *testing.T, name, got string) {
 		return
 	}
 	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run `go test ./cmd/webhook -run Golden -update` to create it")
+	require.NoError(t, err, "run `go test ./internal/cli -run Golden -update` to create it")
 	assert.Equal(t, string(want), got, "output differs from %s (rerun with -update if the change is intended)", path)
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -109,7 +109,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "json":
 		err = res.WriteJSON(stdout)
 	case "sarif":
-		err = res.WriteSARIF(stdout, version)
+		err = res.WriteSARIF(stdout, Version())
 	case "junit":
 		err = res.WriteJUnit(stdout, threshold)
 	default:

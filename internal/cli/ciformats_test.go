@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -131,7 +131,7 @@ func TestCheckSARIF(t *testing.T) {
 			require.Len(t, log.Runs, 1)
 			run := log.Runs[0]
 			assert.Equal(t, "ta-guard", run.Tool.Driver.Name)
-			assert.Equal(t, version, run.Tool.Driver.Version)
+			assert.Equal(t, Version(), run.Tool.Driver.Version)
 			require.Len(t, run.Results, len(sc.want), "one result per finding")
 			docs, _ := positions(t, sc.files)
 			got := make([]key, 0, len(run.Results))
