@@ -78,8 +78,11 @@ type Reviewer struct {
 	// ServiceAccounts: an answer computed under an older count is stale.
 	rbacGen, accountGen atomic.Uint64
 
-	mu      sync.Mutex
-	answers map[string]answer
+	mu sync.Mutex
+	// answers are the last answers by question, kept past their TTL as
+	// the fallback when the API server does not answer; the least
+	// recently used forgotten past maxEntries.
+	answers *lru.Cache
 	// budgets are the requesters' limiters, the least recently used
 	// forgotten past maxEntries: a flood of new requesters cannot reset
 	// the budgets of those already spending theirs.
@@ -105,7 +108,7 @@ const maxEntries = 20000
 func NewReviewer(r client.Reader, w client.Writer) *Reviewer {
 	return &Reviewer{Reader: r, Creator: w, TTL: 30 * time.Second, Wait: 1500 * time.Millisecond,
 		CallTimeout: 10 * time.Second, Budget: 10, Burst: 60, Parallel: 8, now: time.Now,
-		answers: map[string]answer{}, budgets: lru.New(maxEntries)}
+		answers: lru.New(maxEntries), budgets: lru.New(maxEntries)}
 }
 
 // InvalidateRBAC marks every permission answer stale: a Role, ClusterRole or
@@ -187,17 +190,23 @@ func (r *Reviewer) spend(ctx context.Context) bool {
 func (r *Reviewer) lookup(key string) (answer, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a, ok := r.answers[key]
-	return a, ok
+	if r.answers == nil {
+		return answer{}, false
+	}
+	v, ok := r.answers.Get(key)
+	if !ok {
+		return answer{}, false
+	}
+	return v.(answer), true
 }
 
 func (r *Reviewer) store(key string, ok bool, gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.answers) >= maxEntries {
-		r.answers = map[string]answer{}
+	if r.answers == nil {
+		r.answers = lru.New(maxEntries)
 	}
-	r.answers[key] = answer{ok: ok, at: r.now(), gen: gen}
+	r.answers.Add(key, answer{ok: ok, at: r.now(), gen: gen})
 }
 
 func (r *Reviewer) fresh(a answer, known bool, gen *atomic.Uint64) bool {

@@ -423,3 +423,23 @@ func TestSubresourcesAreAskedApart(t *testing.T) {
 	assert.Equal(t, authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes", Subresource: "metrics"}, asked[1])
 	assert.Equal(t, "get nodes/metrics", metrics.String())
 }
+
+// Past maxEntries the least recently used answers are forgotten, one at a
+// time: a flood of new questions cannot wipe the answers in use.
+func TestAnswersForgetTheLeastRecentlyUsed(t *testing.T) {
+	r := NewReviewer(nil, nil)
+	r.store("in use", true, 0)
+	for i := range maxEntries {
+		if i%1000 == 0 {
+			_, ok := r.lookup("in use") // asked all along
+			require.True(t, ok)
+		}
+		r.store(fmt.Sprintf("flood %d", i), false, 0)
+	}
+	_, ok := r.lookup("in use")
+	assert.True(t, ok, "an answer in use survives the flood")
+	_, ok = r.lookup("flood 0")
+	assert.False(t, ok, "the least recently used is forgotten")
+	_, ok = r.lookup(fmt.Sprintf("flood %d", maxEntries-1))
+	assert.True(t, ok)
+}

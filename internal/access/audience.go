@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -34,18 +35,14 @@ type Audiences struct {
 	// TTL is how long an answer is kept; RBAC changes take that long to
 	// show in the texts (never in the verdicts).
 	TTL time.Duration
-	// Max bounds the cache; when full, expired answers go, then all.
+	// Max bounds the cache; when full, the least recently used answer
+	// goes. Read when the first answer is stored.
 	Max int
 
 	group singleflight.Group
-	mu    sync.Mutex
-	cache map[string]cached
+	once  sync.Once
+	cache *cache.LRUExpireCache // key -> allowed, for TTL
 	now   func() time.Time
-}
-
-type cached struct {
-	allowed bool
-	at      time.Time
 }
 
 // NewAudiences asks through w, keeping answers 30s, at most 10,000.
@@ -76,6 +73,18 @@ func (a *Audiences) clock() time.Time {
 	return time.Now()
 }
 
+// clockFunc is a cache.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+func (a *Audiences) answers() *cache.LRUExpireCache {
+	a.once.Do(func() {
+		a.cache = cache.NewLRUExpireCacheWithClock(max(a.Max, 1), clockFunc(a.clock))
+	})
+	return a.cache
+}
+
 func (u User) key() string {
 	groups := append([]string(nil), u.Groups...)
 	sort.Strings(groups)
@@ -89,13 +98,9 @@ func (u User) key() string {
 
 func (a *Audiences) mayList(ctx context.Context, u User, namespace string, gr schema.GroupResource) (bool, error) {
 	key := u.key() + " " + namespace + " " + gr.String()
-	now := a.clock()
-	a.mu.Lock()
-	if c, ok := a.cache[key]; ok && now.Sub(c.at) < a.TTL {
-		a.mu.Unlock()
-		return c.allowed, nil
+	if v, ok := a.answers().Get(key); ok {
+		return v.(bool), nil
 	}
-	a.mu.Unlock()
 	v, err, _ := a.group.Do(key, func() (any, error) {
 		extra := make(map[string]authorizationv1.ExtraValue, len(u.Extra))
 		for k, v := range u.Extra {
@@ -114,30 +119,11 @@ func (a *Audiences) mayList(ctx context.Context, u User, namespace string, gr sc
 		if err := a.Creator.Create(rctx, sar); err != nil {
 			return false, err
 		}
-		a.store(key, sar.Status.Allowed, a.clock())
+		a.answers().Add(key, sar.Status.Allowed, a.TTL)
 		return sar.Status.Allowed, nil
 	})
 	if err != nil {
 		return false, err // not cached: the next request asks again
 	}
 	return v.(bool), nil
-}
-
-func (a *Audiences) store(key string, allowed bool, now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cache == nil {
-		a.cache = map[string]cached{}
-	}
-	if a.Max > 0 && len(a.cache) >= a.Max {
-		for k, c := range a.cache {
-			if now.Sub(c.at) >= a.TTL {
-				delete(a.cache, k)
-			}
-		}
-		if len(a.cache) >= a.Max {
-			a.cache = map[string]cached{}
-		}
-	}
-	a.cache[key] = cached{allowed: allowed, at: now}
 }

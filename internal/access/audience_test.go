@@ -71,5 +71,8 @@ func TestAudiencesBounded(t *testing.T) {
 	for _, ns := range []string{"a", "b", "c", "d", "e"} {
 		a.For(User{Name: "dev"}).MaySee(context.Background(), ns, schema.GroupResource{Resource: "pods"})
 	}
-	assert.LessOrEqual(t, len(a.cache), 3)
+	assert.Len(t, a.cache.Keys(), 3, "the least recently used answers go")
+	w.calls.Store(0)
+	a.For(User{Name: "dev"}).MaySee(context.Background(), "e", schema.GroupResource{Resource: "pods"})
+	assert.EqualValues(t, 0, w.calls.Load(), "the most recent answer stays")
 }
