@@ -18,9 +18,6 @@ import (
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )
 
-// Reviewed are the kinds the webhook reviews.
-var Reviewed = map[string]bool{"OpenTelemetryCollector": true, "TargetAllocator": true, "ServiceMonitor": true, "PodMonitor": true, "ScrapeConfig": true, "Probe": true, "Service": true}
-
 // Blind are the monitor findings that say a job has no target now.
 var Blind = map[rules.ID]bool{rules.TA101: true, rules.TA102: true, rules.TA103: true, rules.TA105: true, rules.TA107: true, rules.TA111: true}
 
@@ -159,7 +156,7 @@ func Completing(f rules.Finding, docs []manifest.Doc, o Order) int {
 			last = i
 		}
 	}
-	if last < 0 || !Reviewed[docs[last].GVK.Kind] {
+	if last < 0 || !model.ReviewedKind(docs[last].GVK.Kind) {
 		return -1
 	}
 	return last

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/ta-guard/ta-guard/internal/conversion"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // Binaries are the programs of hack/k8s-bins.sh a sandbox needs.
@@ -397,18 +398,21 @@ func (w *warningList) take() []string {
 	return out
 }
 
-// webhookConfiguration sends the five kinds ta-guard reads, both collector
-// versions, CREATE / UPDATE / DELETE, to url. failurePolicy Fail: a broken
-// webhook shows up as errors, not as a silent pass.
+// webhookConfiguration sends the kinds the model's registry marks reviewed,
+// every version of each, CREATE / UPDATE / DELETE, to url. failurePolicy
+// Fail: a broken webhook shows up as errors, not as a silent pass.
 func webhookConfiguration(url string, caPEM []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
 	timeout := int32(5)
 	ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete}
-	rule := func(group string, versions []string, resources ...string) admissionregistrationv1.RuleWithOperations {
-		return admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: admissionregistrationv1.Rule{
-			APIGroups: []string{group}, APIVersions: versions, Resources: resources,
-		}}
+	var rules []admissionregistrationv1.RuleWithOperations
+	for _, k := range model.Kinds() {
+		if k.Reviewed {
+			rules = append(rules, admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{k.GVK.Group}, APIVersions: []string{k.GVK.Version}, Resources: []string{k.Resource},
+			}})
+		}
 	}
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName},
@@ -419,12 +423,7 @@ func webhookConfiguration(url string, caPEM []byte) *admissionregistrationv1.Val
 			FailurePolicy:           &fail,
 			TimeoutSeconds:          &timeout,
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
-			Rules: []admissionregistrationv1.RuleWithOperations{
-				rule("opentelemetry.io", []string{"v1alpha1", "v1beta1"}, "opentelemetrycollectors", "targetallocators"),
-				rule("monitoring.coreos.com", []string{"v1"}, "servicemonitors", "podmonitors", "probes"),
-				rule("monitoring.coreos.com", []string{"v1alpha1"}, "scrapeconfigs"),
-				rule("", []string{"v1"}, "services"),
-			},
+			Rules:                   rules,
 		}},
 	}
 }

@@ -3,7 +3,6 @@ package watch
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,7 +39,7 @@ func Snapshot(ctx context.Context, c client.Reader, mapper meta.RESTMapper, sche
 				return nil, nil, fmt.Errorf("%s: not a list type", gvk)
 			}
 			if err := c.List(ctx, ol); err != nil {
-				return nil, nil, fmt.Errorf("listing %s: %w", strings.ToLower(k.Name)+"s", err)
+				return nil, nil, fmt.Errorf("listing %s: %w", model.ResourceOf(gvk.Group, gvk.Kind), err)
 			}
 			items, err := meta.ExtractList(ol)
 			if err != nil {

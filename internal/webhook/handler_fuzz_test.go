@@ -211,7 +211,7 @@ func FuzzAdmissionObjects(f *testing.F) {
 		req := admissionv1.AdmissionRequest{
 			UID:       fuzzUID,
 			Kind:      gvk,
-			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(gvk.Kind) + "s"},
+			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: model.ResourceOf(gvk.Group, gvk.Kind)},
 			Namespace: ns,
 			Name:      "x",
 			Operation: operations[op&opMask],

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"reflect"
 	"slices"
 
@@ -24,6 +25,14 @@ import (
 // kind is adding one entry to kinds.
 type Kind struct {
 	GVK schema.GroupVersionKind
+	// Resource is the kind's plural resource name (prometheuses, not
+	// prometheuss): what RBAC, webhook rules and access reviews name.
+	// test/deploy holds it to the API server's RESTMapper.
+	Resource string
+	// Reviewed kinds are sent to the webhook (CREATE, UPDATE, DELETE):
+	// its rules in config/webhook, the chart and the sandbox are tested
+	// against, or made from, this.
+	Reviewed bool
 	// New returns an empty typed object: what Decode fills, and what an
 	// informer lists.
 	New func() APIObject
@@ -84,18 +93,18 @@ func (b Bucket) String() string {
 // the order informers start in.
 var kinds = []Kind{
 	entry(corev1.SchemeGroupVersion.WithKind("Namespace"), NamespaceBucket, always(NamespaceFromCore)),
-	entry(corev1.SchemeGroupVersion.WithKind("Service"), ServiceBucket, always(ServiceFromCore)),
+	reviewed(entry(corev1.SchemeGroupVersion.WithKind("Service"), ServiceBucket, always(ServiceFromCore))),
 	entry(corev1.SchemeGroupVersion.WithKind("Pod"), PodBucket, always(PodFromCore)),
 	entry(discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"), EndpointSliceBucket, always(EndpointSliceFromDiscovery)),
-	sparse(entry(otelv1beta1.GroupVersion.WithKind("OpenTelemetryCollector"), AllocatorBucket, AllocatorFromV1beta1), "spec", "targetAllocator", "prometheusCR"),
+	reviewed(sparse(entry(otelv1beta1.GroupVersion.WithKind("OpenTelemetryCollector"), AllocatorBucket, AllocatorFromV1beta1), "spec", "targetAllocator", "prometheusCR")),
 	// v1alpha1 selectors are plain maps: nothing to prune.
-	sparse(entry(otelv1alpha1.GroupVersion.WithKind("OpenTelemetryCollector"), AllocatorBucket, AllocatorFromV1alpha1)),
-	sparse(entry(otelv1alpha1.GroupVersion.WithKind("TargetAllocator"), AllocatorBucket, AllocatorFromTargetAllocator), "spec", "prometheusCR"),
+	reviewed(sparse(entry(otelv1alpha1.GroupVersion.WithKind("OpenTelemetryCollector"), AllocatorBucket, AllocatorFromV1alpha1))),
+	reviewed(sparse(entry(otelv1alpha1.GroupVersion.WithKind("TargetAllocator"), AllocatorBucket, AllocatorFromTargetAllocator), "spec", "prometheusCR")),
 	unwatched(sparse(entry(otelv1alpha1.GroupVersion.WithKind("ClusterObservability"), AllocatorBucket, AllocatorFromClusterObservability))),
-	entry(monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"), MonitorBucket, MonitorFromServiceMonitor),
-	entry(monitoringv1.SchemeGroupVersion.WithKind("PodMonitor"), MonitorBucket, MonitorFromPodMonitor),
-	entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("ScrapeConfig"), MonitorBucket, MonitorFromScrapeConfig),
-	entry(monitoringv1.SchemeGroupVersion.WithKind("Probe"), MonitorBucket, MonitorFromProbe),
+	reviewed(entry(monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"), MonitorBucket, MonitorFromServiceMonitor)),
+	reviewed(entry(monitoringv1.SchemeGroupVersion.WithKind("PodMonitor"), MonitorBucket, MonitorFromPodMonitor)),
+	reviewed(entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("ScrapeConfig"), MonitorBucket, MonitorFromScrapeConfig)),
+	reviewed(entry(monitoringv1.SchemeGroupVersion.WithKind("Probe"), MonitorBucket, MonitorFromProbe)),
 	entry(monitoringv1.SchemeGroupVersion.WithKind("Prometheus"), ReaderBucket, ReaderFromPrometheus),
 	entry(monitoringv1alpha1.SchemeGroupVersion.WithKind("PrometheusAgent"), ReaderBucket, ReaderFromPrometheusAgent),
 	workload(appsv1.SchemeGroupVersion.WithKind("Deployment"), func(o *appsv1.Deployment) *corev1.PodTemplateSpec { return &o.Spec.Template }),
@@ -112,10 +121,12 @@ func entry[T any, P interface {
 	*T
 	APIObject
 }, O Object](gvk schema.GroupVersionKind, b Bucket, normalize func(P) (O, error)) Kind {
+	plural, _ := meta.UnsafeGuessKindToResource(gvk)
 	return Kind{
-		GVK:    gvk,
-		New:    func() APIObject { return P(new(T)) },
-		Bucket: b,
+		GVK:      gvk,
+		Resource: plural.Resource,
+		New:      func() APIObject { return P(new(T)) },
+		Bucket:   b,
 		Normalize: func(obj runtime.Object) (Object, error) {
 			p, ok := obj.(P)
 			if !ok {
@@ -133,6 +144,12 @@ func entry[T any, P interface {
 
 func always[P any, O Object](f func(P) O) func(P) (O, error) {
 	return func(p P) (O, error) { return f(p), nil }
+}
+
+// reviewed marks a kind the webhook reviews.
+func reviewed(k Kind) Kind {
+	k.Reviewed = true
+	return k
 }
 
 func sparse(k Kind, prometheusCR ...string) Kind {
@@ -188,6 +205,29 @@ func index(ks []Kind) (map[schema.GroupVersionKind]*Kind, map[reflect.Type]*Kind
 
 // Kinds lists the registry, in its order.
 func Kinds() []Kind { return slices.Clone(kinds) }
+
+// ResourceOf returns the plural resource of a kind, any version: its
+// registry entry's, else apimachinery's guess (a kind the registry does not
+// hold: a ServiceAccount, a Secret).
+func ResourceOf(group, kind string) string {
+	for _, k := range kinds {
+		if k.GVK.Group == group && k.GVK.Kind == kind {
+			return k.Resource
+		}
+	}
+	plural, _ := meta.UnsafeGuessKindToResource(schema.GroupVersionKind{Group: group, Kind: kind})
+	return plural.Resource
+}
+
+// ReviewedKind reports whether the webhook reviews the kind, any version.
+func ReviewedKind(kind string) bool {
+	for _, k := range kinds {
+		if k.GVK.Kind == kind && k.Reviewed {
+			return true
+		}
+	}
+	return false
+}
 
 // KindOf returns the registry entry of a kind and version.
 func KindOf(gvk schema.GroupVersionKind) (Kind, bool) {

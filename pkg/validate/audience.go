@@ -44,10 +44,10 @@ func (s SameNamespace) MaySee(_ context.Context, namespace string, _ schema.Grou
 }
 
 // resourceOf is the resource an audience must be allowed to read to see
-// the object. Every kind the engine names is plural with an -s, lowercase.
+// the object, as the registry names it.
 func resourceOf(r model.Ref) schema.GroupResource {
 	gv, _ := schema.ParseGroupVersion(r.APIVersion)
-	return schema.GroupResource{Group: gv.Group, Resource: strings.ToLower(r.Kind) + "s"}
+	return schema.GroupResource{Group: gv.Group, Resource: model.ResourceOf(gv.Group, r.Kind)}
 }
 
 // shows reports whether the findings may name the object (its name, labels,

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // testCA signs the serving certificates of the tests, as the CA Issuer of
@@ -141,7 +142,7 @@ func review(c *http.Client, addr string, obj *unstructured.Unstructured) (*admis
 		Request: &admissionv1.AdmissionRequest{
 			UID:       types.UID(fmt.Sprintf("deploy-test-%d", time.Now().UnixNano())),
 			Kind:      metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
-			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(gvk.Kind) + "s"},
+			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: model.ResourceOf(gvk.Group, gvk.Kind)},
 			Namespace: obj.GetNamespace(), Name: obj.GetName(),
 			Operation: admissionv1.Create,
 			UserInfo:  authenticationv1.UserInfo{Username: "deploy-test"},

@@ -3,6 +3,7 @@ package deploy
 import (
 	"net"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -164,18 +166,14 @@ func TestOverlaysRender(t *testing.T) {
 						}
 					}
 				}
-				for _, k := range []string{
-					"opentelemetry.io/v1alpha1/opentelemetrycollectors",
-					"opentelemetry.io/v1beta1/opentelemetrycollectors",
-					"opentelemetry.io/v1alpha1/targetallocators",
-					"monitoring.coreos.com/v1/servicemonitors",
-					"monitoring.coreos.com/v1/podmonitors",
-					"monitoring.coreos.com/v1/probes",
-					"monitoring.coreos.com/v1alpha1/scrapeconfigs",
-					"/v1/services",
-				} {
-					assert.Contains(t, got, k)
+				// Exactly the kinds the registry says the webhook reviews.
+				var want []string
+				for _, k := range model.Kinds() {
+					if k.Reviewed {
+						want = append(want, k.GVK.Group+"/"+k.GVK.Version+"/"+k.Resource)
+					}
 				}
+				assert.ElementsMatch(t, want, got)
 				for _, k := range got {
 					assert.NotContains(t, k, "*")
 				}
@@ -412,16 +410,18 @@ func (g grant) String() string {
 	return g.Verb + " " + res + " " + where
 }
 
-// informerResources are what internal/watch/kinds.go watches (TestRBAC checks
-// this list against watch.Kinds through the API server's RESTMapper).
-var informerResources = []string{
-	"/namespaces", "/services", "/pods",
-	"discovery.k8s.io/endpointslices",
-	"opentelemetry.io/opentelemetrycollectors", "opentelemetry.io/targetallocators",
-	"monitoring.coreos.com/servicemonitors", "monitoring.coreos.com/podmonitors",
-	"monitoring.coreos.com/scrapeconfigs", "monitoring.coreos.com/probes",
-	"monitoring.coreos.com/prometheuses", "monitoring.coreos.com/prometheusagents",
-}
+// informerResources are the group/resource of every kind of the model's
+// registry that internal/watch watches (TestRBAC holds the registry's
+// resource names to the API server's RESTMapper).
+var informerResources = func() []string {
+	var out []string
+	for _, k := range model.Kinds() {
+		if r := k.GVK.Group + "/" + k.Resource; k.Watched && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}()
 
 // expectedGrants is everything ta-guard's code does with the API server, and
 // so everything its roles may grant.

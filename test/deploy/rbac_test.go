@@ -27,6 +27,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // asServiceAccount is cfg impersonating a ServiceAccount of ta-guard's
@@ -93,6 +94,7 @@ func TestRBAC(t *testing.T) {
 				m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 				require.NoError(t, err, "%s is served (CRDs installed)", gvk)
 				kindOf[m.Resource.Group+"/"+m.Resource.Resource] = k.Name
+				assert.Equal(t, m.Resource.Resource, model.ResourceOf(gvk.Group, gvk.Kind), "the registry names %s's resource as the API server does", gvk)
 			}
 		}
 		var read []string

@@ -142,7 +142,7 @@ func postReview(c *http.Client, addr string, obj *unstructured.Unstructured) (*a
 		Request: &admissionv1.AdmissionRequest{
 			UID:       types.UID(fmt.Sprintf("envtest-%d", time.Now().UnixNano())),
 			Kind:      metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
-			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(gvk.Kind) + "s"},
+			Resource:  metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: model.ResourceOf(gvk.Group, gvk.Kind)},
 			Namespace: obj.GetNamespace(), Name: obj.GetName(),
 			Operation: admissionv1.Create,
 			Object:    runtime.RawExtension{Raw: raw},

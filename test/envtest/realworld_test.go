@@ -316,14 +316,7 @@ func namespacesOf(objs []*unstructured.Unstructured) []string {
 	return out
 }
 
-func reviewed(kind string) bool {
-	switch kind {
-	case "OpenTelemetryCollector", "TargetAllocator", "Service":
-		return true
-	}
-	_, monitor := model.MonitorKindOf(kind)
-	return monitor
-}
+func reviewed(kind string) bool { return model.ReviewedKind(kind) }
 
 // findingOf reads "TA103 ServiceMonitor ns/name ..." (a warning, or a line
 // of a denial) as "TA103 ServiceMonitor ns/name".

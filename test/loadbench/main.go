@@ -47,6 +47,7 @@ import (
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 )
 
@@ -231,7 +232,7 @@ func review(op admissionv1.Operation, gvk schema.GroupVersionKind, obj, old any)
 		Request: &admissionv1.AdmissionRequest{
 			UID: "bench", Operation: op,
 			Kind:     metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
-			Resource: metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(gvk.Kind) + "s"},
+			Resource: metav1.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: model.ResourceOf(gvk.Group, gvk.Kind)},
 		},
 	}
 	ar.Request.Object.Raw = raw(obj)
