@@ -257,14 +257,7 @@ func (w *World) Undescribed() []string {
 }
 
 // Failed reports whether any finding is at or above the fail-on action.
-func (r *Result) Failed(failOn rules.Action) bool {
-	for _, f := range r.Findings {
-		if f.Action.Severity() >= failOn.Severity() {
-			return true
-		}
-	}
-	return false
-}
+func (r *Result) Failed(failOn rules.Action) bool { return rules.Failed(r.Findings, failOn) }
 
 // WriteJSON writes {"findings":[...]}.
 func (r *Result) WriteJSON(w io.Writer) error {

@@ -80,7 +80,7 @@ func (r *Result) WriteJUnit(w io.Writer, failOn rules.Action) error {
 	below := map[string][]string{}
 	for _, f := range r.Findings {
 		e := add(f.Object)
-		if f.Action.Severity() >= failOn.Severity() {
+		if f.Action.Fails(failOn) {
 			e.tc.Failures = append(e.tc.Failures, junitFailure{Message: f.Summary(), Type: string(f.Rule), Body: message(f)})
 		} else {
 			key := f.Object.Key()

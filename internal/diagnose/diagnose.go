@@ -216,7 +216,7 @@ func Run(ctx context.Context, v cluster.View, opts Options) (*Diagnosis, error) 
 func (d *Diagnosis) judge(failOn rules.Action) {
 	d.Blind, d.AtRisk = false, false
 	for _, f := range d.Findings {
-		if f.Action.Severity() < failOn.Severity() {
+		if !f.Action.Fails(failOn) {
 			continue
 		}
 		if f.AtRisk {
@@ -410,7 +410,7 @@ func (r *run) allocator(ctx context.Context, a *model.Allocator, all []rules.Fin
 
 // blind: some finding at or above the threshold is shown in the tree.
 func (r *run) blind(ad *Allocator) bool {
-	counts := func(a rules.Action) bool { return a.Severity() >= r.opts.FailOn.Severity() }
+	counts := func(a rules.Action) bool { return a.Fails(r.opts.FailOn) }
 	for _, s := range append(append([]Step{}, ad.Steps...), ad.Access...) {
 		if !s.OK && counts(s.Action) {
 			return true

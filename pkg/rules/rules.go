@@ -42,6 +42,23 @@ func (a Action) Severity() int {
 	return 0
 }
 
+// Fails reports whether a finding with this action fails a run whose
+// threshold is failOn (check --fail-on, diagnose --fail-on, JUnit failures):
+// at or above it. Off never fails.
+func (a Action) Fails(failOn Action) bool {
+	return a.Severity() > 0 && a.Severity() >= failOn.Severity()
+}
+
+// Failed reports whether any of the findings fails a run at failOn.
+func Failed(fs []Finding, failOn Action) bool {
+	for _, f := range fs {
+		if f.Action.Fails(failOn) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseAction accepts deny, warn, audit and off.
 func ParseAction(s string) (Action, error) {
 	switch a := Action(strings.ToLower(strings.TrimSpace(s))); a {
