@@ -61,14 +61,27 @@ func onPods(kind model.MonitorKind, ep model.Endpoint, pods []*model.Pod) verdic
 	}
 	res := missing
 	for _, p := range pods {
-		if p.HasPortFor(kind, ep) {
+		switch onPod(kind, ep, p) {
+		case found:
 			return found
-		}
-		if p.PortsIncomplete {
+		case unknown:
 			res = unknown
 		}
 	}
 	return res
+}
+
+// onPod says whether an endpoint finds a declared container port on one
+// Pod: unknown when it does not and the Pod's ports are known only in part.
+// The rules (onPods) and diagnose's trace both ask it.
+func onPod(kind model.MonitorKind, ep model.Endpoint, p *model.Pod) verdict {
+	switch {
+	case p.HasPortFor(kind, ep):
+		return found
+	case p.PortsIncomplete:
+		return unknown
+	}
+	return missing
 }
 
 // describedSet reports whether the view knows everything in the namespaces:

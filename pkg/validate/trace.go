@@ -74,7 +74,11 @@ func Trace(v cluster.View, m *model.Monitor) MonitorTrace {
 		et := EndpointTrace{Index: i, Job: m.Job(i), Port: ep.Describe(m.Kind)}
 		mode, _, _ := ep.Match(m.Kind)
 		for _, p := range pods {
-			if mode != model.MatchAll && !p.HasPortFor(m.Kind, ep) {
+			switch onPod(m.Kind, ep, p) {
+			case unknown:
+				et.Unknown = append(et.Unknown, p.Ref)
+				continue
+			case missing:
 				continue
 			}
 			et.Found = append(et.Found, p.Ref)
