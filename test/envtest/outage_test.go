@@ -223,10 +223,6 @@ func TestAPIServerOutage(t *testing.T) {
 	require.NoError(t, err)
 	// The informers' watches come back on their own backoff (up to 30 s
 	// in client-go), not on ours.
-	deadline := time.Now().Add(90 * time.Second)
-	for !lw.srv.Store.Has(refOf(labelled)) {
-		require.False(t, time.Now().After(deadline), "the informers never saw a ServiceMonitor made after the outage")
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWithin(t, 90*time.Second, "the informers to see a ServiceMonitor made after the outage", func() bool { return lw.srv.Store.Has(refOf(labelled)) })
 	t.Logf("informers followed the cluster again %s after the restart", time.Since(restarted).Round(time.Millisecond))
 }
