@@ -56,6 +56,7 @@ type finding struct {
 	Fix     string   `json:"fix"`
 	Field   string   `json:"field"`
 	Related []ref    `json:"related"`
+	Closest *ref     `json:"closest"`
 	Reasons []string `json:"reasons"`
 	Message string   `json:"message"`
 }

@@ -330,18 +330,23 @@ func (r *run) step(name string, c validate.Check) Step {
 }
 
 // checks indexes a result's checks by rule and subject.
-type checks map[string][]validate.Check
+type checks map[checkKey][]validate.Check
+
+type checkKey struct {
+	rule    rules.ID
+	subject string
+}
 
 func indexChecks(res *validate.Result) checks {
 	out := checks{}
 	for _, c := range res.Checks {
-		k := string(c.Rule) + "/" + c.Subject
+		k := checkKey{c.Rule, c.Subject}
 		out[k] = append(out[k], c)
 	}
 	return out
 }
 
-func (cs checks) of(id rules.ID, subject string) []validate.Check { return cs[string(id)+"/"+subject] }
+func (cs checks) of(id rules.ID, subject string) []validate.Check { return cs[checkKey{id, subject}] }
 
 // allocatorSteps are the allocator's checks in the order of the guide, with
 // the name each step has there.
@@ -463,7 +468,7 @@ func (r *run) kind(ctx context.Context, a *model.Allocator, k model.MonitorKind,
 	// Near misses: the TA101 findings whose closest TA is this one.
 	var misses []rules.Finding
 	for _, f := range all {
-		if f.Rule == rules.TA101 && f.Object.Kind == k.String() && len(f.Related) > 0 && f.Related[0] == a.Ref {
+		if f.Rule == rules.TA101 && f.Object.Kind == k.String() && f.Closest != nil && *f.Closest == a.Ref {
 			misses = append(misses, f)
 			r.shown[f.Identity()] = true
 		}

@@ -249,6 +249,10 @@ type Finding struct {
 	// Related are the other objects the finding names (the closest TA, the
 	// ServiceMonitor that selects a Service, ...).
 	Related []model.Ref `json:"related,omitempty"`
+	// Closest is, for a monitor no TA reads (TA101), the TA it comes
+	// nearest to being read by, when the reader of the finding may see it:
+	// diagnose shows the finding under that TA.
+	Closest *model.Ref `json:"closest,omitempty"`
 	// Reasons detail What, one clause each (why a reader misses a monitor).
 	Reasons []string `json:"reasons,omitempty"`
 	// Message: a first line saying what is wrong, under 120 characters where

@@ -103,6 +103,9 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	f := ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
 	f.Field = field.NewPath("metadata", "labels")
 	f.Related = ev.visibleRefs([]model.Ref{best.Ref})
+	if len(f.Related) > 0 {
+		f.Closest = &f.Related[0]
+	}
 	f.Reasons = bestWhy
 }
 
