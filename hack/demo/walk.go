@@ -12,7 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // The beginnings of the warnings the walk expects. kubectl prints each

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
-	"github.com/ta-guard/ta-guard/internal/worldgen"
+	"github.com/ta-guard/ta-guard/test/testenv"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"

@@ -8,8 +8,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/ta-guard/ta-guard/internal/audit"
-	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 var (

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 var (

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/check"
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/internal/replay"
 	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/test/replay"
 )
 
 // TestTheLastApplyNamesTheBlindJob: whatever the order a setup is applied

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/testenv"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -21,10 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // A client past its address's cap is closed at accept; at the total cap a

@@ -24,13 +24,13 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/metrics"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // The operation byte of FuzzAdmissionObjects: its low two bits pick the

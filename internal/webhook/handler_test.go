@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/testenv"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/testutil"

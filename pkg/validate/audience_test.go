@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 // The tenant world of issue 14: the requester works in team-a and may not

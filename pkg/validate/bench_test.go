@@ -1,6 +1,6 @@
 package validate_test
 
-// Engine benchmarks on a generated world (internal/worldgen), at the issue's
+// Engine benchmarks on a generated world (test/worldgen), at the issue's
 // size ("full": 500 namespaces, 10,000 Services, 50,000 Pods, 2,000
 // ServiceMonitors, 500 PodMonitors, 50 collectors) and ten times smaller
 // ("tenth"). The numbers, the command and the machine are in
@@ -27,11 +27,11 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
-	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 // benchWorld is a generated world and the objects requests are built from.

@@ -1,5 +1,5 @@
 // Command checkbench times `ta-guard check` as a whole process on the
-// generated world written as manifests (internal/worldgen), at several
+// generated world written as manifests (test/worldgen), at several
 // scales, and in the same run OPA Gatekeeper's `gator test` with a two-rule
 // Rego template of the same intent on the same files: a ServiceMonitor read
 // by no collector's selector (TA101), and an endpoint port that no selected
@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ta-guard/ta-guard/internal/worldgen"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 func main() {

@@ -22,7 +22,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // metricsReaderRole is the ClusterRole the manifests ship for scrapers.

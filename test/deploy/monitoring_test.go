@@ -28,8 +28,8 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // renderWithComponents renders an overlay with components added, as the

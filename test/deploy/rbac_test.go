@@ -24,10 +24,10 @@ import (
 	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // asServiceAccount is cfg impersonating a ServiceAccount of ta-guard's

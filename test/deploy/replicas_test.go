@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/watch"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // impersonatingKubeconfig is the admin kubeconfig acting as a ServiceAccount

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // On the sandbox with its controllers, scheduler and kwok nodes, a

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/testenv"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
@@ -29,12 +29,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/internal/sandbox"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 var repoRoot = testenv.RepoRoot()

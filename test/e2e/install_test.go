@@ -30,8 +30,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/sandbox"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // An install never blocks the cluster: the chart in enforce mode,

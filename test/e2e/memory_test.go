@@ -27,8 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // memoryLimit is the Deployment's limits.memory (config/webhook/base), and

@@ -20,8 +20,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // worstMonitors are the ServiceMonitors a tenant can store in its own

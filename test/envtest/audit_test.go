@@ -25,8 +25,8 @@ import (
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/metrics"
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // TestAudit: the cluster as it is, with no admission webhook registered at

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // apiServerIdentity gives the API server of env a client certificate for

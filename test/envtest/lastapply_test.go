@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/internal/replay"
 	"github.com/ta-guard/ta-guard/pkg/rules"
+	"github.com/ta-guard/ta-guard/test/replay"
 )
 
 // TestTheLastApplyIsToldLive replays testdata/realworld's broken live

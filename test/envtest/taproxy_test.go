@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/ta-guard/ta-guard/internal/diagnose"
-	"github.com/ta-guard/ta-guard/internal/testenv"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // diagnose reads each TA's /scrape_configs and /jobs through the real API

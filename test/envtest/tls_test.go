@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ta-guard/ta-guard/internal/server"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // TestWebhookTLS: the webhook port speaks TLS 1.3 only unless told

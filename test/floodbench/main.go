@@ -47,9 +47,9 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
-	"github.com/ta-guard/ta-guard/internal/testenv"
 	"github.com/ta-guard/ta-guard/internal/webhook"
+	"github.com/ta-guard/ta-guard/test/sandbox"
+	"github.com/ta-guard/ta-guard/test/testenv"
 )
 
 // The Deployment's memory limit and GOMEMLIMIT (config/webhook/base).

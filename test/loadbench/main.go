@@ -45,10 +45,10 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
-	"github.com/ta-guard/ta-guard/internal/worldgen"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
 	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 
 func main() {

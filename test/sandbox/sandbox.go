@@ -34,8 +34,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/ta-guard/ta-guard/internal/conversion"
 	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/test/conversion"
 )
 
 // Binaries are the programs of hack/k8s-bins.sh a sandbox needs.
@@ -237,7 +237,7 @@ func Start(ctx context.Context, opts Options) (sb *Sandbox, err error) {
 		return nil, err
 	}
 	// v1alpha1 collectors are converted as the OpenTelemetry Operator
-	// converts them on a cluster (internal/conversion); the probe it writes
+	// converts them on a cluster (test/conversion); the probe it writes
 	// to see conversion working goes through ta-guard, so ta-guard first.
 	var convCtx context.Context
 	convCtx, s.stopConversion = context.WithCancel(context.Background())

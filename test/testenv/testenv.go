@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ta-guard/ta-guard/internal/sandbox"
+	"github.com/ta-guard/ta-guard/test/sandbox"
 )
 
 // RepoRoot is the repository's top directory.
