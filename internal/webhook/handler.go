@@ -204,12 +204,18 @@ func (h *Handler) respond(req admission.Request, fs []rules.Finding) admission.R
 	b.WriteString("ta-guard denied this change:")
 	for i, f := range denies {
 		if i == maxDenyReasons {
-			fmt.Fprintf(&b, "\n- and %d more: %s", len(denies)-i, wholeList(req.Namespace))
+			more := fmt.Sprintf("and %d more: %s", len(denies)-i, wholeList(req.Namespace))
+			b.WriteString("\n- " + more)
+			causes = append(causes, metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Message: more})
 			break
 		}
+		text := strings.ReplaceAll(f.Message, "\n", "\n  ")
 		b.WriteString("\n- ")
-		b.WriteString(strings.ReplaceAll(f.Message, "\n", "\n  "))
-		c := metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Message: warning(f.Summary())}
+		b.WriteString(text)
+		// kubectl prints an Invalid refusal as its causes, one "* field:
+		// message" each, and not the message: each cause is the whole
+		// finding, its fix included.
+		c := metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Message: text}
 		if f.Field != nil {
 			c.Field = f.Field.String()
 		}

@@ -208,6 +208,7 @@ func TestInvalidSelectorIsAVerdict(t *testing.T) {
 			for _, c := range resp.Result.Details.Causes {
 				assert.Equal(t, metav1.CauseTypeFieldValueInvalid, c.Type)
 				assert.True(t, strings.HasPrefix(c.Message, "TA"), c.Message)
+				assert.Contains(t, c.Message, "\n  fix: ", "kubectl shows the causes, not the message: each carries its fix")
 				fields = append(fields, c.Field)
 			}
 			assert.Contains(t, fields, "spec.targetAllocator.prometheusCR.podMonitorSelector")

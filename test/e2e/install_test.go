@@ -252,7 +252,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
 		assert.NotZero(c, res.Exit)
-		assert.Contains(c, res.Stderr, "denied the request")
+		assert.Contains(c, res.Stderr, `The OpenTelemetryCollector "otelcol" is invalid`)
 		assert.Contains(c, res.Stderr, "TA003")
 	}, time.Minute, 500*time.Millisecond)
 	// The audit, elected through the chart's Lease permissions, writes its
@@ -282,7 +282,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	assert.Equal(t, first.caBundle, second.caBundle, "the CA stays")
 	assert.True(t, second.notAfter.After(first.notAfter))
 	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
-	assert.Contains(t, res.Stderr, "denied the request", "answered with the renewed certificate")
+	assert.Contains(t, res.Stderr, "TA003", "answered with the renewed certificate")
 
 	// An upgrade keeps the CA and the caBundle: neither is in the chart.
 	helmRun(ctx, t, sb, append([]string{"upgrade", release, filepath.Join(repoRoot, "charts", "ta-guard"), "--namespace", releaseNamespace}, set...)...)
@@ -292,7 +292,7 @@ func TestServeWithTheChartsIdentityThroughItsService(t *testing.T) {
 	require.NoError(t, sb.Client.Get(ctx, client.ObjectKey{Name: full}, &vwc))
 	assert.Equal(t, first.caBundle, vwc.Webhooks[0].ClientConfig.CABundle, "and the caBundle")
 	res = sb.Run(ctx, repoRoot, "create", "--dry-run=server", "-f", "testdata/demo/collector-selectors-omitted.yaml")
-	assert.Contains(t, res.Stderr, "denied the request", "answered after the upgrade")
+	assert.Contains(t, res.Stderr, "TA003", "answered after the upgrade")
 
 	// Nothing it did needed more than the chart grants.
 	log := readTail(logFile)
