@@ -256,19 +256,32 @@ func TestConcurrentRequestsShareReviews(t *testing.T) {
 	}
 }
 
-// slowReviews answers after delay, granting everything, unless blocked.
+// slowReviews answers after delay, granting everything, unless the
+// review's context ends first. With gate set, a review says so on started
+// and answers only once gate is closed.
 type slowReviews struct {
 	client.Writer
-	n     atomic.Int64
-	delay atomic.Int64 // nanoseconds
+	n       atomic.Int64
+	delay   atomic.Int64 // nanoseconds
+	gate    chan struct{}
+	started chan struct{}
 }
 
 func (c *slowReviews) Create(ctx context.Context, obj client.Object, _ ...client.CreateOption) error {
 	c.n.Add(1)
-	select {
-	case <-time.After(time.Duration(c.delay.Load())):
-	case <-ctx.Done():
-		return ctx.Err()
+	if c.gate != nil {
+		c.started <- struct{}{}
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		select {
+		case <-time.After(time.Duration(c.delay.Load())):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	obj.(*authorizationv1.SubjectAccessReview).Status.Allowed = true
 	return nil
@@ -354,20 +367,27 @@ func TestSlowAPIServerAnswersFromLastKnown(t *testing.T) {
 
 // A request that gives up does not spoil the shared call of the others.
 func TestCancelledRequestDoesNotCancelSharedCall(t *testing.T) {
-	w := &slowReviews{}
-	w.delay.Store(int64(100 * time.Millisecond))
+	w := &slowReviews{gate: make(chan struct{}), started: make(chan struct{}, 1)}
 	r := NewReviewer(nil, w)
 	r.Wait = 0
 	perms := []validate.Permission{{Resource: "pods", Verb: "list"}}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := r.MissingPermissions(ctx, "obs", "ta", perms)
+		gaveUp <- err
+	}()
+	<-w.started // the first request's review is on its way
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.MissingPermissions(context.Background(), "obs", "ta", perms)
 		done <- err
 	}()
-	_, err := r.MissingPermissions(ctx, "obs", "ta", perms)
-	require.Error(t, err)
+	cancel()
+	require.Error(t, <-gaveUp)
+	// Had the give-up ended the shared call, the second request would
+	// have its error, or ask again (a second review).
+	close(w.gate)
 	require.NoError(t, <-done)
 	assert.EqualValues(t, 1, w.n.Load())
 }

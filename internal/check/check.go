@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/parallel"
 	"github.com/ta-guard/ta-guard/pkg/cluster"
@@ -43,6 +45,16 @@ type Result struct {
 type Position struct {
 	File string
 	Line int
+	doc  manifest.Doc
+}
+
+// LineOf is the line of the object's field p (its document's first line
+// when p is nil or the document does not write it).
+func (p Position) LineOf(f *field.Path) int {
+	if p.doc.Source == "" {
+		return p.Line
+	}
+	return p.doc.FieldLine(f)
 }
 
 // Run loads the manifests, builds the world and evaluates it.
@@ -91,7 +103,7 @@ func BuildWorld(docs []manifest.Doc) (*World, error) {
 			return nil, fmt.Errorf("%s: %s is already defined at %s", d.Where(), ref, prev)
 		}
 		w.Sources[key] = d.Where()
-		w.Positions[key] = Position{File: d.Source, Line: d.Line}
+		w.Positions[key] = Position{File: d.Source, Line: d.Line, doc: d}
 		objs = append(objs, d.Object)
 		_, monitor := d.Object.(*model.Monitor)
 		switch {

@@ -14,7 +14,7 @@ import (
 )
 
 // The ServiceMonitor is the second document, so its findings must point at
-// the line its document starts on, not at the file's first line.
+// a line of its document, not the file's first line: the line of the field.
 func TestWriteSARIFLine(t *testing.T) {
 	tests := []struct {
 		name, source, wantURI string
@@ -50,8 +50,9 @@ func TestWriteSARIFLine(t *testing.T) {
 			for _, r := range log.Runs[0].Results {
 				loc := r.Locations[0].PhysicalLocation
 				assert.Equal(t, tt.wantURI, loc.ArtifactLocation.URI)
-				// service is 8 lines, then "---": the monitor starts on 10.
-				assert.Equal(t, 10, loc.Region.StartLine, "%s", r.RuleID)
+				// service is 8 lines, then "---": the monitor starts on 10,
+				// and its endpoint 1 ("- port: metrics") is its 11th line.
+				assert.Equal(t, 20, loc.Region.StartLine, "%s", r.RuleID)
 			}
 		})
 	}

@@ -160,8 +160,8 @@ func (r *Result) sarifResult(f rules.Finding, index map[rules.ID]int) sarifResul
 	if pos, ok := r.positions[f.Object.Key()]; ok {
 		phys := &sarifPhysical{}
 		phys.ArtifactLocation.URI = artifactURI(pos.File)
-		if pos.Line > 0 {
-			phys.Region = &sarifRegion{StartLine: pos.Line}
+		if line := pos.LineOf(f.Field); line > 0 {
+			phys.Region = &sarifRegion{StartLine: line}
 		}
 		loc.PhysicalLocation = phys
 	}

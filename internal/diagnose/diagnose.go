@@ -329,24 +329,26 @@ func (r *run) step(name string, c validate.Check) Step {
 	return Step{Name: name, OK: true, Detail: c.Detail}
 }
 
-// checks indexes a result's checks by rule and subject.
+// checks indexes a result's checks by rule and monitor kind.
 type checks map[checkKey][]validate.Check
 
 type checkKey struct {
-	rule    rules.ID
-	subject string
+	rule        rules.ID
+	monitorKind string
 }
 
 func indexChecks(res *validate.Result) checks {
 	out := checks{}
 	for _, c := range res.Checks {
-		k := checkKey{c.Rule, c.Subject}
+		k := checkKey{c.Rule, c.MonitorKind}
 		out[k] = append(out[k], c)
 	}
 	return out
 }
 
-func (cs checks) of(id rules.ID, subject string) []validate.Check { return cs[checkKey{id, subject}] }
+func (cs checks) of(id rules.ID, monitorKind string) []validate.Check {
+	return cs[checkKey{id, monitorKind}]
+}
 
 // allocatorSteps are the allocator's checks in the order of the guide, with
 // the name each step has there.

@@ -51,6 +51,9 @@ type Doc struct {
 	// Warnings are problems that do not stop the check, such as fields the
 	// kind does not have (a typo the rules would otherwise never see).
 	Warnings []string
+	// text is the document's source, its first line the file's Line (for
+	// a List item, the List's): FieldLine finds a field's line in it.
+	text []byte
 }
 
 // Where renders the position for messages: "a.yaml, document 2".
@@ -537,7 +540,7 @@ func (s *stream) next() (segment, error) {
 		s.seps++
 		s.skipLine()
 	}
-	seg := segment{pos: Doc{Source: s.source, Index: s.seps + s.lead + s.extra, Line: s.line}, text: text}
+	seg := segment{pos: Doc{Source: s.source, Index: s.seps + s.lead + s.extra, Line: s.line, text: text}, text: text}
 	// The reader ends every line it returns with one newline, CRLF or not,
 	// so its newlines are the file's lines.
 	for range bytes.Count(text, []byte("\n")) {
@@ -671,6 +674,7 @@ func jsonValues(seg segment) ([]segment, error) {
 			}
 			return nil, fmt.Errorf("%s: not valid JSON: line %d: %w", pos.at(), lineOf(at), tooDeep(err))
 		}
+		pos.text = raw
 		out = append(out, segment{pos: pos, text: raw})
 	}
 }

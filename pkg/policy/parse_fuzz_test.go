@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	yaml "go.yaml.in/yaml/v3"
+	yaml "go.yaml.in/yaml/v4"
 
 	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"

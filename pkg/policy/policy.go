@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	yaml "go.yaml.in/yaml/v3"
+	yaml "go.yaml.in/yaml/v4"
 
 	"github.com/ta-guard/ta-guard/internal/input"
 	"github.com/ta-guard/ta-guard/pkg/model"
@@ -261,96 +258,43 @@ func Parse(data []byte) (*Policy, error) {
 }
 
 // yamlError renders a YAML error as "N: problem", N being the 1-based line
-// of the file. yaml.v3 is not consistent about its lines, so its number is
-// corrected rather than copied:
-//   - a parser error (a structure left open or broken, e.g. "did not find
-//     expected ',' or '}'") carries the 0-based line of its mark, where a
-//     scanner error (a bad token) carries the 1-based one;
-//   - a mark on the first line is dropped, so no number means line 1;
-//   - an error of the reader (bad UTF-8, a control character) or of an alias
-//     names no line at all: it is found in the data;
-//   - the end of the stream, where an unclosed structure is noticed, is
-//     the last line, not the empty one after the final newline.
+// of the file that go-yaml's LoadError marks. A structure left open is
+// noticed at the end of the stream, past the final newline: that is the
+// file's last line. Its reader (bad UTF-8, a control character) marks only
+// an offset in the input, which is counted into a line here.
 func yamlError(data []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 1
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, problem, ok := strings.Cut(rest, ": "); ok {
-			if l, convErr := strconv.Atoi(n); convErr == nil {
-				line, msg = l, problem
-				if parserProblems[msg] {
-					line++
-				}
-			}
+	var le *yaml.LoadError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("1: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	line := le.Mark.Line
+	if line == 0 {
+		line = lineOfOffset(data, le.Mark.Index)
+	}
+	return fmt.Errorf("%d: %s", max(1, min(line, lastLine(data))), le.Message)
+}
+
+// lineOfOffset is the 1-based line of the byte at off: newlines before it
+// are counted in the input's encoding (UTF-8, or UTF-16 with its byte
+// order mark, which go-yaml also reads).
+func lineOfOffset(data []byte, off int) int {
+	off = max(0, min(off, len(data)))
+	var lf [2]byte
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		lf = [2]byte{'\n', 0}
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		lf = [2]byte{0, '\n'}
+	default:
+		return 1 + bytes.Count(data[:off], []byte("\n"))
+	}
+	n := 1
+	for i := 2; i+1 < off; i += 2 {
+		if data[i] == lf[0] && data[i+1] == lf[1] {
+			n++
 		}
-	} else if l, ok := locate(data, msg); ok {
-		line = l
 	}
-	return fmt.Errorf("%d: %s", min(line, lastLine(data)), msg)
-}
-
-// parserProblems are the problems yaml.v3's parser (not its scanner) reports,
-// with a 0-based line (go.yaml.in/yaml/v3 parserc.go; no scanner problem has
-// the same text).
-var parserProblems = map[string]bool{
-	"did not find expected <stream-start>":   true,
-	"did not find expected <document start>": true,
-	"found undefined tag handle":             true,
-	"did not find expected node content":     true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected key":              true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"found duplicate %YAML directive":        true,
-	"found incompatible YAML document":       true,
-	"found duplicate %TAG directive":         true,
-}
-
-// readerProblems are the problems of yaml.v3's reader, which names no line
-// (go.yaml.in/yaml/v3 readerc.go).
-var readerProblems = map[string]bool{
-	"invalid leading UTF-8 octet":        true,
-	"incomplete UTF-8 octet sequence":    true,
-	"invalid trailing UTF-8 octet":       true,
-	"invalid length of a UTF-8 sequence": true,
-	"invalid Unicode character":          true,
-	"control characters are not allowed": true,
-}
-
-// unknownAnchor is yaml.v3's message for an alias to an anchor never defined.
-var unknownAnchor = regexp.MustCompile(`^unknown anchor '([0-9A-Za-z_-]+)' referenced$`)
-
-// locate finds the line of an error yaml.v3 gives without one: the first
-// character its reader refuses, or the first use of the unknown alias
-// outside a comment.
-func locate(data []byte, msg string) (int, bool) {
-	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-		alias := regexp.MustCompile(`(^|[\s\[{,])\*` + m[1] + `([^0-9A-Za-z_-]|$)`)
-		for i, l := range strings.Split(string(data), "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(l), "#") && alias.MatchString(l) {
-				return i + 1, true
-			}
-		}
-		return 0, false
-	}
-	if !readerProblems[msg] || bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
-		return 0, false // not the reader's, or UTF-16, whose offsets are not these bytes
-	}
-	for off := 0; off < len(data); {
-		r, size := utf8.DecodeRune(data[off:])
-		if (r == utf8.RuneError && size == 1) || !yamlChar(r) {
-			return 1 + bytes.Count(data[:off], []byte("\n")), true
-		}
-		off += size
-	}
-	return 0, false
-}
-
-// yamlChar reports whether the character is in the printable set yaml.v3's
-// reader accepts.
-func yamlChar(r rune) bool {
-	return r == '\t' || r == '\n' || r == '\r' || r == 0x85 ||
-		r >= 0x20 && r <= 0x7e || r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+	return n
 }
 
 // lastLine is the number of the file's last line (1 for an empty file).

@@ -224,11 +224,12 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantLine: "3",
 			wantText: []string{"did not find expected node content"},
 		},
-		// yaml.v3 gives its parser's errors (a structure left open or
-		// broken) 0-based lines and its scanner's 1-based ones: each kind
-		// must land on the line the user has to look at.
+		// Errors of go-yaml's parser (a structure left open or broken) and
+		// of its scanner (a bad token) must each land on the line the user
+		// has to look at.
 		{
-			// The line where the "{" was opened, not yaml.v3's 0-based "1".
+			// The line where the "{" was opened: the end of the stream, where
+			// go-yaml notices, is past the file's last line.
 			name:     "unclosed flow mapping",
 			in:       "defaultAction: warn\nrules: {TA101: deny\n",
 			wantLine: "2",
@@ -241,8 +242,8 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantText: []string{"did not find expected ',' or ']'"},
 		},
 		{
-			// yaml.v3 drops a mark on the first line and names the end of the
-			// stream, past the final newline; that is still the file's last line.
+			// The end of the stream, past the final newline, is still the
+			// file's last line.
 			name:     "unclosed flow mapping on the only line",
 			in:       "rules: {TA101: deny\n",
 			wantLine: "1",
@@ -255,10 +256,10 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantText: []string{"did not find expected key"},
 		},
 		{
-			// yaml.v3 names where the broken structure starts, as for "{".
+			// The entry that breaks the list, not where the list starts.
 			name:     "mapping entry among list items",
 			in:       "excludeNamespaces:\n  - a\n  b: c\n",
-			wantLine: "2",
+			wantLine: "3",
 			wantText: []string{"did not find expected '-' indicator"},
 		},
 		{
@@ -271,7 +272,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			name:     "directive inside a document",
 			in:       "defaultAction: warn\n%YAML 1.1\n",
 			wantLine: "2",
-			wantText: []string{"did not find expected <document start>"},
+			wantText: []string{"did not find expected <document end> before directive"},
 		},
 		{
 			name:     "incompatible YAML version",
@@ -280,7 +281,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantText: []string{"found incompatible YAML document"},
 		},
 		{
-			// A scanner error on the first line comes without a line.
+			// A scanner error on the first line.
 			name:     "mapping value on the first line",
 			in:       "defaultAction: warn: deny\n",
 			wantLine: "1",
@@ -292,12 +293,26 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			wantLine: "3",
 			wantText: []string{"found unexpected end of stream"},
 		},
-		// yaml.v3's reader and its aliases name no line at all.
+		// go-yaml's reader marks only an offset.
 		{
 			name:     "invalid UTF-8",
 			in:       "defaultAction: warn\nexcludeNamespaces: [\xff]\n",
 			wantLine: "2",
 			wantText: []string{"invalid leading UTF-8 octet"},
+		},
+		{
+			// Offsets are counted in bytes, lines in characters.
+			name:     "control character after multi-byte characters",
+			in:       "# ééé\nrules:\n  TA101: de\x01ny\n",
+			wantLine: "3",
+			wantText: []string{"control characters are not allowed"},
+		},
+		{
+			// UTF-16 with its byte order mark: "a: b\nc: \x01\n".
+			name:     "control character in UTF-16",
+			in:       "\xff\xfea\x00:\x00 \x00b\x00\n\x00c\x00:\x00 \x00\x01\x00\n\x00",
+			wantLine: "2",
+			wantText: []string{"control characters are not allowed"},
 		},
 		{
 			name:     "control character",

@@ -63,7 +63,7 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 			f := ev.add(rules.TA001, "", "",
 				fmt.Sprintf("%s has settings but enabled is not true: no target allocator runs", block),
 				fmt.Sprintf("it sets %s; set %s: true, or remove those settings",
-					trimFields(a.Settings, block.String()+"."), block.Child("enabled")))
+					trimFields(a.Settings, block), block.Child("enabled")))
 			f.Field = block.Child("enabled")
 		default:
 			ev.pass(rules.TA001, "", func() string {
@@ -126,7 +126,7 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 	var why string
 	if len(a.CRSettings) > 0 {
-		why = "prometheusCR sets " + trimFields(a.CRSettings, cr.String()+".")
+		why = "prometheusCR sets " + trimFields(a.CRSettings, cr)
 	} else {
 		// Would it read anything if it were on?
 		probe := a.Reader
@@ -190,7 +190,7 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	f.Field = s.MonitorsField
 	f.Related = ev.visibleRefs([]model.Ref{example.Ref})
 	if ev.trace {
-		ev.checks[len(ev.checks)-1].Subject = k.String()
+		ev.checks[len(ev.checks)-1].MonitorKind = k.String()
 	}
 	ev.scopeFact(a, k)
 }
@@ -213,7 +213,7 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 			fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k))
 		f.Field = s.MonitorsField
 		if ev.trace {
-			ev.checks[len(ev.checks)-1].Subject = kind // the check is per kind; the finding names the field
+			ev.checks[len(ev.checks)-1].MonitorKind = kind // the check is per kind; the finding names the field
 		}
 		// Blind now only if a monitor of that kind exists that {} would
 		// read and no reader reads: one read by another TA or a Prometheus
@@ -351,7 +351,7 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), list)
 		fix = "point another target allocator at them before deleting this one"
 	} else if first != nil {
-		if why := cur.WhyNot(first, ev.after.Namespace(first.Ref.Namespace)); len(why) > 0 {
+		if why := cur.WhyNot(first, ev.after.Namespace(first.Ref.Namespace), false); len(why) > 0 {
 			fix = fmt.Sprintf("%s: %s; %s", first.Ref, strings.Join(why, "; "), fix)
 		}
 	}
@@ -485,7 +485,7 @@ func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unre
 	fix := fmt.Sprintf("give %s labels that satisfy %s, or widen it", them, s.MonitorsField)
 	switch {
 	case nsMiss != nil:
-		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(a.WhyNot(nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace)), "; "))
+		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(a.WhyNot(nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace), false), "; "))
 	case len(shown) > 0:
 		fix = fmt.Sprintf("%s needs %s; %s", shown[0].Ref, strings.Join(s.Monitors.Unmet(shown[0].Labels), ", "), fix)
 	}
@@ -528,16 +528,18 @@ func readByAllocator(rs []*model.Reader) bool {
 }
 
 // trimFields renders field paths relative to a prefix: "prometheusCR.enabled, serviceAccount".
-func trimFields(fields []string, prefix string) string {
+func trimFields(fields []string, prefix *field.Path) string {
 	out := make([]string, len(fields))
 	for i, f := range fields {
-		out[i] = strings.TrimPrefix(f, prefix)
+		out[i] = model.FieldUnder(f, prefix.String())
 	}
 	return strings.Join(out, ", ")
 }
 
+// shortField is a path of a collector's or TA's spec as its messages
+// write it: under spec.targetAllocator, or under spec.
 func shortField(p *field.Path) string {
-	return strings.TrimPrefix(strings.TrimPrefix(p.String(), "spec.targetAllocator."), "spec.")
+	return model.FieldUnder(model.FieldUnder(p.String(), "spec.targetAllocator"), "spec")
 }
 
 // activeAllocators are the TAs that read monitors, without the operator's

@@ -69,15 +69,14 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	if best == nil {
 		return
 	}
-	bestWhy := best.WhyNot(m, ns)
 	name := best.Ref.String()
 	shown := ev.shows(best.Ref)
+	// Which TA that is, the namespaces it lists and the labels its
+	// selectors ask for belong to a namespace the user may not read: the
+	// finding says what kind of miss it is, its owners the rest.
+	bestWhy := best.WhyNot(m, ns, !shown)
 	if !shown {
-		// Which TA that is, the namespaces it lists and the labels its
-		// selectors ask for belong to a namespace the user may not read:
-		// the finding says what kind of miss it is, its owners the rest.
 		name = "TA (" + unseen(1, best.Ref.Kind) + ")"
-		bestWhy = redactedWhyNot(best, m, ns, bestWhy)
 	}
 	what := fmt.Sprintf("read by no TA; closest %s: %s", name, bestWhy[0])
 	var fix []string
@@ -144,34 +143,6 @@ func rank(a *model.Allocator, m *model.Monitor, sc model.ScopeResult) int {
 // which the input does not give, could keep it out; TA101 says nothing.
 func silences(sc model.ScopeResult, ns *model.Namespace) bool {
 	return sc.Distance == 0 || (sc.OnlyNamespaceLabels && (ns == nil || !ns.LabelsKnown))
-}
-
-// redactedWhyNot is WhyNot for a reader whose namespace the audience may not
-// read: the reasons that quote its namespace lists or its namespace name say
-// what is wrong without them. why is WhyNot's answer, one reason per miss.
-func redactedWhyNot(a *model.Allocator, m *model.Monitor, ns *model.Namespace, why []string) []string {
-	out := append([]string(nil), why...)
-	for i, mi := range a.Scope(m, ns, true).Misses {
-		if i >= len(out) {
-			break
-		}
-		switch mi.Reason {
-		case model.OtherNamespace:
-			f := mi.Field.String()
-			f = f[strings.LastIndexByte(f, '.')+1:]
-			out[i] = fmt.Sprintf("its %s is unset, so it reads only its own namespace", f)
-		case model.NotAllowed:
-			out[i] = fmt.Sprintf("namespace %s is not in its allowNamespaces", m.Ref.Namespace)
-		case model.LabelsUnmet, model.NamespaceLabels, model.NamespaceName:
-			// The labels it asks for are that namespace's business: a
-			// tenant must not learn them, nor try labels until the
-			// warning goes to find them out.
-			f := mi.Field.String()
-			f = f[strings.LastIndexByte(f, '.')+1:]
-			out[i] = fmt.Sprintf("it does not match its %s (what that selector asks for is not shown)", f)
-		}
-	}
-	return out
 }
 
 // namespacesExist is TA105.

@@ -194,8 +194,8 @@ func placementRef(p placement) model.Ref        { return p.svc.Ref }
 // perNodeFix names the two ways out: the operator's fallback strategy, or a
 // second, consistent-hashing TA for the targets that have no node.
 func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
-	sel := tas[0].Scopes[m.Kind].MonitorsField.String()
-	keepOut := "keep it out of the per-node TAs' " + sel[strings.LastIndexByte(sel, '.')+1:]
+	sel := tas[0].Scopes[m.Kind].MonitorsField
+	keepOut := "keep it out of the per-node TAs' " + model.FieldLeaf(sel)
 	if len(tas) == 1 && ev.shows(tas[0].Ref) {
 		keepOut = fmt.Sprintf("keep it out of %s of %s", sel, tas[0].Ref.NamespacedName())
 	}

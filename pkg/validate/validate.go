@@ -80,10 +80,10 @@ type Result struct {
 // plain fact (an allocator's namespace scope).
 type Check struct {
 	Rule rules.ID `json:"rule,omitempty"`
-	// Subject narrows the check to a part of the object: a monitor kind
-	// for an allocator's per-kind checks.
-	Subject string `json:"subject,omitempty"`
-	Job     string `json:"job,omitempty"`
+	// MonitorKind is the monitor kind of an allocator's per-kind checks
+	// (a finding's Subject names a part of its object instead).
+	MonitorKind string `json:"monitorKind,omitempty"`
+	Job         string `json:"job,omitempty"`
 	// Detail is what was seen when the check passed.
 	Detail string `json:"detail,omitempty"`
 	// Finding is set when the check failed and the policy kept the
@@ -217,9 +217,9 @@ func (ev *evaluation) add(id rules.ID, job, subject, what, fix string) *rules.Fi
 
 // pass records a passed check. Only a trace pays for rendering the detail:
 // admission never calls it.
-func (ev *evaluation) pass(id rules.ID, subject string, detail func() string) {
+func (ev *evaluation) pass(id rules.ID, monitorKind string, detail func() string) {
 	if ev.trace {
-		ev.checks = append(ev.checks, pending{Check{Rule: id, Subject: subject, Detail: detail()}, -1})
+		ev.checks = append(ev.checks, pending{Check{Rule: id, MonitorKind: monitorKind, Detail: detail()}, -1})
 	}
 }
 

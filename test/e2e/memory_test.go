@@ -343,11 +343,13 @@ func TestTricklingClientsAreCut(t *testing.T) {
 	var peakWhileHeld int64
 	go func() {
 		defer close(sampled)
+		every := time.NewTicker(250 * time.Millisecond)
+		defer every.Stop()
 		for time.Since(start) < readTimeout {
 			if rss, err := procStatus(pid, "VmRSS"); err == nil && rss<<10 > peakWhileHeld {
 				peakWhileHeld = rss << 10
 			}
-			time.Sleep(250 * time.Millisecond)
+			<-every.C
 		}
 	}()
 	wg.Wait()

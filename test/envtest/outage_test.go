@@ -47,6 +47,19 @@ func (l *outageLoad) record(phase string, resp error, kind string, took time.Dur
 	l.answers[phase][kind]++
 }
 
+// count is how many answers of phase there were (of kind, when given).
+func (l *outageLoad) count(phase, kind string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for k, c := range l.answers[phase] {
+		if kind == "" || k == kind {
+			n += c
+		}
+	}
+	return n
+}
+
 // TestAPIServerOutage stops the real kube-apiserver under a steady stream of
 // admission requests and starts it again (etcd stays up; port and
 // certificates are kept, as a restarted control plane node keeps them).
@@ -120,11 +133,15 @@ func TestAPIServerOutage(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := reviewClient(timeout)
+			// A steady pace, not a flood: the phases are told apart by
+			// the answers they got.
+			pace := time.NewTicker(20 * time.Millisecond)
+			defer pace.Stop()
 			for n := 0; ; n++ {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				if i == 3 {
 					obj = obj.DeepCopy()
@@ -142,12 +159,13 @@ func TestAPIServerOutage(t *testing.T) {
 					kind = obj.GetKind() + " not checked"
 				}
 				load.record(p, err, kind, took)
-				time.Sleep(20 * time.Millisecond)
 			}
 		}()
 	}
 
-	time.Sleep(2 * time.Second)
+	waitFor(t, "answers of both kinds before the outage", func() bool {
+		return load.count("before", "ServiceMonitor checked") >= 10 && load.count("before", "OpenTelemetryCollector checked") >= 10
+	})
 	apiServer := lw.env.ControlPlane.GetAPIServer()
 	setPhase("outage")
 	stopAt := time.Now()
@@ -163,9 +181,13 @@ func TestAPIServerOutage(t *testing.T) {
 	code, body := readyz()
 	t.Logf("/readyz during the outage: %d %s", code, strings.TrimSpace(body))
 	assert.Contains(t, body, "the API server is unreachable since")
-	// Keep it down long enough for the informers' watches to fail and
-	// retry, and for every cached permission answer to be asked again.
-	time.Sleep(8 * time.Second)
+	// Keep it down for a sustained stream of answers, long enough for the
+	// informers' watches to fail and retry under it.
+	waitFor(t, "answers of every kind during the outage", func() bool {
+		return load.count("outage", "") >= 200 &&
+			load.count("outage", "ServiceMonitor checked") >= 20 &&
+			load.count("outage", "OpenTelemetryCollector not checked") >= 5
+	})
 	code, body = readyz()
 	assert.Equal(t, http.StatusOK, code, "readiness stays while the cache is usable: %s", body)
 	select {
@@ -179,7 +201,9 @@ func TestAPIServerOutage(t *testing.T) {
 	setPhase("after")
 	t.Logf("API server down for %s", time.Since(stopAt).Round(time.Second))
 	waitFor(t, "/readyz back to ok", func() bool { c, b := readyz(); return c == 200 && b == "ok\n" })
-	time.Sleep(2 * time.Second)
+	waitFor(t, "answers after the outage", func() bool {
+		return load.count("after", "ServiceMonitor checked") >= 10 && load.count("after", "OpenTelemetryCollector checked") >= 10
+	})
 	close(stop)
 	wg.Wait()
 

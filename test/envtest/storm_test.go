@@ -103,7 +103,10 @@ func runStorm(t *testing.T, budget float64, legitRequests int, every time.Durati
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second) // the storm is under way
+	waitFor(t, "the storm to be under way", func() bool { return atomic.LoadInt64(&res.attacks) >= 200 })
+	// The legitimate requests come at a pace: the budget is a rate.
+	pace := time.NewTicker(every)
+	defer pace.Stop()
 	for i := range legitRequests {
 		k.warn.take()
 		require.NoError(t, k.Create(ctx, collector("obs", fmt.Sprintf("ta-%d", i)), client.DryRunAll))
@@ -121,7 +124,7 @@ func runStorm(t *testing.T, budget float64, legitRequests int, every time.Durati
 		if budget >= 0 {
 			assert.NotContains(t, w, "TA008", "account ta-%d holds every permission", i)
 		}
-		time.Sleep(every)
+		<-pace.C
 	}
 	stop()
 	wg.Wait()
