@@ -84,7 +84,7 @@ bench-flood: build k8s-bins
 ## duration ends on a loaded machine (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 60s
 FUZZTIME_SHORT ?= 10000x
-FUZZ_TARGETS := FuzzDecode:./pkg/model FuzzCompactConfig:./pkg/model FuzzParse:./pkg/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
+FUZZ_TARGETS := FuzzDecode:./internal/model FuzzCompactConfig:./internal/model FuzzParse:./internal/policy FuzzRead:./internal/manifest FuzzListCut:./internal/manifest \
 	FuzzAdmissionObjects:./internal/webhook FuzzAdmissionBody:./internal/webhook
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -101,7 +101,7 @@ crds:
 
 ## generate: deep-copy functions of our opentelemetry.io types.
 generate:
-	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./pkg/apis/...
+	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./internal/apis/...
 
 ## demo: walk the troubleshooting guide against a local etcd + kube-apiserver with
 ## ta-guard registered, showing what kubectl prints; exits 0 if every step did.

@@ -8,7 +8,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/ta-guard/ta-guard/internal/audit"
-	"github.com/ta-guard/ta-guard/pkg/cluster"
+	"github.com/ta-guard/ta-guard/internal/cluster"
 	"github.com/ta-guard/ta-guard/test/worldgen"
 )
 

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 

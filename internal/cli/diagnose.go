@@ -18,12 +18,12 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/access"
 	"github.com/ta-guard/ta-guard/internal/check"
+	"github.com/ta-guard/ta-guard/internal/cluster"
 	"github.com/ta-guard/ta-guard/internal/diagnose"
 	"github.com/ta-guard/ta-guard/internal/manifest"
+	"github.com/ta-guard/ta-guard/internal/model"
+	"github.com/ta-guard/ta-guard/internal/policy"
 	"github.com/ta-guard/ta-guard/internal/watch"
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/model"
-	"github.com/ta-guard/ta-guard/pkg/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 	"github.com/ta-guard/ta-guard/pkg/validate"
 )

@@ -7,9 +7,9 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/ta-guard/ta-guard/internal/cluster"
 	"github.com/ta-guard/ta-guard/internal/diagnose"
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // compareThroughProxy does the guide's step 2 for every diagnosed TA: it

@@ -15,8 +15,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ta-guard/ta-guard/pkg/model"
-	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/internal/model"
+	"github.com/ta-guard/ta-guard/internal/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 

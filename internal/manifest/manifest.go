@@ -28,8 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/internal/input"
+	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/internal/parallel"
-	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // Doc is one object read from the input.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // readLimit is far above what a manifest of a few kilobytes takes to read.

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // The informers decode no more of a monitor's endpoints than the model

@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // ID is a stable rule identifier such as TA103.
@@ -230,10 +228,10 @@ func LiveIDs() []ID {
 // contract (check -o json). Every part is typed; Message is rendered from
 // them and never parsed back.
 type Finding struct {
-	Rule   ID        `json:"rule"`
-	Name   string    `json:"name"`
-	Action Action    `json:"action"`
-	Object model.Ref `json:"object"`
+	Rule   ID     `json:"rule"`
+	Name   string `json:"name"`
+	Action Action `json:"action"`
+	Object Ref    `json:"object"`
 	// Job is the TA job that goes blind, where there is one.
 	Job string `json:"job"`
 	// AtRisk: nothing is blind yet, but the next object of some kind will
@@ -248,11 +246,11 @@ type Finding struct {
 	Field *field.Path `json:"-"`
 	// Related are the other objects the finding names (the closest TA, the
 	// ServiceMonitor that selects a Service, ...).
-	Related []model.Ref `json:"related,omitempty"`
+	Related []Ref `json:"related,omitempty"`
 	// Closest is, for a monitor no TA reads (TA101), the TA it comes
 	// nearest to being read by, when the reader of the finding may see it:
 	// diagnose shows the finding under that TA.
-	Closest *model.Ref `json:"closest,omitempty"`
+	Closest *Ref `json:"closest,omitempty"`
 	// Reasons detail What, one clause each (why a reader misses a monitor).
 	Reasons []string `json:"reasons,omitempty"`
 	// Message: a first line saying what is wrong, under 120 characters where
@@ -321,7 +319,7 @@ func (f *Finding) Render() {
 
 // New builds a finding with the rule's default action and renders its
 // message.
-func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
+func New(id ID, obj Ref, job, subject, what, fix string) Finding {
 	f := Draft(id, obj, job, subject, what, fix)
 	f.Render()
 	return f
@@ -329,7 +327,7 @@ func New(id ID, obj model.Ref, job, subject, what, fix string) Finding {
 
 // Draft is New without the message, for a caller that sets more fields
 // and then calls Render once.
-func Draft(id ID, obj model.Ref, job, subject, what, fix string) Finding {
+func Draft(id ID, obj Ref, job, subject, what, fix string) Finding {
 	r := byID[id]
 	return Finding{Rule: id, Name: r.Name, Action: r.Default, Object: obj, Job: job, Subject: subject, What: what, Fix: fix}
 }
@@ -340,7 +338,7 @@ func Draft(id ID, obj model.Ref, job, subject, what, fix string) Finding {
 // Events on it, diagnose what it has shown.
 type Identity struct {
 	Rule   ID
-	Object model.Ref
+	Object Ref
 	// Field is the field path, when the finding has one.
 	Field string
 	// Job and Subject narrow it to an endpoint or a job.

@@ -6,8 +6,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/cluster"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // verdict is whether an endpoint finds a port on one Service.

@@ -1,6 +1,6 @@
 package validate
 
-import "github.com/ta-guard/ta-guard/pkg/model"
+import "github.com/ta-guard/ta-guard/internal/model"
 
 // readersOf is the view's ReadersOf, asked once per evaluation for the
 // monitor under review: several rules need it, and it is the costliest

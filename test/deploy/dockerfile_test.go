@@ -339,8 +339,8 @@ func TestDockerfile(t *testing.T) {
 		assert.Equal(t, imageVersion, strings.TrimSpace(string(out)))
 		ignore := loadDockerignore(t)
 		for p, want := range map[string]bool{
-			"go.mod": false, "pkg/model/decode.go": false, "cmd/ta-guard/main.go": false, "internal/cli/main.go": false,
-			"pkg/model/model_test.go": true, "testdata/seed/collector.yaml": true, ".cache/k8s": true,
+			"go.mod": false, "internal/model/decode.go": false, "cmd/ta-guard/main.go": false, "internal/cli/main.go": false,
+			"internal/model/model_test.go": true, "testdata/seed/collector.yaml": true, ".cache/k8s": true,
 			".git/HEAD": true, "bin/ta-guard": true, "internal/webhook/handler.go": false, "config/webhook/base/deployment.yaml": true,
 		} {
 			assert.Equal(t, want, ignore.excluded(p), "excluded(%s)", p)

@@ -23,10 +23,10 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/metrics"
+	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/internal/watch"
 	"github.com/ta-guard/ta-guard/internal/webhook"
-	"github.com/ta-guard/ta-guard/pkg/model"
 	"github.com/ta-guard/ta-guard/test/testenv"
 )
 

@@ -6,9 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ta-guard/ta-guard/internal/cluster"
 	"github.com/ta-guard/ta-guard/internal/manifest"
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 func TestScalesAreTheIssueNumbers(t *testing.T) {

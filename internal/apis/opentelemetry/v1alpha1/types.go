@@ -3,7 +3,7 @@ package v1alpha1
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
+	"github.com/ta-guard/ta-guard/internal/apis/opentelemetry/v1beta1"
 )
 
 // OpenTelemetryCollector is the v1alpha1 collector: spec.config is a string.

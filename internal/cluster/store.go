@@ -7,8 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/internal/parallel"
-	"github.com/ta-guard/ta-guard/pkg/model"
 )
 
 // Store is an indexed, concurrency-safe View. Objects are normalized before

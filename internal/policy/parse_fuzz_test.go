@@ -11,7 +11,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v4"
 
-	"github.com/ta-guard/ta-guard/pkg/policy"
+	"github.com/ta-guard/ta-guard/internal/policy"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 

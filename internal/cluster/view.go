@@ -6,7 +6,7 @@ package cluster
 import (
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // View is what the rules may ask of the cluster. Implementations must be

@@ -13,7 +13,7 @@ import (
 	yaml "go.yaml.in/yaml/v4"
 
 	"github.com/ta-guard/ta-guard/internal/input"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 

@@ -6,9 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ta-guard/ta-guard/pkg/cluster"
-	"github.com/ta-guard/ta-guard/pkg/cluster/clustertest"
-	"github.com/ta-guard/ta-guard/pkg/model"
+	"github.com/ta-guard/ta-guard/internal/cluster"
+	"github.com/ta-guard/ta-guard/internal/cluster/clustertest"
+	"github.com/ta-guard/ta-guard/internal/model"
 )
 
 // Every kind of the registry goes from its manifest into its bucket and out

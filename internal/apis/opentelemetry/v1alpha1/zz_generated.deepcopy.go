@@ -5,7 +5,7 @@
 package v1alpha1
 
 import (
-	"github.com/ta-guard/ta-guard/pkg/apis/opentelemetry/v1beta1"
+	"github.com/ta-guard/ta-guard/internal/apis/opentelemetry/v1beta1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
