@@ -260,15 +260,15 @@ func (ix *labelIndex[T]) queryOutside(exclude model.NamespaceSet, sel labels.Sel
 	for _, set := range ix.all.candidates(sel) {
 		for obj := range set.all {
 			meta := obj.GetMeta()
-			if exclude.Has(meta.Ref.Namespace) || !sel.Matches(labels.Set(meta.Labels)) {
+			if !Outside(meta, exclude, sel) {
 				continue
 			}
-			if len(out) == limit && !less(meta.Ref, out[limit-1].GetMeta().Ref) {
+			if len(out) == limit && !Less(meta.Ref, out[limit-1].GetMeta().Ref) {
 				continue
 			}
 			// insert in order, dropping the last when full
 			i := len(out)
-			for i > 0 && less(meta.Ref, out[i-1].GetMeta().Ref) {
+			for i > 0 && Less(meta.Ref, out[i-1].GetMeta().Ref) {
 				i--
 			}
 			out = append(out, obj)
@@ -282,26 +282,10 @@ func (ix *labelIndex[T]) queryOutside(exclude model.NamespaceSet, sel labels.Sel
 	return out
 }
 
-func less(a, b model.Ref) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
-}
-
 func (ix *labelIndex[T]) len() int { return len(ix.all.items) }
 
 func sortObjects[T model.Object](out []T) {
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].GetMeta().Ref, out[j].GetMeta().Ref
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return a.Kind < b.Kind
-	})
+	sort.Slice(out, func(i, j int) bool { return Less(out[i].GetMeta().Ref, out[j].GetMeta().Ref) })
 }
 
 // selectorIndex is the inverse: it finds the objects (monitors, readers)

@@ -414,9 +414,8 @@ func (s *Store) MonitorsSelecting(kind model.MonitorKind, ns string, l map[strin
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []*model.Monitor
-	set := labels.Set(l)
 	s.selecting[kind].candidates(ns, l, func(m *model.Monitor) {
-		if m.Selector.Selector().Matches(set) {
+		if Selects(m, ns, l) {
 			out = append(out, m)
 		}
 	})

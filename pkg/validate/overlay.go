@@ -26,7 +26,7 @@ func newOverlay(base cluster.View, ref model.Ref, obj model.Object) *overlay {
 }
 
 // swap removes the overlay's object from a result and, when add is true,
-// puts the replacement in, keeping the order by namespace and name.
+// puts the replacement in, in the order of every View result.
 func swap[T model.Object](in []T, key string, repl T, add bool) []T {
 	idx := -1
 	for i, o := range in {
@@ -48,8 +48,7 @@ func swap[T model.Object](in []T, key string, repl T, add bool) []T {
 		rr := repl.GetMeta().Ref
 		pos := len(out)
 		for i, o := range out {
-			r := o.GetMeta().Ref
-			if r.Namespace > rr.Namespace || (r.Namespace == rr.Namespace && r.Name > rr.Name) {
+			if cluster.Less(rr, o.GetMeta().Ref) {
 				pos = i
 				break
 			}
@@ -80,7 +79,7 @@ func (o *overlay) Services(ns model.NamespaceSet, sel labels.Selector) []*model.
 		return res
 	}
 	s, ok := o.obj.(*model.Service)
-	return swap(res, o.key, s, ok && ns.Has(s.Ref.Namespace) && sel.Matches(labels.Set(s.Labels)))
+	return swap(res, o.key, s, ok && cluster.In(&s.Meta, ns, sel))
 }
 
 func (o *overlay) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod {
@@ -89,7 +88,7 @@ func (o *overlay) Pods(ns model.NamespaceSet, sel labels.Selector) []*model.Pod 
 		return res
 	}
 	p, ok := o.obj.(*model.Pod)
-	return swap(res, o.key, p, ok && ns.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels)))
+	return swap(res, o.key, p, ok && cluster.In(&p.Meta, ns, sel))
 }
 
 func (o *overlay) ServicesOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Service {
@@ -98,7 +97,7 @@ func (o *overlay) ServicesOutside(exclude model.NamespaceSet, sel labels.Selecto
 		return trim(res, limit)
 	}
 	s, ok := o.obj.(*model.Service)
-	return trim(swap(res, o.key, s, ok && !exclude.Has(s.Ref.Namespace) && sel.Matches(labels.Set(s.Labels))), limit)
+	return trim(swap(res, o.key, s, ok && cluster.Outside(&s.Meta, exclude, sel)), limit)
 }
 
 func (o *overlay) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, limit int) []*model.Pod {
@@ -107,7 +106,7 @@ func (o *overlay) PodsOutside(exclude model.NamespaceSet, sel labels.Selector, l
 		return trim(res, limit)
 	}
 	p, ok := o.obj.(*model.Pod)
-	return trim(swap(res, o.key, p, ok && !exclude.Has(p.Ref.Namespace) && sel.Matches(labels.Set(p.Labels))), limit)
+	return trim(swap(res, o.key, p, ok && cluster.Outside(&p.Meta, exclude, sel)), limit)
 }
 
 func trim[T any](in []T, limit int) []T {
@@ -131,7 +130,7 @@ func (o *overlay) Monitors(kind model.MonitorKind, sel labels.Selector) []*model
 	if !mine {
 		return res
 	}
-	return swap(res, o.key, m, ok && sel.Matches(labels.Set(m.Labels)))
+	return swap(res, o.key, m, ok && cluster.In(&m.Meta, model.NamespaceSet{All: true}, sel))
 }
 
 func (o *overlay) MonitorsSelecting(kind model.MonitorKind, ns string, l map[string]string) []*model.Monitor {
@@ -140,7 +139,7 @@ func (o *overlay) MonitorsSelecting(kind model.MonitorKind, ns string, l map[str
 	if !mine {
 		return res
 	}
-	return swap(res, o.key, m, ok && m.Namespaces.Has(ns) && m.Selector.Matches(l))
+	return swap(res, o.key, m, ok && cluster.Selects(m, ns, l))
 }
 
 // reader returns the overlay's object as a reader, when it is one.

@@ -129,3 +129,90 @@ spec:
 		}
 	}
 }
+
+// The overlay answers every look-up as a store that holds the change would:
+// the same objects in the same order (cluster.In, Outside, Selects and
+// Less are the one definition of both).
+func TestOverlayAnswersAsTheStoreWould(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	nss := []string{"a", "b", "c"}
+	apps := []string{"blue", "green"}
+	pick := func(l []string) string { return l[r.Intn(len(l))] }
+	service := func() string {
+		return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: %s, labels: {app: %s}}\nspec: {ports: [{name: http, port: 80}]}\n",
+			r.Intn(8), pick(nss), pick(apps))
+	}
+	pod := func() string {
+		return fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: %s, labels: {app: %s}}\nspec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}\n",
+			r.Intn(8), pick(nss), pick(apps))
+	}
+	monitor := func() string {
+		return fmt.Sprintf("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m%d, namespace: %s, labels: {team: %s}}\nspec: {selector: {matchLabels: {app: %s}}, namespaceSelector: {matchNames: [%s]}, endpoints: [{port: http}]}\n",
+			r.Intn(8), pick(nss), pick(apps), pick(apps), pick(nss))
+	}
+	sets := []model.NamespaceSet{{All: true}, {Names: []string{"a"}}, {Names: []string{"b", "c"}}}
+	sels := []labels.Selector{labels.Everything(), labels.SelectorFromSet(labels.Set{"app": "blue"}), labels.SelectorFromSet(labels.Set{"team": "green"})}
+	refs := func(objs any) []string {
+		var out []string
+		switch os := objs.(type) {
+		case []*model.Service:
+			for _, o := range os {
+				out = append(out, o.Ref.Key())
+			}
+		case []*model.Pod:
+			for _, o := range os {
+				out = append(out, o.Ref.Key())
+			}
+		case []*model.Monitor:
+			for _, o := range os {
+				out = append(out, o.Ref.Key())
+			}
+		}
+		return out
+	}
+	answers := func(v cluster.View) []string {
+		var out []string
+		for i, ns := range sets {
+			for j, sel := range sels {
+				out = append(out, fmt.Sprint(i, j, "svc", refs(v.Services(ns, sel))), fmt.Sprint(i, j, "pod", refs(v.Pods(ns, sel))))
+				for _, limit := range []int{1, 2, 50} {
+					out = append(out, fmt.Sprint(i, j, limit, "svc outside", refs(v.ServicesOutside(ns, sel, limit))),
+						fmt.Sprint(i, j, limit, "pod outside", refs(v.PodsOutside(ns, sel, limit))))
+				}
+			}
+		}
+		for j, sel := range sels {
+			out = append(out, fmt.Sprint(j, "monitors", refs(v.Monitors(model.ServiceMonitor, sel))))
+		}
+		for _, ns := range nss {
+			for _, app := range apps {
+				out = append(out, fmt.Sprint(ns, app, "selecting", refs(v.MonitorsSelecting(model.ServiceMonitor, ns, map[string]string{"app": app}))))
+			}
+		}
+		return out
+	}
+	base := cluster.NewStore()
+	for step := 0; step < 300; step++ {
+		o := object(t, pick([]string{service(), pod(), monitor()}))
+		ref := o.GetMeta().Ref
+		with := cluster.NewStore()
+		without := cluster.NewStore()
+		for _, m := range base.Monitors(model.ServiceMonitor, labels.Everything()) {
+			with.Upsert(m)
+			without.Upsert(m)
+		}
+		for _, s := range base.Services(model.NamespaceSet{All: true}, labels.Everything()) {
+			with.Upsert(s)
+			without.Upsert(s)
+		}
+		for _, p := range base.Pods(model.NamespaceSet{All: true}, labels.Everything()) {
+			with.Upsert(p)
+			without.Upsert(p)
+		}
+		with.Upsert(o)
+		without.Delete(ref)
+		require.Equal(t, answers(with), answers(newOverlay(base, ref, o)), "step %d: %s put in place", step, ref)
+		require.Equal(t, answers(without), answers(newOverlay(base, ref, nil)), "step %d: %s taken out", step, ref)
+		base.Upsert(o)
+	}
+}
