@@ -49,16 +49,17 @@ type finding struct {
 		Namespace  string `json:"namespace"`
 		Name       string `json:"name"`
 	} `json:"object"`
-	Job     string   `json:"job"`
-	AtRisk  bool     `json:"atRisk"`
-	Subject string   `json:"subject"`
-	What    string   `json:"what"`
-	Fix     string   `json:"fix"`
-	Field   string   `json:"field"`
-	Related []ref    `json:"related"`
-	Closest *ref     `json:"closest"`
-	Reasons []string `json:"reasons"`
-	Message string   `json:"message"`
+	Job      string   `json:"job"`
+	Endpoint *int     `json:"endpoint"`
+	AtRisk   bool     `json:"atRisk"`
+	Subject  string   `json:"subject"`
+	What     string   `json:"what"`
+	Fix      string   `json:"fix"`
+	Field    string   `json:"field"`
+	Related  []ref    `json:"related"`
+	Closest  *ref     `json:"closest"`
+	Reasons  []string `json:"reasons"`
+	Message  string   `json:"message"`
 }
 
 type ref struct {

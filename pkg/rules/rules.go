@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -237,7 +238,11 @@ type Finding struct {
 	// AtRisk: nothing is blind yet, but the next object of some kind will
 	// be (an unset v1beta1 selector while no monitor of that kind exists).
 	AtRisk bool `json:"atRisk,omitempty"`
-	// Subject narrows the object to a part of it ("endpoint 1 (job ...)").
+	// Endpoint is the index of the monitor's endpoint the finding is about,
+	// when it is about one (its job is Job).
+	Endpoint *int `json:"endpoint,omitempty"`
+	// Subject narrows the object to a part of it ("endpoint 1 (job ...)"),
+	// in words; for an endpoint it is EndpointSubject's.
 	Subject string `json:"subject,omitempty"`
 	// What is wrong, in one clause; Fix how to repair it.
 	What string `json:"what"`
@@ -323,6 +328,11 @@ func New(id ID, obj Ref, job, subject, what, fix string) Finding {
 	f := Draft(id, obj, job, subject, what, fix)
 	f.Render()
 	return f
+}
+
+// EndpointSubject is the Subject of a finding about a monitor's endpoint.
+func EndpointSubject(i int, job string) string {
+	return "endpoint " + strconv.Itoa(i) + " (job " + job + ")"
 }
 
 // Draft is New without the message, for a caller that sets more fields

@@ -126,7 +126,7 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 		byEndpoint[r.endpoint] = append(byEndpoint[r.endpoint], shortField(r.Field))
 	}
 	for _, i := range order {
-		f := ev.add(rules.TA110, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+		f := ev.addEndpoint(rules.TA110, m, i,
 			fmt.Sprintf("TA %s serves %s to its collectors as \"<secret>\": it runs without mTLS, so every scrape of the job sends that text as the credential",
 				ev.allocatorNames(tas), strings.Join(byEndpoint[i], ", ")),
 			fix)

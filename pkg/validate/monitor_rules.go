@@ -346,11 +346,10 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		if ev.expired() {
 			return
 		}
-		subject := fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i))
 		mode, name, num := ep.Match(model.ServiceMonitor)
 		numeric := mode == model.MatchServicePortName && !ep.IsPattern() && isDigits(name)
 		if numeric && onServices(ev.after, ep, svcs) != found {
-			ev.add(rules.TA104, m.Job(i), subject,
+			ev.addEndpoint(rules.TA104, m, i,
 				fmt.Sprintf("port %q is a number, but port takes the name of a Service port", name),
 				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name)).Field = m.EndpointPath(i).Child("port")
 			continue // TA104 says it better than TA103 would
@@ -361,13 +360,13 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		}
 		var f *rules.Finding
 		if mode == model.MatchServicePortName {
-			f = ev.add(rules.TA103, m.Job(i), subject,
+			f = ev.addEndpoint(rules.TA103, m, i,
 				fmt.Sprintf("no matched Service has a port named %q; %s", name,
 					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its ports not shown)", func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
 				"name a Service port "+fmt.Sprintf("%q", name)+", or set the endpoint's port to an existing port name")
 			f.Field = m.EndpointPath(i).Child("port")
 		} else {
-			f = ev.add(rules.TA103, m.Job(i), subject,
+			f = ev.addEndpoint(rules.TA103, m, i,
 				fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
 					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its pods' ports not shown)", func(s *model.Service) string {
 						return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
@@ -403,7 +402,7 @@ func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
 		if mode == model.MatchContainerPortName && isDigits(name) {
 			fix = fmt.Sprintf("container port names contain a letter: use portNumber: %s", name)
 		}
-		f := ev.add(rules.TA103, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+		f := ev.addEndpoint(rules.TA103, m, i,
 			fmt.Sprintf("no matched Pod declares %s; %s", containerPortText(mode, name, num),
 				listShown(ev, distinctPorts(pods), maxHints, podRef, "Pod", " (its ports not shown)", func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
 			fix)

@@ -47,7 +47,7 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 			continue
 		}
 		fired = true
-		f := ev.add(rules.TA107, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+		f := ev.addEndpoint(rules.TA107, m, i,
 			fmt.Sprintf("per-node TA %s drops %s on %s: they run on no node",
 				ev.allocatorNames(tas), targetCount(lost), listShown(ev, lost, maxHints, placementRef, "Service", "", placement.String)),
 			ev.perNodeFix(tas, m))

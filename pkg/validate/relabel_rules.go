@@ -271,7 +271,7 @@ func (ev *evaluation) relabelDrops(m *model.Monitor, svcs []*model.Service, pods
 			parts[j] = fmt.Sprintf("relabelings[%d] (%s) drops %s", d, describeRelabeling(ep.Relabelings[d]), refList(by[d]))
 			related = append(related, by[d]...)
 		}
-		f := ev.add(rules.TA111, m.Job(i), fmt.Sprintf("endpoint %d (job %s)", i, m.Job(i)),
+		f := ev.addEndpoint(rules.TA111, m, i,
 			fmt.Sprintf("its relabelings drop every target of the job: %s", strings.Join(parts, "; ")),
 			"correct the rule's regex or source_labels to what the matched objects carry (Kubernetes discovery names a Service label app.kubernetes.io/name __meta_kubernetes_service_label_app_kubernetes_io_name, a Pod's __meta_kubernetes_pod_label_...), or drop the rule")
 		f.Field = m.EndpointPath(i).Child("relabelings").Index(order[0])

@@ -215,6 +215,15 @@ func (ev *evaluation) add(id rules.ID, job, subject, what, fix string) *rules.Fi
 	return &ev.findings[len(ev.findings)-1]
 }
 
+// addEndpoint is add for a finding about endpoint i of the monitor: its
+// job, index and subject.
+func (ev *evaluation) addEndpoint(id rules.ID, m *model.Monitor, i int, what, fix string) *rules.Finding {
+	job := m.Job(i)
+	f := ev.add(id, job, rules.EndpointSubject(i, job), what, fix)
+	f.Endpoint = &i
+	return f
+}
+
 // pass records a passed check. Only a trace pays for rendering the detail:
 // admission never calls it.
 func (ev *evaluation) pass(id rules.ID, monitorKind string, detail func() string) {
