@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -282,62 +281,6 @@ func (r *Reader) MightRead(m *Monitor, ns *Namespace) bool {
 // it reads it.
 func (r *Reader) Misses(m *Monitor, ns *Namespace) int {
 	return r.Scope(m, ns, false).Distance
-}
-
-// WhyNot lists why the reader does not read the monitor (empty: it does),
-// each reason phrased so that the fix is apparent. With redact, the reader
-// belongs to a namespace the audience may not read: a reason that would
-// quote its namespace lists, its namespace or the labels its selectors ask
-// for says what kind of miss it is without them (a tenant must not learn
-// them, nor try labels until the warning goes to find them out).
-func (r *Reader) WhyNot(m *Monitor, ns *Namespace, redact bool) []string {
-	res := r.Scope(m, ns, true)
-	out := make([]string, 0, len(res.Misses))
-	for _, mi := range res.Misses {
-		out = append(out, r.explain(mi, m, ns, redact))
-	}
-	return out
-}
-
-func (r *Reader) explain(mi Miss, m *Monitor, ns *Namespace, redact bool) string {
-	s := &r.Scopes[m.Kind]
-	nsName := m.Ref.Namespace
-	if redact {
-		switch mi.Reason {
-		case OtherNamespace:
-			return fmt.Sprintf("its %s is unset, so it reads only its own namespace", FieldLeaf(mi.Field))
-		case NotAllowed:
-			return fmt.Sprintf("namespace %s is not in its allowNamespaces", nsName)
-		case LabelsUnmet, NamespaceLabels, NamespaceName:
-			return fmt.Sprintf("it does not match its %s (what that selector asks for is not shown)", FieldLeaf(mi.Field))
-		}
-	}
-	switch mi.Reason {
-	case Inactive:
-		return "it reads no monitors (target allocator or prometheusCR not enabled)"
-	case SelectorUnset:
-		return fmt.Sprintf("%s is unset (selects no %s)", FieldLeaf(mi.Field), m.Kind)
-	case LabelsUnmet:
-		if k := s.MapKeyMistake; k != "" {
-			return fmt.Sprintf("does not match %s: a v1alpha1 selector is a plain label map, so %s: asks for a label named %s, which no %s carries (write the labels themselves, %s: {app: my-app}, or move the collector to opentelemetry.io/v1beta1 and its matchLabels)",
-				FieldLeaf(mi.Field), k, k, m.Kind, FieldLeaf(mi.Field))
-		}
-		return fmt.Sprintf("does not match %s (needs %s)", FieldLeaf(mi.Field), strings.Join(mi.Unmet, ", "))
-	case OtherNamespace:
-		return fmt.Sprintf("%s is unset, so it reads only its own namespace %s", FieldLeaf(mi.Field), s.OwnNamespace)
-	case NamespaceLabels:
-		var l map[string]string
-		if ns != nil {
-			l = ns.Labels
-		}
-		return fmt.Sprintf("namespace %s does not match %s %s (namespace labels: %s)", nsName, FieldLeaf(mi.Field), s.Namespaces, FormatLabels(l))
-	case NamespaceName:
-		return fmt.Sprintf("namespace %s does not match %s %s (%s is the namespace's name)", nsName, FieldLeaf(mi.Field), s.Namespaces, corev1.LabelMetadataName)
-	case NotAllowed:
-		return fmt.Sprintf("namespace %s is not in allowNamespaces (%s)", nsName, SetList(s.Allow))
-	default:
-		return fmt.Sprintf("namespace %s is in denyNamespaces", nsName)
-	}
 }
 
 // SetList renders a set of names sorted and comma-separated.

@@ -351,7 +351,7 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), list)
 		fix = "point another target allocator at them before deleting this one"
 	} else if first != nil {
-		if why := cur.WhyNot(first, ev.after.Namespace(first.Ref.Namespace), false); len(why) > 0 {
+		if why := whyNot(&cur.Reader, first, ev.after.Namespace(first.Ref.Namespace), false); len(why) > 0 {
 			fix = fmt.Sprintf("%s: %s; %s", first.Ref, strings.Join(why, "; "), fix)
 		}
 	}
@@ -485,7 +485,7 @@ func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unre
 	fix := fmt.Sprintf("give %s labels that satisfy %s, or widen it", them, s.MonitorsField)
 	switch {
 	case nsMiss != nil:
-		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(a.WhyNot(nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace), false), "; "))
+		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(whyNot(&a.Reader, nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace), false), "; "))
 	case len(shown) > 0:
 		fix = fmt.Sprintf("%s needs %s; %s", shown[0].Ref, strings.Join(s.Monitors.Unmet(shown[0].Labels), ", "), fix)
 	}
@@ -525,21 +525,6 @@ func readByAllocator(rs []*model.Reader) bool {
 		}
 	}
 	return false
-}
-
-// trimFields renders field paths relative to a prefix: "prometheusCR.enabled, serviceAccount".
-func trimFields(fields []string, prefix *field.Path) string {
-	out := make([]string, len(fields))
-	for i, f := range fields {
-		out[i] = model.FieldUnder(f, prefix.String())
-	}
-	return strings.Join(out, ", ")
-}
-
-// shortField is a path of a collector's or TA's spec as its messages
-// write it: under spec.targetAllocator, or under spec.
-func shortField(p *field.Path) string {
-	return model.FieldUnder(model.FieldUnder(p.String(), "spec.targetAllocator"), "spec")
 }
 
 // activeAllocators are the TAs that read monitors, without the operator's

@@ -2,8 +2,6 @@ package validate
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -72,22 +70,6 @@ func (ev *evaluation) shows(r model.Ref) bool {
 	return v
 }
 
-// unseen says how many objects of a kind are in namespaces the reader
-// cannot read: "a Service in a namespace you cannot read".
-func unseen(n int, kind string) string {
-	if n == 1 {
-		return fmt.Sprintf("%s %s in a namespace you cannot read", article(kind), kind)
-	}
-	return fmt.Sprintf("%d %ss in namespaces you cannot read", n, kind)
-}
-
-func article(kind string) string {
-	if kind != "" && strings.ContainsRune("AEIOU", rune(kind[0])) {
-		return "an"
-	}
-	return "a"
-}
-
 // visibleRefs keeps the refs the reader may see, for Related.
 func (ev *evaluation) visibleRefs(refs []model.Ref) []model.Ref {
 	if ev.aud == nil {
@@ -100,34 +82,6 @@ func (ev *evaluation) visibleRefs(refs []model.Ref) []model.Ref {
 		}
 	}
 	return out
-}
-
-// listShown is listEach over the items the reader may see, and then one
-// clause counting those they may not: their names, ports and labels stay
-// out, that they exist does not, since the verdict rests on them ("and 2
-// Services in namespaces you cannot read" + tail).
-func listShown[T any](ev *evaluation, items []T, max int, ref func(T) model.Ref, kind, tail string, f func(T) string) string {
-	if ev.aud == nil {
-		return listEach(items, max, f)
-	}
-	var shown []T
-	hidden := 0
-	for _, it := range items {
-		if ev.shows(ref(it)) {
-			shown = append(shown, it)
-		} else {
-			hidden++
-		}
-	}
-	s := listEach(shown, max, f)
-	if hidden == 0 {
-		return s
-	}
-	h := unseen(hidden, kind) + tail
-	if s == "" {
-		return h
-	}
-	return s + "; and " + h
 }
 
 func refsOf[T any](items []T, ref func(T) model.Ref) []model.Ref {

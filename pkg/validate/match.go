@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
-
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ta-guard/ta-guard/internal/cluster"
@@ -111,19 +108,6 @@ func onServices(v cluster.View, ep model.Endpoint, svcs []*model.Service) verdic
 		}
 	}
 	return res
-}
-
-// listEach renders "a has: x; b has: y" for the first few items.
-func listEach[T any](items []T, max int, f func(T) string) string {
-	parts := make([]string, 0, max+1)
-	for i, it := range items {
-		if i == max {
-			parts = append(parts, fmt.Sprintf("and %d more", len(items)-max))
-			break
-		}
-		parts = append(parts, f(it))
-	}
-	return strings.Join(parts, "; ")
 }
 
 func isDigits(s string) bool {

@@ -74,7 +74,7 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	// Which TA that is, the namespaces it lists and the labels its
 	// selectors ask for belong to a namespace the user may not read: the
 	// finding says what kind of miss it is, its owners the rest.
-	bestWhy := best.WhyNot(m, ns, !shown)
+	bestWhy := whyNot(&best.Reader, m, ns, !shown)
 	if !shown {
 		name = "TA (" + unseen(1, best.Ref.Kind) + ")"
 	}
@@ -291,7 +291,7 @@ func nearMisses[T model.Object](ev *evaluation, m *model.Monitor, kind string, e
 		}
 	}
 	if hiddenElsewhere > 0 {
-		hints = append(hints, unseen(hiddenElsewhere, kind)+" outside spec.namespaceSelector "+verb(hiddenElsewhere, "matches", "match")+" the selector")
+		hints = append(hints, unseen(hiddenElsewhere, kind)+" outside spec.namespaceSelector "+either(hiddenElsewhere, "matches", "match")+" the selector")
 	}
 	limit := 2 * maxHints
 	for _, o := range inScope {
@@ -308,16 +308,9 @@ func nearMisses[T model.Object](ev *evaluation, m *model.Monitor, kind string, e
 		}
 	}
 	if hiddenInScope > 0 {
-		hints = append(hints, unseen(hiddenInScope, kind)+" "+verb(hiddenInScope, "misses", "miss")+" the selector by one requirement")
+		hints = append(hints, unseen(hiddenInScope, kind)+" "+either(hiddenInScope, "misses", "miss")+" the selector by one requirement")
 	}
 	return hints
-}
-
-func verb(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func servicesNearMiss(ev *evaluation, m *model.Monitor) []string {

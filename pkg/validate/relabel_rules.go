@@ -297,19 +297,3 @@ func describeRelabeling(r model.Relabeling) string {
 	}
 	return s + fmt.Sprintf(", regex %q", regex)
 }
-
-func refList(refs []model.Ref) string {
-	const shown = 3
-	names := make([]string, 0, shown)
-	for i, r := range refs {
-		if i == shown {
-			break
-		}
-		names = append(names, r.Kind+" "+r.NamespacedName())
-	}
-	s := strings.Join(names, ", ")
-	if len(refs) > shown {
-		s += fmt.Sprintf(" and %d more", len(refs)-shown)
-	}
-	return s
-}

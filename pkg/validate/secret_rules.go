@@ -112,20 +112,6 @@ func secretEndpoints(eps []int) string {
 	return "endpoints " + strings.Join(out, ", ")
 }
 
-func keyWord(n int) string {
-	if n == 1 {
-		return "key"
-	}
-	return "keys"
-}
-
-func secretWord(n int) string {
-	if n == 1 {
-		return "Secret"
-	}
-	return "Secrets"
-}
-
 // soleJob is the monitor's job when it has exactly one: the job that goes
 // blind. With more, they all do, and the finding names no single one.
 func soleJob(m *model.Monitor) string {
@@ -174,7 +160,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 				for i, u := range uses {
 					names[i] = u.name
 				}
-				return fmt.Sprintf("every TA that reads it may get %s %s", secretWord(len(uses)), strings.Join(names, ", "))
+				return fmt.Sprintf("every TA that reads it may get %s %s", either(len(uses), "Secret", "Secrets"), strings.Join(names, ", "))
 			})
 		}
 		return errors.Join(errs...)
@@ -232,7 +218,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 		verb = "they drop"
 	}
 	what := fmt.Sprintf("%s may not get %s %s (%s): %s the monitor",
-		strings.Join(who, " and "), secretWord(len(names)), strings.Join(names, ", "), secretEndpoints(eps), verb)
+		strings.Join(who, " and "), either(len(names), "Secret", "Secrets"), strings.Join(names, ", "), secretEndpoints(eps), verb)
 	fix := strings.Join(fixes, "; ") + "; prometheusCR.secretNamespaces grants no access"
 	f := ev.add(rules.TA108, soleJob(m), "", what, fix)
 	f.Field = denials[0].uses[0].refs[0].Field
@@ -270,7 +256,7 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 			keys := u.keys()
 			problems = append(problems, problem{
 				what:   fmt.Sprintf("Secret %s does not exist", u.name),
-				fix:    fmt.Sprintf("create Secret %s/%s with %s %s, or correct %s", m.Ref.Namespace, u.name, keyWord(len(keys)), strings.Join(keys, ", "), u.refs[0].Field),
+				fix:    fmt.Sprintf("create Secret %s/%s with %s %s, or correct %s", m.Ref.Namespace, u.name, either(len(keys), "key", "keys"), strings.Join(keys, ", "), u.refs[0].Field),
 				ref:    u.refs[0],
 				eps:    u.endpoints(),
 				fields: u.fields(),
@@ -314,7 +300,7 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 				if len(checked) > 1 {
 					verb = "have"
 				}
-				return fmt.Sprintf("%s %s %s every key named", secretWord(len(checked)), strings.Join(checked, ", "), verb)
+				return fmt.Sprintf("%s %s %s every key named", either(len(checked), "Secret", "Secrets"), strings.Join(checked, ", "), verb)
 			})
 		}
 		return errors.Join(errs...)

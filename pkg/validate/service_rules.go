@@ -146,13 +146,6 @@ func whatChanged(m *model.Monitor, ep model.Endpoint, old, cur *model.Service) s
 	return "the Pods behind the Service no longer declare " + ep.Describe(model.ServiceMonitor) + " (Service selector changed)"
 }
 
-func displayName(n string) string {
-	if n == "" {
-		return "<unnamed>"
-	}
-	return n
-}
-
 // portAdvice says where the missing port belongs: on the Service for port
 // names, on the Pods for targetPorts.
 func portAdvice(m *model.Monitor) string {
