@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/ta-guard/ta-guard/internal/cluster"
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -47,17 +44,12 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 			continue
 		}
 		fired = true
-		f := ev.addEndpoint(rules.TA107, m, i,
-			fmt.Sprintf("per-node TA %s drops %s on %s: they run on no node",
-				ev.allocatorNames(tas), targetCount(lost), listShown(ev, lost, maxHints, placementRef, "Service", "", placement.String)),
-			ev.perNodeFix(tas, m))
+		f := ev.addEndpoint(rules.TA107, m, i, ev.perNodeLostText(tas, lost), ev.perNodeFix(tas, m))
 		f.Field = m.EndpointPath(i)
 		f.Related = ev.visibleRefs(append(refsOf(tas, allocatorRef), refsOf(lost, placementRef)...))
 	}
 	if !fired {
-		ev.pass(rules.TA107, "", func() string {
-			return "per-node TA " + ev.allocatorNames(tas) + ": no target of the matched Services is known to run on no node"
-		})
+		ev.pass(rules.TA107, "", func() string { return ev.perNodePlacedText(tas) })
 	}
 }
 
@@ -89,14 +81,6 @@ type placement struct {
 	// slice of it is in view: its endpoints are the API servers, never on a
 	// node, but how many there are is unknown.
 	unplaced, total int
-}
-
-func (p placement) String() string {
-	s := p.svc.Ref.NamespacedName()
-	if isAPIServer(p.svc) {
-		s += " (the API server)"
-	}
-	return s
 }
 
 // jobPlacement counts the targets a ServiceMonitor endpoint takes from the
@@ -163,48 +147,8 @@ func isAPIServer(s *model.Service) bool {
 	return s.Ref.Namespace == "default" && s.Ref.Name == "kubernetes" && s.Selector == nil
 }
 
-// targetCount renders how many targets are lost: "its 1 target", "2 of its
-// 5 targets", or "its targets" when the API server's count is unknown.
-func targetCount(lost []placement) string {
-	unplaced, total := 0, 0
-	for _, p := range lost {
-		if p.unplaced < 0 {
-			return "its targets"
-		}
-		unplaced += p.unplaced
-		total += p.total
-	}
-	noun := "targets"
-	if total == 1 {
-		noun = "target"
-	}
-	if unplaced == total {
-		return fmt.Sprintf("its %d %s", total, noun)
-	}
-	return fmt.Sprintf("%d of its %d %s", unplaced, total, noun)
-}
-
-func (ev *evaluation) allocatorNames(tas []*model.Allocator) string {
-	return listShown(ev, tas, maxHints, allocatorRef, tas[0].Ref.Kind, "", func(a *model.Allocator) string { return a.Ref.NamespacedName() })
-}
-
 func allocatorRef(a *model.Allocator) model.Ref { return a.Ref }
 func placementRef(p placement) model.Ref        { return p.svc.Ref }
-
-// perNodeFix names the two ways out: the operator's fallback strategy, or a
-// second, consistent-hashing TA for the targets that have no node.
-func (ev *evaluation) perNodeFix(tas []*model.Allocator, m *model.Monitor) string {
-	sel := tas[0].Scopes[m.Kind].MonitorsField
-	keepOut := "keep it out of the per-node TAs' " + model.FieldLeaf(sel)
-	if len(tas) == 1 && ev.shows(tas[0].Ref) {
-		keepOut = fmt.Sprintf("keep it out of %s of %s", sel, tas[0].Ref.NamespacedName())
-	}
-	return strings.Join([]string{
-		"read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and " + keepOut,
-		"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the " + m.Kind.String() + " ta-guard.io/skip: \"TA107\")",
-		"the TA logs them as \"Could not assign targets\" and counts them in opentelemetry_allocator_targets_unassigned",
-	}, "; ")
-}
 
 // perNodeStatic is TA107 for a collector whose own TA allocates per node:
 // the static targets of its receiver's scrape_configs carry no node label,
@@ -215,12 +159,8 @@ func (ev *evaluation) perNodeStatic(a *model.Allocator) {
 		return
 	}
 	for _, st := range facts.Nodeless {
-		f := ev.add(rules.TA107, st.Job, "job "+st.Job,
-			fmt.Sprintf("the per-node TA drops %s: %s", st, nodelessWhy(st)),
-			strings.Join([]string{
-				"move the job to a receiver the TA does not read (prometheus/<name>), so that each collector scrapes it itself (its own telemetry at 0.0.0.0:8888, say)",
-				"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags: if it is on, annotate the collector ta-guard.io/skip: \"TA107\")",
-			}, "; "))
+		what, fix := perNodeStaticText(st)
+		f := ev.add(rules.TA107, st.Job, jobSubject(st.Job), what, fix)
 		f.Field = st.Path
 	}
 }
@@ -234,23 +174,9 @@ func (ev *evaluation) perNodeScrapeConfig(m *model.Monitor) {
 		return
 	}
 	job := m.Jobs()[0]
-	what := make([]string, len(m.Nodeless))
-	for i, n := range m.Nodeless {
-		what[i] = n.String()
-	}
-	f := ev.add(rules.TA107, job, "job "+job,
-		fmt.Sprintf("per-node TA %s drops %s: %s", ev.allocatorNames(tas), strings.Join(what, " and "), nodelessWhy(m.Nodeless[0])),
-		ev.perNodeFix(tas, m))
+	f := ev.add(rules.TA107, job, jobSubject(job), ev.perNodeNodelessText(tas, m.Nodeless), ev.perNodeFix(tas, m))
 	f.Field = m.Nodeless[0].Path
 	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
-}
-
-// nodelessWhy says why the per-node strategy places such targets nowhere.
-func nodelessWhy(n model.NodelessTargets) string {
-	if n.Discovery != "" {
-		return "their discovery names no node to place them on"
-	}
-	return "a static target runs on no node"
 }
 
 // perNodeOnly returns the per-node TAs reading the monitor when no other
@@ -262,9 +188,7 @@ func (ev *evaluation) perNodeOnly(m *model.Monitor) []*model.Allocator {
 		return nil
 	}
 	if other != nil {
-		ev.pass(rules.TA107, "", func() string {
-			return fmt.Sprintf("also read by %s, which allocates targets that have no node", other.Ref)
-		})
+		ev.pass(rules.TA107, "", func() string { return alsoReadText(other.Ref) })
 		return nil
 	}
 	return tas

@@ -1,8 +1,6 @@
 package validate
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/internal/model"
@@ -26,23 +24,11 @@ func (ev *evaluation) collectorPlaceholders(a *model.Allocator) {
 	if facts == nil {
 		return
 	}
-	why := "the collector expands ${env:...} in its own configuration, but the TA serves these scrape configs as written"
-	if a.Standalone {
-		why = "nothing expands a TargetAllocator's scrapeConfigs: the TA serves them as written"
-	}
 	for _, p := range facts.Placeholders {
-		f := ev.add(rules.TA016, p.Job, "job "+p.Job,
-			fmt.Sprintf("%s is %q, a placeholder the TA does not expand: %s", shortField(p.Path), p.Value, why),
-			placeholderFix(p))
+		what, fix := placeholderText(p, a.Standalone)
+		f := ev.add(rules.TA016, p.Job, jobSubject(p.Job), what, fix)
 		f.Field = p.Path
 	}
-}
-
-func placeholderFix(p model.Placeholder) string {
-	if p.Selector {
-		return "drop the selector, and for a node's own targets let the TA place them per node (allocationStrategy: per-node on a daemonset), or move the job to a receiver the TA does not read (prometheus/<name>)"
-	}
-	return "write the value itself, or move the job to a receiver the TA does not read (prometheus/<name>), which the collector serves with its own expansion"
 }
 
 // monitorPlaceholders is TA016 for a monitor naming a namespace with a
@@ -53,9 +39,8 @@ func (ev *evaluation) monitorPlaceholders(m *model.Monitor) {
 		if !model.HasPlaceholder(n) {
 			continue
 		}
-		f := ev.add(rules.TA016, "", "",
-			fmt.Sprintf("namespaceSelector.matchNames[%d] is %q, a placeholder nothing expands in a %s: it names no namespace that can exist", i, n, m.Kind),
-			"name the namespace itself (a Helm or Kustomize template renders it before the monitor is applied), or drop namespaceSelector to look in the monitor's own namespace")
+		what, fix := namespacePlaceholderText(i, n, m.Kind)
+		f := ev.add(rules.TA016, "", "", what, fix)
 		f.Field = field.NewPath("spec", "namespaceSelector", "matchNames").Index(i)
 	}
 }

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"fmt"
 	"strings"
 
 	prommodel "github.com/prometheus/common/model"
@@ -260,40 +259,16 @@ func (ev *evaluation) relabelDrops(m *model.Monitor, svcs []*model.Service, pods
 			by[d] = append(by[d], t.ref)
 		}
 		if !all {
-			ev.pass(rules.TA111, "", func() string {
-				return fmt.Sprintf("endpoint %d: its relabelings keep a target of the matched objects, or read labels ta-guard cannot know", i)
-			})
+			ev.pass(rules.TA111, "", func() string { return relabelKeepsText(i) })
 			continue
 		}
-		parts := make([]string, len(order))
 		var related []model.Ref
-		for j, d := range order {
-			parts[j] = fmt.Sprintf("relabelings[%d] (%s) drops %s", d, describeRelabeling(ep.Relabelings[d]), refList(by[d]))
+		for _, d := range order {
 			related = append(related, by[d]...)
 		}
-		f := ev.addEndpoint(rules.TA111, m, i,
-			fmt.Sprintf("its relabelings drop every target of the job: %s", strings.Join(parts, "; ")),
-			"correct the rule's regex or source_labels to what the matched objects carry (Kubernetes discovery names a Service label app.kubernetes.io/name __meta_kubernetes_service_label_app_kubernetes_io_name, a Pod's __meta_kubernetes_pod_label_...), or drop the rule")
+		what, fix := relabelDropsText(ep.Relabelings, order, by)
+		f := ev.addEndpoint(rules.TA111, m, i, what, fix)
 		f.Field = m.EndpointPath(i).Child("relabelings").Index(order[0])
 		f.Related = ev.visibleRefs(related)
 	}
-}
-
-func describeRelabeling(r model.Relabeling) string {
-	action := strings.ToLower(r.Action)
-	if action == "" {
-		action = "replace"
-	}
-	regex := r.Regex
-	if regex == "" {
-		regex = "(.*)"
-	}
-	s := "action " + action
-	if len(r.SourceLabels) > 0 {
-		s += " on " + strings.Join(r.SourceLabels, ",")
-	}
-	if action == "keepequal" || action == "dropequal" {
-		return s + " = " + r.TargetLabel
-	}
-	return s + fmt.Sprintf(", regex %q", regex)
 }
