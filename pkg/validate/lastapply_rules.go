@@ -1,9 +1,7 @@
 package validate
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -25,6 +23,15 @@ type blindMonitor struct {
 	why  string
 	rule rules.ID
 }
+
+// blindScope is whose monitors TA018 names: those the applied collector or
+// TA now reads, or those that select the created Service.
+type blindScope int
+
+const (
+	readByApplied blindScope = iota
+	selectingCreated
+)
 
 // judgeMonitors runs the engine's own monitor rules on each monitor, on
 // the view after the change, up to maxReadChecks of them: those with a
@@ -86,10 +93,10 @@ func (ev *evaluation) readButBlind(a *model.Allocator) {
 	}
 	blind, left := ev.judgeMonitors(read)
 	if len(blind) == 0 {
-		ev.pass(rules.TA018, "", func() string { return "every monitor it now reads has targets, as far as ta-guard can see" })
+		ev.pass(rules.TA018, "", allReadHaveTargetsText)
 		return
 	}
-	ev.reportBlind(blind, left, "it now reads", "or keep it out of this TA's selectors")
+	ev.reportBlind(blind, left, readByApplied)
 }
 
 // selectedButBlind is TA018 for a Service created after the monitors that
@@ -111,7 +118,7 @@ func (ev *evaluation) selectedButBlind(s *model.Service) {
 	}
 	blind, left := ev.judgeMonitors(ms)
 	if len(blind) > 0 {
-		ev.reportBlind(blind, left, "that select it", "or keep this Service out of their selectors")
+		ev.reportBlind(blind, left, selectingCreated)
 	}
 }
 
@@ -125,33 +132,19 @@ func (ev *evaluation) names(id rules.ID, ref model.Ref) bool {
 	return false
 }
 
-// reportBlind says which monitors have blind jobs. kubectl shows the first
-// line of a finding, cut at 256 characters: the monitors are named first,
-// and why each is blind follows only for one alone (for several, Reasons
-// hold it, and each monitor's own finding).
-func (ev *evaluation) reportBlind(blind []blindMonitor, left bool, which, orFix string) {
-	var parts, reasons []string
+// reportBlind says which monitors have blind jobs: the first few the
+// reader may see are named (blindText), the others counted.
+func (ev *evaluation) reportBlind(blind []blindMonitor, left bool, scope blindScope) {
+	var shown []blindMonitor
 	var related []model.Ref
 	for i, b := range blind {
 		related = append(related, b.m.Ref)
 		if i < maxHints && ev.shows(b.m.Ref) {
-			parts = append(parts, fmt.Sprintf("%s %s (%s)", b.m.Kind, b.m.Ref.NamespacedName(), b.rule))
-			reasons = append(reasons, fmt.Sprintf("%s %s: %s %s", b.m.Kind, b.m.Ref.NamespacedName(), b.rule, b.why))
+			shown = append(shown, b)
 		}
 	}
-	list := strings.Join(parts, ", ")
-	if len(parts) == 1 && len(blind) == 1 {
-		b := blind[0]
-		list = fmt.Sprintf("%s %s (%s: %s)", b.m.Kind, b.m.Ref.NamespacedName(), b.rule, b.why)
-	}
-	what := fmt.Sprintf("%s %s find no target: %s", plural(len(blind), "monitor"), which, list)
-	if len(parts) < len(blind) {
-		what += fmt.Sprintf(" and %d more", len(blind)-len(parts))
-	}
-	if left {
-		what += " (more were not judged here: see their own findings)"
-	}
-	f := ev.add(rules.TA018, "", "", what, "fix each monitor as its own finding says (kubectl apply --dry-run=server -f on the monitor shows it), "+orFix)
+	what, fix, reasons := blindText(blind, shown, left, scope)
+	f := ev.add(rules.TA018, "", "", what, fix)
 	f.Related = ev.visibleRefs(related)
 	f.Reasons = reasons
 }

@@ -1,10 +1,6 @@
 package validate
 
 import (
-	"fmt"
-	"sort"
-	"strings"
-
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -55,13 +51,7 @@ func (ev *evaluation) monitorRules(m *model.Monitor, blind bool) {
 // notSelected is TA101.
 func (ev *evaluation) notSelected(m *model.Monitor) {
 	if rs := ev.readersOf(m); len(rs) > 0 {
-		ev.pass(rules.TA101, "", func() string {
-			names := make([]string, len(rs))
-			for i, r := range rs {
-				names[i] = r.Ref.String()
-			}
-			return "read by " + strings.Join(names, ", ")
-		})
+		ev.pass(rules.TA101, "", func() string { return readByText(rs) })
 		return
 	}
 	ns := ev.after.Namespace(m.Ref.Namespace)
@@ -69,37 +59,22 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	if best == nil {
 		return
 	}
-	name := best.Ref.String()
 	shown := ev.shows(best.Ref)
 	// Which TA that is, the namespaces it lists and the labels its
 	// selectors ask for belong to a namespace the user may not read: the
 	// finding says what kind of miss it is, its owners the rest.
 	bestWhy := whyNot(&best.Reader, m, ns, !shown)
-	if !shown {
-		name = "TA (" + unseen(1, best.Ref.Kind) + ")"
+	sc := &best.Scopes[m.Kind]
+	t := notSelectedText{kind: m.Kind, ta: best.Ref, shown: shown, why: bestWhy, checked: n,
+		field: sc.MonitorsField, shape: sc.MapKeyMistake != ""}
+	// When the selector's shape is the mistake, not the monitor's labels,
+	// no labels are named.
+	if !t.shape {
+		if unmet := sc.Monitors.Unmet(m.Labels); shown && len(unmet) > 0 && !sc.Monitors.Nothing() {
+			t.unmet = unmet
+		}
 	}
-	what := fmt.Sprintf("read by no TA; closest %s: %s", name, bestWhy[0])
-	var fix []string
-	if len(bestWhy) > 1 {
-		fix = append(fix, "also: "+strings.Join(bestWhy[1:], "; "))
-	}
-	of := name
-	if !shown {
-		of = "that TA"
-	}
-	if best.Scopes[m.Kind].MapKeyMistake != "" {
-		// The selector's shape is the mistake, not the monitor's labels.
-		fix = append(fix, fmt.Sprintf("fix the shape of %s of %s", best.Scopes[m.Kind].MonitorsField, of))
-	} else if unmet := best.Scopes[m.Kind].Monitors.Unmet(m.Labels); shown && len(unmet) > 0 && !best.Scopes[m.Kind].Monitors.Nothing() {
-		fix = append(fix, fmt.Sprintf("give the %s labels that satisfy %s, or widen %s of %s", m.Kind, strings.Join(unmet, ", "), best.Scopes[m.Kind].MonitorsField, of))
-	} else {
-		fix = append(fix, fmt.Sprintf("change %s or its namespace so that %s reads it", m.Kind, of))
-	}
-	if n > 1 {
-		fix = append(fix, fmt.Sprintf("%d target allocators checked", n))
-	}
-	fix = append(fix, `if no TA is meant to read it, annotate it ta-guard.io/skip: "TA101"`)
-	f := ev.add(rules.TA101, "", "", what, strings.Join(fix, "; "))
+	f := ev.add(rules.TA101, "", "", t.what(), t.fix())
 	f.Field = field.NewPath("metadata", "labels")
 	f.Related = ev.visibleRefs([]model.Ref{best.Ref})
 	if len(f.Related) > 0 {
@@ -166,9 +141,8 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	if len(gone) == 0 {
 		return
 	}
-	f := ev.add(rules.TA105, "", "",
-		fmt.Sprintf("namespaceSelector.matchNames names %s, which does not exist", strings.Join(gone, ", ")),
-		"create the namespace, or correct spec.namespaceSelector.matchNames")
+	what, fix := matchNamesGoneText(gone)
+	f := ev.add(rules.TA105, "", "", what, fix)
 	f.Field = field.NewPath("spec", "namespaceSelector", "matchNames")
 	for _, n := range gone {
 		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
@@ -193,9 +167,8 @@ func (ev *evaluation) sdSelectorsMatch(m *model.Monitor) {
 		if n > 0 {
 			continue
 		}
-		f := ev.add(rules.TA102, m.Jobs()[0], "",
-			fmt.Sprintf("its Kubernetes service discovery (role %s) finds no %s in %s with labels %s", sd.Role, kind, sd.Namespaces, sd.Selector),
-			fmt.Sprintf("check %s and the namespaces of that kubernetesSDConfigs entry", sd.Field))
+		what, fix := sdFindsNothingText(sd, kind)
+		f := ev.add(rules.TA102, m.Jobs()[0], "", what, fix)
 		f.Field = sd.Field
 	}
 }
@@ -216,9 +189,8 @@ func (ev *evaluation) namespaceRefsExist(m *model.Monitor) {
 	if len(gone) == 0 {
 		return
 	}
-	f := ev.add(rules.TA105, "", "",
-		fmt.Sprintf("%s names %s, which does not exist: its service discovery finds nothing there", at, strings.Join(gone, ", ")),
-		"create the namespace, or correct "+at.String())
+	what, fix := namespaceRefsGoneText(at, gone)
+	f := ev.add(rules.TA105, "", "", what, fix)
 	f.Field = at
 	for _, n := range gone {
 		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
@@ -227,21 +199,12 @@ func (ev *evaluation) namespaceRefsExist(m *model.Monitor) {
 
 // matchesNothing is TA102, with near misses as hints.
 func (ev *evaluation) matchesNothing(m *model.Monitor, kind string, hints []string) {
-	what := fmt.Sprintf("no %s in %s matches selector %s", kind, m.Namespaces, m.Selector)
-	fix := "check spec.selector and spec.namespaceSelector"
-	if len(hints) > 0 {
-		fix = "near misses: " + strings.Join(hints, "; ")
-	}
-	if kind == "Service" && selectsKubelet(m) {
-		// Nobody installs the kubelet's Service by hand: without a
-		// Prometheus Operator to create it, this monitor finds nothing.
-		none := "and none runs here"
-		if !ev.after.Described("") {
-			// Offline: the operator may run from manifests not given.
-			none = "and the input holds no Prometheus Operator Deployment with that flag (if one runs elsewhere, add its manifest to the input)"
-		}
-		fix = "the kubelet has no Service of its own: only the Prometheus Operator creates one (its --kubelet-service=<namespace>/<name> flag, kube-prometheus-stack's kube-system/<release>-kube-prometheus-kubelet), " + none + "; scrape the kubelet with the collector's kubeletstats receiver or a kubernetes_sd_configs role: node job instead; " + fix
-	}
+	// Nobody installs the kubelet's Service by hand: without a
+	// Prometheus Operator to create it, this monitor finds nothing.
+	kubelet := kind == "Service" && selectsKubelet(m)
+	// Offline: the operator may run from manifests not given.
+	offline := kubelet && !ev.after.Described("")
+	what, fix := matchesNothingText(m, kind, hints, kubelet, offline)
 	f := ev.add(rules.TA102, "", "", what, fix)
 	f.Field = field.NewPath("spec", "selector")
 	f.Reasons = hints
@@ -286,12 +249,12 @@ func nearMisses[T model.Object](ev *evaluation, m *model.Monitor, kind string, e
 					hiddenElsewhere++
 					continue
 				}
-				hints = append(hints, fmt.Sprintf("%s %s matches the selector but is in namespace %s", kind, r.NamespacedName(), r.Namespace))
+				hints = append(hints, nearMissElsewhereText(kind, r))
 			}
 		}
 	}
 	if hiddenElsewhere > 0 {
-		hints = append(hints, unseen(hiddenElsewhere, kind)+" outside spec.namespaceSelector "+either(hiddenElsewhere, "matches", "match")+" the selector")
+		hints = append(hints, nearMissesElsewhereUnseenText(kind, hiddenElsewhere))
 	}
 	limit := 2 * maxHints
 	for _, o := range inScope {
@@ -304,11 +267,11 @@ func nearMisses[T model.Object](ev *evaluation, m *model.Monitor, kind string, e
 				hiddenInScope++
 				continue
 			}
-			hints = append(hints, fmt.Sprintf("%s %s lacks %s", kind, meta.Ref.NamespacedName(), unmet[0]))
+			hints = append(hints, nearMissLacksText(kind, meta.Ref, unmet[0]))
 		}
 	}
 	if hiddenInScope > 0 {
-		hints = append(hints, unseen(hiddenInScope, kind)+" "+either(hiddenInScope, "misses", "miss")+" the selector by one requirement")
+		hints = append(hints, nearMissesUnseenText(kind, hiddenInScope))
 	}
 	return hints
 }
@@ -342,9 +305,8 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		mode, name, num := ep.Match(model.ServiceMonitor)
 		numeric := mode == model.MatchServicePortName && !ep.IsPattern() && isDigits(name)
 		if numeric && onServices(ev.after, ep, svcs) != found {
-			ev.addEndpoint(rules.TA104, m, i,
-				fmt.Sprintf("port %q is a number, but port takes the name of a Service port", name),
-				fmt.Sprintf("use the Service port's name, or targetPort: %s to match a container port number", name)).Field = m.EndpointPath(i).Child("port")
+			what, fix := numericPortText(name)
+			ev.addEndpoint(rules.TA104, m, i, what, fix).Field = m.EndpointPath(i).Child("port")
 			continue // TA104 says it better than TA103 would
 		}
 		if len(svcs) == 0 || mode == model.MatchAll || onServices(ev.after, ep, svcs) != missing ||
@@ -353,18 +315,14 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		}
 		var f *rules.Finding
 		if mode == model.MatchServicePortName {
-			f = ev.addEndpoint(rules.TA103, m, i,
-				fmt.Sprintf("no matched Service has a port named %q; %s", name,
-					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its ports not shown)", func(s *model.Service) string { return s.Ref.Name + " has: " + s.PortList() })),
-				"name a Service port "+fmt.Sprintf("%q", name)+", or set the endpoint's port to an existing port name")
+			what, fix := noServicePortText(ev, name, svcs)
+			f = ev.addEndpoint(rules.TA103, m, i, what, fix)
 			f.Field = m.EndpointPath(i).Child("port")
 		} else {
-			f = ev.addEndpoint(rules.TA103, m, i,
-				fmt.Sprintf("no Pod behind the matched Services declares %s; %s", containerPortText(mode, name, num),
-					listShown(ev, svcs, maxHints, serviceRef, "Service", " (its pods' ports not shown)", func(s *model.Service) string {
-						return s.Ref.Name + "'s pods declare: " + podPorts(podsBehind(ev.after, s))
-					})),
-				"declare the port in the Pods' containers, or change the endpoint's targetPort")
+			// The Pods behind a Service are looked up only for those the
+			// finding names.
+			what, fix := noTargetPortText(ev, mode, name, num, svcs, func(s *model.Service) []*model.Pod { return podsBehind(ev.after, s) })
+			f = ev.addEndpoint(rules.TA103, m, i, what, fix)
 			f.Field = m.EndpointPath(i).Child("targetPort")
 		}
 		for _, s := range svcs {
@@ -391,53 +349,8 @@ func (ev *evaluation) podMonitorPorts(m *model.Monitor, pods []*model.Pod) {
 		if mode == model.MatchAll || onPods(model.PodMonitor, ep, pods) != missing {
 			continue
 		}
-		fix := "declare the port in the Pods' containers, or change the endpoint"
-		if mode == model.MatchContainerPortName && isDigits(name) {
-			fix = fmt.Sprintf("container port names contain a letter: use portNumber: %s", name)
-		}
-		f := ev.addEndpoint(rules.TA103, m, i,
-			fmt.Sprintf("no matched Pod declares %s; %s", containerPortText(mode, name, num),
-				listShown(ev, distinctPorts(pods), maxHints, podRef, "Pod", " (its ports not shown)", func(p *model.Pod) string { return p.Ref.Name + " declares: " + p.PortList() })),
-			fix)
+		what, fix := noContainerPortText(ev, mode, name, num, pods, mode == model.MatchContainerPortName && isDigits(name))
+		f := ev.addEndpoint(rules.TA103, m, i, what, fix)
 		f.Field = m.EndpointPath(i).Child(map[bool]string{true: "portNumber", false: "port"}[mode == model.MatchContainerPortNumber])
 	}
-}
-
-func containerPortText(mode model.PortMatch, name string, num int32) string {
-	if mode == model.MatchContainerPortNumber {
-		return fmt.Sprintf("container port %d", num)
-	}
-	return fmt.Sprintf("a container port named %q", name)
-}
-
-// distinctPorts keeps one Pod per distinct port list: replicas of a workload
-// would otherwise repeat the same line.
-func distinctPorts(pods []*model.Pod) []*model.Pod {
-	seen := map[string]bool{}
-	var out []*model.Pod
-	for _, p := range pods {
-		k := p.PortList()
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// podPorts renders the declared ports of a Service's Pods.
-func podPorts(pods []*model.Pod) string {
-	if len(pods) == 0 {
-		return "(no pods)"
-	}
-	set := map[string]bool{}
-	for _, p := range pods {
-		set[p.PortList()] = true
-	}
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return strings.Join(out, " | ")
 }

@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
-
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/internal/model"
@@ -66,15 +63,8 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		if !blind {
 			continue
 		}
-		who, fix := m.Ref.String(), fmt.Sprintf("the ServiceMonitor's endpoints ask for %s; %s, or change the endpoints", endpointPorts(m), portAdvice(m))
-		if !ev.shows(m.Ref) {
-			// The ports it asks for are its spec, in a namespace the user
-			// may not read: the owner of that namespace knows them.
-			who = unseen(1, m.Ref.Kind)
-			fix = fmt.Sprintf("ask the owners of that ServiceMonitor which port it scrapes; %s, or have them change its endpoints", portAdvice(m))
-		}
-		f := ev.add(rules.TA202, "", "",
-			fmt.Sprintf("%s selects it but finds no port on it; it has: %s", who, s.PortList()), fix)
+		what, fix := portMismatchText(m, s, ev.shows(m.Ref))
+		f := ev.add(rules.TA202, "", "", what, fix)
 		f.Field = field.NewPath("spec", "ports")
 		f.Related = ev.visibleRefs([]model.Ref{m.Ref})
 	}
@@ -104,79 +94,9 @@ func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 				continue
 			}
 			// The job stays the finding's (the same whoever reads it); the
-			// webhook never shows a job, only the message. What changed is
-			// the user's own Service, so it is said either way.
-			job, which := "job "+m.Job(i), "the ServiceMonitor "+m.Ref.NamespacedName()
-			if !ev.shows(m.Ref) {
-				job, which = fmt.Sprintf("job %d of %s", i, unseen(1, m.Ref.Kind)), "that ServiceMonitor"
-			}
-			ev.add(rules.TA201, m.Job(i), "",
-				fmt.Sprintf("%s loses its last target Service: %s", job, whatChanged(m, ep, old, cur)),
-				"keep the label or port "+which+" depends on, or update the ServiceMonitor first").Related = ev.visibleRefs([]model.Ref{m.Ref})
+			// message names it as far as the reader may see the monitor.
+			what, fix := orphanedText(m, i, ep, old, cur, ev.shows(m.Ref))
+			ev.add(rules.TA201, m.Job(i), "", what, fix).Related = ev.visibleRefs([]model.Ref{m.Ref})
 		}
 	}
-}
-
-// whatChanged names the change that cut the endpoint off.
-func whatChanged(m *model.Monitor, ep model.Endpoint, old, cur *model.Service) string {
-	if cur == nil {
-		return "the Service is deleted"
-	}
-	if unmet := m.Selector.Unmet(cur.Labels); len(unmet) > 0 {
-		return fmt.Sprintf("its labels no longer match the selector (missing %s)", strings.Join(unmet, ", "))
-	}
-	mode, name, _ := ep.Match(model.ServiceMonitor)
-	if mode == model.MatchServicePortName {
-		for _, op := range old.Ports {
-			if !ep.NameMatches(model.ServiceMonitor, op.Name) {
-				continue
-			}
-			for _, np := range cur.Ports {
-				if np.Port == op.Port {
-					return fmt.Sprintf("port %s (%d) renamed to %s", displayName(op.Name), op.Port, displayName(np.Name))
-				}
-			}
-			return fmt.Sprintf("port %s (%d) removed", displayName(op.Name), op.Port)
-		}
-		return fmt.Sprintf("no port named %q any more", name)
-	}
-	if mode == model.MatchAll {
-		return "the Service has no ports any more"
-	}
-	return "the Pods behind the Service no longer declare " + ep.Describe(model.ServiceMonitor) + " (Service selector changed)"
-}
-
-// portAdvice says where the missing port belongs: on the Service for port
-// names, on the Pods for targetPorts.
-func portAdvice(m *model.Monitor) string {
-	names, targets := false, false
-	for _, ep := range m.Endpoints {
-		switch mode, _, _ := ep.Match(model.ServiceMonitor); mode {
-		case model.MatchServicePortName:
-			names = true
-		case model.MatchContainerPortName, model.MatchContainerPortNumber:
-			targets = true
-		}
-	}
-	switch {
-	case names && targets:
-		return "name a Service port accordingly, or declare the targetPort in its Pods"
-	case targets:
-		return "declare the targetPort in the Pods behind the Service"
-	}
-	return "name a Service port accordingly"
-}
-
-// endpointPorts renders the ports a ServiceMonitor's endpoints ask for.
-func endpointPorts(m *model.Monitor) string {
-	parts := make([]string, len(m.Endpoints))
-	for i, ep := range m.Endpoints {
-		_, name, _ := ep.Match(model.ServiceMonitor)
-		if name != "" {
-			parts[i] = name
-		} else {
-			parts[i] = ep.Describe(model.ServiceMonitor)
-		}
-	}
-	return strings.Join(parts, ", ")
 }
