@@ -1,10 +1,8 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
-
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -25,13 +23,6 @@ import (
 // (offline, its Deployment), found by their app.kubernetes.io/name label,
 // and stays silent where one may have the gate on. Where none is in view,
 // it says that it could not tell.
-
-// credentialsFix says how to let the credentials through.
-const credentialsFix = "set mtls.enabled: true in the TA's spec (spec.targetAllocator.mtls of a collector, spec.mtls of a TargetAllocator; with cert-manager, or useCertManager: false and your own certificates), or allowInsecureAuthSecrets: true where a service mesh already encrypts the TA's traffic, or use the *_file forms (password_file, credentials_file), which name a file on the collector pod and are not redacted"
-
-// gateUnknown completes credentialsFix where no operator is in view.
-const gateUnknown = "; no OpenTelemetry Operator Pod or workload labelled " + model.OperatorNameLabel + "=" + model.OperatorName +
-	" is in view, so whether yours runs before v0.153 with --feature-gates=" + "operator.targetallocator.mtls (which served them) is unknown: if it does, annotate ta-guard.io/skip: \"TA110\""
 
 // maxOperatorPods bounds the operator Pods read: anyone may label a Pod so.
 const maxOperatorPods = 20
@@ -78,23 +69,16 @@ func (ev *evaluation) redactingTAs(tas []*model.Allocator) ([]*model.Allocator, 
 	}
 	if len(out) == 0 {
 		if len(tas) > 0 {
-			ev.pass(rules.TA110, "", func() string {
-				return "every TA concerned serves credentials to its collectors (mtls or allowInsecureAuthSecrets)"
-			})
+			ev.pass(rules.TA110, "", ta110PassText)
 		}
 		return nil, ""
 	}
 	gated, seen := ev.operatorGate()
 	if gated != nil {
-		ev.pass(rules.TA110, "", func() string {
-			return gated.Ref.String() + " runs the OpenTelemetry Operator before v0.153 with operator.targetallocator.mtls on, or may: its TAs serve credentials over mTLS"
-		})
+		ev.pass(rules.TA110, "", func() string { return ta110GatedText(gated.Ref) })
 		return nil, ""
 	}
-	if !seen {
-		return out, credentialsFix + gateUnknown
-	}
-	return out, credentialsFix
+	return out, ta110Fix(seen)
 }
 
 // monitorCredentials is TA110 for a ServiceMonitor or PodMonitor whose
@@ -117,19 +101,16 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 	if len(tas) == 0 {
 		return
 	}
-	byEndpoint := map[int][]string{}
+	byEndpoint := map[int][]*field.Path{}
 	var order []int
 	for _, r := range redacted {
 		if _, ok := byEndpoint[r.endpoint]; !ok {
 			order = append(order, r.endpoint)
 		}
-		byEndpoint[r.endpoint] = append(byEndpoint[r.endpoint], shortField(r.Field))
+		byEndpoint[r.endpoint] = append(byEndpoint[r.endpoint], r.Field)
 	}
 	for _, i := range order {
-		f := ev.addEndpoint(rules.TA110, m, i,
-			fmt.Sprintf("TA %s serves %s to its collectors as \"<secret>\": it runs without mTLS, so every scrape of the job sends that text as the credential",
-				ev.allocatorNames(tas), strings.Join(byEndpoint[i], ", ")),
-			fix)
+		f := ev.addEndpoint(rules.TA110, m, i, ta110MonitorText(ev, tas, byEndpoint[i]), fix)
 		f.Field = m.EndpointPath(i)
 		f.AtRisk = true
 		f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
@@ -149,9 +130,8 @@ func (ev *evaluation) collectorCredentials(a *model.Allocator) {
 		return
 	}
 	for _, c := range facts.Credentials {
-		f := ev.add(rules.TA110, c.Job, "job "+c.Job,
-			fmt.Sprintf("%s reaches the collector as \"<secret>\": the TA serves these scrape configs without mTLS, so every scrape of the job sends that text as the credential", shortField(c.Path)),
-			fix)
+		subject, what := ta110ServedText(c.Job, c.Path)
+		f := ev.add(rules.TA110, c.Job, subject, what, fix)
 		f.Field = c.Path
 		f.AtRisk = true
 	}

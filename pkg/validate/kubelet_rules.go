@@ -51,7 +51,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		}
 		for i, ep := range m.Endpoints {
 			if sub := kubeletSubresource(ep.Path); ep.TokenFile && sub != "" {
-				monitorNeeds.add(sub, m.Job(i), "ServiceMonitor "+m.Ref.NamespacedName(), false)
+				monitorNeeds.add(sub, m.Job(i), kubeletMonitorSource(m.Ref), false)
 			}
 		}
 	}
@@ -74,7 +74,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 				sub = "proxy"
 			}
 			if sub != "" {
-				needs.add(sub, j.Job, "its scrape configs", j.ViaAPIServer)
+				needs.add(sub, j.Job, kubeletConfigsSource(), j.ViaAPIServer)
 			}
 		}
 		order := needs.order
@@ -92,15 +92,12 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 			continue
 		}
 		if len(missing) == 0 {
-			ev.pass(rules.TA017, "", func() string {
-				return "service account " + sa + " may get nodes/" + strings.Join(order, ", nodes/")
-			})
+			ev.pass(rules.TA017, "", func() string { return ta017PassText(sa, order) })
 			continue
 		}
-		var lacks, sources []string
+		var sources []string
 		n, viaAPI := 0, 0
 		for _, p := range missing {
-			lacks = append(lacks, p.String())
 			need := needs.by[p.Subresource]
 			n += len(need.jobs)
 			viaAPI += need.viaAPI
@@ -110,19 +107,8 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 				}
 			}
 		}
-		answers := "the kubelet answers 403"
-		switch viaAPI {
-		case 0:
-		case n:
-			answers = "the API server's proxy answers 403"
-		default:
-			answers = "the kubelet and the API server's proxy answer 403"
-		}
-		f := ev.add(rules.TA017, "", "",
-			fmt.Sprintf("collector %s scrapes the kubelet (%s of %s) as service account %s, which may not %s: %s",
-				c.Ref.NamespacedName(), plural(n, "job"), listOf(sources, maxHints), sa, strings.Join(lacks, ", "), answers),
-			fmt.Sprintf("bind ServiceAccount %s/%s to a ClusterRole granting get on %s (kube-prometheus-stack's Prometheus ClusterRole has it); if your kubelets run with --authorization-mode=AlwaysAllow, annotate ta-guard.io/skip: \"TA017\"",
-				c.Ref.Namespace, sa, strings.Join(lacks, ", ")))
+		what, fix := ta017Text(c.Ref, sa, missing, n, viaAPI, sources)
+		f := ev.add(rules.TA017, "", "", what, fix)
 		f.AtRisk = true
 		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: c.Ref.Namespace, Name: sa}}
 	}
@@ -138,7 +124,7 @@ type kubeletNeeds struct {
 
 type kubeletNeed struct {
 	jobs    []string
-	sources []string // where the jobs come from: a monitor, the scrape configs
+	sources []string // where the jobs come from: a monitor, the scrape configs (kubeletMonitorSource, kubeletConfigsSource)
 	viaAPI  int      // how many go through the API server's proxy
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -100,11 +99,10 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 		}
 	}
 	if len(missingKinds) > 0 {
-		ev.add(rules.TA009, "", "",
-			fmt.Sprintf("prometheusCR is on but the API server serves no %s: the TA skips them silently", strings.Join(missingKinds, " / ")),
-			"install the Prometheus Operator CRDs (monitoring.coreos.com)").Field = a.Field.Child("prometheusCR", "enabled")
+		what, fix := ta009Text(missingKinds)
+		ev.add(rules.TA009, "", "", what, fix).Field = a.Field.Child("prometheusCR", "enabled")
 	} else {
-		ev.pass(rules.TA009, "", func() string { return "ServiceMonitor and PodMonitor are served" })
+		ev.pass(rules.TA009, "", ta009PassText)
 	}
 	var errs []error
 	sa := a.EffectiveServiceAccount()
@@ -114,49 +112,26 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 		case err != nil:
 			errs = append(errs, fmt.Errorf("service account %s/%s: %w", a.Ref.Namespace, sa, err))
 		case !ok:
-			f := ev.add(rules.TA010, "", "",
-				fmt.Sprintf("serviceAccount %s does not exist in namespace %s: the TA pod cannot start", sa, a.Ref.Namespace),
-				fmt.Sprintf("create ServiceAccount %s/%s with the TA's permissions, or fix %s", a.Ref.Namespace, sa, a.Field.Child("serviceAccount")))
+			what, fix := ta010Text(a.Ref.Namespace, sa, a.Field.Child("serviceAccount"))
+			f := ev.add(rules.TA010, "", "", what, fix)
 			f.Field = a.Field.Child("serviceAccount")
 			f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
 		default:
-			ev.pass(rules.TA010, "", func() string { return "ServiceAccount " + sa + " exists" })
+			ev.pass(rules.TA010, "", func() string { return ta010PassText(sa) })
 		}
 	}
 	missing, err := facts.MissingPermissions(ctx, a.Ref.Namespace, sa, RequiredPermissions(a))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("access review for %s/%s: %w", a.Ref.Namespace, sa, err))
 	} else if len(missing) > 0 {
-		grouped := groupPermissions(missing)
-		what := fmt.Sprintf("service account %s lacks %d permission(s) the TA needs, e.g. %s", sa, len(missing), missing[0])
-		f := ev.add(rules.TA008, "", "", what,
-			fmt.Sprintf("bind ServiceAccount %s/%s to roles granting: %s", a.Ref.Namespace, sa, strings.Join(grouped, "; ")))
+		what, fix, reasons := ta008Text(a.Ref.Namespace, sa, missing)
+		f := ev.add(rules.TA008, "", "", what, fix)
 		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
-		f.Reasons = grouped
+		f.Reasons = reasons
 	} else {
-		ev.pass(rules.TA008, "", func() string { return "service account " + sa + " holds every permission the TA needs" })
+		ev.pass(rules.TA008, "", func() string { return ta008PassText(sa) })
 	}
 	return errors.Join(errs...)
-}
-
-// groupPermissions renders permissions one line per resource and scope:
-// "servicemonitors.monitoring.coreos.com (get, list, watch)".
-func groupPermissions(ps []Permission) []string {
-	var order []string
-	verbs := map[string][]string{}
-	for _, p := range ps {
-		k := Permission{Group: p.Group, Resource: p.Resource, Namespace: p.Namespace}
-		key := strings.TrimPrefix(k.String(), " ")
-		if _, ok := verbs[key]; !ok {
-			order = append(order, key)
-		}
-		verbs[key] = append(verbs[key], p.Verb)
-	}
-	out := make([]string, len(order))
-	for i, k := range order {
-		out[i] = fmt.Sprintf("%s (%s)", k, strings.Join(verbs[k], ", "))
-	}
-	return out
 }
 
 // noEndpoints is TA106: the monitor matches objects, but they yield no
@@ -174,10 +149,8 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 				}
 			}
 		}
-		f := ev.add(rules.TA106, "", "",
-			fmt.Sprintf("the matched Services have no endpoints (%s): its jobs exist but stay empty",
-				listShown(ev, svcs, maxHints, serviceRef, "Service", "", func(s *model.Service) string { return s.Ref.NamespacedName() })),
-			"check that the Services' selectors match running Pods")
+		what, fix := ta106ServicesText(ev, svcs)
+		f := ev.add(rules.TA106, "", "", what, fix)
 		f.Related = ev.visibleRefs(refsOf(svcs, serviceRef))
 		return
 	}
@@ -190,7 +163,6 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 			return
 		}
 	}
-	ev.add(rules.TA106, "", "",
-		fmt.Sprintf("all %d matched Pods are Failed or Succeeded: its jobs exist but stay empty", len(pods)),
-		"check the workload behind the Pods")
+	what, fix := ta106PodsText(len(pods))
+	ev.add(rules.TA106, "", "", what, fix)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
@@ -83,35 +81,6 @@ func (u secretUse) endpoints() []int {
 	return out
 }
 
-func (u secretUse) fields() string {
-	out := make([]string, len(u.refs))
-	for i, r := range u.refs {
-		out[i] = r.Field.String()
-	}
-	return strings.Join(out, ", ")
-}
-
-// whoseTA names a TA for messages: a collector's embedded TA by its
-// collector, a standalone one by itself.
-func whoseTA(a *model.Allocator) string {
-	if a.Standalone {
-		return a.Ref.String()
-	}
-	return a.Ref.String() + "'s TA"
-}
-
-// secretEndpoints renders endpoint indexes: "endpoint 0", "endpoints 0, 2".
-func secretEndpoints(eps []int) string {
-	out := make([]string, len(eps))
-	for i, e := range eps {
-		out[i] = strconv.Itoa(e)
-	}
-	if len(eps) == 1 {
-		return "endpoint " + out[0]
-	}
-	return "endpoints " + strings.Join(out, ", ")
-}
-
 // soleJob is the monitor's job when it has exactly one: the job that goes
 // blind. With more, they all do, and the finding names no single one.
 func soleJob(m *model.Monitor) string {
@@ -127,16 +96,11 @@ func soleJob(m *model.Monitor) string {
 // secretNamespaces does not enter into it: it only scopes the TA's watch
 // for changes to Secrets, and grants nothing.
 func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, uses []secretUse, tas []*model.Allocator, facts Facts) error {
-	type denial struct {
-		a    *model.Allocator
-		sa   string
-		uses []secretUse
-	}
-	var denials []denial
+	var denials []secretDenial
 	var errs []error
 	for _, a := range tas {
 		sa := a.EffectiveServiceAccount()
-		d := denial{a: a, sa: sa}
+		d := secretDenial{a: a, sa: sa}
 		for _, u := range uses {
 			ok, err := facts.MayGetSecret(ctx, a.Ref.Namespace, sa, m.Ref.Namespace, u.name)
 			if err != nil {
@@ -160,37 +124,29 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 				for i, u := range uses {
 					names[i] = u.name
 				}
-				return fmt.Sprintf("every TA that reads it may get %s %s", either(len(uses), "Secret", "Secrets"), strings.Join(names, ", "))
+				return ta108PassText(names)
 			})
 		}
 		return errors.Join(errs...)
 	}
 
-	var who, fixes, reasons []string
 	var names []string
 	seen := map[string]bool{}
 	epSet := map[int]bool{}
 	var related []model.Ref
 	var secretRefs []model.Ref
-	for _, d := range denials {
+	for i := range denials {
+		d := &denials[i]
 		// A TA of a namespace the reader may not read stays unnamed, and so
 		// does its ServiceAccount: the grant is asked of its owners.
 		saRef := model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: d.a.Ref.Namespace, Name: d.sa}
-		ta, account := whoseTA(d.a), "ServiceAccount "+saRef.NamespacedName()
-		taShown := ev.shows(d.a.Ref)
-		saShown := taShown && ev.shows(saRef)
-		if taShown {
+		d.account = saRef
+		d.taShown = ev.shows(d.a.Ref)
+		d.saShown = d.taShown && ev.shows(saRef)
+		if d.taShown {
 			related = append(related, d.a.Ref)
-		} else {
-			ta = "a TA in a namespace you cannot read"
 		}
-		if !saShown {
-			account = "its ServiceAccount (its owners know which)"
-		}
-		who = append(who, ta)
-		var mine []string
 		for _, u := range d.uses {
-			mine = append(mine, u.name)
 			if !seen[u.name] {
 				seen[u.name] = true
 				names = append(names, u.name)
@@ -199,12 +155,8 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 			for _, e := range u.endpoints() {
 				epSet[e] = true
 			}
-			reasons = append(reasons, fmt.Sprintf("%s (%s) may not get Secret %s/%s: %s",
-				ta, account, m.Ref.Namespace, u.name, u.fields()))
 		}
-		fixes = append(fixes, fmt.Sprintf("grant %s get on secrets %s in namespace %s (a Role with resourceNames: [%s] and a RoleBinding there)",
-			account, strings.Join(mine, ", "), m.Ref.Namespace, strings.Join(mine, ", ")))
-		if saShown {
+		if d.saShown {
 			related = append(related, saRef)
 		}
 	}
@@ -213,13 +165,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 		eps = append(eps, e)
 	}
 	sort.Ints(eps)
-	verb := "it drops"
-	if len(denials) > 1 {
-		verb = "they drop"
-	}
-	what := fmt.Sprintf("%s may not get %s %s (%s): %s the monitor",
-		strings.Join(who, " and "), either(len(names), "Secret", "Secrets"), strings.Join(names, ", "), secretEndpoints(eps), verb)
-	fix := strings.Join(fixes, "; ") + "; prometheusCR.secretNamespaces grants no access"
+	what, fix, reasons := ta108Text(denials, m.Ref.Namespace, names, eps)
 	f := ev.add(rules.TA108, soleJob(m), "", what, fix)
 	f.Field = denials[0].uses[0].refs[0].Field
 	f.Related = append(related, secretRefs...)
@@ -227,17 +173,39 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 	return errors.Join(errs...)
 }
 
+// secretDenial is a TA whose service account may not get some of the
+// monitor's Secrets (TA108).
+type secretDenial struct {
+	a    *model.Allocator
+	sa   string
+	uses []secretUse
+	// Once the finding is drawn: the account's ServiceAccount, and whether
+	// the reader may see the TA and the account.
+	account          model.Ref
+	taShown, saShown bool
+}
+
+// secretProblem is a Secret the monitor uses that does not exist, or a
+// key it names that the Secret does not have (TA109).
+type secretProblem struct {
+	secret string
+	exists bool
+	// key is the key missing from a Secret that exists.
+	key string
+	// keys are, of a Secret that does not exist, the keys the monitor
+	// names; of one that does, the keys it has.
+	keys []string
+	ref  endpointSecret
+	eps  []int
+	// use holds the references concerned.
+	use secretUse
+}
+
 // secretsFound is TA109, when ta-guard may look: the Secret exists and has
 // every key the monitor names. Without the opt-in the lookups come back
 // unchecked and the rule says nothing, neither finding nor pass.
 func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses []secretUse, facts Facts) error {
-	type problem struct {
-		what, fix string
-		ref       endpointSecret
-		eps       []int
-		fields    string
-	}
-	var problems []problem
+	var problems []secretProblem
 	var errs []error
 	var related []model.Ref
 	var checked []string
@@ -253,13 +221,12 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 		checked = append(checked, u.name)
 		ref := model.Ref{APIVersion: "v1", Kind: "Secret", Namespace: m.Ref.Namespace, Name: u.name}
 		if !info.Exists {
-			keys := u.keys()
-			problems = append(problems, problem{
-				what:   fmt.Sprintf("Secret %s does not exist", u.name),
-				fix:    fmt.Sprintf("create Secret %s/%s with %s %s, or correct %s", m.Ref.Namespace, u.name, either(len(keys), "key", "keys"), strings.Join(keys, ", "), u.refs[0].Field),
+			problems = append(problems, secretProblem{
+				secret: u.name,
+				keys:   u.keys(),
 				ref:    u.refs[0],
 				eps:    u.endpoints(),
-				fields: u.fields(),
+				use:    u,
 			})
 			related = append(related, ref)
 			continue
@@ -281,12 +248,14 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 				}
 			}
 			one := secretUse{name: u.name, refs: at}
-			problems = append(problems, problem{
-				what:   fmt.Sprintf("Secret %s has no key %q", u.name, r.Key),
-				fix:    fmt.Sprintf("add key %q to Secret %s/%s (it has: %s), or correct %s", r.Key, m.Ref.Namespace, u.name, secretKeyList(info.Keys), r.Field),
+			problems = append(problems, secretProblem{
+				secret: u.name,
+				exists: true,
+				key:    r.Key,
+				keys:   info.Keys,
 				ref:    r,
 				eps:    one.endpoints(),
-				fields: one.fields(),
+				use:    one,
 			})
 		}
 		if len(missing) > 0 {
@@ -295,27 +264,12 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 	}
 	if len(problems) == 0 {
 		if len(checked) > 0 && len(errs) == 0 {
-			ev.pass(rules.TA109, "", func() string {
-				verb := "has"
-				if len(checked) > 1 {
-					verb = "have"
-				}
-				return fmt.Sprintf("%s %s %s every key named", either(len(checked), "Secret", "Secrets"), strings.Join(checked, ", "), verb)
-			})
+			ev.pass(rules.TA109, "", func() string { return ta109PassText(checked) })
 		}
 		return errors.Join(errs...)
 	}
 	p := problems[0]
-	what := fmt.Sprintf("%s (%s): every TA that reads it drops the monitor", p.what, secretEndpoints(p.eps))
-	fix := p.fix
-	if len(problems) > 1 {
-		what = fmt.Sprintf("%s (%s), and %d more: every TA that reads it drops the monitor", p.what, secretEndpoints(p.eps), len(problems)-1)
-		fix = "create the Secrets and keys listed, or correct the references"
-	}
-	reasons := make([]string, len(problems))
-	for i, q := range problems {
-		reasons[i] = q.what + ": " + q.fields
-	}
+	what, fix, reasons := ta109Text(problems, m.Ref.Namespace)
 	f := ev.add(rules.TA109, soleJob(m), "", what, fix)
 	f.Field = p.ref.Field
 	f.Related = related
@@ -333,13 +287,4 @@ func (u secretUse) keys() []string {
 		}
 	}
 	return out
-}
-
-func secretKeyList(keys []string) string {
-	if len(keys) == 0 {
-		return "no keys"
-	}
-	s := append([]string(nil), keys...)
-	sort.Strings(s)
-	return strings.Join(s, ", ")
 }
