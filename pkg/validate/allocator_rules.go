@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -56,35 +55,25 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 		case a.DisabledOnPurpose:
 			// Settings kept for later beside enabled: false are not a
 			// mistake: nothing was meant to run.
-			ev.pass(rules.TA001, "", func() string {
-				return block.Child("enabled").String() + ": false: the TA is off on purpose"
-			})
+			ev.pass(rules.TA001, "", func() string { return ta001OffOnPurposeText(block) })
 		case len(a.Settings) > 0:
-			f := ev.add(rules.TA001, "", "",
-				fmt.Sprintf("%s has settings but enabled is not true: no target allocator runs", block),
-				fmt.Sprintf("it sets %s; set %s: true, or remove those settings",
-					trimFields(a.Settings, block), block.Child("enabled")))
+			what, fix := ta001SettingsText(block, a.Settings)
+			f := ev.add(rules.TA001, "", "", what, fix)
 			f.Field = block.Child("enabled")
 		default:
-			ev.pass(rules.TA001, "", func() string {
-				return block.Child("enabled").String() + " is not true and nothing is configured for a TA: none runs"
-			})
+			ev.pass(rules.TA001, "", func() string { return ta001NothingText(block) })
 		}
 		if !a.Standalone {
 			ev.manualTAEndpoint(a)
 		}
 		return
 	}
-	if a.Standalone {
-		ev.pass(rules.TA001, "", func() string { return "standalone TargetAllocator (always on)" })
-	} else {
-		ev.pass(rules.TA001, "", func() string { return block.Child("enabled").String() + ": true" })
-	}
+	ev.pass(rules.TA001, "", func() string { return ta001OnText(a.Standalone, block) })
 	cr := block.Child("prometheusCR")
 	if !a.PrometheusCR {
 		ev.prometheusCROff(a, cr)
 	} else {
-		ev.pass(rules.TA002, "", func() string { return "prometheusCR.enabled: true" })
+		ev.pass(rules.TA002, "", ta002OnText)
 		for _, k := range model.MonitorKinds {
 			ev.selectorRule(a, k)
 		}
@@ -104,34 +93,23 @@ func (ev *evaluation) allocatorState(a *model.Allocator) {
 	// A standalone TA without attached collectors is TA013's: the collectors
 	// that would feed it may be applied a moment later.
 	if !a.PrometheusCR && a.ScrapeConfigs == 0 && !hasScrapeConfigs(attached) && !(a.Standalone && len(attached) == 0) {
-		where := "the prometheus receiver has no scrape_configs"
-		fix := "set " + cr.Child("enabled").String() + ": true, or add scrape_configs to receivers.prometheus.config"
-		if a.Standalone {
-			where = "spec.scrapeConfigs is empty and no attached collector's prometheus receiver has scrape_configs"
-			fix = "set " + cr.Child("enabled").String() + ": true, or add spec.scrapeConfigs"
-		}
-		ev.add(rules.TA006, "", "",
-			"prometheusCR is off and there are no scrape configs: the TA refuses to start",
-			where+"; "+fix).Field = cr.Child("enabled")
+		what, fix := ta006Text(a.Standalone, cr)
+		ev.add(rules.TA006, "", "", what, fix).Field = cr.Child("enabled")
 	}
 	if a.AllowAndDeny {
-		ev.add(rules.TA007, "", "",
-			"prometheusCR sets both allowNamespaces and denyNamespaces: the TA refuses to start",
-			fmt.Sprintf("keep only one of %s and %s", cr.Child("allowNamespaces"), cr.Child("denyNamespaces"))).Field = cr.Child("denyNamespaces")
+		what, fix := ta007Text(cr)
+		ev.add(rules.TA007, "", "", what, fix).Field = cr.Child("denyNamespaces")
 	}
 }
 
 // prometheusCROff is TA002: discovery is off although the user configured it,
 // or although monitors exist that it would read.
 func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
-	var why string
-	if len(a.CRSettings) > 0 {
-		why = "prometheusCR sets " + trimFields(a.CRSettings, cr)
-	} else {
+	n, example := 0, ""
+	if len(a.CRSettings) == 0 {
 		// Would it read anything if it were on?
 		probe := a.Reader
 		probe.Active = true
-		n, example := 0, ""
 		for _, k := range model.MonitorKinds {
 			if probe.Scopes[k].Monitors.Nothing() {
 				continue
@@ -149,19 +127,12 @@ func (ev *evaluation) prometheusCROff(a *model.Allocator, cr *field.Path) {
 			}
 		}
 		if n == 0 {
-			ev.pass(rules.TA002, "", func() string {
-				return fmt.Sprintf("off: the TA serves only its %d static scrape config(s), no ServiceMonitor or PodMonitor", a.ScrapeConfigs)
-			})
+			ev.pass(rules.TA002, "", func() string { return ta002StaticOnlyText(a.ScrapeConfigs) })
 			return
 		}
-		why = fmt.Sprintf("%d monitors exist that it would read", n)
-		if example != "" {
-			why += " (e.g. " + example + ")"
-		}
 	}
-	ev.add(rules.TA002, "", "",
-		"prometheusCR.enabled is not true, so no ServiceMonitor or PodMonitor is read",
-		fmt.Sprintf("%s; set %s: true", why, cr.Child("enabled"))).Field = cr.Child("enabled")
+	what, fix := ta002Text(a.CRSettings, cr, n, example)
+	ev.add(rules.TA002, "", "", what, fix).Field = cr.Child("enabled")
 }
 
 // ownTargetsSelector is TA003 for ScrapeConfigs and Probes: it fires only
@@ -176,17 +147,9 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	if example == nil {
 		return
 	}
-	fix := fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k)
-	if a.Ref.APIVersion == "opentelemetry.io/v1alpha1" {
-		fix = fmt.Sprintf("v1alpha1 has no %s: move the collector to opentelemetry.io/v1beta1 and set it", shortField(s.MonitorsField))
-	}
-	which := k.String() + " " + example.Ref.NamespacedName()
-	if !ev.shows(example.Ref) {
-		which = unseen(1, k.String())
-	}
-	f := ev.add(rules.TA003, "", "",
-		fmt.Sprintf("%s is unset, so the TA reads no %s, and %s is read by no reader", shortField(s.MonitorsField), k, which),
-		fix)
+	shown := ev.shows(example.Ref)
+	what, fix := ta003OwnTargetsText(k, s.MonitorsField, a.Ref.APIVersion == "opentelemetry.io/v1alpha1", example.Ref, shown)
+	f := ev.add(rules.TA003, "", "", what, fix)
 	f.Field = s.MonitorsField
 	f.Related = ev.visibleRefs([]model.Ref{example.Ref})
 	if ev.trace {
@@ -208,9 +171,8 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 	}
 	switch {
 	case s.Monitors.Nothing():
-		f := ev.add(rules.TA003, "", "",
-			fmt.Sprintf("%s is unset, so the TA reads no %s", shortField(s.MonitorsField), k),
-			fmt.Sprintf("set %s: {} to read every %s, or give it matchLabels (under v1beta1 an unset selector selects nothing)", s.MonitorsField, k))
+		what, fix := ta003UnsetText(s.MonitorsField, k)
+		f := ev.add(rules.TA003, "", "", what, fix)
 		f.Field = s.MonitorsField
 		if ev.trace {
 			ev.checks[len(ev.checks)-1].MonitorKind = kind // the check is per kind; the finding names the field
@@ -227,13 +189,13 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 			// The monitor lost now is named, so that whoever applies
 			// the collector last is told of it (its TA101 was printed
 			// before).
-			f.What += fmt.Sprintf(": %s %s is read by no TA", k, m.Ref.NamespacedName())
+			f.What += ta003LostText(k, m.Ref)
 			f.Related = ev.visibleRefs([]model.Ref{m.Ref})
 		}
 	case s.Monitors.All():
-		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%s: every %s", s.Monitors, k) })
+		ev.pass(rules.TA003, kind, func() string { return ta003AllText(s.Monitors, k) })
 	default:
-		ev.pass(rules.TA003, kind, func() string { return fmt.Sprintf("%ss whose labels match %s", k, s.Monitors) })
+		ev.pass(rules.TA003, kind, func() string { return ta003MatchText(s.Monitors, k) })
 	}
 	ev.scopeFact(a, k)
 	if ev.trace && !s.Monitors.Nothing() {
@@ -255,41 +217,23 @@ func (ev *evaluation) scopeFact(a *model.Allocator, k model.MonitorKind) {
 		return
 	}
 	s := &a.Scopes[k]
-	var scope []string
-	switch {
-	case s.OwnNamespace != "":
-		scope = append(scope, "only its own namespace "+s.OwnNamespace)
-	case s.Namespaces.All():
-		scope = append(scope, "all namespaces")
-	default:
-		scope = append(scope, "namespaces whose labels match "+s.Namespaces.String())
-	}
-	if s.Allow != nil {
-		scope = append(scope, "allowNamespaces: "+model.SetList(s.Allow))
-	}
-	if s.Deny != nil {
-		scope = append(scope, "denyNamespaces: "+model.SetList(s.Deny))
-	}
-	ev.pass("", k.String(), func() string { return strings.Join(scope, "; ") })
+	ev.pass("", k.String(), func() string { return scopeText(s) })
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {
 	mode := func() *field.Path { return field.NewPath("spec", "mode") }
 	switch {
 	case a.Mode != "statefulset" && a.Mode != "daemonset":
-		ev.add(rules.TA004, "", "",
-			fmt.Sprintf("mode %s does not support a target allocator", a.Mode),
-			"set spec.mode: statefulset (or daemonset with allocationStrategy: per-node)").Field = mode()
+		what, fix := ta004ModeText(a.Mode)
+		ev.add(rules.TA004, "", "", what, fix).Field = mode()
 	case a.Mode == "daemonset" && a.AllocationStrategy != model.StrategyPerNode:
-		ev.add(rules.TA004, "", "",
-			fmt.Sprintf("mode daemonset needs allocationStrategy per-node, not %s", a.AllocationStrategy),
-			"set spec.targetAllocator.allocationStrategy: per-node, or spec.mode: statefulset").Field = a.Field.Child("allocationStrategy")
+		what, fix := ta004DaemonsetText(a.AllocationStrategy)
+		ev.add(rules.TA004, "", "", what, fix).Field = a.Field.Child("allocationStrategy")
 	case a.AllocationStrategy == model.StrategyPerNode && a.Mode != "daemonset":
-		ev.add(rules.TA004, "", "",
-			fmt.Sprintf("allocationStrategy per-node works only with mode daemonset, not %s", a.Mode),
-			"set spec.mode: daemonset, or another allocationStrategy").Field = mode()
+		what, fix := ta004PerNodeText(a.Mode)
+		ev.add(rules.TA004, "", "", what, fix).Field = mode()
 	default:
-		ev.pass(rules.TA004, "", func() string { return fmt.Sprintf("mode %s, allocationStrategy %s", a.Mode, a.AllocationStrategy) })
+		ev.pass(rules.TA004, "", func() string { return ta004PassText(a.Mode, a.AllocationStrategy) })
 	}
 }
 
@@ -297,17 +241,13 @@ func (ev *evaluation) receiverRules(a *model.Allocator) {
 	r := a.Receiver
 	switch {
 	case r == nil || !r.Present:
-		fix := "add receivers.prometheus (config.scrape_configs: [] is enough) and list it in a metrics pipeline"
-		if r != nil && len(r.Lookalikes) > 0 {
-			fix = fmt.Sprintf("the TA feeds only the receiver named prometheus, %s does not count; %s", strings.Join(r.Lookalikes, ", "), fix)
-		}
-		ev.add(rules.TA005, "", "", `no receiver named exactly "prometheus" in spec.config: the TA feeds only that one`, fix).Field = field.NewPath("spec", "config", "receivers")
+		what, fix := ta005MissingText(r)
+		ev.add(rules.TA005, "", "", what, fix).Field = field.NewPath("spec", "config", "receivers")
 	case !r.InMetricsPipeline:
-		ev.add(rules.TA005, "", "",
-			"the prometheus receiver is in no metrics pipeline: allocated targets go nowhere",
-			"add prometheus to service.pipelines.metrics.receivers").Field = field.NewPath("spec", "config", "service", "pipelines")
+		what, fix := ta005NoPipelineText()
+		ev.add(rules.TA005, "", "", what, fix).Field = field.NewPath("spec", "config", "service", "pipelines")
 	default:
-		ev.pass(rules.TA005, "", func() string { return "receivers.prometheus is in a metrics pipeline" })
+		ev.pass(rules.TA005, "", ta005PassText)
 	}
 }
 
@@ -340,21 +280,14 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	// The first monitor the reader may see explains why the new state
 	// misses it.
 	shown, list := ev.listMonitors(orphans, "monitor")
-	var first *model.Monitor
-	if len(shown) > 0 {
-		first = shown[0]
-	}
-	what := fmt.Sprintf("after this change no TA reads %d monitor(s) it read before: %s", len(orphans), list)
 	related := ev.visibleRefs(refsOf(orphans, func(m *model.Monitor) model.Ref { return m.Ref }))
-	fix := "keep the selectors matching them, or point another target allocator at them"
-	if cur == nil {
-		what = fmt.Sprintf("deleting it leaves %d monitor(s) read by no TA: %s", len(orphans), list)
-		fix = "point another target allocator at them before deleting this one"
-	} else if first != nil {
-		if why := whyNot(&cur.Reader, first, ev.after.Namespace(first.Ref.Namespace), false); len(why) > 0 {
-			fix = fmt.Sprintf("%s: %s; %s", first.Ref, strings.Join(why, "; "), fix)
-		}
+	var first model.Ref
+	var why []string
+	if cur != nil && len(shown) > 0 {
+		first = shown[0].Ref
+		why = whyNot(&cur.Reader, shown[0], ev.after.Namespace(first.Namespace), false)
 	}
+	what, fix := ta011Text(cur == nil, len(orphans), list, first, why)
 	ev.add(rules.TA011, "", "", what, fix).Related = related
 }
 
@@ -377,7 +310,7 @@ func (ev *evaluation) leftUnread(a *model.Allocator) {
 	reported := false
 	defer func() {
 		if !reported {
-			ev.pass(rules.TA015, "", func() string { return "no unread monitor in its namespaces is closest to this TA" })
+			ev.pass(rules.TA015, "", ta015PassText)
 		}
 	}()
 	for _, k := range model.MonitorKinds {
@@ -459,63 +392,29 @@ func namespaceMiss(sc model.ScopeResult) (model.Miss, bool) {
 }
 
 func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unread []*model.Monitor) {
-	shown, list := ev.listMonitors(unread, k.String())
+	s := &a.Scopes[k]
+	t := unreadText{kind: k, n: len(unread), inNamespaces: true, field: s.MonitorsField}
+	var shown []*model.Monitor
+	shown, t.list = ev.listMonitors(unread, k.String())
 	// Monitors kept out by their namespace are no longer "in its
 	// namespaces": the count says so only when none is.
-	where := " in its namespaces"
-	var nsMiss *model.Monitor
 	for _, m := range unread {
 		if _, ok := namespaceMiss(a.Scope(m, ev.after.Namespace(m.Ref.Namespace), true)); ok {
-			where = ""
-			if nsMiss == nil && ev.shows(m.Ref) {
-				nsMiss = m
+			t.inNamespaces = false
+			if t.nsMiss == nil && ev.shows(m.Ref) {
+				t.nsMiss = m
 			}
 		}
 	}
-	count := fmt.Sprintf("1 %s%s is", k, where)
-	if len(unread) > 1 {
-		count = fmt.Sprintf("%d %ss%s are", len(unread), k, where)
-	}
-	s := &a.Scopes[k]
-	what := fmt.Sprintf("%s read by no TA, and this is the closest: %s", count, list)
-	them := "them"
-	if len(unread) == 1 {
-		them = "it"
-	}
-	fix := fmt.Sprintf("give %s labels that satisfy %s, or widen it", them, s.MonitorsField)
 	switch {
-	case nsMiss != nil:
-		fix = fmt.Sprintf("%s: %s; widen the TA's namespace selection, or keep the monitor where the TA reads", nsMiss.Ref, strings.Join(whyNot(&a.Reader, nsMiss, ev.after.Namespace(nsMiss.Ref.Namespace), false), "; "))
+	case t.nsMiss != nil:
+		t.why = whyNot(&a.Reader, t.nsMiss, ev.after.Namespace(t.nsMiss.Ref.Namespace), false)
 	case len(shown) > 0:
-		fix = fmt.Sprintf("%s needs %s; %s", shown[0].Ref, strings.Join(s.Monitors.Unmet(shown[0].Labels), ", "), fix)
+		t.first, t.unmet = shown[0], s.Monitors.Unmet(shown[0].Labels)
 	}
-	fix += `; a monitor no TA is meant to read can be annotated ta-guard.io/skip: "TA101"`
-	f := ev.add(rules.TA015, "", "", what, fix)
+	f := ev.add(rules.TA015, "", "", t.what(), t.fix())
 	f.Field = s.MonitorsField
 	f.Related = ev.visibleRefs(refsOf(unread, func(m *model.Monitor) model.Ref { return m.Ref }))
-}
-
-// listMonitors names the first few monitors the reader may see, then a
-// count; those of namespaces the reader may not read are counted, not
-// named (kind names them in the count). shown are the ones it may see.
-func (ev *evaluation) listMonitors(ms []*model.Monitor, kind string) (shown []*model.Monitor, list string) {
-	for _, m := range ms {
-		if ev.shows(m.Ref) {
-			shown = append(shown, m)
-		}
-	}
-	names := make([]string, 0, 5)
-	for i, m := range shown {
-		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(shown)-3))
-			break
-		}
-		names = append(names, m.Ref.String())
-	}
-	if hidden := len(ms) - len(shown); hidden > 0 {
-		names = append(names, unseen(hidden, kind))
-	}
-	return shown, strings.Join(names, ", ")
 }
 
 func readByAllocator(rs []*model.Reader) bool {
@@ -586,13 +485,12 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 			}
 		}
 		if !exists {
-			f := ev.add(rules.TA012, "", "",
-				fmt.Sprintf("attached to TargetAllocator %s, which does not exist in its namespace: it gets no targets", c.AttachedTo),
-				fmt.Sprintf("create TargetAllocator %s/%s, or correct the label %s", ns, c.AttachedTo, model.AttachLabel))
+			what, fix := ta012MissingText(ns, c.AttachedTo)
+			f := ev.add(rules.TA012, "", "", what, fix)
 			f.Field = field.NewPath("metadata", "labels").Key(model.AttachLabel)
 			f.Related = []model.Ref{{APIVersion: "opentelemetry.io/v1alpha1", Kind: "TargetAllocator", Namespace: ns, Name: c.AttachedTo}}
 		} else {
-			ev.pass(rules.TA012, "", func() string { return "TargetAllocator " + c.AttachedTo + " exists" })
+			ev.pass(rules.TA012, "", func() string { return ta012ExistsText(c.AttachedTo) })
 		}
 	}
 	ev.receiverRules(c)
@@ -612,13 +510,12 @@ func (ev *evaluation) manualTAEndpoint(c *model.Allocator) {
 	}
 	for _, s := range ev.after.Services(model.NamespaceSet{Names: []string{ns}}, labels.Everything()) {
 		if s.Ref.Name == name {
-			ev.pass(rules.TA012, "", func() string { return "target_allocator.endpoint names Service " + ns + "/" + name + ", which exists" })
+			ev.pass(rules.TA012, "", func() string { return ta012EndpointExistsText(ns, name) })
 			return
 		}
 	}
-	f := ev.add(rules.TA012, "", "",
-		fmt.Sprintf("receivers.prometheus.target_allocator.endpoint %s names Service %s/%s, which does not exist: the receiver gets no targets", c.Receiver.TAEndpoint, ns, name),
-		fmt.Sprintf("point it at the TA's Service (<name>-targetallocator of a TargetAllocator, in %s), or attach the collector with the label %s instead", ns, model.AttachLabel))
+	what, fix := ta012EndpointText(c.Receiver.TAEndpoint, ns, name)
+	f := ev.add(rules.TA012, "", "", what, fix)
 	f.Field = field.NewPath("spec", "config", "receivers", "prometheus", "target_allocator", "endpoint")
 	f.Related = []model.Ref{{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name}}
 }
@@ -651,21 +548,14 @@ func serviceOfURL(raw, defaultNS string) (ns, name string, ok bool) {
 // collector.
 func (ev *evaluation) unattached(ta *model.Allocator, attached []*model.Allocator) {
 	if len(attached) > 0 {
-		ev.pass(rules.TA013, "", func() string {
-			names := make([]string, len(attached))
-			for i, c := range attached {
-				names[i] = c.Ref.Name
-			}
-			return strings.Join(names, ", ")
-		})
+		ev.pass(rules.TA013, "", func() string { return ta013PassText(attached) })
 		return
 	}
 	if !ev.after.Described(ta.Ref.Namespace) {
 		return
 	}
-	ev.add(rules.TA013, "", "",
-		"no collector is attached to it: its targets go nowhere",
-		attachFix(ta))
+	what, fix := ta013Text(ta)
+	ev.add(rules.TA013, "", "", what, fix)
 }
 
 // unreadBy returns a monitor of the kind that the reader might read and no
@@ -682,15 +572,4 @@ func (ev *evaluation) unreadBy(r *model.Reader, k model.MonitorKind) *model.Moni
 		}
 	}
 	return nil
-}
-
-// attachFix says how a collector comes to a TargetAllocator: by the label,
-// or, for a TA named as a ClusterObservability's, through the cluster
-// collector the operator generates for it.
-func attachFix(ta *model.Allocator) string {
-	fix := fmt.Sprintf("label the collectors of namespace %s that should scrape with %s: %s", ta.Ref.Namespace, model.AttachLabel, ta.Ref.Name)
-	if co, ok := strings.CutSuffix(ta.Ref.Name, "-targetallocator"); ok && co != "" {
-		fix += fmt.Sprintf(", or create ClusterObservability %s in it: the operator generates its cluster collector attached to this TA", co)
-	}
-	return fix
 }

@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -56,10 +53,6 @@ func (ev *evaluation) collectorPods(a *model.Allocator) {
 	var idle, starting []string
 	for _, c := range collectors {
 		for _, p := range ev.after.Pods(where, labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector))) {
-			phase := string(p.Phase)
-			if phase == "" {
-				phase = "no phase"
-			}
 			switch {
 			case p.Terminated():
 			case !p.Scheduled:
@@ -67,68 +60,48 @@ func (ev *evaluation) collectorPods(a *model.Allocator) {
 			case p.Phase == corev1.PodRunning:
 				running++
 				if p.Readiness == model.NotReady {
-					idle = append(idle, p.Ref.Name+" (Running, not Ready)")
+					idle = append(idle, notReadyPodText(p.Ref.Name))
 				}
 			case !p.Started:
 				notStarted++
-				idle = append(idle, p.Ref.Name+" ("+phase+", not started on its node)")
+				idle = append(idle, notStartedPodText(p.Ref.Name, p.Phase))
 			default:
-				starting = append(starting, p.Ref.Name+" ("+phase+")")
+				starting = append(starting, startingPodText(p.Ref.Name, p.Phase))
 			}
 		}
 	}
-	named := func(s []string) string { return listEach(s, maxNamed, func(s string) string { return s }) }
 	switch {
 	case running == 0 && len(idle) == 0 && len(starting) == 0:
 		ev.noCollectorPods(a, ta, collectors, unscheduled)
 	case running == 0:
 		// Whether the TA still counts them or not, nothing is scraped.
-		ev.collectorPodsIdle(a, ta, collectors, fmt.Sprintf("%s runs but no collector pod in %s runs to scrape what it hands out: %s",
-			whoRuns(a, ta), ns, named(append(idle, starting...))))
+		ev.collectorPodsIdle(a, ta, collectors, ta014NotRunningText(a, ta, ns, idle, starting))
 	case len(idle) > 0:
 		// Beside Running pods, a starting one loses its targets to them
 		// within 30 s: only the idle ones are certain.
-		ev.collectorPodsIdle(a, ta, collectors, fmt.Sprintf("%s hands targets to %d of %d collector pod(s) in %s that cannot scrape them: %s",
-			whoRuns(a, ta), len(idle), running+notStarted, ns, named(idle)))
+		ev.collectorPodsIdle(a, ta, collectors, ta014IdleText(a, ta, ns, idle, running+notStarted))
 	default:
-		ev.pass(rules.TA014, "", func() string {
-			return fmt.Sprintf("%d collector pod(s) in %s match %s and run", running, ns, shortSelector(collectors))
-		})
+		ev.pass(rules.TA014, "", func() string { return ta014PassText(running, ns, collectors) })
 	}
 }
-
-// maxNamed bounds the pods a TA014 message names.
-const maxNamed = 5
 
 // collectorPodsIdle is TA014 for collector pods that get targets and do
 // not scrape them.
 func (ev *evaluation) collectorPodsIdle(a, ta *model.Allocator, collectors []*model.Allocator, what string) {
-	related, fix := collectorFixes(a, ta, collectors, "tells why they are not Running and Ready")
-	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
-}
-
-func whoRuns(a, ta *model.Allocator) string {
-	if a != ta {
-		return "TargetAllocator " + ta.Ref.Name
-	}
-	return "the TA"
+	related := collectorRelated(a, ta, collectors)
+	ev.add(rules.TA014, "", "", what, ta014IdleFix(ta, collectors)).Related = related
 }
 
 func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*model.Allocator, unscheduled int) {
-	ns := ta.Ref.Namespace
-	what := fmt.Sprintf("%s runs but sees no collector pod in %s matching %s", whoRuns(a, ta), ns, shortSelector(collectors))
-	if unscheduled > 0 {
-		what += fmt.Sprintf(": %d match but none is scheduled to a node (Pending), and the TA counts only scheduled pods", unscheduled)
-	}
-	related, fix := collectorFixes(a, ta, collectors, "tells why there are none")
-	ev.add(rules.TA014, "", "", what, strings.Join(fix, "; ")).Related = related
+	related := collectorRelated(a, ta, collectors)
+	what, fix := ta014NoPodsText(a, ta, collectors, unscheduled)
+	ev.add(rules.TA014, "", "", what, fix).Related = related
 }
 
-// collectorFixes are the related objects and the ways to look at the
-// collectors' pods; why ends the describe hint.
-func collectorFixes(a, ta *model.Allocator, collectors []*model.Allocator, why string) ([]model.Ref, []string) {
-	ns := ta.Ref.Namespace
-	var fix []string
+// collectorRelated are the objects related to a TA014 finding: the TA and
+// the collectors but the subject, and the workloads that run the
+// collectors' pods (collectorPodsFix says how to look at them).
+func collectorRelated(a, ta *model.Allocator, collectors []*model.Allocator) []model.Ref {
 	var related []model.Ref
 	if a != ta {
 		related = append(related, ta.Ref)
@@ -139,19 +112,11 @@ func collectorFixes(a, ta *model.Allocator, collectors []*model.Allocator, why s
 		}
 		if c.Mode == "sidecar" {
 			// Injected sidecars carry only sidecar.opentelemetry.io/injected.
-			fix = append(fix, fmt.Sprintf("collector %s has mode sidecar, whose pods no TA can see: use mode statefulset or daemonset", c.Ref.Name))
 			continue
 		}
-		w := collectorWorkload(c)
-		related = append(related, w)
-		sel := labels.SelectorFromSet(model.OperatorSelector(c.Ref, model.ComponentCollector)).String()
-		fix = append(fix, fmt.Sprintf("kubectl get pods -n %s -l %s lists what the TA sees; kubectl describe %s %s -n %s %s",
-			ns, sel, strings.ToLower(w.Kind), w.Name, ns, why))
+		related = append(related, collectorWorkload(c))
 	}
-	if ta.Standalone {
-		fix = append(fix, fmt.Sprintf("the TA hands targets only to the collector of %s labelled %s: %s", ns, model.AttachLabel, ta.Ref.Name))
-	}
-	return related, fix
+	return related
 }
 
 // subjectExisted reports whether the subject was in the cluster before the
@@ -211,20 +176,6 @@ func (ev *evaluation) allocatorRuns(ta *model.Allocator) bool {
 		}
 	}
 	return false
-}
-
-// shortSelector names the collectors' pods by the two labels that tell them
-// apart, short enough for a warning: the full selector is in the fix.
-func shortSelector(collectors []*model.Allocator) string {
-	inst := make([]string, len(collectors))
-	for i, c := range collectors {
-		inst[i] = model.InstanceLabel(c.Ref.Namespace, c.Ref.Name)
-	}
-	instance := model.LabelInstance + "=" + inst[0]
-	if len(inst) > 1 {
-		instance = model.LabelInstance + " in (" + strings.Join(inst, ",") + ")"
-	}
-	return instance + "," + model.LabelComponent + "=" + model.ComponentCollector
 }
 
 // collectorWorkload is the workload the operator runs a collector's pods with.
