@@ -93,6 +93,10 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %s", n, either(n, noun, noun+"s"))
 }
 
+// jobSubject names a job: a finding's Subject when it is about a job of
+// a receiver's or a TA's own scrape configs.
+func jobSubject(job string) string { return "job " + job }
+
 // refList names the first three objects: "Service a/b, Pod a/c and 2 more".
 func refList(refs []model.Ref) string {
 	names := make([]string, len(refs))

@@ -179,7 +179,7 @@ func ta110MonitorText(ev *evaluation, tas []*model.Allocator, fields []*field.Pa
 // ta110ServedText is the subject and what of TA110 for a credential at
 // path of the job, in the scrape configs a TA serves.
 func ta110ServedText(job string, path *field.Path) (subject, what string) {
-	return "job " + job,
+	return jobSubject(job),
 		fmt.Sprintf("%s reaches the collector as \"<secret>\": the TA serves these scrape configs without mTLS, so every scrape of the job sends that text as the credential", shortField(path))
 }
 

@@ -247,7 +247,7 @@ func portMismatchText(m *model.Monitor, s *model.Service, shown bool) (what, fix
 func orphanedText(m *model.Monitor, i int, ep model.Endpoint, old, cur *model.Service, shown bool) (what, fix string) {
 	// The webhook never shows a job, only the message. What changed is
 	// the user's own Service, so it is said either way.
-	job, which := "job "+m.Job(i), "the ServiceMonitor "+m.Ref.NamespacedName()
+	job, which := jobSubject(m.Job(i)), "the ServiceMonitor "+m.Ref.NamespacedName()
 	if !shown {
 		job, which = fmt.Sprintf("job %d of %s", i, unseen(1, m.Ref.Kind)), "that ServiceMonitor"
 	}

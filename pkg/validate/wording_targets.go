@@ -11,10 +11,6 @@ import (
 // the per-node strategy (TA107), relabelings (TA111) and the parts of an
 // object not read as written (TA301, TA302).
 
-// jobSubject is the Subject of a finding about a job of a receiver's or
-// a TA's own scrape configs.
-func jobSubject(job string) string { return "job " + job }
-
 // placeholderText is TA016 for a scrape config's placeholder; standalone:
 // the scrape configs are a TargetAllocator's own.
 func placeholderText(p model.Placeholder, standalone bool) (what, fix string) {
