@@ -176,7 +176,7 @@ func TestWriteJSON(t *testing.T) {
 	f := rules.New(rules.TA103, model.Ref{APIVersion: "monitoring.coreos.com/v1", Kind: "ServiceMonitor", Namespace: "shop", Name: "sm"},
 		"serviceMonitor/shop/sm/0", "endpoint 0", `no port named "metrics"; app has: <unnamed 80>`, "name it")
 	f.Field = field.NewPath("spec", "endpoints").Index(0).Child("port")
-	f.Related = []model.Ref{{APIVersion: "v1", Kind: "Service", Namespace: "shop", Name: "app"}}
+	f.Related = rules.RelatedAs(rules.RoleTarget, model.Ref{APIVersion: "v1", Kind: "Service", Namespace: "shop", Name: "app"})
 	var buf bytes.Buffer
 	require.NoError(t, (&Result{Findings: []rules.Finding{f}}).WriteJSON(&buf))
 
@@ -199,7 +199,7 @@ func TestWriteJSON(t *testing.T) {
 			"what":    "no port named \"metrics\"; app has: <unnamed 80>",
 			"fix":     "name it",
 			"field":   "spec.endpoints[0].port",
-			"related": []any{map[string]any{"apiVersion": "v1", "kind": "Service", "namespace": "shop", "name": "app"}},
+			"related": []any{map[string]any{"apiVersion": "v1", "kind": "Service", "namespace": "shop", "name": "app", "role": "target"}},
 			"message": "TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it",
 		}},
 	}, decoded)
@@ -212,7 +212,7 @@ func TestWriteJSON(t *testing.T) {
 		`{"findings":[{"rule":"TA103","name":"endpoint-port-not-found","action":"warn",`+
 			`"object":{"apiVersion":"monitoring.coreos.com/v1","kind":"ServiceMonitor","namespace":"shop","name":"sm"},`+
 			`"job":"serviceMonitor/shop/sm/0","subject":"endpoint 0","what":"no port named \"metrics\"; app has: <unnamed 80>","fix":"name it",`+
-			`"related":[{"apiVersion":"v1","kind":"Service","namespace":"shop","name":"app"}],`+
+			`"related":[{"apiVersion":"v1","kind":"Service","namespace":"shop","name":"app","role":"target"}],`+
 			`"message":"TA103 ServiceMonitor shop/sm endpoint 0: no port named \"metrics\"; app has: <unnamed 80>\nfix: name it","field":"spec.endpoints[0].port"}]}`,
 		compact.String())
 }

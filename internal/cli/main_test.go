@@ -49,17 +49,17 @@ type finding struct {
 		Namespace  string `json:"namespace"`
 		Name       string `json:"name"`
 	} `json:"object"`
-	Job      string   `json:"job"`
-	Endpoint *int     `json:"endpoint"`
-	AtRisk   bool     `json:"atRisk"`
-	Subject  string   `json:"subject"`
-	What     string   `json:"what"`
-	Fix      string   `json:"fix"`
-	Field    string   `json:"field"`
-	Related  []ref    `json:"related"`
-	Closest  *ref     `json:"closest"`
-	Reasons  []string `json:"reasons"`
-	Message  string   `json:"message"`
+	Job      string    `json:"job"`
+	Endpoint *int      `json:"endpoint"`
+	AtRisk   bool      `json:"atRisk"`
+	Subject  string    `json:"subject"`
+	What     string    `json:"what"`
+	Fix      string    `json:"fix"`
+	Field    string    `json:"field"`
+	Related  []related `json:"related"`
+	Closest  *ref      `json:"closest"`
+	Reasons  []string  `json:"reasons"`
+	Message  string    `json:"message"`
 }
 
 type ref struct {
@@ -67,6 +67,11 @@ type ref struct {
 	Kind       string `json:"kind"`
 	Namespace  string `json:"namespace"`
 	Name       string `json:"name"`
+}
+
+type related struct {
+	ref
+	Role string `json:"role"`
 }
 
 func decodeOutput(t *testing.T, s string) output {

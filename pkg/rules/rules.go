@@ -249,9 +249,10 @@ type Finding struct {
 	Fix  string `json:"fix,omitempty"`
 	// Field is the field of Object the finding is about.
 	Field *field.Path `json:"-"`
-	// Related are the other objects the finding names (the closest TA, the
-	// ServiceMonitor that selects a Service, ...).
-	Related []Ref `json:"related,omitempty"`
+	// Related are the other objects the finding names, each with the part
+	// it plays (the closest TA, the ServiceMonitor that selects a Service,
+	// a namespace that does not exist, ...).
+	Related []Related `json:"related,omitempty"`
 	// Closest is, for a monitor no TA reads (TA101), the TA it comes
 	// nearest to being read by, when the reader of the finding may see it:
 	// diagnose shows the finding under that TA.
@@ -328,6 +329,57 @@ func New(id ID, obj Ref, job, subject, what, fix string) Finding {
 	f := Draft(id, obj, job, subject, what, fix)
 	f.Render()
 	return f
+}
+
+// Role is the part a related object plays in a finding.
+type Role string
+
+const (
+	// RoleReader: a TA or Prometheus that reads the monitor, or would.
+	RoleReader Role = "reader"
+	// RoleMonitor: a monitor the finding is about besides its object (one
+	// no TA reads any more, one that selects the Service, ...).
+	RoleMonitor Role = "monitor"
+	// RoleTarget: a Service or Pod a monitor matches.
+	RoleTarget Role = "target"
+	// RoleMissing: an object the finding's object names that does not exist.
+	RoleMissing Role = "missing"
+	// RoleAccount: the ServiceAccount whose permissions are judged.
+	RoleAccount Role = "account"
+	// RoleSecret: a Secret scrape credentials come from.
+	RoleSecret Role = "secret"
+	// RoleCollector: a collector the TA feeds.
+	RoleCollector Role = "collector"
+	// RoleWorkload: what runs a collector's pods.
+	RoleWorkload Role = "workload"
+)
+
+// Related is an object a finding names, and its role in it.
+type Related struct {
+	Ref
+	Role Role `json:"role"`
+}
+
+// RelatedAs gives the objects one role.
+func RelatedAs(role Role, refs ...Ref) []Related {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := make([]Related, len(refs))
+	for i, r := range refs {
+		out[i] = Related{Ref: r, Role: role}
+	}
+	return out
+}
+
+// Relates reports whether ref is among the finding's related objects.
+func (f *Finding) Relates(ref Ref) bool {
+	for _, r := range f.Related {
+		if r.Ref == ref {
+			return true
+		}
+	}
+	return false
 }
 
 // EndpointSubject is the Subject of a finding about a monitor's endpoint.

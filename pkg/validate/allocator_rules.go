@@ -151,7 +151,7 @@ func (ev *evaluation) ownTargetsSelector(a *model.Allocator, k model.MonitorKind
 	what, fix := ta003OwnTargetsText(k, s.MonitorsField, a.Ref.APIVersion == "opentelemetry.io/v1alpha1", example.Ref, shown)
 	f := ev.add(rules.TA003, "", "", what, fix)
 	f.Field = s.MonitorsField
-	f.Related = ev.visibleRefs([]model.Ref{example.Ref})
+	f.Related = ev.related(rules.RoleMonitor, []model.Ref{example.Ref})
 	if ev.trace {
 		ev.checks[len(ev.checks)-1].MonitorKind = k.String()
 	}
@@ -190,7 +190,7 @@ func (ev *evaluation) selectorRule(a *model.Allocator, k model.MonitorKind) {
 			// the collector last is told of it (its TA101 was printed
 			// before).
 			f.What += ta003LostText(k, m.Ref)
-			f.Related = ev.visibleRefs([]model.Ref{m.Ref})
+			f.Related = ev.related(rules.RoleMonitor, []model.Ref{m.Ref})
 		}
 	case s.Monitors.All():
 		ev.pass(rules.TA003, kind, func() string { return ta003AllText(s.Monitors, k) })
@@ -280,7 +280,7 @@ func (ev *evaluation) orphanedByChange(old, cur *model.Allocator) {
 	// The first monitor the reader may see explains why the new state
 	// misses it.
 	shown, list := ev.listMonitors(orphans, "monitor")
-	related := ev.visibleRefs(refsOf(orphans, func(m *model.Monitor) model.Ref { return m.Ref }))
+	related := ev.related(rules.RoleMonitor, refsOf(orphans, func(m *model.Monitor) model.Ref { return m.Ref }))
 	var first model.Ref
 	var why []string
 	if cur != nil && len(shown) > 0 {
@@ -414,7 +414,7 @@ func (ev *evaluation) reportUnread(a *model.Allocator, k model.MonitorKind, unre
 	}
 	f := ev.add(rules.TA015, "", "", t.what(), t.fix())
 	f.Field = s.MonitorsField
-	f.Related = ev.visibleRefs(refsOf(unread, func(m *model.Monitor) model.Ref { return m.Ref }))
+	f.Related = ev.related(rules.RoleMonitor, refsOf(unread, func(m *model.Monitor) model.Ref { return m.Ref }))
 }
 
 func readByAllocator(rs []*model.Reader) bool {
@@ -488,7 +488,7 @@ func (ev *evaluation) attachedCollector(c *model.Allocator) {
 			what, fix := ta012MissingText(ns, c.AttachedTo)
 			f := ev.add(rules.TA012, "", "", what, fix)
 			f.Field = field.NewPath("metadata", "labels").Key(model.AttachLabel)
-			f.Related = []model.Ref{{APIVersion: "opentelemetry.io/v1alpha1", Kind: "TargetAllocator", Namespace: ns, Name: c.AttachedTo}}
+			f.Related = rules.RelatedAs(rules.RoleMissing, model.Ref{APIVersion: "opentelemetry.io/v1alpha1", Kind: "TargetAllocator", Namespace: ns, Name: c.AttachedTo})
 		} else {
 			ev.pass(rules.TA012, "", func() string { return ta012ExistsText(c.AttachedTo) })
 		}
@@ -517,7 +517,7 @@ func (ev *evaluation) manualTAEndpoint(c *model.Allocator) {
 	what, fix := ta012EndpointText(c.Receiver.TAEndpoint, ns, name)
 	f := ev.add(rules.TA012, "", "", what, fix)
 	f.Field = field.NewPath("spec", "config", "receivers", "prometheus", "target_allocator", "endpoint")
-	f.Related = []model.Ref{{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name}}
+	f.Related = rules.RelatedAs(rules.RoleMissing, model.Ref{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: name})
 }
 
 // serviceOfURL reads a cluster Service from a URL's host: svc, svc.ns,

@@ -101,20 +101,20 @@ func (ev *evaluation) noCollectorPods(a, ta *model.Allocator, collectors []*mode
 // collectorRelated are the objects related to a TA014 finding: the TA and
 // the collectors but the subject, and the workloads that run the
 // collectors' pods (collectorPodsFix says how to look at them).
-func collectorRelated(a, ta *model.Allocator, collectors []*model.Allocator) []model.Ref {
-	var related []model.Ref
+func collectorRelated(a, ta *model.Allocator, collectors []*model.Allocator) []rules.Related {
+	var related []rules.Related
 	if a != ta {
-		related = append(related, ta.Ref)
+		related = append(related, rules.Related{Ref: ta.Ref, Role: rules.RoleReader})
 	}
 	for _, c := range collectors {
 		if c != a {
-			related = append(related, c.Ref)
+			related = append(related, rules.Related{Ref: c.Ref, Role: rules.RoleCollector})
 		}
 		if c.Mode == "sidecar" {
 			// Injected sidecars carry only sidecar.opentelemetry.io/injected.
 			continue
 		}
-		related = append(related, collectorWorkload(c))
+		related = append(related, rules.Related{Ref: collectorWorkload(c), Role: rules.RoleWorkload})
 	}
 	return related
 }

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/ta-guard/ta-guard/internal/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // Audience is who reads the findings. A warning goes back to the user who
@@ -82,6 +83,11 @@ func (ev *evaluation) visibleRefs(refs []model.Ref) []model.Ref {
 		}
 	}
 	return out
+}
+
+// related are the refs the reader may see, in one role.
+func (ev *evaluation) related(role rules.Role, refs []model.Ref) []rules.Related {
+	return rules.RelatedAs(role, ev.visibleRefs(refs)...)
 }
 
 func refsOf[T any](items []T, ref func(T) model.Ref) []model.Ref {

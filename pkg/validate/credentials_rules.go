@@ -113,7 +113,7 @@ func (ev *evaluation) monitorCredentials(m *model.Monitor) {
 		f := ev.addEndpoint(rules.TA110, m, i, ta110MonitorText(ev, tas, byEndpoint[i]), fix)
 		f.Field = m.EndpointPath(i)
 		f.AtRisk = true
-		f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
+		f.Related = ev.related(rules.RoleReader, refsOf(tas, allocatorRef))
 	}
 }
 

@@ -110,7 +110,7 @@ func (ev *evaluation) kubeletScrape(ctx context.Context, a *model.Allocator, fac
 		what, fix := ta017Text(c.Ref, sa, missing, n, viaAPI, sources)
 		f := ev.add(rules.TA017, "", "", what, fix)
 		f.AtRisk = true
-		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: c.Ref.Namespace, Name: sa}}
+		f.Related = rules.RelatedAs(rules.RoleAccount, model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: c.Ref.Namespace, Name: sa})
 	}
 	return errors.Join(errs...)
 }

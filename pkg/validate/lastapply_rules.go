@@ -1,8 +1,6 @@
 package validate
 
 import (
-	"slices"
-
 	"github.com/ta-guard/ta-guard/internal/model"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -125,7 +123,7 @@ func (ev *evaluation) selectedButBlind(s *model.Service) {
 // names reports whether a finding of the rule made so far relates to ref.
 func (ev *evaluation) names(id rules.ID, ref model.Ref) bool {
 	for _, f := range ev.findings {
-		if f.Rule == id && slices.Contains(f.Related, ref) {
+		if f.Rule == id && f.Relates(ref) {
 			return true
 		}
 	}
@@ -145,6 +143,6 @@ func (ev *evaluation) reportBlind(blind []blindMonitor, left bool, scope blindSc
 	}
 	what, fix, reasons := blindText(blind, shown, left, scope)
 	f := ev.add(rules.TA018, "", "", what, fix)
-	f.Related = ev.visibleRefs(related)
+	f.Related = ev.related(rules.RoleMonitor, related)
 	f.Reasons = reasons
 }

@@ -115,7 +115,7 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 			what, fix := ta010Text(a.Ref.Namespace, sa, a.Field.Child("serviceAccount"))
 			f := ev.add(rules.TA010, "", "", what, fix)
 			f.Field = a.Field.Child("serviceAccount")
-			f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
+			f.Related = rules.RelatedAs(rules.RoleAccount, model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa})
 		default:
 			ev.pass(rules.TA010, "", func() string { return ta010PassText(sa) })
 		}
@@ -126,7 +126,7 @@ func (ev *evaluation) liveAllocator(ctx context.Context, a *model.Allocator, fac
 	} else if len(missing) > 0 {
 		what, fix, reasons := ta008Text(a.Ref.Namespace, sa, missing)
 		f := ev.add(rules.TA008, "", "", what, fix)
-		f.Related = []model.Ref{{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa}}
+		f.Related = rules.RelatedAs(rules.RoleAccount, model.Ref{APIVersion: "v1", Kind: "ServiceAccount", Namespace: a.Ref.Namespace, Name: sa})
 		f.Reasons = reasons
 	} else {
 		ev.pass(rules.TA008, "", func() string { return ta008PassText(sa) })
@@ -151,7 +151,7 @@ func (ev *evaluation) noEndpoints(m *model.Monitor) {
 		}
 		what, fix := ta106ServicesText(ev, svcs)
 		f := ev.add(rules.TA106, "", "", what, fix)
-		f.Related = ev.visibleRefs(refsOf(svcs, serviceRef))
+		f.Related = ev.related(rules.RoleTarget, refsOf(svcs, serviceRef))
 		return
 	}
 	pods := ev.after.Pods(m.Namespaces, m.Selector.Selector())

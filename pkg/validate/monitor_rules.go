@@ -76,9 +76,9 @@ func (ev *evaluation) notSelected(m *model.Monitor) {
 	}
 	f := ev.add(rules.TA101, "", "", t.what(), t.fix())
 	f.Field = field.NewPath("metadata", "labels")
-	f.Related = ev.visibleRefs([]model.Ref{best.Ref})
+	f.Related = ev.related(rules.RoleReader, []model.Ref{best.Ref})
 	if len(f.Related) > 0 {
-		f.Closest = &f.Related[0]
+		f.Closest = &f.Related[0].Ref
 	}
 	f.Reasons = bestWhy
 }
@@ -145,7 +145,7 @@ func (ev *evaluation) namespacesExist(m *model.Monitor) {
 	f := ev.add(rules.TA105, "", "", what, fix)
 	f.Field = field.NewPath("spec", "namespaceSelector", "matchNames")
 	for _, n := range gone {
-		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
+		f.Related = append(f.Related, rules.Related{Ref: model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n}, Role: rules.RoleMissing})
 	}
 }
 
@@ -193,7 +193,7 @@ func (ev *evaluation) namespaceRefsExist(m *model.Monitor) {
 	f := ev.add(rules.TA105, "", "", what, fix)
 	f.Field = at
 	for _, n := range gone {
-		f.Related = append(f.Related, model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n})
+		f.Related = append(f.Related, rules.Related{Ref: model.Ref{APIVersion: "v1", Kind: "Namespace", Name: n}, Role: rules.RoleMissing})
 	}
 }
 
@@ -327,7 +327,7 @@ func (ev *evaluation) serviceMonitorPorts(m *model.Monitor, svcs []*model.Servic
 		}
 		for _, s := range svcs {
 			if ev.shows(s.Ref) {
-				f.Related = append(f.Related, s.Ref)
+				f.Related = append(f.Related, rules.Related{Ref: s.Ref, Role: rules.RoleTarget})
 			}
 		}
 	}

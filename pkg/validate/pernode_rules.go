@@ -46,7 +46,7 @@ func (ev *evaluation) perNode(m *model.Monitor) {
 		fired = true
 		f := ev.addEndpoint(rules.TA107, m, i, ev.perNodeLostText(tas, lost), ev.perNodeFix(tas, m))
 		f.Field = m.EndpointPath(i)
-		f.Related = ev.visibleRefs(append(refsOf(tas, allocatorRef), refsOf(lost, placementRef)...))
+		f.Related = append(ev.related(rules.RoleReader, refsOf(tas, allocatorRef)), ev.related(rules.RoleTarget, refsOf(lost, placementRef))...)
 	}
 	if !fired {
 		ev.pass(rules.TA107, "", func() string { return ev.perNodePlacedText(tas) })
@@ -176,7 +176,7 @@ func (ev *evaluation) perNodeScrapeConfig(m *model.Monitor) {
 	job := m.Jobs()[0]
 	f := ev.add(rules.TA107, job, jobSubject(job), ev.perNodeNodelessText(tas, m.Nodeless), ev.perNodeFix(tas, m))
 	f.Field = m.Nodeless[0].Path
-	f.Related = ev.visibleRefs(refsOf(tas, allocatorRef))
+	f.Related = ev.related(rules.RoleReader, refsOf(tas, allocatorRef))
 }
 
 // perNodeOnly returns the per-node TAs reading the monitor when no other

@@ -110,7 +110,7 @@ func TestPerNodeTargetWithoutNode(t *testing.T) {
 				"fix: read it with a second collector (mode statefulset) whose TA has allocationStrategy: consistent-hashing, and keep it out of spec.targetAllocator.prometheusCR.serviceMonitorSelector of obs/agent; ",
 				"or run the operator with --feature-gates=operator.targetallocator.fallbackstrategy, which hands such targets to consistent-hashing (ta-guard cannot see the operator's flags",
 			},
-			related: []string{"OpenTelemetryCollector obs/agent", "Service default/kubernetes"},
+			related: []string{"reader OpenTelemetryCollector obs/agent", "target Service default/kubernetes"},
 		},
 		{name: "on UPDATE too", op: Update, obj: apiserverSM, world: []string{daemon, apiserverSM}, want: []string{"TA107 serviceMonitor/default/apiserver/0"}},
 		{name: "never on DELETE", op: Delete, obj: apiserverSM, world: []string{daemon, apiserverSM}, want: []string{}},
@@ -142,7 +142,7 @@ func TestPerNodeTargetWithoutNode(t *testing.T) {
 			world:    []string{daemon, extService, pnSlice("ext", "ext-1", metricsPort, "[{addresses: [192.0.2.10, 192.0.2.11]}]")},
 			want:     []string{"TA107 serviceMonitor/apps/ext/0"},
 			contains: []string{"drops its 2 targets on apps/ext: they run on no node"},
-			related:  []string{"OpenTelemetryCollector obs/agent", "Service apps/ext"},
+			related:  []string{"reader OpenTelemetryCollector obs/agent", "target Service apps/ext"},
 		},
 		{
 			name: "some endpoints on a node, some not", obj: extSM,
@@ -201,14 +201,14 @@ kind: TargetAllocator
 metadata: {name: agent, namespace: obs}
 spec: {allocationStrategy: per-node, prometheusCR: {enabled: true, serviceMonitorSelector: {}, podMonitorSelector: {}}}
 `},
-			want: []string{"TA107 serviceMonitor/default/apiserver/0"}, related: []string{"OpenTelemetryCollector obs/agent", "Service default/kubernetes"},
+			want: []string{"TA107 serviceMonitor/default/apiserver/0"}, related: []string{"reader OpenTelemetryCollector obs/agent", "target Service default/kubernetes"},
 		},
 		{
 			name: "a standalone per-node TargetAllocator", obj: apiserverSM,
 			world:    []string{attachedCollector("shared", "[]"), strings.Replace(sharedTA, "spec: {", "spec: {allocationStrategy: per-node, ", 1)},
 			want:     []string{"TA107 serviceMonitor/default/apiserver/0"},
 			contains: []string{"per-node TA obs/shared drops", "keep it out of spec.prometheusCR.serviceMonitorSelector of obs/shared"},
-			related:  []string{"TargetAllocator obs/shared", "Service default/kubernetes"},
+			related:  []string{"reader TargetAllocator obs/shared", "target Service default/kubernetes"},
 		},
 		{
 			name: "a consistent-hashing TA reads it too: its targets are scraped", obj: apiserverSM,
@@ -254,7 +254,7 @@ spec: {serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}}
 				require.Len(t, fs, 1)
 				var got []string
 				for _, r := range fs[0].Related {
-					got = append(got, r.Kind+" "+r.NamespacedName())
+					got = append(got, string(r.Role)+" "+r.Kind+" "+r.NamespacedName())
 				}
 				assert.Equal(t, tt.related, got)
 				assert.Equal(t, "spec.endpoints[0]", fs[0].Field.String())

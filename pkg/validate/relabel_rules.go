@@ -269,6 +269,6 @@ func (ev *evaluation) relabelDrops(m *model.Monitor, svcs []*model.Service, pods
 		what, fix := relabelDropsText(ep.Relabelings, order, by)
 		f := ev.addEndpoint(rules.TA111, m, i, what, fix)
 		f.Field = m.EndpointPath(i).Child("relabelings").Index(order[0])
-		f.Related = ev.visibleRefs(related)
+		f.Related = ev.related(rules.RoleTarget, related)
 	}
 }

@@ -133,7 +133,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 	var names []string
 	seen := map[string]bool{}
 	epSet := map[int]bool{}
-	var related []model.Ref
+	var related []rules.Related
 	var secretRefs []model.Ref
 	for i := range denials {
 		d := &denials[i]
@@ -144,7 +144,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 		d.taShown = ev.shows(d.a.Ref)
 		d.saShown = d.taShown && ev.shows(saRef)
 		if d.taShown {
-			related = append(related, d.a.Ref)
+			related = append(related, rules.Related{Ref: d.a.Ref, Role: rules.RoleReader})
 		}
 		for _, u := range d.uses {
 			if !seen[u.name] {
@@ -157,7 +157,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 			}
 		}
 		if d.saShown {
-			related = append(related, saRef)
+			related = append(related, rules.Related{Ref: saRef, Role: rules.RoleAccount})
 		}
 	}
 	eps := make([]int, 0, len(epSet))
@@ -168,7 +168,7 @@ func (ev *evaluation) secretsReadable(ctx context.Context, m *model.Monitor, use
 	what, fix, reasons := ta108Text(denials, m.Ref.Namespace, names, eps)
 	f := ev.add(rules.TA108, soleJob(m), "", what, fix)
 	f.Field = denials[0].uses[0].refs[0].Field
-	f.Related = append(related, secretRefs...)
+	f.Related = append(related, rules.RelatedAs(rules.RoleSecret, secretRefs...)...)
 	f.Reasons = reasons
 	return errors.Join(errs...)
 }
@@ -272,7 +272,7 @@ func (ev *evaluation) secretsFound(ctx context.Context, m *model.Monitor, uses [
 	what, fix, reasons := ta109Text(problems, m.Ref.Namespace)
 	f := ev.add(rules.TA109, soleJob(m), "", what, fix)
 	f.Field = p.ref.Field
-	f.Related = related
+	f.Related = rules.RelatedAs(rules.RoleSecret, related...)
 	f.Reasons = reasons
 	return errors.Join(errs...)
 }

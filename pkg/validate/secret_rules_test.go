@@ -148,7 +148,7 @@ func TestSecretRules(t *testing.T) {
 			summary: "TA108 ServiceMonitor app/sm-auth: OpenTelemetryCollector opentelemetry/otelcol's TA may not get Secret web-auth (endpoint 0): it drops the monitor",
 			fix:     "grant ServiceAccount opentelemetry/otelcol-targetallocator get on secrets web-auth in namespace app (a Role with resourceNames: [web-auth] and a RoleBinding there); prometheusCR.secretNamespaces grants no access",
 			reasons: []string{"OpenTelemetryCollector opentelemetry/otelcol's TA (ServiceAccount opentelemetry/otelcol-targetallocator) may not get Secret app/web-auth: spec.endpoints[0].basicAuth.username, spec.endpoints[0].basicAuth.password"},
-			related: []string{"OpenTelemetryCollector opentelemetry/otelcol", "ServiceAccount opentelemetry/otelcol-targetallocator", "Secret app/web-auth"},
+			related: []string{"reader OpenTelemetryCollector opentelemetry/otelcol", "account ServiceAccount opentelemetry/otelcol-targetallocator", "secret Secret app/web-auth"},
 		},
 		{
 			name: "two TAs read the monitor, one may not get the Secret", obj: smBasicAuth, world: []string{collectorAll, taTeam},
@@ -156,7 +156,7 @@ func TestSecretRules(t *testing.T) {
 			want:    []string{"TA108 serviceMonitor/app/sm-auth/0"},
 			summary: "TA108 ServiceMonitor app/sm-auth: TargetAllocator team/team-ta may not get Secret web-auth (endpoint 0): it drops the monitor",
 			fix:     "grant ServiceAccount team/team-sa get on secrets web-auth in namespace app",
-			related: []string{"TargetAllocator team/team-ta", "ServiceAccount team/team-sa", "Secret app/web-auth"},
+			related: []string{"reader TargetAllocator team/team-ta", "account ServiceAccount team/team-sa", "secret Secret app/web-auth"},
 		},
 		{
 			name: "two TAs, neither may: one finding naming both", obj: smBasicAuth, world: []string{collectorAll, taTeam},
@@ -221,7 +221,7 @@ func TestSecretRules(t *testing.T) {
 			want:    []string{"TA109 serviceMonitor/app/sm-auth/0"},
 			summary: "TA109 ServiceMonitor app/sm-auth: Secret web-auth does not exist (endpoint 0): every TA that reads it drops the monitor",
 			fix:     "create Secret app/web-auth with keys user, pass, or correct spec.endpoints[0].basicAuth.username",
-			related: []string{"Secret app/web-auth"},
+			related: []string{"secret Secret app/web-auth"},
 		},
 		{
 			name: "TA109 a key is missing", obj: smBasicAuth, world: []string{collectorAll},
@@ -284,7 +284,7 @@ func TestSecretRules(t *testing.T) {
 			if tt.related != nil {
 				var got []string
 				for _, r := range fs[0].Related {
-					got = append(got, r.String())
+					got = append(got, string(r.Role)+" "+r.String())
 				}
 				assert.Equal(t, tt.related, got)
 			}

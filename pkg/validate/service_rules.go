@@ -66,7 +66,7 @@ func (ev *evaluation) portMismatch(s *model.Service) {
 		what, fix := portMismatchText(m, s, ev.shows(m.Ref))
 		f := ev.add(rules.TA202, "", "", what, fix)
 		f.Field = field.NewPath("spec", "ports")
-		f.Related = ev.visibleRefs([]model.Ref{m.Ref})
+		f.Related = ev.related(rules.RoleMonitor, []model.Ref{m.Ref})
 	}
 }
 
@@ -96,7 +96,7 @@ func (ev *evaluation) orphansEndpoint(old, cur *model.Service) {
 			// The job stays the finding's (the same whoever reads it); the
 			// message names it as far as the reader may see the monitor.
 			what, fix := orphanedText(m, i, ep, old, cur, ev.shows(m.Ref))
-			ev.add(rules.TA201, m.Job(i), "", what, fix).Related = ev.visibleRefs([]model.Ref{m.Ref})
+			ev.add(rules.TA201, m.Job(i), "", what, fix).Related = ev.related(rules.RoleMonitor, []model.Ref{m.Ref})
 		}
 	}
 }

@@ -8,7 +8,6 @@ package replay
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/ta-guard/ta-guard/internal/check"
@@ -151,7 +150,7 @@ func Completing(f rules.Finding, docs []manifest.Doc, o Order) int {
 			continue
 		}
 		ref := d.Object.GetMeta().Ref
-		if ref == f.Object || o.Rank(d.GVK.Kind) == o.Rank("OpenTelemetryCollector") || slices.Contains(f.Related, ref) ||
+		if ref == f.Object || o.Rank(d.GVK.Kind) == o.Rank("OpenTelemetryCollector") || f.Relates(ref) ||
 			d.GVK.Kind == "EndpointSlice" && related[ref.Namespace] {
 			last = i
 		}
@@ -168,7 +167,7 @@ func Names(g, blind rules.Finding) bool {
 	if g.Object == blind.Object || (blind.Job != "" && g.Job == blind.Job) {
 		return true
 	}
-	return slices.Contains(g.Related, blind.Object)
+	return g.Relates(blind.Object)
 }
 
 // Untold returns, of the final state's blind findings whose completing
