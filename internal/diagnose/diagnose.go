@@ -335,19 +335,25 @@ type checks map[checkKey][]validate.Check
 type checkKey struct {
 	rule        rules.ID
 	monitorKind string
+	scope       bool
 }
 
 func indexChecks(res *validate.Result) checks {
 	out := checks{}
 	for _, c := range res.Checks {
-		k := checkKey{c.Rule, c.MonitorKind}
+		k := checkKey{c.Rule, c.MonitorKind, c.Scope}
 		out[k] = append(out[k], c)
 	}
 	return out
 }
 
 func (cs checks) of(id rules.ID, monitorKind string) []validate.Check {
-	return cs[checkKey{id, monitorKind}]
+	return cs[checkKey{rule: id, monitorKind: monitorKind}]
+}
+
+// scope is the allocator's namespace scope for a monitor kind.
+func (cs checks) scope(monitorKind string) []validate.Check {
+	return cs[checkKey{monitorKind: monitorKind, scope: true}]
 }
 
 // allocatorSteps are the allocator's checks in the order of the guide, with
@@ -454,7 +460,7 @@ func (r *run) kind(ctx context.Context, a *model.Allocator, k model.MonitorKind,
 	for _, c := range cs.of(rules.TA003, k.String()) {
 		kd.Selector = r.step(s.MonitorsField.String(), c)
 	}
-	for _, c := range cs.of("", k.String()) {
+	for _, c := range cs.scope(k.String()) {
 		kd.Namespaces = r.step(s.NamespacesField.String(), c)
 	}
 	for _, m := range res.Reads {

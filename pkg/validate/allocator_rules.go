@@ -217,7 +217,7 @@ func (ev *evaluation) scopeFact(a *model.Allocator, k model.MonitorKind) {
 		return
 	}
 	s := &a.Scopes[k]
-	ev.pass("", k.String(), func() string { return scopeText(s) })
+	ev.scope(k.String(), func() string { return scopeText(s) })
 }
 
 func (ev *evaluation) modeRules(a *model.Allocator) {

@@ -76,10 +76,13 @@ type Result struct {
 	Monitor *MonitorTrace
 }
 
-// Check is one check the engine made of the subject. Rule is empty for a
-// plain fact (an allocator's namespace scope).
+// Check is one check the engine made of the subject, or, with Scope, a
+// fact it recorded (an allocator's namespace scope), which no rule checks.
 type Check struct {
 	Rule rules.ID `json:"rule,omitempty"`
+	// Scope: the check is the allocator's namespace scope for MonitorKind,
+	// a fact that passes always (Rule is empty).
+	Scope bool `json:"scope,omitempty"`
 	// MonitorKind is the monitor kind of an allocator's per-kind checks
 	// (a finding's Subject names a part of its object instead).
 	MonitorKind string `json:"monitorKind,omitempty"`
@@ -229,6 +232,14 @@ func (ev *evaluation) addEndpoint(id rules.ID, m *model.Monitor, i int, what, fi
 func (ev *evaluation) pass(id rules.ID, monitorKind string, detail func() string) {
 	if ev.trace {
 		ev.checks = append(ev.checks, pending{Check{Rule: id, MonitorKind: monitorKind, Detail: detail()}, -1})
+	}
+}
+
+// scope records an allocator's namespace scope for a monitor kind, a fact
+// no rule checks; like pass, only a trace pays for it.
+func (ev *evaluation) scope(monitorKind string, detail func() string) {
+	if ev.trace {
+		ev.checks = append(ev.checks, pending{Check{Scope: true, MonitorKind: monitorKind, Detail: detail()}, -1})
 	}
 }
 
