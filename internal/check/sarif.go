@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,8 @@ type sarifRule struct {
 	ID                   string       `json:"id"`
 	Name                 string       `json:"name"`
 	ShortDescription     sarifMessage `json:"shortDescription"`
+	Help                 sarifHelp    `json:"help"`
+	HelpURI              string       `json:"helpUri"`
 	DefaultConfiguration struct {
 		Level string `json:"level"`
 	} `json:"defaultConfiguration"`
@@ -46,6 +49,13 @@ type sarifRule struct {
 
 type sarifMessage struct {
 	Text string `json:"text"`
+}
+
+// sarifHelp is a rule's help, shown with each alert: text for any viewer,
+// markdown for those that render it (GitHub code scanning).
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
 }
 
 type sarifResult struct {
@@ -88,6 +98,8 @@ type sarifProperties struct {
 const (
 	sarifSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 	projectURI  = "https://github.com/ta-guard/ta-guard"
+	// rulesURI is the rule reference: the README's table, one row a rule.
+	rulesURI = projectURI + "#rules"
 )
 
 // sarifLevel maps an action onto SARIF's levels; "off" exists in both, so
@@ -131,7 +143,7 @@ func (r *Result) WriteSARIF(w io.Writer, version string) error {
 	driver := sarifDriver{Name: "ta-guard", InformationURI: projectURI, Version: version, Rules: make([]sarifRule, len(catalog))}
 	for i, rule := range catalog {
 		index[rule.ID] = i
-		sr := sarifRule{ID: string(rule.ID), Name: rule.Name, ShortDescription: sarifMessage{Text: rule.Summary}}
+		sr := sarifRule{ID: string(rule.ID), Name: rule.Name, ShortDescription: sarifMessage{Text: rule.Summary}, Help: ruleHelp(rule), HelpURI: rulesURI}
 		sr.DefaultConfiguration.Level = sarifLevel(rule.Default)
 		if rule.Live {
 			// Says why a live rule never shows up in an offline run.
@@ -192,4 +204,19 @@ func ciText(f rules.Finding) string {
 		s += " Fix: " + f.Fix
 	}
 	return s
+}
+
+// ruleHelp says what a rule is about, what it does by default, where it
+// runs and how one object opts out of it.
+func ruleHelp(r rules.Rule) sarifHelp {
+	where := "checked offline (ta-guard check) and live (webhook, audit, diagnose)"
+	if r.Live {
+		where = "checked live only (webhook, audit, diagnose, check --kubeconfig): it needs the API server"
+	}
+	skip := fmt.Sprintf(`ta-guard.io/skip: "%s"`, r.ID)
+	text := fmt.Sprintf("%s %s: %s. Default action: %s; %s. To leave one object out, annotate it %s. Rule reference: %s",
+		r.ID, r.Name, r.Summary, r.Default, where, skip, rulesURI)
+	md := fmt.Sprintf("**%s %s**: %s.\n\nDefault action: `%s`; %s.\n\nTo leave one object out, annotate it `%s`.\n\n[Rule reference](%s)",
+		r.ID, r.Name, r.Summary, r.Default, where, skip, rulesURI)
+	return sarifHelp{Text: text, Markdown: md}
 }

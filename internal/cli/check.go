@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/ta-guard/ta-guard/internal/check"
 	"github.com/ta-guard/ta-guard/internal/manifest"
@@ -136,15 +139,51 @@ func joinIDs(ids []rules.ID) string {
 	return strings.Join(s, ", ")
 }
 
-func runRules(stdout io.Writer) int {
-	for _, r := range rules.All() {
-		live := ""
-		if r.Live {
-			live = " (live)"
-		}
-		fmt.Fprintf(stdout, "%s  %-32s %-5s %s%s\n", r.ID, r.Name, r.Default, r.Summary, live)
+func runRules(args []string, stdout, stderr io.Writer) int {
+	fsFlags := flag.NewFlagSet("rules", flag.ContinueOnError)
+	fsFlags.SetOutput(stderr)
+	output := fsFlags.String("o", "table", "output format: table, json or yaml")
+	fsFlags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s rules [-o table|json|yaml]\n", invokedAs)
+		fsFlags.PrintDefaults()
 	}
-	return 0
+	if err := fsFlags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fsFlags.NArg() > 0 {
+		fmt.Fprintf(stderr, "rules: unexpected argument %q\n", fsFlags.Arg(0))
+		return 2
+	}
+	catalog := rules.All()
+	switch *output {
+	case "table":
+		for _, r := range catalog {
+			live := ""
+			if r.Live {
+				live = " (live)"
+			}
+			fmt.Fprintf(stdout, "%s  %-32s %-5s %s%s\n", r.ID, r.Name, r.Default, r.Summary, live)
+		}
+		return 0
+	case "json", "yaml":
+		b, err := json.MarshalIndent(map[string][]rules.Rule{"rules": catalog}, "", "  ")
+		if err == nil && *output == "yaml" {
+			b, err = yaml.JSONToYAML(b)
+		} else {
+			b = append(b, '\n')
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "rules: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+		return 0
+	}
+	fmt.Fprintf(stderr, "rules: -o must be table, json or yaml, not %q\n", *output)
+	return 2
 }
 
 // checkAgainstCluster reads the live cluster once and checks the manifests

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ta-guard/ta-guard/internal/manifest"
 	"github.com/ta-guard/ta-guard/internal/model"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 )
 
 // sarifSchemaFile is the OASIS SARIF 2.1.0 schema (errata01, id
@@ -63,6 +64,11 @@ type sarifOut struct {
 					DefaultConfiguration struct {
 						Level string `json:"level"`
 					} `json:"defaultConfiguration"`
+					Help struct {
+						Text     string `json:"text"`
+						Markdown string `json:"markdown"`
+					} `json:"help"`
+					HelpURI string `json:"helpUri"`
 				} `json:"rules"`
 			} `json:"driver"`
 		} `json:"tool"`
@@ -133,6 +139,18 @@ func TestCheckSARIF(t *testing.T) {
 			run := log.Runs[0]
 			assert.Equal(t, "ta-guard", run.Tool.Driver.Name)
 			assert.Equal(t, Version(), run.Tool.Driver.Version)
+			// Every rule carries help a viewer shows with its alerts: what
+			// it is about, its default, and how one object opts out.
+			require.Len(t, run.Tool.Driver.Rules, len(rules.All()))
+			for i, r := range rules.All() {
+				sr := run.Tool.Driver.Rules[i]
+				for _, help := range []string{sr.Help.Text, sr.Help.Markdown} {
+					assert.Contains(t, help, r.Summary, r.ID)
+					assert.Contains(t, help, string(r.Default), r.ID)
+					assert.Contains(t, help, `ta-guard.io/skip: "`+string(r.ID)+`"`, r.ID)
+				}
+				assert.Equal(t, "https://github.com/ta-guard/ta-guard#rules", sr.HelpURI)
+			}
 			require.Len(t, run.Results, len(sc.want), "one result per finding")
 			docs, _ := positions(t, sc.files)
 			got := make([]key, 0, len(run.Results))

@@ -18,7 +18,7 @@ Usage:
   %[1]s serve [flags]                          run the admission webhook
   %[1]s check -f PATH [-f PATH ...] [flags]   check manifests offline (CI)
   %[1]s diagnose [-f PATH ...] [flags]         explain a TA setup, live or from manifests
-  %[1]s rules                                  list the rule catalog
+  %[1]s rules [-o table|json|yaml]             list the rule catalog
   %[1]s version                                print the version
 
 Cluster flags of check and diagnose, as kubectl's: --kubeconfig, --context, -n/--namespace.
@@ -72,7 +72,7 @@ func runAs(name string, args []string, stdin io.Reader, stdout, stderr io.Writer
 	case "diagnose":
 		return runDiagnose(args[1:], stdin, stdout, stderr)
 	case "rules":
-		return runRules(stdout)
+		return runRules(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, Version())
 		return 0

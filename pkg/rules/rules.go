@@ -69,14 +69,14 @@ func ParseAction(s string) (Action, error) {
 
 // Rule is one entry of the catalog.
 type Rule struct {
-	ID      ID
-	Name    string
-	Default Action
+	ID      ID     `json:"id"`
+	Name    string `json:"name"`
+	Default Action `json:"defaultAction"`
 	// Live rules need the API server (informers, discovery, access reviews);
 	// the offline check skips them.
-	Live bool
+	Live bool `json:"live"`
 	// Summary says in a few words when the rule fires.
-	Summary string
+	Summary string `json:"summary"`
 }
 
 // The catalog, as in the rule reference.
