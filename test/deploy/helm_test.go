@@ -61,9 +61,52 @@ func TestHelmChart(t *testing.T) {
 	t.Run("monitoring.enabled renders what components/monitoring adds", func(t *testing.T) {
 		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true", "createNamespace=true")))
 	})
-	t.Run("a mode that does not exist is refused", func(t *testing.T) {
-		out, _ := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", "mode=strict").CombinedOutput()
-		assert.Contains(t, string(out), `mode "strict": want audit, warn or enforce`)
+	t.Run("helm lint --strict", func(t *testing.T) {
+		out := helm(t, "lint", "--strict", "charts/ta-guard")
+		assert.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
+	})
+	// values.schema.json: a typo or a wrong type fails the install instead
+	// of being dropped or rendered into a broken object.
+	for _, tt := range []struct{ set, want string }{
+		{"mode=strict", "value must be one of 'audit', 'warn', 'enforce'"},
+		{"replica=5", "additional properties 'replica' not allowed"},
+		{"replicas=two", "at '/replicas': got string, want integer"},
+		{"image.tgg=v1", "additional properties 'tgg' not allowed"},
+		{"certManager.enabled=yes please", "at '/certManager/enabled': got string, want boolean"},
+		{"extraArgs={audit-interval=10m}", "at '/extraArgs/0'"},
+		{"excludeNamespaces={Team_X}", "at '/excludeNamespaces/0'"},
+	} {
+		t.Run("refused: "+tt.set, func(t *testing.T) {
+			out, err := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", tt.set).CombinedOutput()
+			require.Error(t, err, "%s", out)
+			assert.Contains(t, string(out), tt.want)
+		})
+	}
+	t.Run("values: scheduling, the pod, extra arguments and environment, the disruption budget", func(t *testing.T) {
+		objs := parseYAML(t, helm(t, "template", "ta-guard", "charts/ta-guard", "--namespace", namespace,
+			"--set", "nodeSelector.pool=infra", "--set-json", `tolerations=[{"key":"infra","operator":"Exists","effect":"NoSchedule"}]`,
+			"--set-json", `affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["infra"]}]}]}}}`,
+			"--set", "priorityClassName=system-cluster-critical", "--set-json", `imagePullSecrets=[{"name":"registry"}]`,
+			"--set", "podAnnotations.team=obs", "--set", "podLabels.team=obs", "--set", "podLabels.app\\.kubernetes\\.io/name=other",
+			"--set", "extraArgs={--audit-interval=10m}", "--set-json", `extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]`,
+			"--set", "podDisruptionBudget.maxUnavailable=0"))
+		d := renderedDeployment(t, objs)
+		spec := d.Spec.Template.Spec
+		assert.Equal(t, map[string]string{"pool": "infra"}, spec.NodeSelector)
+		assert.Equal(t, []corev1.Toleration{{Key: "infra", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}, spec.Tolerations)
+		require.NotNil(t, spec.Affinity.NodeAffinity, "affinity replaces the default")
+		assert.Nil(t, spec.Affinity.PodAntiAffinity)
+		assert.Equal(t, "system-cluster-critical", spec.PriorityClassName)
+		assert.Equal(t, []corev1.LocalObjectReference{{Name: "registry"}}, spec.ImagePullSecrets)
+		assert.Equal(t, "obs", d.Spec.Template.Annotations["team"])
+		assert.Equal(t, "webhook", d.Spec.Template.Annotations["kubectl.kubernetes.io/default-container"])
+		assert.Equal(t, "obs", d.Spec.Template.Labels["team"])
+		assert.Equal(t, "ta-guard", d.Spec.Template.Labels["app.kubernetes.io/name"], "the selector's labels are the chart's")
+		assert.Equal(t, "--audit-interval=10m", d.container.Args[len(d.container.Args)-1])
+		assert.Contains(t, d.container.Env, corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy:3128"})
+		assert.Contains(t, d.container.Env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: "460MiB"}, "beside the chart's own")
+		pdb := one(t, objs, "PodDisruptionBudget", "ta-guard")
+		assert.EqualValues(t, 0, pdb.Object["spec"].(map[string]any)["maxUnavailable"])
 	})
 	t.Run("values: policy, excluded namespaces, replicas, image, resources", func(t *testing.T) {
 		objs := helmTemplate(t, "policy=defaultAction: deny", "excludeNamespaces={team-x,team-y}", "replicas=3",
@@ -221,6 +264,18 @@ func TestHelmChartServerDryRun(t *testing.T) {
 			assert.NotContains(t, stderr, "Warning")
 			assert.Contains(t, stdout, "validatingwebhookconfiguration.admissionregistration.k8s.io/ta-guard serverside-applied (server dry run)")
 			assert.Contains(t, stdout, "deployment.apps/ta-guard serverside-applied (server dry run)")
+		})
+	}
+	// helm install prints the chart's NOTES: the mode, and how to see the
+	// install working, with this release's names.
+	for _, mode := range overlays {
+		t.Run("NOTES of mode "+mode, func(t *testing.T) {
+			out := helm(t, "install", "guard", "charts/ta-guard", "--namespace", namespace, "--dry-run=server",
+				"--kubeconfig", cl.kubeconfig, "--set", "mode="+mode, "--set", "certManager.enabled=false")
+			_, notes, ok := strings.Cut(out, "\nNOTES:\n")
+			require.True(t, ok, "helm install prints NOTES:\n%s", out)
+			assert.Contains(t, notes, "installed in namespace "+namespace+", mode "+mode)
+			assert.Contains(t, notes, "kubectl -n "+namespace+" rollout status deployment/guard-ta-guard --timeout=3m")
 		})
 	}
 }
