@@ -3,6 +3,7 @@ package deploy
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ta-guard/ta-guard/internal/policy"
+	"github.com/ta-guard/ta-guard/pkg/rules"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -61,6 +64,37 @@ func TestHelmChart(t *testing.T) {
 	t.Run("monitoring.enabled renders what components/monitoring adds", func(t *testing.T) {
 		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true", "createNamespace=true")))
 	})
+	t.Run("rules: actions over the mode's policy, as the webhook reads them", func(t *testing.T) {
+		cm := one(t, helmTemplate(t, "mode=enforce", "rules.TA201=warn", "rules.TA106=off", "rules.TA101=deny"), "ConfigMap", "ta-guard-policy")
+		p, err := policy.Parse([]byte(cm.Object["data"].(map[string]any)["policy.yaml"].(string)))
+		require.NoError(t, err)
+		for id, want := range map[rules.ID]rules.Action{
+			rules.TA201: rules.Warn, rules.TA106: rules.Off, rules.TA101: rules.Deny, // the values
+			rules.TA102: rules.Warn, rules.TA003: rules.Deny, // the enforce policy's own
+		} {
+			assert.Equal(t, want, p.ActionFor(id), id)
+		}
+	})
+	t.Run("the schema's rules are the catalog's", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "charts/ta-guard/values.schema.json"))
+		require.NoError(t, err)
+		var schema struct {
+			Properties struct {
+				Rules struct {
+					Properties map[string]any `json:"properties"`
+				} `json:"rules"`
+			} `json:"properties"`
+		}
+		require.NoError(t, json.Unmarshal(b, &schema))
+		var want, got []string
+		for _, r := range rules.All() {
+			want = append(want, string(r.ID))
+		}
+		for id := range schema.Properties.Rules.Properties {
+			got = append(got, id)
+		}
+		assert.ElementsMatch(t, want, got)
+	})
 	t.Run("helm lint --strict", func(t *testing.T) {
 		out := helm(t, "lint", "--strict", "charts/ta-guard")
 		assert.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
@@ -75,6 +109,8 @@ func TestHelmChart(t *testing.T) {
 		{"certManager.enabled=yes please", "at '/certManager/enabled': got string, want boolean"},
 		{"extraArgs={audit-interval=10m}", "at '/extraArgs/0'"},
 		{"excludeNamespaces={Team_X}", "at '/excludeNamespaces/0'"},
+		{"rules.TA999=deny", "additional properties 'TA999' not allowed"},
+		{"rules.TA101=block", "at '/rules/TA101': value must be one of 'deny', 'warn', 'audit', 'off'"},
 	} {
 		t.Run("refused: "+tt.set, func(t *testing.T) {
 			out, err := exec.Command(mustHelmPath(t), "template", "x", filepath.Join(repoRoot, "charts/ta-guard"), "--set", tt.set).CombinedOutput()

@@ -12,15 +12,24 @@ as the Service's name is a DNS label.
 {{- $n -}}
 {{- end -}}
 
-{{/* The policy file: the value given, or the mode's own. */}}
+{{/*
+The policy file: the value given, or the mode's own; with rules, their
+actions over that file's (written out again, without its comments).
+*/}}
 {{- define "ta-guard.policy" -}}
-{{- if .Values.policy -}}
-{{ .Values.policy }}
-{{- else -}}
+{{- $base := .Values.policy -}}
+{{- if not $base -}}
 {{- if not (has .Values.mode (list "audit" "warn" "enforce")) -}}
 {{- fail (printf "mode %q: want audit, warn or enforce" .Values.mode) -}}
 {{- end -}}
-{{ .Files.Get (printf "files/policy-%s.yaml" .Values.mode) }}
+{{- $base = .Files.Get (printf "files/policy-%s.yaml" .Values.mode) -}}
+{{- end -}}
+{{- if .Values.rules -}}
+{{- $p := fromYaml $base | default dict -}}
+{{- $_ := set $p "rules" (merge (deepCopy .Values.rules) (get $p "rules" | default dict)) -}}
+{{ toYaml $p }}
+{{- else -}}
+{{ $base }}
 {{- end -}}
 {{- end -}}
 
