@@ -41,6 +41,23 @@ func helmTemplate(t *testing.T, set ...string) []*unstructured.Unstructured {
 	return parseYAML(t, helm(t, args...))
 }
 
+// helmLabels are Helm's standard labels, which the chart adds to what the
+// kustomize manifests carry.
+var helmLabels = []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version"}
+
+// withoutHelmLabels is the chart's objects as the kustomize manifests have
+// them: without Helm's standard labels.
+func withoutHelmLabels(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	for _, o := range objs {
+		l := o.GetLabels()
+		for _, k := range helmLabels {
+			delete(l, k)
+		}
+		o.SetLabels(l)
+	}
+	return objs
+}
+
 func byKey(objs []*unstructured.Unstructured) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, o := range objs {
@@ -58,11 +75,24 @@ func TestHelmChart(t *testing.T) {
 	})
 	for _, mode := range overlays {
 		t.Run("mode "+mode+" renders what overlays/"+mode+" renders", func(t *testing.T) {
-			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(helmTemplate(t, "mode="+mode, "createNamespace=true")))
+			assert.Equal(t, byKey(render(t, "overlays/"+mode)), byKey(withoutHelmLabels(helmTemplate(t, "mode="+mode, "createNamespace=true"))))
 		})
 	}
 	t.Run("monitoring.enabled renders what components/monitoring adds", func(t *testing.T) {
-		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(helmTemplate(t, "monitoring.enabled=true", "createNamespace=true")))
+		assert.Equal(t, byKey(renderWithComponents(t, "overlays/warn", "components/monitoring")), byKey(withoutHelmLabels(helmTemplate(t, "monitoring.enabled=true", "createNamespace=true"))))
+	})
+	t.Run("Helm's standard labels on every object", func(t *testing.T) {
+		for _, set := range [][]string{{"monitoring.enabled=true", "createNamespace=true"}, {"certManager.enabled=false", "selfSignedBy=helm"}} {
+			for _, o := range helmTemplate(t, set...) {
+				if o.GetKind() == "CustomResourceDefinition" {
+					continue
+				}
+				l := o.GetLabels()
+				assert.Equal(t, "Helm", l["app.kubernetes.io/managed-by"], "%s %s", o.GetKind(), o.GetName())
+				assert.Regexp(t, `^ta-guard-[0-9]+\.[0-9]+\.[0-9]+`, l["helm.sh/chart"], "%s %s", o.GetKind(), o.GetName())
+				assert.NotEmpty(t, l["app.kubernetes.io/version"], "%s %s", o.GetKind(), o.GetName())
+			}
+		}
 	})
 	t.Run("rules: actions over the mode's policy, as the webhook reads them", func(t *testing.T) {
 		cm := one(t, helmTemplate(t, "mode=enforce", "rules.TA201=warn", "rules.TA106=off", "rules.TA101=deny"), "ConfigMap", "ta-guard-policy")

@@ -80,3 +80,13 @@ cert-manager and selfSignedBy ta-guard.
 {{- if eq .Values.selfSignedBy "ta-guard" -}}true{{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Helm's standard labels, on every object the chart renders beside the
+labels the kustomize manifests carry too.
+*/}}
+{{- define "ta-guard.helmLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
