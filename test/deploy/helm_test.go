@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // helm is the helm binary hack/helm.sh builds from the Go module proxy.
@@ -122,6 +123,25 @@ func TestHelmChart(t *testing.T) {
 		}
 		for id := range schema.Properties.Rules.Properties {
 			got = append(got, id)
+		}
+		assert.ElementsMatch(t, want, got)
+	})
+	t.Run("the chart's README documents every value, and no other", func(t *testing.T) {
+		readme, err := os.ReadFile(filepath.Join(repoRoot, "charts/ta-guard/README.md"))
+		require.NoError(t, err)
+		values, err := os.ReadFile(filepath.Join(repoRoot, "charts/ta-guard/values.yaml"))
+		require.NoError(t, err)
+		var top map[string]any
+		require.NoError(t, yaml.Unmarshal(values, &top))
+		var want, got []string
+		for k := range top {
+			want = append(want, k)
+		}
+		for _, line := range strings.Split(string(readme), "\n") {
+			if k, ok := strings.CutPrefix(line, "| `"); ok {
+				k, _, _ = strings.Cut(k, "`")
+				got = append(got, k)
+			}
 		}
 		assert.ElementsMatch(t, want, got)
 	})
