@@ -289,7 +289,8 @@ func TestHelmChart(t *testing.T) {
 			}
 			for _, sub := range nestedSlice(o.Object, "subjects") {
 				if sub["kind"] == "ServiceAccount" && sub["namespace"] == ns {
-					assert.Equal(t, full, sub["name"], "%s %s binds the release's ServiceAccount", o.GetKind(), o.GetName())
+					// ta-guard's own, or the one that scrapes its metrics.
+					assert.Contains(t, []any{full, full + "-metrics-scraper"}, sub["name"], "%s %s binds a ServiceAccount of the release", o.GetKind(), o.GetName())
 				}
 			}
 		}
@@ -322,6 +323,19 @@ func TestHelmChart(t *testing.T) {
 		ep := nestedSlice(sm.Object["spec"].(map[string]any), "endpoints")[0]
 		assert.Equal(t, full+"."+ns+".svc", ep["tlsConfig"].(map[string]any)["serverName"])
 		assert.Equal(t, "app.kubernetes.io/name", sm.Object["spec"].(map[string]any)["jobLabel"], "the job stays ta-guard, as the dashboard and alerts select")
+		creds := ep["authorization"].(map[string]any)["credentials"].(map[string]any)
+		token := one(t, objs, "Secret", creds["name"].(string))
+		assert.Equal(t, full+"-metrics-scraper", token.GetAnnotations()["kubernetes.io/service-account.name"], "the release's scraper's token")
+		one(t, objs, "ServiceAccount", full+"-metrics-scraper")
+	})
+	t.Run("monitoring: the labels Prometheus selects by, its ServiceAccount's discovery", func(t *testing.T) {
+		objs := helmTemplate(t, "monitoring.enabled=true", "monitoring.labels.release=kps",
+			"monitoring.prometheusServiceAccount.name=kps-kube-prometheus-prometheus", "monitoring.prometheusServiceAccount.namespace=observability")
+		for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+			assert.Equal(t, "kps", one(t, objs, kind, "ta-guard").GetLabels()["release"], kind)
+		}
+		rb := typed[rbacv1.RoleBinding](t, one(t, objs, "RoleBinding", "ta-guard-prometheus-discovery"))
+		assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "kps-kube-prometheus-prometheus", Namespace: "observability"}}, rb.Subjects)
 	})
 	t.Run("the PolicyReport CRD on request, the one the tests install", func(t *testing.T) {
 		want, err := os.ReadFile(filepath.Join(repoRoot, "config/crd/policyreport/wgpolicyk8s.io_policyreports.yaml"))

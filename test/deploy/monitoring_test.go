@@ -190,7 +190,7 @@ func TestMonitoringComponent(t *testing.T) {
 		for _, o := range base {
 			assert.Equal(t, o.Object, byKey[key(o)].Object, key(o))
 		}
-		assert.Len(t, objs, len(base)+4, "ServiceMonitor, PrometheusRule, ClusterRoleBinding and the dashboard ConfigMap")
+		assert.Len(t, objs, len(base)+8, "ServiceMonitor, PrometheusRule, the dashboard ConfigMap, the scraper's ServiceAccount, its token Secret and ClusterRoleBinding, Prometheus's discovery Role and RoleBinding")
 	})
 
 	t.Run("service monitor", func(t *testing.T) {
@@ -211,10 +211,23 @@ func TestMonitoringComponent(t *testing.T) {
 		assert.Equal(t, "metrics", port.TargetPort.StrVal)
 		assert.Equal(t, "https", strings.ToLower(string(*ep.Scheme)))
 		assert.Equal(t, "/metrics", ep.Path)
-		// authorization, its replacement, takes a Secret; the token that the
-		// metrics reader role is bound to is the Prometheus pod's own, a file.
-		//lint:ignore SA1019 see above
-		assert.Equal(t, "/var/run/secrets/kubernetes.io/serviceaccount/token", ep.BearerTokenFile, "Prometheus's own token")
+		// The scrape authenticates with the token of a ServiceAccount of
+		// ta-guard's own, from its token Secret, which the metrics reader
+		// role is bound to: whatever the Prometheus's own account is called.
+		//lint:ignore SA1019 checking that the deprecated field is not used
+		assert.Empty(t, ep.BearerTokenFile, "not the deprecated file")
+		require.NotNil(t, ep.Authorization)
+		assert.Equal(t, "Bearer", ep.Authorization.Type)
+		require.NotNil(t, ep.Authorization.Credentials)
+		tokenSecret := typed[corev1.Secret](t, one(t, objs, "Secret", ep.Authorization.Credentials.Name))
+		assert.Equal(t, corev1.SecretTypeServiceAccountToken, tokenSecret.Type)
+		assert.Equal(t, "token", ep.Authorization.Credentials.Key, "the key the token controller writes")
+		scraper := tokenSecret.Annotations[corev1.ServiceAccountNameKey]
+		sa := typed[corev1.ServiceAccount](t, one(t, objs, "ServiceAccount", scraper))
+		assert.Equal(t, sm.Namespace, sa.Namespace)
+		assert.Equal(t, sm.Namespace, tokenSecret.Namespace, "the operator reads the Secret from the ServiceMonitor's namespace")
+		b := typed[rbacv1.ClusterRoleBinding](t, one(t, objs, "ClusterRoleBinding", metricsReaderRole))
+		assert.Contains(t, b.Subjects, rbacv1.Subject{Kind: "ServiceAccount", Name: scraper, Namespace: sa.Namespace}, "the scraper may get /metrics")
 		tls := ep.TLSConfig
 		require.NotNil(t, tls)
 		assert.False(t, tls.InsecureSkipVerify != nil && *tls.InsecureSkipVerify, "the certificate is verified")
@@ -242,6 +255,19 @@ func TestMonitoringComponent(t *testing.T) {
 		for _, s := range b.Subjects {
 			assert.NotEqual(t, serviceAccount, s.Name, "ta-guard does not read its own metrics")
 		}
+	})
+
+	t.Run("kube-prometheus's Prometheus may discover the Service's endpoints", func(t *testing.T) {
+		role := typed[rbacv1.Role](t, one(t, objs, "Role", "ta-guard-prometheus-discovery"))
+		assert.Equal(t, svc.Namespace, role.Namespace)
+		for _, want := range []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"services", "endpoints", "pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		} {
+			assert.Contains(t, role.Rules, want)
+		}
+		rb := typed[rbacv1.RoleBinding](t, one(t, objs, "RoleBinding", "ta-guard-prometheus-discovery"))
+		assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}, rb.Subjects)
 	})
 
 	t.Run("alerts", func(t *testing.T) {
