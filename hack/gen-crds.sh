@@ -15,6 +15,10 @@
 # controller-gen from the Go module proxy and runs it on the API packages.
 # Nothing but the YAML files above is written into the repository.
 #
+# It also takes OpenReports' Report CRD (config/crd/openreports/, the
+# successor of the PolicyReport the audit writes to) as its API module
+# publishes it, at OPENREPORTS_VERSION.
+#
 # The OpenTelemetry CRDs in config/crd/opentelemetry/ are hand-written and are
 # not touched by this script.
 #
@@ -27,6 +31,7 @@
 set -euo pipefail
 
 PROM_OPERATOR_VERSION="${PROM_OPERATOR_VERSION:-v0.95.2}"
+OPENREPORTS_VERSION="${OPENREPORTS_VERSION:-v0.2.1}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,3 +144,10 @@ for f in "${KEEP[@]}"; do
     log "wrote config/crd/monitoring/${f} (${size} bytes)"
   fi
 done
+
+# --- 6. OpenReports ---------------------------------------------------------
+# The module publishes its CRDs; the Report one is taken as it is.
+or_dir="$(go mod download -json "github.com/openreports/reports-api@${OPENREPORTS_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+mkdir -p "${ROOT}/config/crd/openreports"
+install -m 0644 "${or_dir}/config/crd/openreports.io_reports.yaml" "${ROOT}/config/crd/openreports/openreports.io_reports.yaml"
+log "wrote config/crd/openreports/openreports.io_reports.yaml (reports-api ${OPENREPORTS_VERSION})"

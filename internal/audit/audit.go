@@ -45,9 +45,11 @@ type Auditor struct {
 	Ready func() bool
 	// Redact keeps each finding's texts to its own namespace (docs/multi-tenancy.md).
 	Redact bool
-	// Client writes PolicyReports; Mapper tells whether they are served.
+	// Client writes the reports; Mapper tells which report APIs are
+	// served; APIs which of them to write to ("": auto).
 	Client client.Client
 	Mapper meta.RESTMapper
+	APIs   ReportAPIs
 	// Events records Warning Events on offending objects (nil: none).
 	Events events.EventRecorder
 	// Interval between full audits; Debounce is how long after a change the
@@ -66,8 +68,8 @@ type Auditor struct {
 	mu        sync.Mutex
 	firstSeen map[rules.Identity]time.Time // finding key -> when first seen (report timestamps)
 	lastEvent map[rules.Identity]time.Time // finding key -> last Event
-	written   map[string]string            // namespace -> content of the last report written
-	noReports bool                         // PolicyReport CRD absent (logged once)
+	written   map[string]string            // report kind/namespace -> content of the last report written
+	noReports bool                         // no report CRD served (logged once)
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.

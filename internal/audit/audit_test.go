@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 
 	"github.com/ta-guard/ta-guard/internal/policy"
@@ -98,10 +99,49 @@ func TestReportsPerNamespace(t *testing.T) {
 		assert.Equal(t, Source, x.Source)
 		assert.NotZero(t, x.Timestamp.Seconds)
 	}
-	u, err := r.object()
+	u, err := r.object(ReportGVK)
 	require.NoError(t, err)
 	assert.Equal(t, ReportGVK, u.GroupVersionKind())
 	assert.Equal(t, map[string]string{ManagedByLabel: Source}, u.GetLabels())
+	assert.NotContains(t, u.Object, "source", "a PolicyReport has no source of its own")
+
+	// The OpenReports Report: the same results and summary, and its source.
+	o, err := r.object(OpenReportGVK)
+	require.NoError(t, err)
+	assert.Equal(t, OpenReportGVK, o.GroupVersionKind())
+	assert.Equal(t, Source, o.Object["source"])
+	assert.Equal(t, u.Object["results"], o.Object["results"])
+	assert.Equal(t, u.Object["summary"], o.Object["summary"])
+	assert.Equal(t, u.GetName(), o.GetName())
+	assert.Equal(t, u.GetLabels(), o.GetLabels())
+}
+
+// --report-api: auto prefers OpenReports and falls back; both writes to
+// each served; the named one alone otherwise.
+func TestReportAPIs(t *testing.T) {
+	tests := []struct {
+		flag  string
+		kinds []schema.GroupVersionKind
+		first bool
+	}{
+		{"auto", []schema.GroupVersionKind{OpenReportGVK, ReportGVK}, true},
+		{"both", []schema.GroupVersionKind{OpenReportGVK, ReportGVK}, false},
+		{"openreports", []schema.GroupVersionKind{OpenReportGVK}, true},
+		{"wgpolicyk8s", []schema.GroupVersionKind{ReportGVK}, true},
+	}
+	for _, tt := range tests {
+		r, err := ParseReportAPIs(tt.flag)
+		require.NoError(t, err)
+		kinds, first := r.candidates()
+		assert.Equal(t, tt.kinds, kinds, tt.flag)
+		assert.Equal(t, tt.first, first, tt.flag)
+	}
+	_, err := ParseReportAPIs("policyreport")
+	assert.ErrorContains(t, err, "auto, both, openreports or wgpolicyk8s")
+	var unset ReportAPIs
+	kinds, first := unset.candidates()
+	assert.Equal(t, []schema.GroupVersionKind{OpenReportGVK, ReportGVK}, kinds, "unset is auto")
+	assert.True(t, first)
 }
 
 // Policy off and the skip annotation keep findings out of the reports too.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -28,6 +29,47 @@ const (
 
 // ReportGVK is the Policy WG's PolicyReport.
 var ReportGVK = schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"}
+
+// OpenReportGVK is OpenReports' Report, the PolicyReport's successor
+// (Kyverno writes it since 1.15): the same results, and the report's source
+// at its top.
+var OpenReportGVK = schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"}
+
+// ReportAPIs says which report APIs the audit writes to.
+type ReportAPIs string
+
+const (
+	// ReportsAuto writes OpenReports when the API server serves them, and
+	// PolicyReports otherwise.
+	ReportsAuto ReportAPIs = "auto"
+	// ReportsBoth writes to each of the two the API server serves.
+	ReportsBoth        ReportAPIs = "both"
+	ReportsOpenReports ReportAPIs = "openreports"
+	ReportsPolicy      ReportAPIs = "wgpolicyk8s"
+)
+
+// ParseReportAPIs reads the --report-api flag.
+func ParseReportAPIs(s string) (ReportAPIs, error) {
+	switch r := ReportAPIs(s); r {
+	case ReportsAuto, ReportsBoth, ReportsOpenReports, ReportsPolicy:
+		return r, nil
+	}
+	return "", fmt.Errorf("%q: want auto, both, openreports or wgpolicyk8s", s)
+}
+
+// candidates are the report kinds to write to, in order of preference,
+// and whether to stop at the first one served.
+func (r ReportAPIs) candidates() ([]schema.GroupVersionKind, bool) {
+	switch r {
+	case ReportsBoth:
+		return []schema.GroupVersionKind{OpenReportGVK, ReportGVK}, false
+	case ReportsOpenReports:
+		return []schema.GroupVersionKind{OpenReportGVK}, true
+	case ReportsPolicy:
+		return []schema.GroupVersionKind{ReportGVK}, true
+	}
+	return []schema.GroupVersionKind{OpenReportGVK, ReportGVK}, true
+}
 
 // Report is the content of one namespace's PolicyReport.
 type Report struct {
@@ -124,8 +166,8 @@ func buildReports(fs []rules.Finding, firstSeen map[rules.Identity]time.Time) ma
 	return out
 }
 
-// object renders the report as the API object to apply.
-func (r *Report) object() (*unstructured.Unstructured, error) {
+// object renders the report as the API object of kind gvk to apply.
+func (r *Report) object(gvk schema.GroupVersionKind) (*unstructured.Unstructured, error) {
 	results, err := toAny(r.Results)
 	if err != nil {
 		return nil, err
@@ -135,7 +177,10 @@ func (r *Report) object() (*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"results": results, "summary": summary}}
-	u.SetGroupVersionKind(ReportGVK)
+	if gvk == OpenReportGVK {
+		u.Object["source"] = Source
+	}
+	u.SetGroupVersionKind(gvk)
 	u.SetNamespace(r.Namespace)
 	u.SetName(ReportName)
 	u.SetLabels(map[string]string{ManagedByLabel: Source})
@@ -152,36 +197,50 @@ func toAny(v any) (any, error) {
 }
 
 // writeReports applies the reports that changed and deletes those of
-// namespaces that are clean now. Without the PolicyReport CRD it logs once
-// and writes nothing.
+// namespaces that are clean now, in each report API it writes to (APIs).
+// With none of them served it logs once and writes nothing.
 func (a *Auditor) writeReports(ctx context.Context, reports map[string]*Report) error {
 	if a.Client == nil {
 		return nil
 	}
-	if a.Mapper != nil {
-		if _, err := a.Mapper.RESTMapping(ReportGVK.GroupKind(), ReportGVK.Version); err != nil {
-			a.mu.Lock()
-			first := !a.noReports
-			a.noReports = true
-			a.mu.Unlock()
-			if first {
-				a.Log.Info("PolicyReport CRD (wgpolicyk8s.io/v1alpha2) not installed: audit reports skipped; install config/crd/policyreport to get them")
+	kinds, first := a.APIs.candidates()
+	var served []schema.GroupVersionKind
+	for _, gvk := range kinds {
+		if a.Mapper != nil {
+			if _, err := a.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				continue
 			}
-			return nil
 		}
-		a.mu.Lock()
-		a.noReports = false
-		a.mu.Unlock()
+		served = append(served, gvk)
+		if first {
+			break
+		}
+	}
+	a.mu.Lock()
+	logIt := len(served) == 0 && !a.noReports
+	a.noReports = len(served) == 0
+	a.mu.Unlock()
+	if logIt {
+		a.Log.Info("no report CRD installed (openreports.io Report or wgpolicyk8s.io/v1alpha2 PolicyReport, as --report-api asks): audit reports skipped; install config/crd/policyreport or config/crd/openreports to get them")
 	}
 	var errs []error
+	for _, gvk := range served {
+		errs = append(errs, a.writeReportsOf(ctx, gvk, reports))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Auditor) writeReportsOf(ctx context.Context, gvk schema.GroupVersionKind, reports map[string]*Report) error {
+	var errs []error
 	for ns, r := range reports {
-		u, err := r.object()
+		u, err := r.object(gvk)
 		if err != nil {
 			return err
 		}
 		content, _ := json.Marshal(u.Object)
+		key := gvk.Kind + "/" + ns
 		a.mu.Lock()
-		same := a.written[ns] == string(content)
+		same := a.written[key] == string(content)
 		a.mu.Unlock()
 		if same {
 			continue
@@ -191,13 +250,13 @@ func (a *Auditor) writeReports(ctx context.Context, reports map[string]*Report) 
 			continue
 		}
 		a.mu.Lock()
-		a.written[ns] = string(content)
+		a.written[key] = string(content)
 		a.mu.Unlock()
 	}
 	// Reports of namespaces without findings go: results disappear when
 	// the problem is fixed.
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(ReportGVK.GroupVersion().WithKind("PolicyReportList"))
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err := a.Client.List(ctx, list, client.MatchingLabels{ManagedByLabel: Source}); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -211,7 +270,7 @@ func (a *Auditor) writeReports(ctx context.Context, reports map[string]*Report) 
 				continue
 			}
 			a.mu.Lock()
-			delete(a.written, item.GetNamespace())
+			delete(a.written, gvk.Kind+"/"+item.GetNamespace())
 			a.mu.Unlock()
 		}
 	}

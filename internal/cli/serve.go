@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ta-guard/ta-guard/internal/audit"
 	"github.com/ta-guard/ta-guard/internal/server"
 	"github.com/ta-guard/ta-guard/pkg/rules"
 )
@@ -39,6 +40,7 @@ func runServe(args []string, stderr io.Writer) int {
 	timeout := fs.Duration("request-timeout", 3*time.Second, "bound for the live look-ups of one request; keep below the webhook's timeoutSeconds")
 	auditInterval := fs.Duration("audit-interval", 10*time.Minute, "period of the full cluster audit (PolicyReports, Events); 0 disables it")
 	auditDebounce := fs.Duration("audit-debounce", 30*time.Second, "how soon after a change in the cluster an audit follows")
+	reportAPI := fs.String("report-api", "auto", "where the audit writes its reports: auto (openreports.io Reports when served, else wgpolicyk8s.io PolicyReports), both, openreports or wgpolicyk8s")
 	leaderElect := fs.Bool("leader-elect", false, "elect one replica to run the audit (set it when running more than one)")
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	checkSecretKeys := fs.Bool("check-secret-keys", false, "read the Secrets monitors name to check they exist with their keys (TA109); needs get on secrets (kustomize component secret-keys)")
@@ -71,6 +73,11 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	if *inFlight < 0 {
 		fmt.Fprintf(stderr, "serve: --max-in-flight-bytes: %d is negative\n", *inFlight)
+		return 2
+	}
+	reportAPIs, err := audit.ParseReportAPIs(*reportAPI)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: --report-api: %v\n", err)
 		return 2
 	}
 	var action rules.Action
@@ -142,7 +149,7 @@ func runServe(args []string, stderr io.Writer) int {
 		Host: *host, Port: *port, CertDir: *certDir,
 		MetricsAddr: *metricsAddr, HealthAddr: *healthAddr, EnableHTTP2: *enableHTTP2,
 		RequestTimeout: *timeout, Log: log, InsecureMetrics: !*metricsSecure,
-		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce,
+		AuditInterval: *auditInterval, AuditDebounce: *auditDebounce, ReportAPIs: reportAPIs,
 		LeaderElection: *leaderElect, LeaderElectionNamespace: *leaderNS,
 		CheckSecretKeys: *checkSecretKeys, WebhookInFlightBytes: *inFlight,
 		TLSMinVersion: minTLS, ClientCAFile: *clientCA,

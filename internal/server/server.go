@@ -105,6 +105,8 @@ type Options struct {
 	// AuditInterval is the period of the full audit (0 disables the audit);
 	// AuditDebounce how soon after a change an audit follows.
 	AuditInterval, AuditDebounce time.Duration
+	// ReportAPIs are the report APIs the audit writes to ("": auto).
+	ReportAPIs audit.ReportAPIs
 	// LeaderElection makes only one replica run the audit (the webhook
 	// answers on every replica).
 	LeaderElection          bool
@@ -286,7 +288,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.Auditor = &audit.Auditor{
 			View: s.Store, Facts: s.Handler.Facts, Policy: s.policy.Load, Ready: s.Watcher.Synced, Redact: true,
-			Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Events: mgr.GetEventRecorder("ta-guard"),
+			Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), APIs: opts.ReportAPIs, Events: mgr.GetEventRecorder("ta-guard"),
 			Interval: opts.AuditInterval, Debounce: opts.AuditDebounce,
 			Metrics: am, Log: opts.Log.WithName("audit"),
 		}

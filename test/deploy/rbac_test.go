@@ -205,6 +205,7 @@ func TestRBAC(t *testing.T) {
 		can := func(ns, group, resource, verb string) bool { return canNamed(ns, group, resource, verb, "") }
 		for _, verb := range []string{"create", "list", "watch"} {
 			assert.True(t, can("opentelemetry", "wgpolicyk8s.io", "policyreports", verb), verb+" policyreports")
+			assert.True(t, can("opentelemetry", "openreports.io", "reports", verb), verb+" reports")
 		}
 		// What the audit does, as the account: server-side apply creates
 		// and updates its report, and delete removes it; another name is
@@ -235,6 +236,8 @@ func TestRBAC(t *testing.T) {
 			assert.True(t, canNamed("opentelemetry", "wgpolicyk8s.io", "policyreports", verb, "ta-guard"), verb+" policyreport ta-guard")
 			assert.False(t, canNamed("opentelemetry", "wgpolicyk8s.io", "policyreports", verb, "kyverno-polr"), verb+" another tool's policyreport")
 			assert.False(t, can("opentelemetry", "wgpolicyk8s.io", "policyreports", verb), verb+" policyreports of any name")
+			assert.True(t, canNamed("opentelemetry", "openreports.io", "reports", verb, "ta-guard"), verb+" report ta-guard")
+			assert.False(t, canNamed("opentelemetry", "openreports.io", "reports", verb, "kyverno-rep"), verb+" another tool's report")
 		}
 		for _, group := range []string{"", "events.k8s.io"} {
 			assert.True(t, can("opentelemetry", group, "events", "create"), "create events in group %q", group)

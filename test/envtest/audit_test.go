@@ -16,6 +16,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -271,8 +272,13 @@ func waitForReport(t *testing.T, ctx context.Context, k *kube, ns string, want [
 }
 
 func reportResults(ctx context.Context, k *kube, ns string) []string {
+	return reportResultsOf(ctx, k, audit.ReportGVK, ns)
+}
+
+// reportResultsOf reads the namespace's report of kind gvk.
+func reportResultsOf(ctx context.Context, k *kube, gvk schema.GroupVersionKind, ns string) []string {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(audit.ReportGVK)
+	u.SetGroupVersionKind(gvk)
 	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: audit.ReportName}, u); err != nil {
 		return []string{"(no report: " + err.Error() + ")"}
 	}
@@ -303,4 +309,67 @@ func endpointSlice(ns, svc string) *discoveryv1.EndpointSlice {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 	}
+}
+
+// With OpenReports' CRD installed beside the PolicyReport's, the audit writes
+// Reports (auto: the successor, when served) with the same results and its
+// source, and no PolicyReport; with --report-api both, both.
+func TestAuditOpenReports(t *testing.T) {
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     crdPaths("opentelemetry", "monitoring", "policyreport", "openreports"),
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
+	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
+	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
+	world := []string{"testdata/seed/collector-sm-selector-app.yaml", "testdata/seed/servicemonitor.yaml", "testdata/seed/service-port-bleh.yaml"}
+	for _, f := range world {
+		_, err := k.apply(ctx, objectsOf(t, f)[0])
+		require.NoError(t, err)
+	}
+	require.NoError(t, k.Create(ctx, endpointSlice("opentelemetry", "py-prometheus-app")))
+	want := expectedResults(t, world)
+
+	start := func(apis audit.ReportAPIs) context.CancelFunc {
+		sctx, stop := context.WithCancel(ctx)
+		srv, err := server.New(server.Options{
+			Config: cfg, Host: "127.0.0.1", Port: testenv.FreeLoopbackPort(t), CertDir: t.TempDir(),
+			MetricsAddr: "0", HealthAddr: "0", Metrics: metrics.New(),
+			WatchInterval: 300 * time.Millisecond, AccessCacheTTL: time.Millisecond,
+			AuditInterval: time.Hour, AuditDebounce: 200 * time.Millisecond, ReportAPIs: apis,
+			Log: logr.Discard(),
+		})
+		require.NoError(t, err)
+		writeSelfSigned(t, srv)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = srv.Start(sctx) }()
+		return func() { stop(); <-done }
+	}
+	openReports := func() []string { return reportResultsOf(ctx, k, audit.OpenReportGVK, "opentelemetry") }
+
+	stop := start(audit.ReportsAuto)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, want, openReports())
+	}, 30*time.Second, 100*time.Millisecond, "the audit's Report")
+	rep := &unstructured.Unstructured{}
+	rep.SetGroupVersionKind(audit.OpenReportGVK)
+	require.NoError(t, k.Get(ctx, client.ObjectKey{Namespace: "opentelemetry", Name: audit.ReportName}, rep))
+	assert.Equal(t, audit.Source, rep.Object["source"], "the Report names its source")
+	assert.Contains(t, reportResults(ctx, k, "opentelemetry")[0], "(no report: ", "auto writes the successor only")
+	stop()
+
+	stop = start(audit.ReportsBoth)
+	defer stop()
+	waitForReport(t, ctx, k, "opentelemetry", want)
+	assert.Equal(t, want, openReports(), "both: the same results in each")
 }
