@@ -446,7 +446,7 @@ func expectedGrants() []string {
 	// internal/audit: reports, events, and the leader election Lease.
 	add("", "wgpolicyk8s.io/policyreports", "create", "list", "watch")
 	add("", "wgpolicyk8s.io/policyreports#ta-guard", "get", "update", "patch", "delete") // its own reports only
-	add("", "openreports.io/reports", "create", "list", "watch")                          // the same as OpenReports
+	add("", "openreports.io/reports", "create", "list", "watch")                         // the same as OpenReports
 	add("", "openreports.io/reports#ta-guard", "get", "update", "patch", "delete")
 	add("", "/events", "create", "patch")
 	add("", "events.k8s.io/events", "create", "patch")
