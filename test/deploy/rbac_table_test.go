@@ -11,17 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The README's RBAC table says what the chart grants ta-guard's
+// The RBAC table of docs/install.md says what the chart grants ta-guard's
 // ServiceAccount, resource by resource and verb by verb: every grant of
 // the chart is in the table, and the table names nothing the chart does
 // not grant (the secret-keys component and the metrics reader's
 // non-resource URL, which the chart does not bind to ta-guard, aside).
-func TestREADMERBACTableIsTheChartsGrants(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+func TestRBACTableIsTheChartsGrants(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "docs", "install.md"))
 	require.NoError(t, err)
 	const header = "| what | permission | used by |"
 	_, table, ok := strings.Cut(string(readme), header)
-	require.True(t, ok, "README has the RBAC table")
+	require.True(t, ok, "docs/install.md has the RBAC table")
 	documented := map[string]bool{}
 	for _, line := range strings.Split(table, "\n")[2:] {
 		line = strings.TrimSpace(line)
@@ -53,7 +53,7 @@ func TestREADMERBACTableIsTheChartsGrants(t *testing.T) {
 		_, resource, _ := strings.Cut(fields[1], "/")
 		granted[fields[0]+" "+resource] = true
 	}
-	assert.Equal(t, keys(granted), keys(documented), "README's RBAC table against the chart's grants (verb resource)")
+	assert.Equal(t, keys(granted), keys(documented), "docs/install.md's RBAC table against the chart's grants (verb resource)")
 }
 
 func keys(m map[string]bool) []string {
