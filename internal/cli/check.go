@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,11 +43,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: %s check -f PATH [-f PATH ...] [-o text|json|sarif|junit] [--policy FILE] [--fail-on deny|warn|audit]\n", invokedAs)
 		fsFlags.PrintDefaults()
 	}
-	if err := fsFlags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parsed(fsFlags, args); !ok {
+		return code
 	}
 	if fsFlags.NArg() > 0 {
 		fmt.Fprintf(stderr, "check: unexpected argument %q (manifests are given with -f)\n", fsFlags.Arg(0))
@@ -147,11 +143,8 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: %s rules [-o table|json|yaml]\n", invokedAs)
 		fsFlags.PrintDefaults()
 	}
-	if err := fsFlags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parsed(fsFlags, args); !ok {
+		return code
 	}
 	if fsFlags.NArg() > 0 {
 		fmt.Fprintf(stderr, "rules: unexpected argument %q\n", fsFlags.Arg(0))

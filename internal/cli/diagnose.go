@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,11 +46,8 @@ func runDiagnose(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	policyFile := fs.String("policy", "", "policy file, as for check and serve")
 	failOn := fs.String("fail-on", "audit", "exit 1 when a finding has this action or a stronger one: deny, warn or audit")
 	kubeContext := kubectlFlags(fs, nil)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parsed(fs, args); !ok {
+		return code
 	}
 	if *output != "text" && *output != "json" {
 		fmt.Fprintf(stderr, "diagnose: -o %q: want text or json\n", *output)

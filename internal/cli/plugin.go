@@ -67,6 +67,19 @@ func (c *contextFlag) Set(v string) error {
 	return nil
 }
 
+// parsed parses a command's flags. When it says no, the command ends with
+// code: 0 after -h (the usage is printed), 2 after a flag it does not know
+// (the flag package has said so on stderr).
+func parsed(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	switch err := fs.Parse(args); {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	}
+	return 2, false
+}
+
 // kubeRestConfig resolves the cluster as kubectl does: --kubeconfig, else
 // $KUBECONFIG, else ~/.kube/config, with --context overriding the
 // current-context, and the in-cluster config when no kubeconfig exists.

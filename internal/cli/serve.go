@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,11 +54,8 @@ func runServe(args []string, stderr io.Writer) int {
 	certRenewBefore := fs.Duration("cert-renew-before", 90*24*time.Hour, "with --cert-secret: renew a certificate this long before it expires")
 	certCheckInterval := fs.Duration("cert-check-interval", time.Hour, "with --cert-secret: how often the certificates' expiry is looked at")
 	logLevel := fs.Int("v", 0, "log verbosity")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parsed(fs, args); !ok {
+		return code
 	}
 	var minTLS uint16
 	switch *tlsMin {
