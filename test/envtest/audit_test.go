@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -33,33 +34,8 @@ import (
 // TestAudit: the cluster as it is, with no admission webhook registered at
 // all, so every change below goes in unchecked and only the audit sees it.
 func TestAudit(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     crdPaths("opentelemetry", "monitoring", "policyreport"),
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-
-	// The guide's mistakes exist before ta-guard starts.
-	for _, ns := range []string{"opentelemetry", "team-b"} {
-		require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	}
-	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
-	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
-	world := []string{"testdata/seed/collector-sm-selector-app.yaml", "testdata/seed/servicemonitor.yaml", "testdata/seed/service-port-bleh.yaml"}
-	for _, f := range world {
-		_, err := k.apply(ctx, objectsOf(t, f)[0])
-		require.NoError(t, err)
-	}
-	require.NoError(t, k.Create(ctx, endpointSlice("opentelemetry", "py-prometheus-app")))
+	cfg, ctx, k, world := auditedCluster(t, "policyreport")
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}}))
 	teamB := objectsFromYAML(t, `apiVersion: v1
 kind: Service
 metadata: {name: api, namespace: team-b, labels: {app: api}}
@@ -255,6 +231,39 @@ func expectedResults(t *testing.T, files []string) []string {
 	return out
 }
 
+// auditedCluster starts a real API server with the CRDs of the kinds ta-guard
+// reads and the report CRDs given, and puts the guide's mistakes in it
+// before ta-guard starts: the seed's collector, ServiceMonitor and renamed
+// Service port in namespace opentelemetry (the files are world), the TA's
+// account with its permissions, and an endpoint for the Service.
+func auditedCluster(t *testing.T, reportCRDs ...string) (*rest.Config, context.Context, *kube, []string) {
+	t.Helper()
+	assets, err := assetsDir()
+	require.NoError(t, err)
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     crdPaths(append([]string{"opentelemetry", "monitoring"}, reportCRDs...)...),
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	k, err := newKube(cfg)
+	require.NoError(t, err)
+	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
+	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
+	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
+	world := []string{"testdata/seed/collector-sm-selector-app.yaml", "testdata/seed/servicemonitor.yaml", "testdata/seed/service-port-bleh.yaml"}
+	for _, f := range world {
+		_, err := k.apply(ctx, objectsOf(t, f)[0])
+		require.NoError(t, err)
+	}
+	require.NoError(t, k.Create(ctx, endpointSlice("opentelemetry", "py-prometheus-app")))
+	return cfg, ctx, k, world
+}
+
 // waitForReport waits until the namespace's PolicyReport holds exactly the
 // results wanted; on time-out the last difference seen fails the test.
 func waitForReport(t *testing.T, ctx context.Context, k *kube, ns string, want []string) {
@@ -315,29 +324,7 @@ func endpointSlice(ns, svc string) *discoveryv1.EndpointSlice {
 // Reports (auto: the successor, when served) with the same results and its
 // source, and no PolicyReport; with --report-api both, both.
 func TestAuditOpenReports(t *testing.T) {
-	assets, err := assetsDir()
-	require.NoError(t, err)
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     crdPaths("opentelemetry", "monitoring", "policyreport", "openreports"),
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	k, err := newKube(cfg)
-	require.NoError(t, err)
-	require.NoError(t, k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry"}}))
-	require.NoError(t, k.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "opentelemetry-targetallocator-sa", Namespace: "opentelemetry"}}))
-	grantTARBAC(t, ctx, k, "opentelemetry-targetallocator-sa")
-	world := []string{"testdata/seed/collector-sm-selector-app.yaml", "testdata/seed/servicemonitor.yaml", "testdata/seed/service-port-bleh.yaml"}
-	for _, f := range world {
-		_, err := k.apply(ctx, objectsOf(t, f)[0])
-		require.NoError(t, err)
-	}
-	require.NoError(t, k.Create(ctx, endpointSlice("opentelemetry", "py-prometheus-app")))
+	cfg, ctx, k, world := auditedCluster(t, "policyreport", "openreports")
 	want := expectedResults(t, world)
 
 	start := func(apis audit.ReportAPIs) context.CancelFunc {
