@@ -95,6 +95,31 @@ func TestHelmChart(t *testing.T) {
 			}
 		}
 	})
+	t.Run("webhook: timeout (ta-guard's own bound 2 s below it), failure policy, object selector", func(t *testing.T) {
+		objs := helmTemplate(t, "mode=enforce", "webhook.timeoutSeconds=10", "webhook.failurePolicy=Ignore", "webhook.objectSelector.matchLabels.team=obs")
+		wh := one(t, objs, "ValidatingWebhookConfiguration", "ta-guard").Object["webhooks"].([]any)[0].(map[string]any)
+		assert.EqualValues(t, 10, wh["timeoutSeconds"])
+		assert.Equal(t, map[string]any{"matchLabels": map[string]any{"team": "obs"}}, wh["objectSelector"])
+		assert.Equal(t, "Ignore", wh["failurePolicy"], "installed failing open, as always")
+		d := renderedDeployment(t, objs)
+		assert.Equal(t, "8s", d.args["request-timeout"])
+		assert.Equal(t, "Ignore", d.args["failure-policy"], "the value, over enforce's Fail")
+		assert.Equal(t, "Fail", renderedDeployment(t, helmTemplate(t, "mode=enforce")).args["failure-policy"], "enforce's own")
+		_, set := renderedDeployment(t, helmTemplate(t, "mode=warn")).args["failure-policy"]
+		assert.False(t, set, "warn sets none")
+	})
+	t.Run("cert-manager: an issuer of your own, the serving certificate's lifetime", func(t *testing.T) {
+		objs := helmTemplate(t, "certManager.issuerRef.kind=ClusterIssuer", "certManager.issuerRef.name=internal-ca",
+			"certManager.issuerRef.group=cert-manager.io", "certManager.duration=720h", "certManager.renewBefore=240h")
+		for _, o := range objs {
+			assert.NotEqual(t, "Issuer", o.GetKind(), "no issuer of the chart's own")
+			assert.NotEqual(t, "ta-guard-ca", o.GetName(), "no CA of the chart's own")
+		}
+		spec := one(t, objs, "Certificate", "ta-guard-serving-cert").Object["spec"].(map[string]any)
+		assert.Equal(t, map[string]any{"kind": "ClusterIssuer", "name": "internal-ca", "group": "cert-manager.io"}, spec["issuerRef"])
+		assert.Equal(t, "720h", spec["duration"])
+		assert.Equal(t, "240h", spec["renewBefore"])
+	})
 	t.Run("rules: actions over the mode's policy, as the webhook reads them", func(t *testing.T) {
 		cm := one(t, helmTemplate(t, "mode=enforce", "rules.TA201=warn", "rules.TA106=off", "rules.TA101=deny"), "ConfigMap", "ta-guard-policy")
 		p, err := policy.Parse([]byte(cm.Object["data"].(map[string]any)["policy.yaml"].(string)))
@@ -160,6 +185,10 @@ func TestHelmChart(t *testing.T) {
 		{"extraArgs={audit-interval=10m}", "at '/extraArgs/0'"},
 		{"excludeNamespaces={Team_X}", "at '/excludeNamespaces/0'"},
 		{"rules.TA999=deny", "additional properties 'TA999' not allowed"},
+		{"webhook.timeoutSeconds=60", "at '/webhook/timeoutSeconds'"},
+		{"webhook.failurePolicy=fail", "at '/webhook/failurePolicy'"},
+		{"certManager.issuerRef.kind=ClusterIssuer", "at '/certManager/issuerRef'"},
+		{"certManager.duration=90d", "at '/certManager/duration'"},
 		{"rules.TA101=block", "at '/rules/TA101': value must be one of 'deny', 'warn', 'audit', 'off'"},
 	} {
 		t.Run("refused: "+tt.set, func(t *testing.T) {
